@@ -1,0 +1,69 @@
+// C ABI of the trtcompile CUDA kernels: plain pointers, an explicit stream, no TensorRT or
+// torch types. Called by the torch custom ops (through ctypes) and by the TensorRT adapters.
+// Every launcher returns a cudaError_t value (0 = success).
+#pragma once
+
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  TRTC_F32 = 0,
+  TRTC_F16 = 1,
+  TRTC_BF16 = 2,
+  TRTC_FP8_E4M3 = 3,
+  TRTC_INT8 = 4,
+} trtc_dtype;
+
+// Shapes and attributes of one PagedAttention call. Everything here is known from tensor
+// shapes and node attributes alone (no device values), so a TensorRT enqueue can fill it.
+typedef struct {
+  int32_t num_tokens;          // T: rows of q/k/v/out
+  int32_t num_seqs;            // S
+  int32_t num_heads;           // Hq
+  int32_t num_kv_heads;        // Hkv (Hq % Hkv == 0)
+  int32_t head_dim;            // D: 64 or 128
+  int32_t block_size;          // b: tokens per KV block
+  int32_t max_blocks_per_seq;  // row length of block_tables
+  int32_t num_blocks;          // N: blocks in the pool
+  int32_t q_stride;            // elements between token rows of q
+  int32_t k_stride;            // ... of k
+  int32_t v_stride;            // ... of v
+  int32_t rotary_dim;          // 0: no rotary; else rotate-half over the first rotary_dim dims
+  int32_t sliding_window;      // 0: none
+  float scale;                 // softmax scale
+  float rotary_scaling;        // multiplier of cos and sin
+  trtc_dtype dtype;            // q, k, v and out
+  trtc_dtype kv_dtype;         // the pool
+} trtc_paged_attention_params;
+
+// Bytes of scratch memory trtc_paged_attention needs for these shapes (split-K partials).
+size_t trtc_paged_attention_workspace_size(const trtc_paged_attention_params* p);
+
+// kv_cache_layer: this layer's [2, N, b, Hkv, D] slice of the pool, updated in place.
+// inv_freq: float32 [rotary_dim / 2] or NULL. kv_scales: float32 [2] (k, v) or NULL.
+// out: [T, Hq * D], contiguous.
+int trtc_paged_attention(const trtc_paged_attention_params* p, const void* q, const void* k,
+                         const void* v, const int32_t* positions, const int32_t* query_start_loc,
+                         const int32_t* seq_lens, const int32_t* block_tables,
+                         const int32_t* slot_mapping, void* kv_cache_layer, const float* inv_freq,
+                         const float* kv_scales, void* out, void* workspace, size_t workspace_size,
+                         cudaStream_t stream);
+
+// y = norm(x + residual) * weight; residual_out = x + residual. residual and residual_out
+// may both be NULL (plain RMSNorm). Rows are contiguous, `hidden` elements each.
+int trtc_rmsnorm(const void* x, const void* residual, const void* weight, void* y,
+                 void* residual_out, int64_t rows, int32_t hidden, float epsilon,
+                 trtc_dtype dtype, cudaStream_t stream);
+
+// y[r, i] = silu(x[r, i]) * x[r, inter + i]; x is [rows, 2 * inter], y is [rows, inter].
+int trtc_silu_mul(const void* x, void* y, int64_t rows, int32_t inter, trtc_dtype dtype,
+                  cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif

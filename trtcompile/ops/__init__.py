@@ -1,0 +1,1 @@
+"""The project's ONNX ops (domain `trtcompile`): specs, schemas, reference implementations."""
