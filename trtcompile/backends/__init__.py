@@ -1,0 +1,1 @@
+"""Backends: what executes a built graph (torch, tensorrt)."""
