@@ -45,7 +45,7 @@ _PLUGIN_ATTRS = (
 )
 
 ATTENTION = OpSpec(
-    name="Attention",
+    name="CausalAttention",
     doc="Export boundary: causal attention of one layer, emitted by the exporter. "
         "q [B, Hq, T, D], k/v [B, Hkv, T, D] (rotary already applied) -> y [B, T, Hq, D].",
     inputs=(Port("q", "[B, Hq, T, D]"), Port("k", "[B, Hkv, T, D]"), Port("v", "[B, Hkv, T, D]")),

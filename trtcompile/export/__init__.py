@@ -1,0 +1,1 @@
+"""HF model -> ONNX with an explicit attention boundary (trtcompile::Attention)."""

@@ -1,0 +1,1 @@
+"""Model sources: HF directories, GGUF files, built-in tiny random-weight configs."""

@@ -1,0 +1,1 @@
+"""Serving runtime: paged KV cache, in-flight batching scheduler, sampler, engine core."""

@@ -1,0 +1,230 @@
+"""In-flight batching scheduler: decode first, chunked prefill under a token budget,
+preemption by recompute when the KV pool runs out, FCFS."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+
+from trtcompile.errors import RequestError
+from trtcompile.runtime.kv_cache_manager import KVCacheManager
+from trtcompile.runtime.request import (FINISHED_STATUS, FinishReason, Request, RequestStatus,
+                                        child_request_id)
+from trtcompile.runtime.scheduler_output import ScheduledRequest, SchedulerOutput
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    max_num_seqs: int = 64
+    max_num_tokens: int = 2048          # token budget per step
+    block_size: int = 16
+    num_blocks: int = 1024              # including the reserved null block 0
+    max_model_len: int = 4096
+    enable_prefix_caching: bool = True
+    enable_chunked_prefill: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_num_seqs", "max_num_tokens", "block_size", "max_model_len"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.num_blocks < 2:
+            raise ValueError(f"num_blocks must be >= 2 (block 0 is reserved), got {self.num_blocks}")
+
+
+@dataclass
+class SchedulerStats:
+    num_steps: int = 0
+    num_preemptions: int = 0
+    peak_blocks_used: int = 0
+
+
+class Scheduler:
+    def __init__(self, config: SchedulerConfig, eos_token_id: int | None = None) -> None:
+        self.config = config
+        self.eos_token_id = eos_token_id
+        self.kv = KVCacheManager(config.block_size, config.num_blocks, config.enable_prefix_caching)
+        self.stats = SchedulerStats()
+        self.requests: dict[str, Request] = {}
+        self.waiting: deque[Request] = deque()
+        self.running: list[Request] = []
+        self._finished_ids: list[str] = []
+        self._next_arrival = 0
+
+    # -- admission -------------------------------------------------------------------------
+    def add_request(self, req: Request) -> None:
+        """Queue a request, or raise RequestError if it can never be served."""
+        req.params.validate()
+        cfg = self.config
+        if not req.prompt_token_ids:
+            raise RequestError("prompt_token_ids must not be empty")
+        if req.request_id in self.requests:
+            raise RequestError(f"request_id {req.request_id!r} is already in use")
+        need = req.num_prompt_tokens + req.params.max_tokens
+        if need > cfg.max_model_len:
+            raise RequestError(
+                f"prompt ({req.num_prompt_tokens} tokens) + max_tokens ({req.params.max_tokens})"
+                f" exceeds max_model_len ({cfg.max_model_len})")
+        if self.kv.blocks_needed(need) > self.kv.pool.num_usable:
+            raise RequestError(
+                f"prompt + max_tokens ({need} tokens) needs {self.kv.blocks_needed(need)} KV blocks;"
+                f" the pool has {self.kv.pool.num_usable}")
+        if not cfg.enable_chunked_prefill and need > cfg.max_num_tokens:
+            raise RequestError(
+                f"prompt + max_tokens ({need} tokens) exceeds max_num_tokens"
+                f" ({cfg.max_num_tokens}) and chunked prefill is off")
+        req.arrival = self._next_arrival
+        self._next_arrival += 1
+        req.status = RequestStatus.WAITING
+        self.requests[req.request_id] = req
+        self.waiting.append(req)
+
+    def abort_request(self, request_id: str) -> list[Request]:
+        """Abort a request and its parallel samples; returns those that were still live."""
+        out = []
+        for req in [r for r in self.requests.values()
+                    if r.request_id == request_id or r.parent_id == request_id]:
+            self.finish_request(req, FinishReason.ABORT)
+            out.append(req)
+        return out
+
+    def finish_request(self, req: Request, reason: FinishReason) -> None:
+        if req.is_finished:
+            return
+        if req.status == RequestStatus.RUNNING:
+            self.running.remove(req)
+        elif req in self.waiting:
+            self.waiting.remove(req)
+        req.status = FINISHED_STATUS[reason]
+        self.kv.free(req)
+        del self.requests[req.request_id]
+        self._finished_ids.append(req.request_id)
+
+    def has_unfinished(self) -> bool:
+        return bool(self.requests)
+
+    # -- one step --------------------------------------------------------------------------
+    def _preempt(self, req: Request) -> None:
+        self.running.remove(req)
+        self.kv.free(req)
+        req.status = RequestStatus.PREEMPTED
+        req.num_computed_tokens = 0
+        req.num_preemptions += 1
+        self.waiting.appendleft(req)
+        self.stats.num_preemptions += 1
+
+    def schedule(self) -> SchedulerOutput:
+        cfg = self.config
+        budget = cfg.max_num_tokens
+        scheduled: list[ScheduledRequest] = []
+        preempted: list[str] = []
+
+        # Running requests first (decodes, and prefills already under way), oldest first.
+        i = 0
+        while i < len(self.running) and budget > 0 and len(scheduled) < cfg.max_num_seqs:
+            req = self.running[i]
+            num_new = min(req.num_tokens - req.num_computed_tokens, budget)
+            while self.kv.allocate_slots(req, num_new) is None:
+                victim = self.running[-1]          # the newest running request
+                self._preempt(victim)
+                preempted.append(victim.request_id)
+                if victim is req:
+                    break
+            if req.status != RequestStatus.RUNNING:
+                break
+            scheduled.append(self._scheduled(req, req.num_computed_tokens, num_new))
+            budget -= num_new
+            i += 1
+
+        # Then waiting (new or preempted) requests, FCFS, unless someone was just preempted.
+        while (not preempted and self.waiting and budget > 0
+               and len(scheduled) < cfg.max_num_seqs):
+            req = self.waiting[0]
+            hit_blocks, num_hit = self.kv.get_computed_blocks(req)
+            num_new = req.num_tokens - num_hit
+            if num_new > budget and not cfg.enable_chunked_prefill:
+                break
+            num_new = min(num_new, budget)
+            if self.kv.allocate_slots(req, num_new, hit_blocks, num_hit) is None:
+                break
+            self.waiting.popleft()
+            req.num_computed_tokens = num_hit
+            req.status = RequestStatus.RUNNING
+            self.running.append(req)
+            scheduled.append(self._scheduled(req, num_hit, num_new))
+            budget -= num_new
+
+        self.stats.num_steps += 1
+        self.stats.peak_blocks_used = max(self.stats.peak_blocks_used, self.kv.num_used_blocks)
+        finished, self._finished_ids = self._finished_ids, []
+        return SchedulerOutput(scheduled=scheduled, preempted_ids=preempted,
+                               finished_ids=finished,
+                               block_copies=self.kv.take_pending_copies(),
+                               total_num_tokens=cfg.max_num_tokens - budget)
+
+    def _scheduled(self, req: Request, start: int, num_new: int) -> ScheduledRequest:
+        end = start + num_new
+        return ScheduledRequest(request_id=req.request_id,
+                                token_ids=req.all_token_ids[start:end], start_pos=start,
+                                block_ids=self.kv.get_block_ids(req),
+                                sample=end == req.num_tokens)
+
+    def update_from_output(self, sched_out: SchedulerOutput,
+                           sampled_token_ids: dict[str, list[int]]) -> list[Request]:
+        """Advance scheduled requests by what the step computed and sampled. A list of k > 1
+        tokens for a request with n = k forks it into k parallel samples. Returns every
+        request that got a token (forked children included), finished ones marked so."""
+        updated: list[Request] = []
+        for s in sched_out.scheduled:
+            req = self.requests.get(s.request_id)
+            if req is None or req.status != RequestStatus.RUNNING:
+                continue  # aborted or preempted since it was scheduled
+            req.num_computed_tokens = s.start_pos + s.num_tokens
+            self.kv.cache_blocks(req, req.num_computed_tokens)
+            if not s.sample:
+                continue
+            tokens = sampled_token_ids[s.request_id]
+            family = [req]
+            if len(tokens) > 1:
+                family += self._fork(req, len(tokens))
+            for member, tok in zip(family, tokens):
+                member.append_output(tok)
+                updated.append(member)
+                reason = self._check_stop(member)
+                if reason is not None:
+                    self.finish_request(member, reason)
+        return updated
+
+    def _fork(self, parent: Request, n: int) -> list[Request]:
+        if parent.params.n != n or parent.output_token_ids or parent.parent_id is not None:
+            raise RuntimeError(f"cannot fork {parent.request_id} into {n}")
+        children = []
+        for index in range(1, n):
+            child = Request(child_request_id(parent.request_id, index), parent.prompt_token_ids,
+                            replace(parent.params, n=1), arrival=parent.arrival,
+                            parent_id=parent.request_id, index=index,
+                            num_computed_tokens=parent.num_computed_tokens,
+                            status=RequestStatus.RUNNING)
+            self.kv.fork(parent, child)
+            self.requests[child.request_id] = child
+            self.running.append(child)
+            children.append(child)
+        return children
+
+    def _check_stop(self, req: Request) -> FinishReason | None:
+        tok, p = req.output_token_ids[-1], req.params
+        if not p.ignore_eos and tok == self.eos_token_id:
+            return FinishReason.STOP
+        if tok in p.stop_token_ids:
+            return FinishReason.STOP
+        if len(req.output_token_ids) >= p.max_tokens or req.num_tokens >= self.config.max_model_len:
+            return FinishReason.LENGTH
+        return None
+
+    def check_invariants(self) -> None:
+        self.kv.check_invariants()
+        live = set(self.requests)
+        assert live == {r.request_id for r in self.running} | {r.request_id for r in self.waiting}
+        for r in self.running:
+            assert self.kv.get_block_ids(r), f"running request {r.request_id} holds no blocks"
+        for r in self.waiting:
+            assert not self.kv.get_block_ids(r), f"waiting request {r.request_id} holds blocks"
