@@ -1,0 +1,77 @@
+"""SchedulerOutput -> the engine's packed-batch input tensors (DESIGN.md "Engine I/O contract")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trtcompile import io_names
+from trtcompile.runtime.block_pool import NULL_BLOCK
+from trtcompile.runtime.scheduler_output import SchedulerOutput
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    tensors: dict[str, torch.Tensor]      # int32 CPU tensors keyed by io_names (no kv_cache)
+    request_ids: list[str]                # logits row i belongs to request_ids[i]
+    sample: list[bool]                    # whether row i's logits are sampled this step
+    block_copies: list[tuple[int, int]]   # (src, dst) block copies to do before the step
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.tensors[io_names.INPUT_IDS].shape[0])
+
+    @property
+    def num_seqs(self) -> int:
+        return len(self.request_ids)
+
+
+def build_step_inputs(sched_out: SchedulerOutput, block_size: int,
+                      max_blocks_per_seq: int | None = None) -> StepInputs:
+    """Pack the scheduled requests, in order, into the engine inputs. block_tables rows
+    are padded with the null block 0 up to max_blocks_per_seq (default: the longest table)."""
+    reqs = sched_out.scheduled
+    num_seqs = len(reqs)
+    n_new = np.fromiter((len(r.token_ids) for r in reqs), dtype=np.int64, count=num_seqs)
+    starts = np.fromiter((r.start_pos for r in reqs), dtype=np.int64, count=num_seqs)
+    n_blocks = np.fromiter((len(r.block_ids) for r in reqs), dtype=np.int64, count=num_seqs)
+    longest = int(n_blocks.max()) if num_seqs else 0
+    width = longest if max_blocks_per_seq is None else max_blocks_per_seq
+    if width < longest:
+        raise ValueError(f"a block table has {longest} blocks > max_blocks_per_seq={width}")
+
+    qsl = np.zeros(num_seqs + 1, dtype=np.int64)
+    np.cumsum(n_new, out=qsl[1:])
+    num_tokens = int(qsl[-1])
+    seq_lens = starts + n_new
+
+    input_ids = np.fromiter((t for r in reqs for t in r.token_ids), dtype=np.int64,
+                            count=num_tokens)
+    block_tables = np.full((num_seqs, width), NULL_BLOCK, dtype=np.int64)
+    flat = np.fromiter((b for r in reqs for b in r.block_ids), dtype=np.int64,
+                       count=int(n_blocks.sum()))
+    rows = np.repeat(np.arange(num_seqs), n_blocks)
+    cols = np.arange(flat.size) - np.repeat(np.cumsum(n_blocks) - n_blocks, n_blocks)
+    block_tables[rows, cols] = flat
+
+    tok_seq = np.repeat(np.arange(num_seqs), n_new)                  # [T] owning sequence
+    positions = np.arange(num_tokens) - qsl[:-1][tok_seq] + starts[tok_seq]
+    slot_mapping = block_tables[tok_seq, positions // block_size] * block_size \
+        + positions % block_size
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a.astype(np.int32, copy=False))
+
+    tensors = {
+        io_names.INPUT_IDS: t(input_ids),
+        io_names.POSITIONS: t(positions),
+        io_names.QUERY_START_LOC: t(qsl),
+        io_names.SEQ_LENS: t(seq_lens),
+        io_names.BLOCK_TABLES: t(block_tables),
+        io_names.SLOT_MAPPING: t(slot_mapping),
+    }
+    return StepInputs(tensors=tensors, request_ids=[r.request_id for r in reqs],
+                      sample=[r.sample for r in reqs],
+                      block_copies=list(sched_out.block_copies))
