@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trtcompile.errors import ConfigError, did_you_mean
+from trtcompile.passes import PASSES
 
 
 class Backend(enum.StrEnum):
@@ -37,15 +38,7 @@ class QuantMode(enum.StrEnum):
     INT8_SQ = "int8_sq"
 
 
-DEFAULT_PASSES = (
-    "insert_paged_attention",
-    "fuse_rope",
-    "fuse_rmsnorm",
-    "fuse_qkv",
-    "fuse_gate_up",
-    "cast_to_dtype",
-    "cleanup",
-)
+DEFAULT_PASSES = PASSES
 
 
 @dataclass(frozen=True)
@@ -179,7 +172,6 @@ def _validate(obj, where: str) -> None:
     if isinstance(obj, QuantConfig) and obj.group_size not in (32, 64, 128):
         raise ConfigError(f"{prefix}group_size must be 32, 64 or 128, found {obj.group_size}")
     if isinstance(obj, BuildConfig):
-        from trtcompile.passes import PASSES   # the registry of pass names
         for name in obj.passes:
             if name not in PASSES:
                 raise ConfigError(f"{prefix}passes: unknown pass '{name}'"

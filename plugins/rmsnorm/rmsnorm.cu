@@ -1,0 +1,130 @@
+// RMSNorm with an optional fused residual add: h = x + residual; residual_out = h;
+// y = h * rsqrt(mean(h^2) + eps) * weight. fp32 math, 16-byte accesses, one block per row;
+// the row stays in registers between the reduction and the write.
+#include "../common/trtc_cuda.cuh"
+
+namespace trtc {
+namespace {
+
+// NV: 16-byte vectors per thread kept in registers; the row has <= NV * blockDim vectors.
+template <typename T, int NV, bool RESIDUAL>
+__global__ void rmsnorm_vec_kernel(const T* __restrict__ x, const T* __restrict__ residual,
+                                   const T* __restrict__ weight, T* __restrict__ y,
+                                   T* __restrict__ residual_out, int hidden, float eps) {
+  using V = Vec16<T>;
+  constexpr int N = V::N;
+  __shared__ float scratch[32];
+  const int64_t row = blockIdx.x;
+  const int nvec = hidden / N;
+  const T* xr = x + row * hidden;
+  float h[NV][N];
+  float ss = 0.f;
+#pragma unroll
+  for (int j = 0; j < NV; ++j) {
+    const int v = threadIdx.x + j * blockDim.x;
+    if (v < nvec) {
+      V a;
+      a.load_nc(xr + v * N);
+      a.to_floats(h[j]);
+      if (RESIDUAL) {
+        V r;
+        r.load_nc(residual + row * hidden + v * N);
+        float rf[N];
+        r.to_floats(rf);
+#pragma unroll
+        for (int i = 0; i < N; ++i) h[j][i] += rf[i];
+        V o;
+        o.from_floats(h[j]);
+        o.store(residual_out + row * hidden + v * N);
+      }
+#pragma unroll
+      for (int i = 0; i < N; ++i) ss += h[j][i] * h[j][i];
+    }
+  }
+  const float inv = rsqrtf(block_sum(ss, scratch) / hidden + eps);
+#pragma unroll
+  for (int j = 0; j < NV; ++j) {
+    const int v = threadIdx.x + j * blockDim.x;
+    if (v < nvec) {
+      V w;
+      w.load_nc(weight + v * N);
+      float wf[N];
+      w.to_floats(wf);
+#pragma unroll
+      for (int i = 0; i < N; ++i) h[j][i] = h[j][i] * inv * wf[i];
+      V o;
+      o.from_floats(h[j]);
+      o.store(y + row * hidden + v * N);
+    }
+  }
+}
+
+// Any hidden size or alignment: scalar accesses, the row is read twice (second time from L2).
+template <typename T, bool RESIDUAL>
+__global__ void rmsnorm_scalar_kernel(const T* __restrict__ x, const T* __restrict__ residual,
+                                      const T* __restrict__ weight, T* __restrict__ y,
+                                      T* __restrict__ residual_out, int hidden, float eps) {
+  __shared__ float scratch[32];
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * hidden;
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x) {
+    float h = to_float(x[base + i]);
+    if (RESIDUAL) {
+      h += to_float(residual[base + i]);
+      residual_out[base + i] = from_float<T>(h);
+    }
+    ss += h * h;
+  }
+  const float inv = rsqrtf(block_sum(ss, scratch) / hidden + eps);
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x) {
+    float h = to_float(x[base + i]);
+    if (RESIDUAL) h += to_float(residual[base + i]);
+    y[base + i] = from_float<T>(h * inv * to_float(weight[i]));
+  }
+}
+
+template <typename T, bool RESIDUAL>
+int launch(const T* x, const T* r, const T* w, T* y, T* ro, int64_t rows, int hidden, float eps,
+           cudaStream_t stream) {
+  constexpr int N = Vec16<T>::N;
+  const int nvec = hidden / N;
+  const bool vec_ok = hidden % N == 0 && aligned16(x) && aligned16(w) && aligned16(y) &&
+                      (!RESIDUAL || (aligned16(r) && aligned16(ro)));
+  const dim3 grid(static_cast<unsigned>(rows));
+  if (vec_ok && nvec <= 8 * 1024) {
+    // Fewest vectors per thread that keep the block at <= 256 threads (<= 1024 for big rows).
+    int nv = 1;
+    while (nv < 8 && nvec > nv * 256) nv *= 2;
+    const int threads = ((nvec + nv - 1) / nv + 31) / 32 * 32;
+    switch (nv) {
+      case 1: rmsnorm_vec_kernel<T, 1, RESIDUAL><<<grid, threads, 0, stream>>>(x, r, w, y, ro, hidden, eps); break;
+      case 2: rmsnorm_vec_kernel<T, 2, RESIDUAL><<<grid, threads, 0, stream>>>(x, r, w, y, ro, hidden, eps); break;
+      case 4: rmsnorm_vec_kernel<T, 4, RESIDUAL><<<grid, threads, 0, stream>>>(x, r, w, y, ro, hidden, eps); break;
+      default: rmsnorm_vec_kernel<T, 8, RESIDUAL><<<grid, threads, 0, stream>>>(x, r, w, y, ro, hidden, eps); break;
+    }
+  } else {
+    rmsnorm_scalar_kernel<T, RESIDUAL><<<grid, 256, 0, stream>>>(x, r, w, y, ro, hidden, eps);
+  }
+  return static_cast<int>(cudaGetLastError());
+}
+
+}  // namespace
+}  // namespace trtc
+
+extern "C" int trtc_rmsnorm(const void* x, const void* residual, const void* weight, void* y,
+                            void* residual_out, int64_t rows, int32_t hidden, float epsilon,
+                            trtc_dtype dtype, cudaStream_t stream) {
+  if (rows < 0 || hidden <= 0 || rows > 0x7fffffff) return cudaErrorInvalidValue;
+  if ((residual == nullptr) != (residual_out == nullptr)) return cudaErrorInvalidValue;
+  if (rows == 0) return cudaSuccess;
+  return trtc::dispatch_float_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = static_cast<const T*>(x);
+    const T* rp = static_cast<const T*>(residual);
+    const T* wp = static_cast<const T*>(weight);
+    T* yp = static_cast<T*>(y);
+    T* rop = static_cast<T*>(residual_out);
+    return residual ? trtc::launch<T, true>(xp, rp, wp, yp, rop, rows, hidden, epsilon, stream)
+                    : trtc::launch<T, false>(xp, rp, wp, yp, rop, rows, hidden, epsilon, stream);
+  });
+}

@@ -1,0 +1,12 @@
+"""Graph rewrite passes: one per file, each `(graph, ctx) -> PassReport`, run in order."""
+
+# name -> module under trtcompile.passes defining a function of the same name (lazy import)
+PASSES = (
+    "insert_paged_attention",
+    "fuse_rope",
+    "fuse_rmsnorm",
+    "fuse_qkv",
+    "fuse_gate_up",
+    "cast_to_dtype",
+    "cleanup",
+)

@@ -1,0 +1,46 @@
+"""Make the compute dtype explicit: weights stored in the target dtype, float casts retargeted
+(strongly typed: nothing left for a builder to guess). Logits stay float32, rotary fp32."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+
+from trtcompile.passes.context import PassContext, PassReport
+
+KEEP_FP32_CONSTANTS = ("rope_inv_freq",)
+KEEP_FP32_CASTS = ("logits_cast",)
+_ONNX_CODE = {"float16": onnx.TensorProto.FLOAT16, "bfloat16": onnx.TensorProto.BFLOAT16}
+
+
+def _convert(values: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "bfloat16":
+        import ml_dtypes
+        return values.astype(ml_dtypes.bfloat16)
+    return values.astype(np.float16)
+
+
+def cast_to_dtype(graph: gs.Graph, ctx: PassContext) -> PassReport:
+    report = PassReport("cast_to_dtype")
+    if ctx.dtype == "float32":
+        report.notes.append("float32 graph: nothing to cast")
+        return report
+    code = _ONNX_CODE[ctx.dtype]
+    for tensor in graph.tensors().values():
+        if (isinstance(tensor, gs.Constant) and tensor.values.dtype == np.float32
+                and not tensor.name.startswith(KEEP_FP32_CONSTANTS)):
+            tensor.values = _convert(tensor.values, ctx.dtype)
+            report.matched += 1
+    for node in graph.nodes:
+        if node.op == "Cast" and node.attrs.get("to") == onnx.TensorProto.FLOAT \
+                and not node.name.startswith(KEEP_FP32_CASTS):
+            node.attrs["to"] = code
+            report.matched += 1
+    boundary = set(graph.inputs) | set(graph.outputs)
+    for tensor in graph.tensors().values():
+        if isinstance(tensor, gs.Variable) and tensor not in boundary:
+            tensor.dtype = None          # stale float32 annotations would contradict the graph
+    report.changed = True
+    report.notes.append(f"compute dtype {ctx.dtype}")
+    return report
