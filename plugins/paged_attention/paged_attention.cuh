@@ -1,6 +1,9 @@
 // Internal interface between the PagedAttention launcher and its kernels (not part of the ABI).
 #pragma once
 
+#include <climits>
+#include <type_traits>
+
 #include "../common/trtc_cuda.cuh"
 
 namespace trtc {
