@@ -8,7 +8,11 @@ standard ONNX. Graph inputs: input_ids, position_ids (int64 [1, T]); output: log
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import time
+import warnings
 from pathlib import Path
 
 from trtcompile.ops.spec import ATTENTION, DOMAIN, OPSET_VERSION, register_onnx_schemas
@@ -68,6 +72,22 @@ class _LogitsOnly:
         return Wrapper(model)
 
 
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter's own warnings and prints are noise to a user of trtcompile."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def export_onnx(model, out_path: str | Path, max_tokens: int = 8192, log=print) -> Path:
     """Export `model` to `out_path` (weights as external data when large). Returns the path."""
     import torch
@@ -82,8 +102,9 @@ def export_onnx(model, out_path: str | Path, max_tokens: int = 8192, log=print) 
         example = torch.arange(7, dtype=torch.long)[None] % model.config.vocab_size
         tokens = torch.export.Dim("T", min=2, max=max_tokens)
         start = time.perf_counter()
-        program = torch.onnx.export(
-            _LogitsOnly(model), (example, torch.arange(7)[None]), dynamo=True, opset_version=23,
+        with _quiet_exporter():
+            program = torch.onnx.export(
+                _LogitsOnly(model).eval(), (example, torch.arange(7)[None]), dynamo=True, opset_version=23,
             input_names=list(EXPORT_INPUTS), output_names=[EXPORT_OUTPUT],
             dynamic_shapes=({1: tokens}, {1: tokens}), verbose=False,
             custom_translation_table={torch.ops.trtcompile.attention.default: _attention_to_onnx()})

@@ -1,0 +1,114 @@
+"""`trtcompile build`: load → export → passes → backend → artifact, with a summary."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from trtcompile import io_names as io
+from trtcompile.artifact import MODEL_ONNX, TOKENIZER_DIR, staging_dir, tool_versions, write_manifest
+from trtcompile.config import Backend, Config, KVCacheDType, QuantMode
+from trtcompile.errors import BackendUnavailableError, ConfigError
+
+
+@dataclass
+class BuildResult:
+    output_dir: Path
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    op_histogram: dict[str, int] = field(default_factory=dict)
+    bytes: int = 0
+
+
+def check_supported(config: Config) -> None:
+    """Refuse, before any work, what this version cannot build."""
+    if config.quantization.mode != QuantMode.NONE:
+        raise ConfigError(f"quantization.mode '{config.quantization.mode}' is not implemented yet; "
+                          "use 'none'")
+    if config.kv_cache.dtype != KVCacheDType.AUTO:
+        raise ConfigError(f"kv_cache.dtype '{config.kv_cache.dtype}' is not implemented yet; "
+                          "use 'auto' (the model dtype)")
+    if config.build.backend == Backend.TENSORRT:
+        try:
+            import tensorrt  # noqa: F401
+        except ImportError:
+            raise BackendUnavailableError(
+                "backend 'tensorrt' was asked for but TensorRT is not installed. Install it "
+                "(pip install 'tensorrt>=10.9' from NVIDIA's package index, on a machine with a "
+                "GPU) or set build.backend: torch") from None
+
+
+def build(config: Config, dump_passes: Path | None = None,
+          log: Callable[[str], None] = print) -> BuildResult:
+    check_supported(config)
+    from trtcompile.export.onnx_export import export_onnx
+    from trtcompile.models.loading import load_model
+    from trtcompile.passes.context import PassContext
+    from trtcompile.passes.pipeline import run_passes, save_model
+
+    out = Path(config.build.output_dir)
+    result = BuildResult(output_dir=out)
+    dtype = str(config.model.dtype)
+    kv_dtype = dtype if config.kv_cache.dtype == KVCacheDType.AUTO else str(config.kv_cache.dtype)
+
+    def stage(name: str, fn):
+        log(f"[{name}] ...")
+        start = time.perf_counter()
+        value = fn()
+        result.stage_seconds[name] = time.perf_counter() - start
+        log(f"[{name}] done in {result.stage_seconds[name]:.1f} s")
+        return value
+
+    with staging_dir(out) as tmp:
+        loaded = stage("load", lambda: load_model(config.model.source, "float32", config.model.seed))
+        if config.limits.max_model_len > loaded.info.max_position_embeddings:
+            raise ConfigError(f"limits.max_model_len {config.limits.max_model_len} exceeds the "
+                              f"model's limit of {loaded.info.max_position_embeddings} positions")
+        exported = tmp / "export" / "exported.onnx"
+        stage("export", lambda: export_onnx(loaded.model, exported,
+                                            max_tokens=config.build.export_max_tokens, log=log))
+        import onnx
+
+        ctx = PassContext(info=loaded.info, inv_freq=loaded.inv_freq, dtype=dtype,
+                          block_size=config.kv_cache.block_size, kv_dtype=kv_dtype)
+        model = onnx.load(str(exported))
+        before = Counter(n.op_type for n in model.graph.node)
+        model, reports = stage("passes", lambda: run_passes(model, config.build.passes, ctx,
+                                                            dump_passes, log=log))
+        after = Counter(n.op_type for n in model.graph.node)
+        result.op_histogram = dict(after)
+        for f in exported.parent.iterdir():
+            f.unlink()
+        exported.parent.rmdir()
+        stage("save", lambda: save_model(model, tmp / MODEL_ONNX))
+        if loaded.tokenizer is not None:
+            loaded.tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
+        engines = {}
+        if config.build.backend == Backend.TENSORRT:
+            engines = stage("engine", lambda: _build_tensorrt(config, tmp, log))
+        kv_spec = io.engine_inputs(loaded.info.num_layers, loaded.info.num_kv_heads,
+                                   loaded.info.head_dim, config.kv_cache.block_size, kv_dtype)
+        write_manifest(tmp, {
+            "backend": str(config.build.backend),
+            "gpu_archs": list(config.build.gpu_archs) if engines else [],
+            "engines": engines,
+            "model": {"source": config.model.source, "dtype": dtype, **loaded.info.to_dict()},
+            "build_config": config.to_dict(),
+            "kv_cache": {"block_size": config.kv_cache.block_size, "dtype": kv_dtype},
+            "io": {"inputs": [s.to_dict() for s in kv_spec],
+                   "outputs": [s.to_dict() for s in io.engine_outputs(loaded.info.vocab_size)]},
+            "passes": [r.summary() for r in reports],
+            "op_histogram": {"exported": dict(before), "final": dict(after)},
+            "tool_versions": tool_versions(),
+        })
+        result.bytes = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+    return result
+
+
+def _build_tensorrt(config: Config, staging: Path, log) -> dict:
+    """One engine per requested architecture (delegates to the TensorRT backend)."""
+    from trtcompile.backends.tensorrt.builder import build_engines_for_config
+
+    return build_engines_for_config(config, staging, log=log)

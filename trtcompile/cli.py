@@ -1,0 +1,140 @@
+"""The `trtcompile` command line: parse, load config, call one library function."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from trtcompile.errors import TrtCompileError
+
+
+class Reporter:
+    """Progress lines for long work: normal, --quiet (errors only) or --verbose."""
+
+    def __init__(self, quiet: bool = False, verbose: bool = False):
+        self.quiet, self.verbose = quiet, verbose
+        self.start = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(f"[{time.perf_counter() - self.start:7.1f}s] {message}", err=True)
+
+
+def user_errors(fn):
+    """User errors: one clear line on stderr and exit code 2, never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TrtCompileError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trtcompile")
+def main() -> None:
+    """trtcompile: compile a Hugging Face causal LM ahead of time and serve it."""
+
+
+config_arg = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+set_opt = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set limits.max_num_seqs=8")
+
+
+@main.command()
+@config_arg
+@set_opt
+@user_errors
+def validate(config: Path, overrides: tuple[str, ...]) -> None:
+    """Check CONFIG (keys, types, model source, backend) without building."""
+    from trtcompile.config import load_config
+    from trtcompile.models.loading import peek_model_type
+    from trtcompile.build import check_supported
+
+    cfg = load_config(config, overrides)
+    family = peek_model_type(cfg.model.source)
+    check_supported(cfg)
+    click.echo(f"{config}: valid (model {cfg.model.source} [{family}], backend {cfg.build.backend},"
+               f" dtype {cfg.model.dtype}, output {cfg.build.output_dir})")
+
+
+@main.command()
+@config_arg
+@set_opt
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              help="artifact directory (overrides build.output_dir)")
+@click.option("--dump-passes", type=click.Path(file_okay=False, path_type=Path),
+              help="write the graph after each pass into this directory")
+@click.option("-q", "--quiet", is_flag=True, help="print errors and the final line only")
+@click.option("-v", "--verbose", is_flag=True, help="print more detail")
+@user_errors
+def build(config: Path, overrides, output, dump_passes, quiet, verbose) -> None:
+    """Build an artifact from CONFIG."""
+    from trtcompile.build import build as run_build
+    from trtcompile.config import load_config
+
+    if output is not None:
+        overrides = (*overrides, f"build.output_dir={output}")
+    cfg = load_config(config, overrides)
+    report = Reporter(quiet, verbose)
+    result = run_build(cfg, dump_passes=dump_passes, log=report)
+    total = time.perf_counter() - report.start
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.stage_seconds.items())
+    click.echo(f"built {result.output_dir} ({result.bytes / 2**20:.1f} MiB) in {total:.1f} s "
+               f"[{stages}]")
+    if not quiet:
+        click.echo(f"run it:   trtcompile run {result.output_dir} --prompt 'Hello'")
+        click.echo(f"inspect:  trtcompile inspect {result.output_dir}")
+
+
+@main.command()
+@config_arg
+@set_opt
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="ONNX file to write")
+@user_errors
+def export(config: Path, overrides, output: Path) -> None:
+    """Export the model of CONFIG to ONNX (before any pass)."""
+    from trtcompile.config import load_config
+    from trtcompile.export.onnx_export import export_onnx
+    from trtcompile.models.loading import load_model
+
+    cfg = load_config(config, overrides)
+    loaded = load_model(cfg.model.source, "float32", cfg.model.seed)
+    export_onnx(loaded.model, output, max_tokens=cfg.build.export_max_tokens,
+                log=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print the raw manifest")
+@click.option("--no-verify", is_flag=True, help="skip checksum verification")
+@user_errors
+def inspect(artifact: Path, as_json: bool, no_verify: bool) -> None:
+    """Show the manifest of ARTIFACT."""
+    from trtcompile.artifact import load_artifact
+    from trtcompile.inspect_view import render
+
+    art = load_artifact(artifact, verify=not no_verify)
+    click.echo(json.dumps(art.manifest, indent=2) if as_json else render(art))
+
+
+@main.command("config")
+def config_reference() -> None:
+    """List every config key with its default."""
+    from trtcompile.config import describe
+
+    for key, default, doc in describe():
+        click.echo(f"{key:32} {default:28} {doc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""ctypes bindings of the CUDA kernel library (build/libtrtcompile_kernels.so) and the CUDA
+implementations of the trtcompile torch.library ops."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from pathlib import Path
+
+import torch
+
+from trtcompile.errors import BackendUnavailableError, UnsupportedOpError
+
+ENV_VAR = "TRTCOMPILE_KERNELS_LIB"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "build" / "libtrtcompile_kernels.so"
+
+_CUDA_ERROR_INVALID_VALUE = 1
+_CUDA_ERROR_NOT_SUPPORTED = 801
+_DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float8_e4m3fn: 3,
+           torch.int8: 4}
+
+
+class PagedAttentionParams(ctypes.Structure):
+    """Mirror of trtc_paged_attention_params (plugins/common/trtc_launch.h)."""
+
+    _fields_ = [(name, ctypes.c_int32) for name in (
+        "num_tokens", "num_seqs", "num_heads", "num_kv_heads", "head_dim", "block_size",
+        "max_blocks_per_seq", "num_blocks", "q_stride", "k_stride", "v_stride", "rotary_dim",
+        "sliding_window")] + [("scale", ctypes.c_float), ("rotary_scaling", ctypes.c_float),
+                              ("dtype", ctypes.c_int), ("kv_dtype", ctypes.c_int)]
+
+
+def library_path() -> Path:
+    """The kernel library: $TRTCOMPILE_KERNELS_LIB, else <repo>/build/libtrtcompile_kernels.so."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else DEFAULT_PATH
+
+
+def _i32(t: torch.Tensor) -> torch.Tensor:
+    return t if t.dtype == torch.int32 and t.is_contiguous() else t.to(torch.int32).contiguous()
+
+
+def _rows(t: torch.Tensor, rows: int) -> torch.Tensor:
+    """[rows, C] view with unit column stride (copies only when it must)."""
+    flat = t.reshape(rows, -1)
+    return flat if flat.stride(-1) == 1 else flat.contiguous()
+
+
+class KernelLibrary:
+    """The loaded .so: one cached ctypes function per launcher, one reused params struct and
+    one workspace per device (grown on demand; size it with a warm-up call before capturing
+    a CUDA graph)."""
+
+    def __init__(self, path: Path):
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError as e:
+            raise BackendUnavailableError(
+                f"cannot load the CUDA kernel library {path}: {e}. Build it with `make kernels` "
+                f"or point {ENV_VAR} at it.") from e
+        p, i32, i64, f32 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_float
+        self._rms = lib.trtc_rmsnorm
+        self._rms.argtypes = [p, p, p, p, p, i64, i32, f32, ctypes.c_int, p]
+        self._rms.restype = ctypes.c_int
+        self._silu = lib.trtc_silu_mul
+        self._silu.argtypes = [p, p, i64, i32, ctypes.c_int, p]
+        self._silu.restype = ctypes.c_int
+        self._pa = lib.trtc_paged_attention
+        self._pa.argtypes = [ctypes.POINTER(PagedAttentionParams)] + [p] * 14 + [ctypes.c_size_t, p]
+        self._pa.restype = ctypes.c_int
+        self._pa_ws = lib.trtc_paged_attention_workspace_size
+        self._pa_ws.argtypes = [ctypes.POINTER(PagedAttentionParams)]
+        self._pa_ws.restype = ctypes.c_size_t
+        self._params = PagedAttentionParams()
+        self._params_ref = ctypes.byref(self._params)
+        self._workspace: dict[int, torch.Tensor] = {}
+        self.path = path
+
+    @staticmethod
+    def _check(err: int, what: str) -> None:
+        if err == _CUDA_ERROR_NOT_SUPPORTED:
+            raise UnsupportedOpError(f"{what}: the CUDA kernels do not support these inputs "
+                                     "(dtype, head_dim 64/128, or a quantized KV cache)")
+        if err:
+            raise RuntimeError(f"{what}: CUDA error {err}")
+
+    def _workspace_for(self, device: torch.device, nbytes: int) -> torch.Tensor:
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        ws = self._workspace.get(index)
+        if ws is None or ws.numel() < nbytes:
+            ws = torch.empty(max(nbytes, 1 << 20), dtype=torch.uint8, device=device)
+            self._workspace[index] = ws
+        return ws
+
+    def rms_norm(self, x: torch.Tensor, weight: torch.Tensor, residual: torch.Tensor | None,
+                 epsilon: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = x.contiguous()
+        weight = weight.contiguous()
+        hidden = x.shape[-1]
+        y = torch.empty_like(x)
+        res_out = None
+        if residual is not None:
+            residual = residual.contiguous()
+            res_out = torch.empty_like(x)
+        err = self._rms(x.data_ptr(), residual.data_ptr() if residual is not None else None,
+                        weight.data_ptr(), y.data_ptr(),
+                        res_out.data_ptr() if res_out is not None else None,
+                        x.numel() // hidden, hidden, epsilon, _DTYPES[x.dtype],
+                        torch.cuda.current_stream(x.device).cuda_stream)
+        self._check(err, "rms_norm")
+        return y, res_out
+
+    def silu_mul(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous()
+        inter = x.shape[-1] // 2
+        y = x.new_empty(*x.shape[:-1], inter)
+        err = self._silu(x.data_ptr(), y.data_ptr(), x.numel() // (2 * inter), inter,
+                         _DTYPES[x.dtype], torch.cuda.current_stream(x.device).cuda_stream)
+        self._check(err, "silu_mul")
+        return y
+
+    def paged_attention(self, q, k, v, positions, query_start_loc, seq_lens, block_tables,
+                        slot_mapping, kv_cache, inv_freq, kv_scales, layer_idx, num_heads,
+                        num_kv_heads, head_dim, scale, sliding_window, rotary_dim,
+                        rotary_scaling, fused_qkv) -> torch.Tensor:
+        lead = q.shape[:-1]
+        t = q.shape[-2]
+        hq, hkv, d = num_heads, num_kv_heads, head_dim
+        qf = _rows(q, t)
+        if fused_qkv:
+            kf = qf[:, hq * d:(hq + hkv) * d]
+            vf = qf[:, (hq + hkv) * d:]
+        else:
+            kf, vf = _rows(k, t), _rows(v, t)
+        layer = kv_cache[layer_idx]                                  # [2, N, b, Hkv, D]
+        if not layer.is_contiguous():
+            raise UnsupportedOpError("paged_attention: kv_cache must be contiguous")
+        block_tables = _i32(block_tables)
+        p = self._params
+        p.num_tokens, p.num_seqs = t, seq_lens.shape[0]
+        p.num_heads, p.num_kv_heads, p.head_dim = hq, hkv, d
+        p.block_size, p.num_blocks = layer.shape[2], layer.shape[1]
+        p.max_blocks_per_seq = block_tables.shape[1]
+        p.q_stride, p.k_stride, p.v_stride = qf.stride(0), kf.stride(0), vf.stride(0)
+        p.rotary_dim, p.sliding_window = rotary_dim, sliding_window
+        p.scale, p.rotary_scaling = scale, rotary_scaling
+        p.dtype, p.kv_dtype = _DTYPES[q.dtype], _DTYPES.get(layer.dtype, -1)
+        need = self._pa_ws(self._params_ref)
+        if need == 0:
+            self._check(_CUDA_ERROR_NOT_SUPPORTED, "paged_attention")
+        ws = self._workspace_for(q.device, need)
+        out = torch.empty(t, hq * d, dtype=q.dtype, device=q.device)
+        inv = inv_freq.float().contiguous() if rotary_dim > 0 else None
+        err = self._pa(self._params_ref, qf.data_ptr(), kf.data_ptr(), vf.data_ptr(),
+                       _i32(positions).data_ptr(), _i32(query_start_loc).data_ptr(),
+                       _i32(seq_lens).data_ptr(), block_tables.data_ptr(),
+                       _i32(slot_mapping).data_ptr(), layer.data_ptr(),
+                       inv.data_ptr() if inv is not None else None,
+                       kv_scales.data_ptr() if kv_scales is not None else None,
+                       out.data_ptr(), ws.data_ptr(), ws.numel(),
+                       torch.cuda.current_stream(q.device).cuda_stream)
+        self._check(err, "paged_attention")
+        return out.reshape(*lead, hq * d)
+
+
+@functools.cache
+def load() -> KernelLibrary:
+    """The kernel library, loaded once; BackendUnavailableError when it is missing."""
+    path = library_path()
+    if not path.is_file():
+        raise BackendUnavailableError(
+            f"CUDA kernel library not found at {path}. Build it with `make kernels` (needs "
+            f"nvcc) or set {ENV_VAR} to its path.")
+    return KernelLibrary(path)
+
+
+@functools.cache
+def register_cuda_impls() -> None:
+    """Registers the CUDA kernels as the CUDA implementations of the trtcompile ops (once)."""
+    from trtcompile.ops.torch_ops import LIBRARY
+
+    lib = load()
+    LIBRARY.impl("paged_attention", lib.paged_attention, "CUDA")
+    LIBRARY.impl("rms_norm", lib.rms_norm, "CUDA")
+    LIBRARY.impl("silu_mul", lib.silu_mul, "CUDA")
