@@ -37,10 +37,11 @@ def cast_to_dtype(graph: gs.Graph, ctx: PassContext) -> PassReport:
                 and not node.name.startswith(KEEP_FP32_CASTS):
             node.attrs["to"] = code
             report.matched += 1
-    boundary = set(graph.inputs) | set(graph.outputs)
+    boundary = {id(t) for t in graph.inputs + graph.outputs}
+    target = _convert(np.zeros(1, np.float32), ctx.dtype).dtype
     for tensor in graph.tensors().values():
-        if isinstance(tensor, gs.Variable) and tensor not in boundary:
-            tensor.dtype = None          # stale float32 annotations would contradict the graph
+        if isinstance(tensor, gs.Variable) and id(tensor) not in boundary and tensor.dtype == np.float32:
+            tensor.dtype = target        # every float activation is now in the compute dtype
     report.changed = True
     report.notes.append(f"compute dtype {ctx.dtype}")
     return report

@@ -40,8 +40,10 @@ def insert_paged_attention(graph: gs.Graph, ctx: PassContext) -> PassReport:
         hq, hkv, d = info.num_heads, info.num_kv_heads, info.head_dim
         flat = [flat_heads(graph, q, hq, d), flat_heads(graph, k, hkv, d),
                 flat_heads(graph, v, hkv, d)]
-        y = new_var(graph, f"paged_attn{node.attrs['layer_idx']}_out", dtype=out.dtype)
-        kv_next = new_var(graph, f"kv_cache_l{node.attrs['layer_idx']}", dtype=kv.dtype)
+        y = new_var(graph, f"paged_attn{node.attrs['layer_idx']}_out", dtype=q.dtype,
+                    shape=[1, io.DIM_TOKENS, hq * d])
+        kv_next = new_var(graph, f"kv_cache_l{node.attrs['layer_idx']}", dtype=kv.dtype,
+                          shape=list(kv.shape))
         plugin_node(graph, "PagedAttention",
                     flat + [new[io.POSITIONS], new[io.QUERY_START_LOC], new[io.SEQ_LENS],
                             new[io.BLOCK_TABLES], new[io.SLOT_MAPPING], kv,
