@@ -123,7 +123,7 @@ int num_sms() {
 
 int pick_gq(int group, trtc_dtype dtype) {
   if (dtype == TRTC_F32) return 1;
-  if (group <= 2) return group;
+  if (group == 1) return 1;
   return group <= 4 ? 4 : 8;
 }
 

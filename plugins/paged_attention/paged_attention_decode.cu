@@ -204,7 +204,6 @@ int decode_d(const Args& a, int gq, cudaStream_t stream) {
   }
   switch (gq) {
     case 1: decode_kernel<T, D, 1, wide ? 8 : 4><<<grid, kThreads, 0, stream>>>(a); break;
-    case 2: decode_kernel<T, D, 2, wide ? 8 : 4><<<grid, kThreads, 0, stream>>>(a); break;
     case 4: decode_kernel<T, D, 4, wide ? 8 : 4><<<grid, kThreads, 0, stream>>>(a); break;
     case 8: decode_kernel<T, D, 8, 4><<<grid, kThreads, 0, stream>>>(a); break;
     default: return cudaErrorNotSupported;

@@ -67,7 +67,7 @@ class KernelLibrary:
         self._silu.argtypes = [p, p, i64, i32, ctypes.c_int, p]
         self._silu.restype = ctypes.c_int
         self._pa = lib.trtc_paged_attention
-        self._pa.argtypes = [ctypes.POINTER(PagedAttentionParams)] + [p] * 14 + [ctypes.c_size_t, p]
+        self._pa.argtypes = [ctypes.POINTER(PagedAttentionParams)] + [p] * 13 + [ctypes.c_size_t, p]
         self._pa.restype = ctypes.c_int
         self._pa_ws = lib.trtc_paged_attention_workspace_size
         self._pa_ws.argtypes = [ctypes.POINTER(PagedAttentionParams)]

@@ -1,0 +1,183 @@
+"""Kernel benchmarks on one GPU: paged decode/prefill attention vs torch SDPA, RMSNorm and
+SiluMul vs a device-to-device copy. GPU times from CUDA events around CUDA-graph replays
+(so host launch overhead is excluded on both sides); median of repeats after warm-up.
+Prints a table; writes $OUT/bench_kernels.json when OUT is set."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from trtcompile.ops import cuda_kernels
+
+DEV = "cuda"
+BF16 = torch.bfloat16
+
+
+def gpu_time_us(fn, inner: int = 10, repeats: int = 30) -> float:
+    """Median time of one fn() call: a CUDA graph of `inner` calls, replayed `repeats` times."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(inner):
+            fn()
+    for _ in range(3):
+        graph.replay()
+    times = []
+    for _ in range(repeats):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        graph.replay()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) * 1000 / inner)
+    return statistics.median(times)
+
+
+def paged_case(seqs, hq=32, hkv=8, d=128, block=16, dtype=BF16, seed=0):
+    """seqs [(cached, new)] -> kwargs of KernelLibrary.paged_attention (shuffled block table)."""
+    g = torch.Generator(device=DEV).manual_seed(seed)
+    lens = [c + n for c, n in seqs]
+    nblk = [math.ceil(x / block) for x in lens]
+    num_blocks = sum(nblk)
+    perm = torch.randperm(num_blocks, device=DEV, generator=g).to(torch.int32)
+    max_blocks = max(nblk)
+    tables = torch.zeros(len(seqs), max_blocks, dtype=torch.int32, device=DEV)
+    start = 0
+    for s, nb in enumerate(nblk):
+        tables[s, :nb] = perm[start:start + nb]
+        start += nb
+    pos, qsl, sid = [], [0], []
+    for s, (c, n) in enumerate(seqs):
+        pos.extend(range(c, c + n))
+        sid.extend([s] * n)
+        qsl.append(qsl[-1] + n)
+    positions = torch.tensor(pos, dtype=torch.int32, device=DEV)
+    sid = torch.tensor(sid, dtype=torch.long, device=DEV)
+    slots = (tables[sid, positions.long() // block].long() * block + positions.long() % block).int()
+    t = len(pos)
+    kv = torch.randn(1, 2, num_blocks, block, hkv, d, device=DEV, generator=g, dtype=dtype)
+    qkv = torch.randn(t, (hq + 2 * hkv) * d, device=DEV, generator=g, dtype=dtype)
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, d, 2, device=DEV).float() / d))
+    return dict(q=qkv, k=None, v=None, positions=positions,
+                query_start_loc=torch.tensor(qsl, dtype=torch.int32, device=DEV),
+                seq_lens=torch.tensor(lens, dtype=torch.int32, device=DEV), block_tables=tables,
+                slot_mapping=slots, kv_cache=kv, inv_freq=inv_freq, kv_scales=None, layer_idx=0,
+                num_heads=hq, num_kv_heads=hkv, head_dim=d, scale=d ** -0.5, sliding_window=0,
+                rotary_dim=d, rotary_scaling=1.0, fused_qkv=1)
+
+
+def sdpa_decode_us(b, ctx, hq=32, hkv=8, d=128):
+    """Best of the SDPA formulations of GQA decode over a contiguous cache."""
+    q = torch.randn(b, hq, 1, d, device=DEV, dtype=BF16)
+    k = torch.randn(b, hkv, ctx, d, device=DEV, dtype=BF16)
+    v = torch.randn_like(k)
+    qg = q.view(b, hkv, hq // hkv, d)  # the group's query heads as 4 query rows, no mask
+    variants = {
+        "gqa_as_rows": lambda: F.scaled_dot_product_attention(qg, k, v),
+        "enable_gqa": lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True),
+    }
+    best = min((gpu_time_us(fn), name) for name, fn in variants.items())
+    return best
+
+
+def bench_decode(lib, rows):
+    for b, ctx in [(64, 2048), (256, 1024), (1, 4096)]:
+        case = paged_case([(ctx - 1, 1)] * b)
+        ours = gpu_time_us(lambda: lib.paged_attention(**case))
+        ref, how = sdpa_decode_us(b, ctx)
+        kv_bytes = b * ctx * 8 * 128 * 2 * 2
+        rows.append(dict(bench=f"decode B={b} ctx={ctx}", ours_us=ours, ref_us=ref,
+                         ref=f"SDPA ({how})", ratio=ours / ref, target=1.2 if b == 1 else 1.05,
+                         ours_GBps=kv_bytes / ours / 1e3))
+
+
+def bench_prefill(lib, rows):
+    n, new = 8, 512
+    case = paged_case([(0, new)] * n)
+    ours = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
+    q = torch.randn(n, 32, new, 128, device=DEV, dtype=BF16)
+    k = torch.randn(n, 8, new, 128, device=DEV, dtype=BF16)
+    v = torch.randn_like(k)
+    ke, ve = k.repeat_interleave(4, 1), v.repeat_interleave(4, 1)
+    variants = {
+        "flash, k/v expanded": lambda: F.scaled_dot_product_attention(q, ke, ve, is_causal=True),
+        "enable_gqa": lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True),
+    }
+    ref, how = min((gpu_time_us(fn, inner=5), name) for name, fn in variants.items())
+    flops = 4 * n * 32 * 128 * new * new / 2
+    rows.append(dict(bench=f"prefill {n}x{new} new, causal", ours_us=ours, ref_us=ref,
+                     ref=f"SDPA ({how})", ratio=ours / ref, target=1.25,
+                     ours_TFLOPs=flops / ours / 1e6))
+    cached = 1536
+    case = paged_case([(cached, new)] * n)
+    ours = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
+    flops = 4 * n * 32 * 128 * new * (cached + new / 2)
+    rows.append(dict(bench=f"prefill {n}x{new} new over {cached} cached", ours_us=ours,
+                     ours_TFLOPs=flops / ours / 1e6))
+
+
+def bench_bandwidth(lib, rows):
+    r, h = 8192, 4096
+    src = torch.randn(r * h * 2, device=DEV, dtype=BF16)
+    dst = torch.empty_like(src)
+    copy_us = gpu_time_us(lambda: dst.copy_(src))
+    copy_gbps = 2 * src.numel() * 2 / copy_us / 1e3
+    rows.append(dict(bench=f"copy {src.numel() * 2 >> 20} MiB (reference)", ours_us=copy_us,
+                     GBps=copy_gbps))
+    x = torch.randn(r, h, device=DEV, dtype=BF16)
+    res = torch.randn_like(x)
+    w = torch.randn(h, device=DEV, dtype=BF16)
+    t = gpu_time_us(lambda: lib.rms_norm(x, w, res, 1e-6))
+    gbps = 4 * x.numel() * 2 / t / 1e3
+    rows.append(dict(bench=f"rmsnorm+residual {r}x{h}", ours_us=t, GBps=gbps,
+                     pct_copy=100 * gbps / copy_gbps, target_pct=80))
+    t = gpu_time_us(lambda: lib.rms_norm(x, w, None, 1e-6))
+    gbps = 2 * x.numel() * 2 / t / 1e3
+    rows.append(dict(bench=f"rmsnorm {r}x{h}", ours_us=t, GBps=gbps,
+                     pct_copy=100 * gbps / copy_gbps, target_pct=80))
+    xs = torch.randn(r, 2 * h, device=DEV, dtype=BF16)
+    t = gpu_time_us(lambda: lib.silu_mul(xs))
+    gbps = 3 * r * h * 2 / t / 1e3
+    rows.append(dict(bench=f"silu_mul {r}x{h} (x {r}x{2 * h})", ours_us=t, GBps=gbps,
+                     pct_copy=100 * gbps / copy_gbps, target_pct=80))
+
+
+def main() -> int:
+    lib = cuda_kernels.load()
+    rows: list[dict] = []
+    for step in (bench_decode, bench_prefill, bench_bandwidth):
+        try:
+            step(lib, rows)
+        except Exception as e:  # keep the other benchmarks' numbers
+            rows.append(dict(bench=step.__name__, error=repr(e)))
+    card = torch.cuda.get_device_name()
+    print(f"\n{card}, torch {torch.__version__}")
+    print(f"{'benchmark':44s} {'ours us':>9s} {'ref us':>9s} {'ratio':>6s} {'target':>6s}  note")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['bench']:44s} ERROR {r['error']}")
+            continue
+        ref = f"{r['ref_us']:9.1f}" if "ref_us" in r else " " * 9
+        ratio = f"{r['ratio']:6.2f}" if "ratio" in r else " " * 6
+        target = f"{r['target']:6.2f}" if "target" in r else " " * 6
+        note = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()
+                         if k in ("ref", "ours_GBps", "ours_TFLOPs", "GBps", "pct_copy"))
+        print(f"{r['bench']:44s} {r['ours_us']:9.1f} {ref} {ratio} {target}  {note}")
+    out = os.environ.get("OUT")
+    if out:
+        with open(os.path.join(out, "bench_kernels.json"), "w") as f:
+            json.dump(dict(card=card, torch=torch.__version__, rows=rows), f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

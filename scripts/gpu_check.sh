@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One call on a GPU machine: build the kernels, run the GPU tests and the benchmarks.
+# Add a step: one `step "name" command...` line below. Logs go to $OUT (or ./gpu_check_logs).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+LOGS="${OUT:-$PWD/gpu_check_logs}"
+mkdir -p "$LOGS"
+SUMMARY=()
+
+step() {  # step NAME CMD...: runs CMD, tees its log, records PASS/FAIL and seconds
+  local name="$1"; shift
+  local t0=$SECONDS
+  echo "=== $name: $*"
+  "$@" 2>&1 | tee "$LOGS/$name.log"
+  local rc=${PIPESTATUS[0]}
+  SUMMARY+=("$(printf '%-16s %s  %4ss' "$name" "$([ "$rc" = 0 ] && echo PASS || echo "FAIL($rc)")" $((SECONDS - t0)))")
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+step build      make kernels -j4 ${TRTC_ARCHS:+ARCHS="$TRTC_ARCHS"}
+step gpu_tests  python3 -m pytest tests/gpu -q -p no:cacheprovider
+step bench      python3 benchmarks/bench_kernels.py
+
+echo; echo "=== summary"
+printf '%s\n' "${SUMMARY[@]}"
+grep -A30 '^benchmark' "$LOGS/bench.log" 2>/dev/null | head -20 || true

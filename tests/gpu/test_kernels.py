@@ -1,0 +1,213 @@
+"""CUDA kernels (build/libtrtcompile_kernels.so) against the plain-torch reference."""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import pytest
+import torch
+
+from trtcompile.ops import reference
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+DEV = "cuda"
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+# max |out - ref| allowed; attention outputs are averages of N(0, 1) values
+ATOL = {torch.float32: 2e-4, torch.float16: 4e-3, torch.bfloat16: 3e-2}
+
+
+@pytest.fixture(scope="module")
+def lib():
+    from trtcompile.ops import cuda_kernels
+
+    return cuda_kernels.load()
+
+
+def _close(out, ref, atol):
+    assert out.shape == ref.shape
+    assert torch.isfinite(out).all()
+    err = (out.float() - ref.float()).abs().max().item()
+    assert err <= atol, f"max abs error {err} > {atol}"
+
+
+# ---------------------------------------------------------------- rmsnorm / silu_mul
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows,hidden", [(1, 64), (7, 576), (33, 4096), (5, 8192), (3, 1000),
+                                         (2, 20480)])
+@pytest.mark.parametrize("residual", [False, True])
+def test_rms_norm(lib, dtype, rows, hidden, residual):
+    g = torch.Generator(device=DEV).manual_seed(rows * hidden)
+    x = torch.randn(rows, hidden, device=DEV, generator=g).to(dtype)
+    w = (1 + 0.1 * torch.randn(hidden, device=DEV, generator=g)).to(dtype)
+    r = torch.randn(rows, hidden, device=DEV, generator=g).to(dtype) if residual else None
+    y, ro = lib.rms_norm(x, w, r, 1e-5)
+    y_ref, ro_ref = reference.rms_norm(x, w, r, epsilon=1e-5)
+    tol = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 2e-2}[dtype]
+    _close(y, y_ref, tol * 4)
+    if residual:
+        assert torch.equal(ro, ro_ref)
+    else:
+        assert ro is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows,inter", [(1, 8), (17, 1536), (64, 4096), (5, 1001)])
+def test_silu_mul(lib, dtype, rows, inter):
+    x = (2 * torch.randn(rows, 2 * inter, device=DEV)).to(dtype)
+    tol = {torch.float32: 1e-5, torch.float16: 4e-3, torch.bfloat16: 3e-2}[dtype]
+    _close(lib.silu_mul(x), reference.silu_mul(x), tol)
+
+
+def test_silu_mul_strided_view(lib):
+    x = torch.randn(3, 10, 256, device=DEV, dtype=torch.bfloat16)[:, ::2]
+    _close(lib.silu_mul(x), reference.silu_mul(x), 3e-2)
+
+
+# ---------------------------------------------------------------- paged attention
+
+def _make_case(seqs, hq, hkv, d, block, dtype, *, layers=2, layer_idx=1, rotary_dim=None,
+               fused=False, seed=0, extra_blocks=7):
+    """seqs: [(cached, new)]. Returns kwargs for reference.paged_attention (with its own pool)."""
+    g = torch.Generator(device=DEV).manual_seed(seed)
+    lens = [c + n for c, n in seqs]
+    nblk = [math.ceil(x / block) for x in lens]
+    num_blocks = sum(nblk) + extra_blocks
+    perm = torch.randperm(num_blocks, generator=torch.Generator().manual_seed(seed)).tolist()
+    max_blocks = max(nblk) + 1
+    tables = torch.zeros(len(seqs), max_blocks, dtype=torch.int32)
+    i = 0
+    for s, nb in enumerate(nblk):
+        tables[s, :nb] = torch.tensor(perm[i:i + nb])
+        i += nb
+    positions, slots, qsl = [], [], [0]
+    for s, (c, n) in enumerate(seqs):
+        for p in range(c, c + n):
+            positions.append(p)
+            slots.append(int(tables[s, p // block]) * block + p % block)
+        qsl.append(qsl[-1] + n)
+    t = qsl[-1]
+    kv = torch.randn(layers, 2, num_blocks, block, hkv, d, device=DEV, generator=g).to(dtype)
+    width = (hq + 2 * hkv) * d
+    qkv = torch.randn(t, width + (8 if not fused else 0), device=DEV, generator=g).to(dtype)
+    if fused:
+        q, k, v = qkv, None, None
+    else:  # strided views into one buffer (row stride != width)
+        q, k, v = qkv[:, :hq * d], qkv[:, hq * d:(hq + hkv) * d], qkv[:, (hq + hkv) * d:width]
+    rot = d if rotary_dim is None else rotary_dim
+    inv_freq = (1.0 / (10000 ** (torch.arange(0, rot, 2, device=DEV).float() / rot))) if rot else None
+    i32 = dict(dtype=torch.int32, device=DEV)
+    return dict(q=q, k=k, v=v, positions=torch.tensor(positions, **i32),
+                query_start_loc=torch.tensor(qsl, **i32), seq_lens=torch.tensor(lens, **i32),
+                block_tables=tables.to(DEV), slot_mapping=torch.tensor(slots, **i32),
+                kv_cache=kv, inv_freq=inv_freq, kv_scales=None, layer_idx=layer_idx,
+                num_heads=hq, num_kv_heads=hkv, head_dim=d, scale=d ** -0.5,
+                sliding_window=0, rotary_dim=rot, rotary_scaling=1.0, fused_qkv=int(fused))
+
+
+def _run_both(lib, case):
+    kv_ref = case["kv_cache"].clone()
+    ref_args = dict(case, kv_cache=kv_ref)
+    ref = reference.paged_attention(**{k: ref_args[k] for k in (
+        "q", "k", "v", "positions", "query_start_loc", "seq_lens", "block_tables",
+        "slot_mapping", "kv_cache", "inv_freq", "kv_scales")},
+        **{k: ref_args[k] for k in ("layer_idx", "num_heads", "num_kv_heads", "head_dim",
+                                    "scale", "sliding_window", "rotary_dim", "rotary_scaling",
+                                    "fused_qkv")})
+    out = lib.paged_attention(**case)
+    torch.cuda.synchronize()
+    return out, ref, case["kv_cache"], kv_ref
+
+
+MIXED = [(0, 37), (100, 1), (50, 64), (17, 1), (0, 1), (200, 130), (3, 2), (64, 1)]
+DECODE = [(c, 1) for c in (1, 15, 16, 17, 255, 1000, 63, 2047)]
+SHAPES = {  # name: (hq, hkv, d, block)
+    "gqa32_8_d128": (32, 8, 128, 16),
+    "smollm_9_3_d64": (9, 3, 64, 16),
+    "mqa8_1_d128_b32": (8, 1, 128, 32),
+    "mha4_d64_b8": (4, 4, 64, 8),
+    "gqa12_2_d128_b64": (12, 2, 128, 64),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("batch", ["mixed", "decode", "prefill_only"])
+def test_paged_attention(lib, dtype, shape, batch):
+    hq, hkv, d, block = SHAPES[shape]
+    seqs = {"mixed": MIXED, "decode": DECODE, "prefill_only": [(0, 65), (40, 200)]}[batch]
+    case = _make_case(seqs, hq, hkv, d, block, dtype, seed=zlib.crc32(f"{shape}{batch}".encode()) % 1000)
+    out, ref, kv, kv_ref = _run_both(lib, case)
+    _close(out, ref, ATOL[dtype])
+    _close(kv, kv_ref, {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}[dtype])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("window", [1, 24, 100])
+def test_paged_attention_sliding_window(lib, dtype, window):
+    case = _make_case(MIXED + [(300, 1), (90, 70)], 16, 4, 128, 16, dtype, seed=window)
+    case["sliding_window"] = window
+    out, ref, _, _ = _run_both(lib, case)
+    _close(out, ref, ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("rotary_dim", [0, 32])
+def test_paged_attention_fused_qkv_partial_rotary(lib, dtype, rotary_dim):
+    case = _make_case(MIXED, 8, 2, 64, 16, dtype, rotary_dim=rotary_dim, fused=True, seed=5)
+    case["rotary_scaling"] = 0.9
+    out, ref, kv, kv_ref = _run_both(lib, case)
+    _close(out, ref, ATOL[dtype])
+    _close(kv, kv_ref, 1.6e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("seqs", [[(4095, 1)], [(3000, 1), (10, 1)], [(1500, 1), (700, 300)]])
+def test_paged_attention_split_k(lib, dtype, seqs):
+    """Few sequences, long context: the decode path splits the keys over many CTAs."""
+    case = _make_case(seqs, 32, 8, 128, 16, dtype, seed=len(seqs))
+    out, ref, _, _ = _run_both(lib, case)
+    _close(out, ref, ATOL[dtype])
+
+
+def test_paged_attention_torch_op(lib):
+    from trtcompile.ops import cuda_kernels, torch_ops  # noqa: F401
+
+    cuda_kernels.register_cuda_impls()
+    case = _make_case(MIXED, 9, 3, 64, 16, torch.bfloat16, seed=11)
+    kv_ref = case["kv_cache"].clone()
+    args = [case[k] for k in ("q", "k", "v", "positions", "query_start_loc", "seq_lens",
+                              "block_tables", "slot_mapping", "kv_cache", "inv_freq", "kv_scales",
+                              "layer_idx", "num_heads", "num_kv_heads", "head_dim", "scale",
+                              "sliding_window", "rotary_dim", "rotary_scaling", "fused_qkv")]
+    out = torch.ops.trtcompile.paged_attention(*args)
+    args[8] = kv_ref
+    ref = reference.paged_attention(*args[:11], **dict(zip(
+        ("layer_idx", "num_heads", "num_kv_heads", "head_dim", "scale", "sliding_window",
+         "rotary_dim", "rotary_scaling", "fused_qkv"), args[11:])))
+    _close(out, ref, ATOL[torch.bfloat16])
+    y, r = torch.ops.trtcompile.rms_norm(case["q"], torch.ones(case["q"].shape[-1], device=DEV,
+                                                                dtype=torch.bfloat16), None, 1e-6)
+    assert r is None and y.shape == case["q"].shape
+
+
+def test_paged_attention_cuda_graph(lib):
+    case = _make_case(DECODE, 32, 8, 128, 16, torch.bfloat16, seed=3)
+    out0 = lib.paged_attention(**case)  # warm-up sizes the workspace
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = lib.paged_attention(**case)
+    graph.replay()
+    torch.cuda.synchronize()
+    _close(out, out0, 0.0)
+
+
+def test_paged_attention_quantized_pool_not_supported(lib):
+    from trtcompile.errors import UnsupportedOpError
+
+    case = _make_case([(3, 1)], 4, 4, 64, 16, torch.float16, seed=1)
+    case["kv_cache"] = case["kv_cache"].to(torch.int8)
+    with pytest.raises(UnsupportedOpError):
+        lib.paged_attention(**case)
