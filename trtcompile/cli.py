@@ -127,6 +127,43 @@ def inspect(artifact: Path, as_json: bool, no_verify: bool) -> None:
     click.echo(json.dumps(art.manifest, indent=2) if as_json else render(art))
 
 
+@main.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("-p", "--prompt", "prompts", multiple=True, required=True,
+              help="prompt text (repeat for several prompts, generated together)")
+@click.option("--max-tokens", default=64, show_default=True, help="tokens to generate")
+@click.option("--temperature", default=0.0, show_default=True, help="0 = greedy")
+@click.option("--top-p", default=1.0, show_default=True)
+@click.option("--top-k", default=0, show_default=True, help="0 = off")
+@click.option("--seed", type=int, default=None, help="per-request sampling seed")
+@click.option("--chat", is_flag=True, help="wrap each prompt in the tokenizer's chat template")
+@click.option("--device", default=None, help="cpu or cuda (default: cuda when available)")
+@user_errors
+def run(artifact: Path, prompts, max_tokens, temperature, top_p, top_k, seed, chat, device):
+    """Generate text for PROMPT(s) with ARTIFACT."""
+    from trtcompile.llm import LLM
+    from trtcompile.runtime.sampling_params import SamplingParams
+
+    llm = LLM(artifact, device=device)
+    if chat:
+        if llm.tokenizer is None or not llm.tokenizer.chat_template:
+            raise click.UsageError("--chat needs an artifact whose tokenizer has a chat template")
+        prompts = [llm.tokenizer.apply_chat_template([{"role": "user", "content": p}],
+                                                     tokenize=False, add_generation_prompt=True)
+                   for p in prompts]
+    params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                            top_k=top_k, seed=seed)
+    start = time.perf_counter()
+    outs = llm.generate(list(prompts), params)
+    elapsed = time.perf_counter() - start
+    for prompt, out in zip(prompts, outs):
+        text = out.text if out.text is not None else " ".join(map(str, out.token_ids))
+        click.echo(f"--- {prompt!r}\n{text}")
+    n = sum(len(o.token_ids) for o in outs)
+    click.echo(f"[{n} tokens in {elapsed:.2f} s, {n / elapsed:.1f} tokens/s on {llm.device}]",
+               err=True)
+
+
 @main.command("config")
 def config_reference() -> None:
     """List every config key with its default."""

@@ -1,0 +1,120 @@
+"""LLM: the Python front end. Load an artifact, generate for many prompts at once."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from trtcompile.errors import RequestError
+
+
+@dataclass
+class Completion:
+    request_id: str
+    prompt_token_ids: list[int]
+    token_ids: list[int]
+    text: str | None
+    finish_reason: str | None
+    logprobs: list[float] | None
+
+
+class LLM:
+    """`LLM(artifact).generate(prompts, params)`; prompts are strings or token id lists."""
+
+    def __init__(self, artifact: str | Path, device: str | None = None, *,
+                 num_blocks: int | None = None, max_num_seqs: int | None = None,
+                 max_num_tokens: int | None = None, enable_prefix_caching: bool = True,
+                 backend: str | None = None, seed: int = 0, verify: bool = True):
+        import torch
+
+        from trtcompile.artifact import load_artifact
+        from trtcompile.backends.torch_backend import open_backend
+        from trtcompile.runtime.engine_core import EngineCore
+        from trtcompile.runtime.model_runner import KVPoolSpec, ModelRunner, blocks_for_budget
+        from trtcompile.runtime.scheduler import SchedulerConfig
+
+        self.artifact = load_artifact(artifact, verify=verify)
+        m = self.artifact.manifest
+        model, limits, kv = m["model"], m["build_config"]["limits"], m["build_config"]["kv_cache"]
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.tokenizer = self._load_tokenizer()
+        pool = KVPoolSpec(model["num_layers"], model["num_kv_heads"], model["head_dim"],
+                          m["kv_cache"]["block_size"], m["kv_cache"]["dtype"])
+        engine = open_backend(self.artifact, self.device, backend)
+        blocks = num_blocks or blocks_for_budget(pool, self.device, kv["gpu_memory_fraction"],
+                                                 kv["cpu_num_blocks"])
+        self.runner = ModelRunner(engine, pool, blocks)
+        self.max_model_len = limits["max_model_len"]
+        self.scheduler_config = SchedulerConfig(
+            max_num_seqs=max_num_seqs or limits["max_num_seqs"],
+            max_num_tokens=max_num_tokens or limits["max_num_tokens"],
+            block_size=pool.block_size, num_blocks=blocks, max_model_len=self.max_model_len,
+            enable_prefix_caching=enable_prefix_caching)
+        eos = model["eos_token_ids"][0] if model["eos_token_ids"] else None
+        detok = self.tokenizer.decode if self.tokenizer is not None else None
+        self.engine = EngineCore(self.scheduler_config, self.runner, eos_token_id=eos,
+                                 detokenize=detok,
+                                 max_blocks_per_seq=-(-self.max_model_len // pool.block_size),
+                                 seed=seed)
+        self._ids = itertools.count()
+
+    def _load_tokenizer(self):
+        if self.artifact.tokenizer_dir is None:
+            return None
+        from transformers import AutoTokenizer
+        return AutoTokenizer.from_pretrained(str(self.artifact.tokenizer_dir))
+
+    def encode(self, prompt: str | Sequence[int]) -> list[int]:
+        if isinstance(prompt, str):
+            if self.tokenizer is not None:
+                return self.tokenizer.encode(prompt)
+            try:
+                return [int(t) for t in prompt.split()]
+            except ValueError:
+                raise RequestError("prompt: this artifact has no tokenizer; give token ids "
+                                   "(a list, or a string of integers separated by spaces)") from None
+        return [int(t) for t in prompt]
+
+    def add(self, prompt: str | Sequence[int], params=None, request_id: str | None = None) -> str:
+        """Queue one request (validated now; RequestError names the bad field)."""
+        rid = request_id or f"req-{next(self._ids)}"
+        self.engine.add_request(rid, self.encode(prompt), params)
+        return rid
+
+    def generate(self, prompts: Sequence[str | Sequence[int]], params=None) -> list[Completion]:
+        """Generate for all prompts together (in-flight batching); outputs in prompt order."""
+        plist = params if isinstance(params, (list, tuple)) else [params] * len(prompts)
+        encoded = [self.encode(p) for p in prompts]
+        ids = [self.add(tokens, sp) for tokens, sp in zip(encoded, plist)]
+        done = {rid: Completion(rid, tokens, [], None, None, None)
+                for rid, tokens in zip(ids, encoded)}
+        for out in self.run_until_done():
+            c = done.get(out.request_id)
+            if c is None:
+                continue
+            c.token_ids += out.new_token_ids
+            if out.logprobs is not None:
+                c.logprobs = (c.logprobs or []) + list(out.logprobs)
+            if out.finished:
+                c.finish_reason = out.finish_reason.value if out.finish_reason else None
+                c.text = out.text if out.text is not None else self.decode(c.token_ids)
+        return [done[rid] for rid in ids]
+
+    def stream(self, prompt: str | Sequence[int], params=None) -> Iterator[list[int]]:
+        """Yield the new token ids of one request as they are produced."""
+        rid = self.add(prompt, params)
+        while self.engine.has_unfinished():
+            for out in self.engine.step():
+                if out.request_id == rid and out.new_token_ids:
+                    yield out.new_token_ids
+                if out.request_id == rid and out.finished:
+                    return
+
+    def run_until_done(self):
+        while self.engine.has_unfinished():
+            yield from self.engine.step()
+
+    def decode(self, token_ids: Sequence[int]) -> str | None:
+        return self.tokenizer.decode(token_ids) if self.tokenizer is not None else None

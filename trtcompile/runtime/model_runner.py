@@ -1,0 +1,58 @@
+"""ModelRunner: owns the KV pool, turns StepInputs into engine inputs, returns logits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from trtcompile import io_names as io
+from trtcompile.runtime.step_inputs import StepInputs
+
+TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class KVPoolSpec:
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+    block_size: int
+    dtype: str
+
+    @property
+    def bytes_per_block(self) -> int:
+        elem = torch.tensor([], dtype=TORCH_DTYPES[self.dtype]).element_size()
+        return self.num_layers * 2 * self.block_size * self.num_kv_heads * self.head_dim * elem
+
+    def allocate(self, num_blocks: int, device: torch.device) -> torch.Tensor:
+        return torch.zeros(self.num_layers, 2, num_blocks, self.block_size, self.num_kv_heads,
+                           self.head_dim, dtype=TORCH_DTYPES[self.dtype], device=device)
+
+
+def blocks_for_budget(spec: KVPoolSpec, device: torch.device, memory_fraction: float,
+                      cpu_num_blocks: int) -> int:
+    """Pool size: the configured count on CPU; on GPU a share of the memory free now."""
+    if device.type != "cuda":
+        return cpu_num_blocks
+    free, _total = torch.cuda.mem_get_info(device)
+    return max(2, int(free * memory_fraction) // spec.bytes_per_block)
+
+
+class ModelRunner:
+    """execute(step) -> logits [S, vocab] float32; the pool lives here, not in the engine."""
+
+    def __init__(self, backend, pool: KVPoolSpec, num_blocks: int):
+        self.backend = backend
+        self.device = backend.device
+        self.num_blocks = num_blocks
+        self.kv_cache = pool.allocate(num_blocks, self.device)
+
+    def __call__(self, step: StepInputs) -> torch.Tensor:
+        if step.block_copies:
+            src = torch.tensor([s for s, _ in step.block_copies], device=self.device)
+            dst = torch.tensor([d for _, d in step.block_copies], device=self.device)
+            self.kv_cache[:, :, dst] = self.kv_cache[:, :, src]
+        feeds = {k: v.to(self.device, non_blocking=True) for k, v in step.tensors.items()}
+        feeds[io.KV_CACHE] = self.kv_cache
+        return self.backend.execute(feeds)
