@@ -1,0 +1,2 @@
+"""TensorRT backend: engine build (builder.py) and execution (runner.py); tensorrt is
+imported lazily, so this package imports without it."""
