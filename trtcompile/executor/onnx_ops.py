@@ -183,6 +183,38 @@ def gelu(x, approximate="none"):
     return torch.nn.functional.gelu(x, approximate=approximate)
 
 
+def _axis_view(scale: torch.Tensor, x: torch.Tensor, axis: int, block_size: int) -> torch.Tensor:
+    """A per-tensor, per-axis or blocked Q/DQ scale (or zero point) broadcast against x."""
+    if scale.dim() == 0 or scale.numel() == 1 and block_size == 0:
+        return scale.reshape(())
+    axis %= x.dim()
+    if block_size:
+        scale = scale.repeat_interleave(block_size, dim=axis).narrow(axis, 0, x.shape[axis])
+        return scale
+    return scale.reshape([-1 if i == axis else 1 for i in range(x.dim())])
+
+
+def quantize_linear(x, y_scale, y_zero_point=None, axis=1, block_size=0, output_dtype=0,
+                    precision=0, saturate=1):
+    """Round-half-to-even, saturate; int8/uint8 or float8e4m3fn by the zero point's type."""
+    s = _axis_view(y_scale.float(), x, axis, block_size)
+    target = y_zero_point.dtype if y_zero_point is not None else ONNX_TO_TORCH_DTYPE.get(
+        output_dtype, torch.uint8)
+    zp = 0.0 if y_zero_point is None else _axis_view(y_zero_point.float(), x, axis, block_size)
+    y = x.float() / s
+    if target.is_floating_point:
+        limit = torch.finfo(target).max
+        return (y.clamp(-limit, limit) if saturate else y).to(target)
+    info = torch.iinfo(target)
+    return (torch.round(y) + zp).clamp(info.min, info.max).to(target)
+
+
+def dequantize_linear(x, x_scale, x_zero_point=None, axis=1, block_size=0, output_dtype=0):
+    s = _axis_view(x_scale, x, axis, block_size)
+    zp = 0.0 if x_zero_point is None else _axis_view(x_zero_point.float(), x, axis, block_size)
+    return ((x.float() - zp) * s.float()).to(x_scale.dtype)
+
+
 HANDLERS = {
     "Add": _binary(torch.add), "Sub": _binary(torch.sub), "Mul": _binary(torch.mul),
     "Div": _binary(torch.div), "Pow": _binary(torch.pow), "MatMul": _binary(torch.matmul),
@@ -201,4 +233,5 @@ HANDLERS = {
     "Range": range_, "ReduceMean": reduce_(torch.mean), "ReduceSum": reduce_(torch.sum),
     "Gelu": gelu, "Silu": torch.nn.functional.silu,
     "Floor": torch.floor, "Ceil": torch.ceil,
+    "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
 }

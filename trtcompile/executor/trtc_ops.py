@@ -32,9 +32,24 @@ def silu_mul(x, plugin_version=None, plugin_namespace=None):
     return torch.ops.trtcompile.silu_mul(x)
 
 
+def weight_only_gemm(x, qweight, scales, *, bits=8, group_size=0):
+    return torch.ops.trtcompile.weight_only_gemm(x, qweight, scales, int(bits), int(group_size))
+
+
+def quantize_int8(x):
+    return torch.ops.trtcompile.quantize_per_token(x, "int8")
+
+
+def quantize_fp8(x):
+    return torch.ops.trtcompile.quantize_per_token(x, "fp8")
+
+
 HANDLERS = {
     "CausalAttention": causal_attention,
     "PagedAttention": paged_attention,
     "RMSNorm": rms_norm,
     "SiluMul": silu_mul,
+    "WeightOnlyGemm": weight_only_gemm,
+    "QuantizeInt8": quantize_int8,
+    "QuantizeFp8": quantize_fp8,
 }

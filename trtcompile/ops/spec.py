@@ -111,7 +111,41 @@ SILU_MUL = OpSpec(
     attrs=_PLUGIN_ATTRS,
 )
 
-ALL_OPS: dict[str, OpSpec] = {op.name: op for op in (ATTENTION, PAGED_ATTENTION, RMS_NORM, SILU_MUL)}
+# Quantized ops: CPU reference only for now (plugin=False keeps them out of the TensorRT
+# plugin table until their kernels and adapters exist).
+WEIGHT_ONLY_GEMM = OpSpec(
+    name="WeightOnlyGemm",
+    doc="y = x @ dequant(qweight, scales): x [.., K] -> [.., N]. bits 8: qweight int8 [N, K], "
+        "scales [N]; bits 4: qweight uint8 [N, K/2] (low nibble = even k, signed), "
+        "scales [N, K/group_size].",
+    inputs=(Port("x", "[.., K]"), Port("qweight", "int8 [N, K] or uint8 [N, K/2]"),
+            Port("scales", "float32 [N] or [N, K/group_size]")),
+    outputs=(Port("y", "[.., N]"),),
+    attrs=(Attr("bits", "int", 8, "8 or 4"),
+           Attr("group_size", "int", 0, "input channels per scale; 0 = per output channel")),
+    plugin=False,
+)
+
+QUANTIZE_INT8 = OpSpec(
+    name="QuantizeInt8",
+    doc="Dynamic per-token quantization: x [.., K] -> q int8 [.., K], scale float32 [.., 1] "
+        "with scale = max|x| / 127 per row; x ~ q * scale.",
+    inputs=(Port("x", "[.., K]"),),
+    outputs=(Port("q", "int8 [.., K]"), Port("scale", "float32 [.., 1]")),
+    plugin=False,
+)
+
+QUANTIZE_FP8 = OpSpec(
+    name="QuantizeFp8",
+    doc="Dynamic per-token quantization: x [.., K] -> q float8e4m3fn [.., K], scale float32 "
+        "[.., 1] with scale = max|x| / 448 per row; x ~ q * scale.",
+    inputs=(Port("x", "[.., K]"),),
+    outputs=(Port("q", "float8e4m3fn [.., K]"), Port("scale", "float32 [.., 1]")),
+    plugin=False,
+)
+
+ALL_OPS: dict[str, OpSpec] = {op.name: op for op in (ATTENTION, PAGED_ATTENTION, RMS_NORM, SILU_MUL,
+                                                     WEIGHT_ONLY_GEMM, QUANTIZE_INT8, QUANTIZE_FP8)}
 PLUGIN_OPS: dict[str, OpSpec] = {k: v for k, v in ALL_OPS.items() if v.plugin}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from trtcompile.ops import reference
+from trtcompile.ops import quant_reference, reference
 
 NAMESPACE = "trtcompile"
 
@@ -20,6 +20,9 @@ _SCHEMAS = {
     "silu_mul": "silu_mul(Tensor x) -> Tensor",
     "attention": "attention(Tensor q, Tensor k, Tensor v, float scale, int sliding_window, "
                  "int layer_idx) -> Tensor",
+    "weight_only_gemm": "weight_only_gemm(Tensor x, Tensor qweight, Tensor scales, int bits, "
+                        "int group_size) -> Tensor",
+    "quantize_per_token": "quantize_per_token(Tensor x, str target) -> (Tensor, Tensor)",
 }
 
 
@@ -54,6 +57,8 @@ def _register() -> torch.library.Library:
     lib.impl("paged_attention", _paged_attention_cpu, "CPU")
     lib.impl("rms_norm", _rms_norm_cpu, "CPU")
     lib.impl("silu_mul", reference.silu_mul, "CPU")
+    lib.impl("weight_only_gemm", quant_reference.weight_only_gemm, "CPU")
+    lib.impl("quantize_per_token", quant_reference.quantize_per_token, "CPU")
     # The export boundary runs anywhere (CPU and CUDA) through the reference; its fake
     # (meta) kernel lets torch.export trace it.
     lib.impl("attention", _attention_any, "CompositeExplicitAutograd")

@@ -1,0 +1,46 @@
+"""Plain-torch references of the quantized trtcompile ops (CPU path and oracle): dequantize,
+then compute in float32, so the numbers are those of the quantized arithmetic."""
+
+from __future__ import annotations
+
+import torch
+
+FP8_E4M3_MAX = 448.0
+
+
+def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
+    """uint8 [.., K/2] -> int8 [.., K]; low nibble = even k, two's complement nibbles."""
+    p = packed.to(torch.int16)
+    out = torch.stack((p & 0xF, p >> 4), dim=-1).reshape(*packed.shape[:-1], -1)
+    return torch.where(out > 7, out - 16, out).to(torch.int8)
+
+
+def dequantize_weight(qweight: torch.Tensor, scales: torch.Tensor, bits: int,
+                      group_size: int) -> torch.Tensor:
+    """-> W float32 [K, N] from qweight [N, K] int8 (bits 8) or [N, K/2] uint8 (bits 4)."""
+    q = unpack_int4(qweight) if bits == 4 else qweight
+    q = q.float()                                                    # [N, K]
+    if group_size > 0:
+        n, k = q.shape
+        w = q.reshape(n, k // group_size, group_size) * scales.float()[..., None]
+        return w.reshape(n, k).t()
+    return (q * scales.float()[:, None]).t()
+
+
+def weight_only_gemm(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
+                     bits: int, group_size: int) -> torch.Tensor:
+    """y = x @ dequant(W); x [.., K] -> [.., N] in x's dtype."""
+    w = dequantize_weight(qweight, scales, bits, group_size)
+    return (x.float() @ w).to(x.dtype)
+
+
+def quantize_per_token(x: torch.Tensor, target: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """x [.., K] -> (q int8 | float8_e4m3fn [.., K], scale float32 [.., 1]); x ~ q * scale."""
+    xf = x.float()
+    qmax = 127.0 if target == "int8" else FP8_E4M3_MAX
+    absmax = xf.abs().amax(dim=-1, keepdim=True)
+    scale = torch.where(absmax > 0, absmax / qmax, torch.ones_like(absmax))
+    y = xf / scale
+    if target == "int8":
+        return y.round().clamp(-127, 127).to(torch.int8), scale
+    return y.clamp(-FP8_E4M3_MAX, FP8_E4M3_MAX).to(torch.float8_e4m3fn), scale

@@ -1,0 +1,1 @@
+"""Quantization: the mode table, weight/activation numerics, calibration, the quant passes' plan."""
