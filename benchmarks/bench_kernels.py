@@ -98,6 +98,12 @@ def bench_decode(lib, rows):
         rows.append(dict(bench=f"decode B={b} ctx={ctx}", ours_us=ours, ref_us=ref,
                          ref=f"SDPA ({how})", ratio=ours / ref, target=1.2 if b == 1 else 1.05,
                          ours_GBps=kv_bytes / ours / 1e3))
+        if "--splits" in sys.argv:  # the planner's choice against forced split counts
+            for n in (1, 2, 3, 4, 8):
+                os.environ["TRTC_PA_NSPLIT"] = str(n)
+                t = gpu_time_us(lambda: lib.paged_attention(**case))
+                rows.append(dict(bench=f"  same, nsplit={n}", ours_us=t, ours_GBps=kv_bytes / t / 1e3))
+            del os.environ["TRTC_PA_NSPLIT"]
 
 
 def bench_prefill(lib, rows):
@@ -151,8 +157,30 @@ def bench_bandwidth(lib, rows):
                      pct_copy=100 * gbps / copy_gbps, target_pct=80))
 
 
+def profile(lib) -> None:
+    """Per-kernel GPU times (torch.profiler) of the paged attention cases."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
+
+    cases = {"decode B=1 ctx=4096": [(4095, 1)], "decode B=64 ctx=2048": [(2047, 1)] * 64,
+             "prefill 8x512": [(0, 512)] * 8}
+    for name, seqs in cases.items():
+        case = paged_case(seqs)
+        for _ in range(3):
+            lib.paged_attention(**case)
+        torch.cuda.synchronize()
+        with prof(activities=[ProfilerActivity.CUDA]) as p:
+            for _ in range(10):
+                lib.paged_attention(**case)
+            torch.cuda.synchronize()
+        print(f"--- {name}")
+        print(p.key_averages().table(sort_by="cuda_time_total", row_limit=6, max_name_column_width=60))
+
+
 def main() -> int:
     lib = cuda_kernels.load()
+    if "--profile" in sys.argv:
+        profile(lib)
     rows: list[dict] = []
     for step in (bench_decode, bench_prefill, bench_bandwidth):
         try:

@@ -10,6 +10,8 @@
 //                        tokens (fp32 prefill is slow but exact; it exists for correctness checks).
 #include <climits>
 
+#include <cstdlib>
+
 #include "paged_attention.cuh"
 
 namespace trtc {
@@ -18,32 +20,6 @@ namespace {
 
 constexpr int kMaxRotaryHalf = 128;
 
-__device__ __forceinline__ float rope_elem(const float* cs, const float* sn, float x1, float x2,
-                                           int i, bool first_half) {
-  // Matches the reference bit for bit up to cos/sin: x*cos + rotate_half(x)*sin, no fma.
-  return first_half ? __fadd_rn(__fmul_rn(x1, cs[i]), __fmul_rn(-x2, sn[i]))
-                    : __fadd_rn(__fmul_rn(x2, cs[i]), __fmul_rn(x1, sn[i]));
-}
-
-// Rotates (first rot dims) and copies `heads` heads of one token row. dst may be null.
-template <typename T>
-__device__ void rope_copy(const T* __restrict__ src, T* __restrict__ dst, int heads, int head_dim,
-                          int rot, const float* cs, const float* sn) {
-  if (dst == nullptr) return;
-  const int half = rot / 2;
-  for (int e = threadIdx.x; e < heads * head_dim; e += blockDim.x) {
-    const int j = e % head_dim;
-    const T* x = src + (e - j);
-    float v;
-    if (j < rot) {
-      const int i = j < half ? j : j - half;
-      v = rope_elem(cs, sn, to_float(x[i]), to_float(x[i + half]), i, j < half);
-    } else {
-      v = to_float(x[j]);
-    }
-    dst[e] = from_float<T>(v);
-  }
-}
 
 // Prefill tile prefix sums over sequences with >= 2 new tokens (one warp, serial over chunks).
 __device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum) {
@@ -69,6 +45,12 @@ __device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum) 
   }
 }
 
+constexpr int kHeadsPerBlock = 4;
+
+// Block = (D/2 threads) x (4 heads of one token); heads [0, Hq) are q, then Hkv of k, Hkv of v.
+// Thread j of a rotated head owns the rotary pair (j, j + rot/2) when j < rot/2, else two of
+// the trailing D - rot elements. Matches the reference up to cos/sin: x*cos + rotate(x)*sin
+// in fp32 without fma contraction.
 template <typename T>
 __global__ void rotary_write_kernel(trtc_paged_attention_params p, const T* __restrict__ q,
                                     const T* __restrict__ k, const T* __restrict__ v,
@@ -79,28 +61,43 @@ __global__ void rotary_write_kernel(trtc_paged_attention_params p, const T* __re
                                     const int32_t* __restrict__ qsl, int32_t* __restrict__ tile_cum) {
   const int t = blockIdx.x;
   if (t == p.num_tokens) {  // the planning block
-    plan_tiles(qsl, p.num_seqs, tile_cum);
+    if (blockIdx.y == 0 && threadIdx.y == 0) plan_tiles(qsl, p.num_seqs, tile_cum);
     return;
   }
-  __shared__ float cs[kMaxRotaryHalf], sn[kMaxRotaryHalf];
-  const int half = p.rotary_dim / 2;
-  const float pos = static_cast<float>(positions[t]);
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const float f = pos * inv_freq[i];
-    cs[i] = cosf(f) * p.rotary_scaling;
-    sn[i] = sinf(f) * p.rotary_scaling;
+  const int hh = blockIdx.y * kHeadsPerBlock + threadIdx.y;
+  const int hq = p.num_heads, hkv = p.num_kv_heads, D = p.head_dim;
+  if (hh >= hq + 2 * hkv) return;
+  const T* src;
+  T* dst;
+  int rot = p.rotary_dim;
+  if (hh < hq) {
+    src = q + static_cast<int64_t>(t) * p.q_stride + hh * D;
+    dst = qbuf + (static_cast<int64_t>(t) * hq + hh) * D;
+  } else {
+    const int64_t slot = slot_mapping[t];
+    if (slot < 0) return;  // padding token: nothing to cache
+    const bool is_k = hh < hq + hkv;
+    const int h = hh - hq - (is_k ? 0 : hkv);
+    src = is_k ? k + static_cast<int64_t>(t) * p.k_stride + h * D
+               : v + static_cast<int64_t>(t) * p.v_stride + h * D;
+    dst = (is_k ? k_pool : v_pool) + (slot * hkv + h) * D;
+    if (!is_k) rot = 0;
   }
-  __syncthreads();
-  const int D = p.head_dim;
-  const int64_t slot = slot_mapping[t];
-  const int64_t kv_row = static_cast<int64_t>(p.num_kv_heads) * D;
-  rope_copy<T>(q + static_cast<int64_t>(t) * p.q_stride, qbuf + static_cast<int64_t>(t) * p.num_heads * D,
-               p.num_heads, D, p.rotary_dim, cs, sn);
-  if (slot < 0) return;  // padding token: nothing to cache
-  rope_copy<T>(k + static_cast<int64_t>(t) * p.k_stride, k_pool + slot * kv_row, p.num_kv_heads, D,
-               p.rotary_dim, cs, sn);
-  rope_copy<T>(v + static_cast<int64_t>(t) * p.v_stride, v_pool + slot * kv_row, p.num_kv_heads, D,
-               0, cs, sn);
+  const int j = threadIdx.x, half = rot / 2;
+  if (j < half) {
+    const float f = static_cast<float>(positions[t]) * inv_freq[j];
+    float sn, cs;
+    sincosf(f, &sn, &cs);
+    cs *= p.rotary_scaling;
+    sn *= p.rotary_scaling;
+    const float x1 = to_float(src[j]), x2 = to_float(src[j + half]);
+    dst[j] = from_float<T>(__fadd_rn(__fmul_rn(x1, cs), __fmul_rn(-x2, sn)));
+    dst[j + half] = from_float<T>(__fadd_rn(__fmul_rn(x2, cs), __fmul_rn(x1, sn)));
+  } else {
+    const int e = rot + 2 * (j - half);
+    dst[e] = src[e];
+    dst[e + 1] = src[e + 1];
+  }
 }
 
 struct Plan {
@@ -137,15 +134,27 @@ Plan make_plan(const trtc_paged_attention_params& p) {
   pl.head_chunks = (group + pl.gq - 1) / pl.gq;
   pl.nsplit = 1;
   // Split-K only where partials are per sequence (fast mode) or T == S (all decode).
-  if (pl.prefill || T == S) {
+  const char* force = getenv("TRTC_PA_NSPLIT");  // tuning override, e.g. for benchmarks
+  if (force != nullptr && (pl.prefill || T == S)) {
+    pl.nsplit = std::max(1, std::min(kMaxSplits, atoi(force)));
+  } else if (pl.prefill || T == S) {
+    // Pick the split count minimizing (waves of CTAs) x (keys per CTA + a fixed cost of two iterations); ties go
+    // to fewer splits. Context is bounded by the block table width (shapes only).
     const long base = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks;
-    const long target = 2L * num_sms();
-    if (base > 0 && base < target) {
-      long ctx = static_cast<long>(p.max_blocks_per_seq) * p.block_size;
-      if (p.sliding_window > 0 && p.sliding_window < ctx) ctx = p.sliding_window;
-      long n = (target + base - 1) / base;
-      n = std::min<long>(n, (ctx + 127) / 128);
-      pl.nsplit = static_cast<int>(std::max<long>(1, std::min<long>(n, kMaxSplits)));
+    const long slots = static_cast<long>(num_sms()) * decode_ctas_per_sm(p.dtype, p.head_dim, pl.gq);
+    const long iter = decode_keys_per_iter(p.dtype, p.head_dim, pl.gq);
+    long ctx = static_cast<long>(p.max_blocks_per_seq) * p.block_size;
+    if (p.sliding_window > 0 && p.sliding_window < ctx) ctx = p.sliding_window;
+    const long max_split = std::max<long>(1, std::min<long>(kMaxSplits, (ctx + iter - 1) / iter));
+    long best_cost = LONG_MAX;
+    for (long n = 1; base > 0 && n <= max_split; ++n) {
+      const long waves = (base * n + slots - 1) / slots;
+      const long keys = ((ctx + n - 1) / n + iter - 1) / iter * iter;
+      const long cost = waves * (keys + 2 * iter);
+      if (cost < best_cost) {
+        best_cost = cost;
+        pl.nsplit = static_cast<int>(n);
+      }
     }
   }
   const long P = std::min<long>(S, T / 2);
@@ -239,8 +248,9 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
 
   int err = trtc::dispatch_float_type(p->dtype, [&](auto tag) {
     using T = decltype(tag);
-    const dim3 grid(static_cast<unsigned>(p->num_tokens + (pl.prefill ? 1 : 0)));
-    rotary_write_kernel<T><<<grid, 128, 0, stream>>>(
+    const dim3 grid(static_cast<unsigned>(p->num_tokens + (pl.prefill ? 1 : 0)),
+                    (p->num_heads + 2 * p->num_kv_heads + kHeadsPerBlock - 1) / kHeadsPerBlock);
+    rotary_write_kernel<T><<<grid, dim3(p->head_dim / 2, kHeadsPerBlock), 0, stream>>>(
         *p, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
         positions, slot_mapping, inv_freq, static_cast<T*>(const_cast<void*>(a.qbuf)),
         reinterpret_cast<T*>(k_pool), reinterpret_cast<T*>(v_pool), query_start_loc,

@@ -35,6 +35,9 @@ struct Args {
 
 // Decode kernel: one CTA per (kv head chunk, sequence, split); gq query heads per CTA.
 int launch_decode(const Args& a, trtc_dtype dtype, int head_dim, int gq, cudaStream_t stream);
+// Resident decode CTAs per SM and keys per CTA iteration (for split planning).
+int decode_ctas_per_sm(trtc_dtype dtype, int head_dim, int gq);
+int decode_keys_per_iter(trtc_dtype dtype, int head_dim, int gq);
 // Merges split-K partials into out (only when nsplit > 1).
 int launch_split_reduce(const Args& a, trtc_dtype dtype, int head_dim, cudaStream_t stream);
 // Prefill kernel: tensor-core tiles of kPrefillBlockM query rows of sequences with >= 2 new

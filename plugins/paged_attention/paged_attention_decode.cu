@@ -174,57 +174,95 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
 // out[t, h, :] = sum_i w_i o_i / sum_i w_i, w_i = l_i * 2^(m_i - max m). Grid (S, Hq), D threads.
 template <typename T, int D>
 __global__ void __launch_bounds__(D) split_reduce_kernel(const Args a) {
+  __shared__ float w[kMaxSplits];
+  __shared__ float total;
   const int s = blockIdx.x, h = blockIdx.y;
   const int q0 = a.qsl[s], q1 = a.qsl[s + 1];
   if (q1 <= q0 || q1 - q0 > a.max_decode_qlen) return;
   for (int t = q0; t < q1; ++t) {
     const int row = a.max_decode_qlen == 1 ? s : t;
     const int64_t base = (static_cast<int64_t>(row) * a.num_heads + h) * a.nsplit;
-    float mx = -1e30f;
-    for (int i = 0; i < a.nsplit; ++i) mx = fmaxf(mx, a.part_ml[(base + i) * 2]);
-    float L = 0.f, O = 0.f;
-    for (int i = 0; i < a.nsplit; ++i) {
-      const float w = a.part_ml[(base + i) * 2 + 1] * exp2f(a.part_ml[(base + i) * 2] - mx);
-      L += w;
-      O += w * a.part_o[(base + i) * D + threadIdx.x];
+    if (threadIdx.x < 32) {  // one warp: weights of all splits
+      float m[kMaxSplits / 32], mx = -1e30f;
+#pragma unroll
+      for (int j = 0; j < kMaxSplits / 32; ++j) {
+        const int i = threadIdx.x + 32 * j;
+        m[j] = i < a.nsplit ? a.part_ml[(base + i) * 2] : -1e30f;
+        mx = fmaxf(mx, m[j]);
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < kMaxSplits / 32; ++j) {
+        const int i = threadIdx.x + 32 * j;
+        const float wi = i < a.nsplit ? a.part_ml[(base + i) * 2 + 1] * exp2f(m[j] - mx) : 0.f;
+        w[i] = wi;
+        sum += wi;
+      }
+      sum = warp_sum(sum);
+      if (threadIdx.x == 0) total = sum;
     }
+    __syncthreads();
+    float O = 0.f;
+#pragma unroll 8
+    for (int i = 0; i < a.nsplit; ++i) O += w[i] * a.part_o[(base + i) * D + threadIdx.x];
     static_cast<T*>(a.out)[(static_cast<int64_t>(t) * a.num_heads + h) * D + threadIdx.x] =
-        from_float<T>(L > 0.f ? O / L : 0.f);
+        from_float<T>(total > 0.f ? O / total : 0.f);
+    __syncthreads();
   }
 }
 
+using DecodeFn = void (*)(Args);
+
 template <typename T, int D>
-int decode_d(const Args& a, int gq, cudaStream_t stream) {
-  const dim3 grid(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit);
-  constexpr bool wide = sizeof(T) == 2;
-  if constexpr (!wide) {  // fp32 is a correctness path: one head per CTA
-    if (gq != 1) return cudaErrorNotSupported;
-    decode_kernel<T, D, 1, 4><<<grid, kThreads, 0, stream>>>(a);
-    return static_cast<int>(cudaGetLastError());
+DecodeFn decode_fn(int gq) {
+  if constexpr (sizeof(T) == 4) {  // fp32 is a correctness path: one head per CTA
+    return gq == 1 ? decode_kernel<T, D, 1, 4> : nullptr;
+  } else {
+    switch (gq) {
+      case 1: return decode_kernel<T, D, 1, 8>;
+      case 4: return decode_kernel<T, D, 4, 8>;
+      case 8: return decode_kernel<T, D, 8, 4>;
+      default: return nullptr;
+    }
   }
-  switch (gq) {
-    case 1: decode_kernel<T, D, 1, wide ? 8 : 4><<<grid, kThreads, 0, stream>>>(a); break;
-    case 4: decode_kernel<T, D, 4, wide ? 8 : 4><<<grid, kThreads, 0, stream>>>(a); break;
-    case 8: decode_kernel<T, D, 8, 4><<<grid, kThreads, 0, stream>>>(a); break;
-    default: return cudaErrorNotSupported;
+}
+
+DecodeFn pick(trtc_dtype dtype, int head_dim, int gq) {
+  const bool d64 = head_dim == 64;
+  switch (dtype) {
+    case TRTC_F32: return d64 ? decode_fn<float, 64>(gq) : decode_fn<float, 128>(gq);
+    case TRTC_F16: return d64 ? decode_fn<__half, 64>(gq) : decode_fn<__half, 128>(gq);
+    case TRTC_BF16: return d64 ? decode_fn<__nv_bfloat16, 64>(gq) : decode_fn<__nv_bfloat16, 128>(gq);
+    default: return nullptr;
   }
-  return static_cast<int>(cudaGetLastError());
 }
 
 }  // namespace
 
 int launch_decode(const Args& a, trtc_dtype dtype, int head_dim, int gq, cudaStream_t stream) {
   if (a.num_seqs == 0) return cudaSuccess;
-  switch (dtype) {
-    case TRTC_F32:
-      return head_dim == 64 ? decode_d<float, 64>(a, 1, stream) : decode_d<float, 128>(a, 1, stream);
-    case TRTC_F16:
-      return head_dim == 64 ? decode_d<__half, 64>(a, gq, stream) : decode_d<__half, 128>(a, gq, stream);
-    case TRTC_BF16:
-      return head_dim == 64 ? decode_d<__nv_bfloat16, 64>(a, gq, stream)
-                            : decode_d<__nv_bfloat16, 128>(a, gq, stream);
-    default: return cudaErrorNotSupported;
+  const DecodeFn fn = pick(dtype, head_dim, gq);
+  if (fn == nullptr) return cudaErrorNotSupported;
+  fn<<<dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit), kThreads, 0, stream>>>(a);
+  return static_cast<int>(cudaGetLastError());
+}
+
+int decode_keys_per_iter(trtc_dtype dtype, int head_dim, int gq) {
+  const int vec = 16 / element_size(dtype);
+  const int kpt = dtype == TRTC_F32 || gq == 8 ? 4 : 8;
+  return kThreads / (head_dim / vec) * kpt;
+}
+
+int decode_ctas_per_sm(trtc_dtype dtype, int head_dim, int gq) {
+  const DecodeFn fn = pick(dtype, head_dim, gq);
+  int n = 0;
+  if (fn == nullptr || cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, fn, kThreads, 0) != cudaSuccess) {
+    cudaGetLastError();
+    return 1;
   }
+  return n > 0 ? n : 1;
 }
 
 int launch_split_reduce(const Args& a, trtc_dtype dtype, int head_dim, cudaStream_t stream) {

@@ -64,22 +64,31 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   }
 }
 
-// Copies 64 keys' rows [key0, key0 + 64) of one kv head into smem (zero rows past kend).
+// Pool element offsets of the 64 keys [key0, key0 + 64) (-1 past kend), one thread per key.
+template <int D>
+__device__ __forceinline__ void key_offsets(int64_t* off, const int32_t* bt, int key0, int kend,
+                                            int log2b, int64_t slot_stride, int hkv) {
+  if (threadIdx.x < kBN) {
+    const int key = key0 + threadIdx.x;
+    int64_t o = -1;
+    if (key < kend) {
+      const int64_t slot = (static_cast<int64_t>(__ldg(bt + (key >> log2b))) << log2b) |
+                           (key & ((1 << log2b) - 1));
+      o = slot * slot_stride + hkv * D;
+    }
+    off[threadIdx.x] = o;
+  }
+}
+
+// Copies one K or V tile into smem through precomputed key offsets (zero rows past kend).
 template <typename T, int D>
-__device__ __forceinline__ void load_kv_tile(T* sm, const T* pool, const int32_t* bt, int key0,
-                                             int kend, int log2b, int64_t slot_stride, int hkv) {
+__device__ __forceinline__ void load_kv_tile(T* sm, const T* pool, const int64_t* off) {
   constexpr int CPR = D / 8;  // 16-byte chunks per row
-  const int bmask = (1 << log2b) - 1;
+#pragma unroll
   for (int c = threadIdx.x; c < kBN * CPR; c += kWarps * 32) {
     const int r = c / CPR, col = (c - r * CPR) * 8;
-    const int key = key0 + r;
-    const bool valid = key < kend;
-    const T* src = pool;
-    if (valid) {
-      const int64_t slot = (static_cast<int64_t>(__ldg(bt + (key >> log2b))) << log2b) | (key & bmask);
-      src = pool + slot * slot_stride + hkv * D + col;
-    }
-    cp_async16(sm + r * (D + kPad) + col, src, valid);
+    const int64_t o = off[r];
+    cp_async16(sm + r * (D + kPad) + col, o >= 0 ? pool + o + col : pool, o >= 0);
   }
 }
 
@@ -91,6 +100,7 @@ __global__ void __launch_bounds__(kWarps * 32) prefill_kernel(const Args a) {
   T* Ks = Qs + kBM * LD;
   T* Vs = Ks + kBN * LD;
   __shared__ int s_minpos, s_maxpos;
+  __shared__ int64_t s_off[2][kBN];  // key offsets of the current / next tile
 
   const int h = blockIdx.x, tile = blockIdx.y;
   const int S = a.num_seqs;
@@ -135,7 +145,9 @@ __global__ void __launch_bounds__(kWarps * 32) prefill_kernel(const Args a) {
     const T* src = valid ? qbuf + (static_cast<int64_t>(q0 + r) * a.num_heads + h) * D + col : qbuf;
     cp_async16(Qs + r * LD + col, src, valid);
   }
-  load_kv_tile<T, D>(Ks, kpool, bt, kstart, kend, a.log2_block, slot_stride, hkv);
+  key_offsets<D>(s_off[0], bt, kstart, kend, a.log2_block, slot_stride, hkv);
+  __syncthreads();
+  load_kv_tile<T, D>(Ks, kpool, s_off[0]);
   cp_async_commit();
 
   const int g = lane >> 2, t4 = lane & 3;
@@ -149,15 +161,18 @@ __global__ void __launch_bounds__(kWarps * 32) prefill_kernel(const Args a) {
   for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
   float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;
 
-  for (int kt = kstart; kt < kend; kt += kBN) {
+  for (int kt = kstart, it = 0; kt < kend; kt += kBN, ++it) {
     cp_async_wait_all();
     __syncthreads();
+    // Offsets of the next tile: read after the mid barrier; the buffer's last readers (this
+    // tile's loads of the previous use) issued before the barrier above.
+    key_offsets<D>(s_off[(it + 1) & 1], bt, kt + kBN, kend, a.log2_block, slot_stride, hkv);
     if (kt == kstart) {
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk)
         ldmatrix_x4(qa[kk], Qs + (warp * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8);
     }
-    load_kv_tile<T, D>(Vs, vpool, bt, kt, kend, a.log2_block, slot_stride, hkv);
+    load_kv_tile<T, D>(Vs, vpool, s_off[it & 1]);
     cp_async_commit();
 
     float sc[kBN / 8][4];
@@ -219,7 +234,7 @@ __global__ void __launch_bounds__(kWarps * 32) prefill_kernel(const Args a) {
     cp_async_wait_all();
     __syncthreads();
     if (kt + kBN < kend) {
-      load_kv_tile<T, D>(Ks, kpool, bt, kt + kBN, kend, a.log2_block, slot_stride, hkv);
+      load_kv_tile<T, D>(Ks, kpool, s_off[(it + 1) & 1]);
       cp_async_commit();
     }
 #pragma unroll

@@ -25,11 +25,12 @@ def lib():
     return cuda_kernels.load()
 
 
-def _close(out, ref, atol):
+def _close(out, ref, atol, rtol=0.0):
     assert out.shape == ref.shape
     assert torch.isfinite(out).all()
-    err = (out.float() - ref.float()).abs().max().item()
-    assert err <= atol, f"max abs error {err} > {atol}"
+    excess = (out.float() - ref.float()).abs() - rtol * ref.float().abs()
+    err = excess.max().item()
+    assert err <= atol, f"max error beyond rtol*|ref| {err} > {atol}"
 
 
 # ---------------------------------------------------------------- rmsnorm / silu_mul
@@ -57,13 +58,13 @@ def test_rms_norm(lib, dtype, rows, hidden, residual):
 @pytest.mark.parametrize("rows,inter", [(1, 8), (17, 1536), (64, 4096), (5, 1001)])
 def test_silu_mul(lib, dtype, rows, inter):
     x = (2 * torch.randn(rows, 2 * inter, device=DEV)).to(dtype)
-    tol = {torch.float32: 1e-5, torch.float16: 4e-3, torch.bfloat16: 3e-2}[dtype]
-    _close(lib.silu_mul(x), reference.silu_mul(x), tol)
+    rtol = {torch.float32: 1e-5, torch.float16: 1e-3, torch.bfloat16: 8e-3}[dtype]
+    _close(lib.silu_mul(x), reference.silu_mul(x), 1e-5, rtol)
 
 
 def test_silu_mul_strided_view(lib):
     x = torch.randn(3, 10, 256, device=DEV, dtype=torch.bfloat16)[:, ::2]
-    _close(lib.silu_mul(x), reference.silu_mul(x), 3e-2)
+    _close(lib.silu_mul(x), reference.silu_mul(x), 1e-5, 8e-3)
 
 
 # ---------------------------------------------------------------- paged attention
