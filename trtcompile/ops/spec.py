@@ -128,19 +128,19 @@ WEIGHT_ONLY_GEMM = OpSpec(
 
 QUANTIZE_INT8 = OpSpec(
     name="QuantizeInt8",
-    doc="Dynamic per-token quantization: x [.., K] -> q int8 [.., K], scale float32 [.., 1] "
+    doc="Dynamic per-token quantization: x [.., K] -> q int8 [.., K], scale [.., 1] "
         "with scale = max|x| / 127 per row; x ~ q * scale.",
     inputs=(Port("x", "[.., K]"),),
-    outputs=(Port("q", "int8 [.., K]"), Port("scale", "float32 [.., 1]")),
+    outputs=(Port("q", "int8 [.., K]"), Port("scale", "[.., 1], x's dtype")),
     plugin=False,
 )
 
 QUANTIZE_FP8 = OpSpec(
     name="QuantizeFp8",
-    doc="Dynamic per-token quantization: x [.., K] -> q float8e4m3fn [.., K], scale float32 "
+    doc="Dynamic per-token quantization: x [.., K] -> q float8e4m3fn [.., K], scale "
         "[.., 1] with scale = max|x| / 448 per row; x ~ q * scale.",
     inputs=(Port("x", "[.., K]"),),
-    outputs=(Port("q", "float8e4m3fn [.., K]"), Port("scale", "float32 [.., 1]")),
+    outputs=(Port("q", "float8e4m3fn [.., K]"), Port("scale", "[.., 1], x's dtype")),
     plugin=False,
 )
 

@@ -15,6 +15,7 @@ class PassContext:
     dtype: str = "float32"               # compute dtype of the final graph
     block_size: int = 16
     kv_dtype: str = "float32"            # the pool dtype
+    quant: Any | None = None             # trtcompile.quant.modes.QuantPlan, for the quant passes
 
 
 @dataclass
