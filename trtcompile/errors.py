@@ -44,3 +44,11 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean X?)' for the closest choice, or '' when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class OverloadedError(TrtCompileError):
+    """The server's waiting queue is full; the client should retry later (HTTP 503)."""
+
+
+class ModelNotFoundError(RequestError):
+    """A request named a model this server does not serve (HTTP 404)."""
