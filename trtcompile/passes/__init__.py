@@ -10,3 +10,6 @@ PASSES = (
     "cast_to_dtype",
     "cleanup",
 )
+
+# Inserted by trtcompile.quant.modes.pipeline_for when quantization.mode asks for them.
+QUANT_PASSES = ("quantize_weights", "quantize_gemms")
