@@ -38,6 +38,11 @@ class QuantMode(enum.StrEnum):
     INT8_SQ = "int8_sq"
 
 
+class ActivationQuant(enum.StrEnum):
+    STATIC = "static"
+    DYNAMIC = "dynamic"
+
+
 DEFAULT_PASSES = PASSES
 
 
@@ -70,6 +75,11 @@ class KVCacheConfig:
 class QuantConfig:
     mode: QuantMode = field(default=QuantMode.NONE, metadata={"doc": "weight/activation quantization"})
     group_size: int = field(default=128, metadata={"doc": "int4 group size (32, 64 or 128)"})
+    activation: ActivationQuant = field(default=ActivationQuant.STATIC, metadata={
+        "doc": "W8A8 activation scales: static (per tensor, calibrated) or dynamic (per token)"})
+    smoothquant_alpha: float = field(default=0.5, metadata={"doc": "int8_sq migration strength"})
+    calibration_data: str = field(default="", metadata={
+        "doc": "text file for calibration; '' = the built-in English sample"})
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,8 @@ def _validate(obj, where: str) -> None:
                               f"found {obj.gpu_memory_fraction}")
     if isinstance(obj, QuantConfig) and obj.group_size not in (32, 64, 128):
         raise ConfigError(f"{prefix}group_size must be 32, 64 or 128, found {obj.group_size}")
+    if isinstance(obj, QuantConfig) and not 0.0 <= obj.smoothquant_alpha <= 1.0:
+        raise ConfigError(f"{prefix}smoothquant_alpha must be in [0, 1], found {obj.smoothquant_alpha}")
     if isinstance(obj, BuildConfig):
         for name in obj.passes:
             if name not in PASSES:
