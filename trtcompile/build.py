@@ -24,9 +24,13 @@ class BuildResult:
 
 def check_supported(config: Config) -> None:
     """Refuse, before any work, what this version cannot build."""
-    if config.quantization.mode != QuantMode.NONE:
-        raise ConfigError(f"quantization.mode '{config.quantization.mode}' is not implemented yet; "
-                          "use 'none'")
+    mode = config.quantization.mode
+    if config.build.backend == Backend.TENSORRT and mode != QuantMode.NONE:
+        from trtcompile.quant.modes import check_archs
+        check_archs(mode, config.build.gpu_archs)
+        if mode in (QuantMode.INT8_WEIGHT_ONLY, QuantMode.INT4_WEIGHT_ONLY):
+            raise ConfigError(f"quantization.mode '{mode}' needs the WeightOnlyGemm TensorRT "
+                              "plugin, which is not built yet; use build.backend: torch")
     if config.kv_cache.dtype != KVCacheDType.AUTO:
         raise ConfigError(f"kv_cache.dtype '{config.kv_cache.dtype}' is not implemented yet; "
                           "use 'auto' (the model dtype)")
@@ -46,7 +50,8 @@ def build(config: Config, dump_passes: Path | None = None,
     from trtcompile.export.onnx_export import export_onnx
     from trtcompile.models.loading import load_model
     from trtcompile.passes.context import PassContext
-    from trtcompile.passes.pipeline import run_passes, save_model
+    from trtcompile.passes.pipeline import save_model
+    from trtcompile.quant.pipeline import run_pipeline
 
     out = Path(config.build.output_dir)
     result = BuildResult(output_dir=out)
@@ -75,8 +80,8 @@ def build(config: Config, dump_passes: Path | None = None,
                           block_size=config.kv_cache.block_size, kv_dtype=kv_dtype)
         model = onnx.load(str(exported))
         before = Counter(n.op_type for n in model.graph.node)
-        model, reports = stage("passes", lambda: run_passes(model, config.build.passes, ctx,
-                                                            dump_passes, log=log))
+        model, reports = stage("passes", lambda: run_pipeline(model, config, ctx, loaded.tokenizer,
+                                                              dump_passes, log=log))
         after = Counter(n.op_type for n in model.graph.node)
         result.op_histogram = dict(after)
         for f in exported.parent.iterdir():

@@ -59,14 +59,11 @@ class QuantPlan:
 
 def quant_passes(flags: QuantFlag) -> tuple[str, ...]:
     """The passes a flag set asks for, in order."""
-    names: list[str] = []
-    if flags & QuantFlag.SMOOTHQUANT:
-        names.append("smooth_activations")
     if flags & ACTIVATION:
-        names.append("quantize_gemms")
-    elif flags & (QuantFlag.WEIGHT_INT8 | QuantFlag.WEIGHT_INT4):
-        names.append("quantize_weights")
-    return tuple(names)
+        return ("quantize_gemms",)         # smoothing (SMOOTHQUANT) happens inside it
+    if flags & (QuantFlag.WEIGHT_INT8 | QuantFlag.WEIGHT_INT4):
+        return ("quantize_weights",)
+    return ()
 
 
 def pipeline_for(passes: tuple[str, ...], flags: QuantFlag) -> tuple[str, ...]:

@@ -1,0 +1,140 @@
+"""Calibration: run the fp32 graph over a text set and record, for each quantizable GEMM, the
+per-input-channel absmax of its input. Cached on disk by sha256(model + data + mode)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from trtcompile.errors import ConfigError
+
+CHUNK_TOKENS = 256          # calibration feeds independent prefill segments of this length
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("TRTCOMPILE_CACHE")
+    base = Path(root) if root else Path.home() / ".cache" / "trtcompile"
+    return base / "calib"
+
+
+def calibration_text(path: str) -> str:
+    if not path:
+        from trtcompile.quant.calib_text import SAMPLE
+        return SAMPLE
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"quantization.calibration_data: file not found: {p}")
+    return p.read_text(encoding="utf-8", errors="replace")
+
+
+def tokenize(text: str, tokenizer, vocab_size: int) -> list[int]:
+    """Token ids of `text`; without a tokenizer (tiny random models) its bytes mod vocab."""
+    if tokenizer is not None:
+        return list(tokenizer.encode(text))
+    return [b % vocab_size for b in text.encode()]
+
+
+def cache_key(model_source: str, seed: int, tokens: Sequence[int], mode: str,
+              weights: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    h.update(f"{model_source}\0{seed}\0{mode}\0".encode())
+    h.update(np.asarray(tokens, np.int64).tobytes())
+    for name in sorted(weights):                 # the graph the statistics belong to
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(weights[name]).tobytes())
+    return h.hexdigest()
+
+
+def _progress(total: int, log: Callable[[str], None]):
+    try:
+        from tqdm import tqdm
+        return tqdm(total=total, desc="calibrate", unit="chunk")
+    except ImportError:
+        class Lines:
+            n = 0
+
+            def update(self, k):
+                self.n += k
+                log(f"calibrate: {self.n}/{total} chunks")
+
+            def close(self):
+                pass
+        return Lines()
+
+
+def _feeds(chunk: Sequence[int], kv_shape: tuple[int, ...], block_size: int):
+    import torch
+
+    from trtcompile import io_names as io
+
+    n = len(chunk)
+    i32 = lambda x: torch.tensor(x, dtype=torch.int32)  # noqa: E731
+    blocks = -(-n // block_size)
+    return {io.INPUT_IDS: i32(list(chunk)), io.POSITIONS: i32(list(range(n))),
+            io.QUERY_START_LOC: i32([0, n]), io.SEQ_LENS: i32([n]),
+            io.BLOCK_TABLES: i32([list(range(blocks))]), io.SLOT_MAPPING: i32(list(range(n))),
+            io.KV_CACHE: torch.zeros(kv_shape[0], 2, blocks, block_size, *kv_shape[1:])}
+
+
+def collect_absmax(model: onnx.ModelProto, inputs: dict[str, str], tokens: Sequence[int],
+                   info, block_size: int, log: Callable[[str], None] = print
+                   ) -> dict[str, np.ndarray]:
+    """weight name -> float32 [K] absmax over tokens of its GEMM's input (`inputs` maps the
+    weight name to that input tensor's name)."""
+    import torch
+
+    from trtcompile.executor import OnnxExecutor
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for tensor in sorted(set(inputs.values())):
+        probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
+    ex = OnnxExecutor(probe)
+    stats: dict[str, torch.Tensor] = {}
+    chunks = [tokens[i:i + CHUNK_TOKENS] for i in range(0, len(tokens), CHUNK_TOKENS)]
+    bar = _progress(len(chunks), log)
+    with torch.no_grad():
+        for chunk in chunks:
+            out = ex.run(_feeds(chunk, (info.num_layers, info.num_kv_heads, info.head_dim),
+                                block_size))
+            for weight, tensor in inputs.items():
+                x = out[tensor].float()
+                m = x.reshape(-1, x.shape[-1]).abs().amax(dim=0)
+                stats[weight] = m if weight not in stats else torch.maximum(stats[weight], m)
+            bar.update(1)
+    bar.close()
+    return {k: v.numpy().astype(np.float32) for k, v in stats.items()}
+
+
+def calibrate(model: onnx.ModelProto, *, model_source: str, seed: int, mode: str, text: str,
+              tokenizer, info, block_size: int, log: Callable[[str], None] = print
+              ) -> tuple[dict[str, np.ndarray], bool]:
+    """(statistics, cache_hit) for the quantizable GEMMs of the (pre-quantization) `model`."""
+    import onnx_graphsurgeon as gs
+
+    from trtcompile.quant.targets import gemm_targets, weight_name
+
+    graph = gs.import_onnx(model)
+    targets = gemm_targets(graph, info.vocab_size)
+    inputs = {weight_name(n): n.inputs[0].name for n in targets}
+    weights = {weight_name(n): n.inputs[1].values for n in targets}
+    tokens = tokenize(text, tokenizer, info.vocab_size)
+    path = cache_dir() / f"{cache_key(model_source, seed, tokens, mode, weights)}.npz"
+    if path.is_file():
+        with np.load(path) as data:
+            stats = {k: data[k] for k in data.files}
+        if set(stats) == set(inputs):
+            log(f"calibration: cache hit {path}")
+            return stats, True
+    log(f"calibration: {len(tokens)} tokens, {len(targets)} GEMM inputs")
+    stats = collect_absmax(model, inputs, tokens, info, block_size, log)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **stats)
+    tmp.replace(path)
+    return stats, False
