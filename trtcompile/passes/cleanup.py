@@ -12,13 +12,14 @@ from trtcompile.executor import onnx_ops
 from trtcompile.passes.context import PassContext, PassReport
 
 FOLD_MAX_ELEMENTS = 1 << 16      # larger results stay computed (folding would store them)
+NEVER_FOLD = ("QuantizeLinear", "DequantizeLinear")   # quantized weights stay quantized
 
 
 def _fold(graph: gs.Graph) -> int:
     folded = 0
     for node in list(graph.nodes):
         fn = onnx_ops.HANDLERS.get(node.op) if node.domain in (None, "", "ai.onnx") else None
-        if fn is None or not node.inputs or len(node.outputs) != 1:
+        if fn is None or not node.inputs or len(node.outputs) != 1 or node.op in NEVER_FOLD:
             continue
         if not all(isinstance(t, gs.Constant) for t in node.inputs if t.name):
             continue
