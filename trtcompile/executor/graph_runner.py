@@ -33,6 +33,9 @@ def tensor_to_torch(t: onnx.TensorProto, base_dir: str | None = None) -> torch.T
     if t.data_type == onnx.TensorProto.BFLOAT16:
         raw = numpy_helper.to_array(t, base_dir or "")
         return torch.from_numpy(np.ascontiguousarray(raw).view(np.int16).copy()).view(torch.bfloat16)
+    if t.data_type == onnx.TensorProto.FLOAT8E4M3FN:
+        raw = numpy_helper.to_array(t, base_dir or "")
+        return torch.from_numpy(np.ascontiguousarray(raw).view(np.uint8).copy()).view(torch.float8_e4m3fn)
     arr = numpy_helper.to_array(t, base_dir or "")
     return torch.from_numpy(np.array(arr, copy=True))
 
