@@ -173,5 +173,10 @@ def config_reference() -> None:
         click.echo(f"{key:32} {default:28} {doc}")
 
 
+from trtcompile.cli_serve import bench, serve  # noqa: E402  (they use user_errors above)
+
+main.add_command(serve)
+main.add_command(bench)
+
 if __name__ == "__main__":
     main()

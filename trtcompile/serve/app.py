@@ -149,8 +149,10 @@ def _generation(state: ServerState, prefix: str, prompts: list[list[int]], body,
     if max_tokens is None:                       # as much as the context allows
         max_tokens = max(1, state.max_model_len - max(map(len, prompts)))
     params = protocol.sampling_params(body, max_tokens)
-    return Generation(state.engine, state.metrics, state.new_id(prefix), prompts, params,
-                      None if body.stream else request.is_disconnected)
+    gen = Generation(state.engine, state.metrics, state.new_id(prefix), prompts, params,
+                     None if body.stream else request.is_disconnected)
+    gen.include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return gen
 
 
 async def _start(state: ServerState, gen: Generation) -> None:
@@ -179,6 +181,9 @@ async def _stream_completion(state: ServerState, gen: Generation):
             delta = c.take_delta()
             if delta or c.finish_reason is not None:
                 yield responses.sse(responses.completion_chunk(gen, state.model_name, c, delta))
+        if gen.include_usage:
+            yield responses.sse({**responses.completion_chunk(gen, state.model_name, None, ""),
+                                 "choices": [], "usage": gen.usage()})
     async for line in _guarded(state, gen, chunks()):
         yield line
 
@@ -196,6 +201,9 @@ async def _stream_chat(state: ServerState, gen: Generation):
             if c.finish_reason is not None:
                 yield responses.sse(responses.chat_chunk(gen, state.model_name, c.index, {},
                                                          c.finish_reason))
+        if gen.include_usage:
+            yield responses.sse({**responses.chat_chunk(gen, state.model_name, 0, {}, None),
+                                 "choices": [], "usage": gen.usage()})
     async for line in _guarded(state, gen, chunks()):
         yield line
 

@@ -52,6 +52,7 @@ class Generation:
                         for i, (rid, p) in enumerate(zip(self.engine_ids, prompts))
                         for k in range(params.n)}
         self.start_time = time.perf_counter()
+        self.include_usage = False              # stream_options.include_usage
 
     @property
     def done(self) -> bool:

@@ -16,6 +16,11 @@ MIN_TOP_P = 1e-6              # float32 top_p must not underflow to 0 in the sam
 TokenIds = list[int]
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
 class _Body(BaseModel):
     # Unknown OpenAI fields (logit_bias, user, ...) are accepted and ignored.
     model_config = ConfigDict(extra="ignore")
@@ -26,6 +31,7 @@ class _Body(BaseModel):
     top_p: float = Field(1.0, allow_inf_nan=False)
     n: int = 1
     stream: bool = False
+    stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
     seed: int | None = Field(None, ge=0, le=MAX_SEED)
     # vLLM-style extensions

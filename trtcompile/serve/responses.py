@@ -34,10 +34,10 @@ def completion(gen: Generation, model: str, choices: list[Choice],
     return {**_head(gen, model, "text_completion"), "choices": out, "usage": gen.usage()}
 
 
-def completion_chunk(gen: Generation, model: str, c: Choice, delta: str) -> dict:
-    return {**_head(gen, model, "text_completion"),
-            "choices": [{"index": c.index, "text": delta, "logprobs": None,
-                         "finish_reason": c.finish_reason}]}
+def completion_chunk(gen: Generation, model: str, c: Choice | None, delta: str) -> dict:
+    choices = [] if c is None else [{"index": c.index, "text": delta, "logprobs": None,
+                                     "finish_reason": c.finish_reason}]
+    return {**_head(gen, model, "text_completion"), "choices": choices}
 
 
 def chat(gen: Generation, model: str, choices: list[Choice]) -> dict:
