@@ -178,5 +178,9 @@ from trtcompile.cli_serve import bench, serve  # noqa: E402  (they use user_erro
 main.add_command(serve)
 main.add_command(bench)
 
+from trtcompile.cli_eval import eval_cmd  # noqa: E402  (uses user_errors above)
+
+main.add_command(eval_cmd)
+
 if __name__ == "__main__":
     main()
