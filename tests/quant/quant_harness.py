@@ -1,0 +1,30 @@
+"""Build the pass pipeline of a tiny model with a quantization mode; compare with fp32."""
+
+from __future__ import annotations
+
+import onnx
+
+from paged_harness import compare_paged
+from trtcompile.config import Config, ModelConfig, QuantConfig
+from trtcompile.executor import OnnxExecutor
+from trtcompile.passes.context import PassContext
+from trtcompile.quant.pipeline import run_pipeline
+
+SEQS_SEED = 3
+
+
+def config_for(family: str, **quant) -> Config:
+    return Config(model=ModelConfig(source=f"tiny-{family}"), quantization=QuantConfig(**quant))
+
+
+def quantized_model(loaded, path, **quant) -> onnx.ModelProto:
+    ctx = PassContext(info=loaded.info, inv_freq=loaded.inv_freq, block_size=4)
+    model, _ = run_pipeline(onnx.load(str(path)), config_for("llama", **quant), ctx,
+                            loaded.tokenizer, log=lambda m: None)
+    return model
+
+
+def error_vs(model: onnx.ModelProto, reference, loaded, seqs, splits) -> float:
+    """Max |logits - reference model| / logit range (reference: an HF-like callable module)."""
+    ex = OnnxExecutor(model)
+    return compare_paged(lambda f: ex.run(f)["logits"], reference, loaded.info, seqs, splits)

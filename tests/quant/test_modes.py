@@ -1,0 +1,76 @@
+"""The mode table is complete; hardware and backend checks name what is wrong."""
+
+import pytest
+
+from trtcompile.build import check_supported
+from trtcompile.config import Backend, BuildConfig, Config, ModelConfig, QuantConfig, QuantMode
+from trtcompile.errors import ConfigError, HardwareError
+from trtcompile.passes import PASSES, QUANT_PASSES
+from trtcompile.quant.modes import (MODE_FLAGS, QuantFlag, QuantPlan, arch_capability,
+                                    check_hardware, flags_of, pipeline_for, quant_passes)
+
+
+def test_every_mode_has_flags_and_every_flag_is_used():
+    assert set(MODE_FLAGS) == set(QuantMode)
+    used = QuantFlag.NONE
+    for flags in MODE_FLAGS.values():
+        used |= flags
+    assert used == QuantFlag(sum(f.value for f in QuantFlag))
+
+
+def test_flags_are_consistent():
+    weight_bits = QuantFlag.WEIGHT_INT8 | QuantFlag.WEIGHT_INT4 | QuantFlag.WEIGHT_FP8
+    for mode, flags in MODE_FLAGS.items():
+        if mode == QuantMode.NONE:
+            assert flags == QuantFlag.NONE
+            continue
+        assert len(flags & weight_bits) == 1, mode          # exactly one weight format
+        assert quant_passes(flags) and set(quant_passes(flags)) <= set(QUANT_PASSES)
+
+
+def test_pipeline_inserts_quant_passes_before_the_cast():
+    assert pipeline_for(PASSES, flags_of(QuantMode.NONE)) == PASSES
+    names = pipeline_for(PASSES, flags_of(QuantMode.INT4_WEIGHT_ONLY))
+    assert names.index("quantize_weights") == PASSES.index("cast_to_dtype")
+    assert [n for n in names if n not in QUANT_PASSES] == list(PASSES)
+    assert "quantize_gemms" in pipeline_for(PASSES, flags_of(QuantMode.INT8_SQ))
+
+
+def test_calibration_needed():
+    def plan(mode, act="static"):
+        return QuantPlan(mode, flags_of(mode), activation=act)
+    assert plan(QuantMode.FP8).needs_calibration
+    assert not plan(QuantMode.FP8, "dynamic").needs_calibration
+    assert plan(QuantMode.INT8_SQ, "dynamic").needs_calibration      # smoothing factors
+    assert not plan(QuantMode.INT8_WEIGHT_ONLY).needs_calibration
+
+
+@pytest.mark.parametrize("arch,cap", [("sm80", (8, 0)), ("sm89", (8, 9)), ("sm90a", (9, 0)),
+                                      ("sm100", (10, 0))])
+def test_arch_capability(arch, cap):
+    assert arch_capability(arch) == cap
+
+
+def test_fp8_needs_sm89():
+    with pytest.raises(HardwareError, match=r"'fp8'.*NVIDIA A100.*sm_80"):
+        check_hardware(QuantMode.FP8, (8, 0), "NVIDIA A100")
+    check_hardware(QuantMode.FP8, (8, 9), "NVIDIA L4")
+    check_hardware(QuantMode.INT8_SQ, (8, 0), "NVIDIA A100")
+
+
+def _config(mode, backend=Backend.TENSORRT, archs=("sm80", "sm90")):
+    return Config(model=ModelConfig(source="tiny-llama"),
+                  build=BuildConfig(backend=backend, gpu_archs=archs),
+                  quantization=QuantConfig(mode=mode))
+
+
+def test_build_refuses_fp8_for_sm80():
+    with pytest.raises(HardwareError, match="sm80"):
+        check_supported(_config(QuantMode.FP8))
+
+
+def test_build_refuses_weight_only_on_tensorrt_and_accepts_it_on_torch():
+    with pytest.raises(ConfigError, match="WeightOnlyGemm"):
+        check_supported(_config(QuantMode.INT4_WEIGHT_ONLY))
+    for mode in QuantMode:
+        check_supported(_config(mode, Backend.TORCH))
