@@ -30,3 +30,23 @@ def exported(tmp_path_factory):
             cache[family] = (loaded, path)
         return cache[family]
     return get
+
+
+@pytest.fixture(scope="session")
+def smollm2_artifact(tmp_path_factory):
+    """The real SmolLM2-135M built once per session with the torch backend (fp32, CPU)."""
+    from trtcompile.build import build
+    from trtcompile.config import load_config
+
+    out = tmp_path_factory.mktemp("smollm2") / "artifact"
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "smollm2-135m.yaml",
+                      [f"build.output_dir={out}"])
+    build(cfg, log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def smollm2_hf():
+    from trtcompile.models.loading import load_model
+
+    return load_model("smollm2-135m", "float32")

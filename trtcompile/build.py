@@ -35,13 +35,12 @@ def check_supported(config: Config) -> None:
         raise ConfigError(f"kv_cache.dtype '{config.kv_cache.dtype}' is not implemented yet; "
                           "use 'auto' (the model dtype)")
     if config.build.backend == Backend.TENSORRT:
-        try:
-            import tensorrt  # noqa: F401
-        except ImportError:
+        from trtcompile.backends.tensorrt._trt import INSTALL_HINT, has_tensorrt
+
+        if not has_tensorrt():
             raise BackendUnavailableError(
-                "backend 'tensorrt' was asked for but TensorRT is not installed. Install it "
-                "(pip install 'tensorrt>=10.9' from NVIDIA's package index, on a machine with a "
-                "GPU) or set build.backend: torch") from None
+                f"backend 'tensorrt' was asked for but TensorRT is not installed; {INSTALL_HINT}; "
+                "or set build.backend: torch")
 
 
 def build(config: Config, dump_passes: Path | None = None,

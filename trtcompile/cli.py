@@ -145,6 +145,7 @@ def run(artifact: Path, prompts, max_tokens, temperature, top_p, top_k, seed, ch
     from trtcompile.runtime.sampling_params import SamplingParams
 
     llm = LLM(artifact, device=device)
+    shown = list(prompts)
     if chat:
         if llm.tokenizer is None or not llm.tokenizer.chat_template:
             raise click.UsageError("--chat needs an artifact whose tokenizer has a chat template")
@@ -156,7 +157,7 @@ def run(artifact: Path, prompts, max_tokens, temperature, top_p, top_k, seed, ch
     start = time.perf_counter()
     outs = llm.generate(list(prompts), params)
     elapsed = time.perf_counter() - start
-    for prompt, out in zip(prompts, outs):
+    for prompt, out in zip(shown, outs):
         text = out.text if out.text is not None else " ".join(map(str, out.token_ids))
         click.echo(f"--- {prompt!r}\n{text}")
     n = sum(len(o.token_ids) for o in outs)

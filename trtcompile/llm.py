@@ -53,7 +53,7 @@ class LLM:
             block_size=pool.block_size, num_blocks=blocks, max_model_len=self.max_model_len,
             enable_prefix_caching=enable_prefix_caching)
         eos = model["eos_token_ids"][0] if model["eos_token_ids"] else None
-        detok = self.tokenizer.decode if self.tokenizer is not None else None
+        detok = self.decode if self.tokenizer is not None else None
         self.engine = EngineCore(self.scheduler_config, self.runner, eos_token_id=eos,
                                  detokenize=detok,
                                  max_blocks_per_seq=-(-self.max_model_len // pool.block_size),
@@ -117,4 +117,6 @@ class LLM:
             yield from self.engine.step()
 
     def decode(self, token_ids: Sequence[int]) -> str | None:
-        return self.tokenizer.decode(token_ids) if self.tokenizer is not None else None
+        if self.tokenizer is None:
+            return None
+        return self.tokenizer.decode(token_ids, skip_special_tokens=True)
