@@ -3,7 +3,7 @@
 # Add a step: one `step "name" command...` line below. Logs go to $OUT (or ./gpu_check_logs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
 LOGS="${OUT:-$PWD/gpu_check_logs}"
 mkdir -p "$LOGS"
 SUMMARY=()
@@ -21,6 +21,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 step build      make kernels -j4 ${TRTC_ARCHS:+ARCHS="$TRTC_ARCHS"}
 step gpu_tests  python3 -m pytest tests/gpu -q -p no:cacheprovider
 step bench      python3 benchmarks/bench_kernels.py
+step gpu_runtime python3 -m pytest tests/gpu/test_runtime_gpu.py -q -s -p no:cacheprovider
+[ -n "${TRTC_SKIP_W1:-}" ] || step w1_smollm2 python3 benchmarks/bench_w1.py --shape smollm2-135m --json "$LOGS/w1_smollm2.json"
+[ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b.json"
 
 echo; echo "=== summary"
 printf '%s\n' "${SUMMARY[@]}"

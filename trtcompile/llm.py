@@ -26,7 +26,8 @@ class LLM:
     def __init__(self, artifact: str | Path, device: str | None = None, *,
                  num_blocks: int | None = None, max_num_seqs: int | None = None,
                  max_num_tokens: int | None = None, enable_prefix_caching: bool = True,
-                 backend: str | None = None, seed: int = 0, verify: bool = True):
+                 backend: str | None = None, seed: int = 0, verify: bool = True,
+                 cuda_graphs: bool = True):
         import torch
 
         from trtcompile.artifact import load_artifact
@@ -52,11 +53,14 @@ class LLM:
             max_num_tokens=max_num_tokens or limits["max_num_tokens"],
             block_size=pool.block_size, num_blocks=blocks, max_model_len=self.max_model_len,
             enable_prefix_caching=enable_prefix_caching)
+        max_blocks = -(-self.max_model_len // pool.block_size)
+        if cuda_graphs and self.device.type == "cuda" and (backend or m["backend"]) == "torch":
+            self.runner.capture_decode_graphs(self.scheduler_config.max_num_seqs, max_blocks)
         eos = model["eos_token_ids"][0] if model["eos_token_ids"] else None
         detok = self.decode if self.tokenizer is not None else None
         self.engine = EngineCore(self.scheduler_config, self.runner, eos_token_id=eos,
                                  detokenize=detok,
-                                 max_blocks_per_seq=-(-self.max_model_len // pool.block_size),
+                                 max_blocks_per_seq=max_blocks,
                                  seed=seed)
         self._ids = itertools.count()
 

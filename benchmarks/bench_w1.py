@@ -1,0 +1,148 @@
+"""W1 end to end: build a random-weight artifact of a public model's shape, serve the W1
+workload (256 requests submitted at once, EOS ignored) and report output tokens/s, TTFT and
+TPOT percentiles, and start-up time (artifact load + CUDA graph capture -> first token).
+
+    python benchmarks/bench_w1.py --shape llama-3.2-1b --repeats 5 --warmup 2
+
+The workload generator and shapes come from shared/bench/workload.py (found next to the
+repo, or at $TRTCOMPILE_WORKLOAD). Prefix caching is off: repeats replay the same prompts,
+and a cache hit would skip their prefill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_workload():
+    candidates = [os.environ.get("TRTCOMPILE_WORKLOAD", ""), REPO.parent / "shared/bench/workload.py",
+                  REPO / ".shared_bench/workload.py"]
+    for c in candidates:
+        if c and Path(c).is_file():
+            spec = importlib.util.spec_from_file_location("workload", c)
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            return mod
+    sys.exit("workload.py not found: set TRTCOMPILE_WORKLOAD to shared/bench/workload.py")
+
+
+def build_random_artifact(shape: dict, dtype: str, out: Path, max_num_seqs: int,
+                          max_num_tokens: int, max_model_len: int) -> float:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from trtcompile.build import build
+    from trtcompile.config import load_config
+
+    hf_dir = out.parent / "hf"
+    torch.manual_seed(0)
+    cfg = LlamaConfig(**shape, max_position_embeddings=max(2048, max_model_len))
+    with torch.device("cpu"):
+        model = LlamaForCausalLM(cfg)
+    model.save_pretrained(hf_dir)
+    del model
+    start = time.perf_counter()
+    config = load_config(None, [f"model.source={hf_dir}", f"model.dtype={dtype}",
+                                f"build.output_dir={out}", f"limits.max_num_seqs={max_num_seqs}",
+                                f"limits.max_num_tokens={max_num_tokens}",
+                                f"limits.max_model_len={max_model_len}",
+                                "kv_cache.gpu_memory_fraction=0.8"])
+    build(config, log=lambda m: print("  build:", m, flush=True))
+    return time.perf_counter() - start
+
+
+def run_w1(llm, prompts, olens):
+    from trtcompile.runtime.sampling_params import SamplingParams
+
+    engine = llm.engine
+    t0 = time.perf_counter()
+    first, last, count = {}, {}, {}
+    for i, (p, n) in enumerate(zip(prompts, olens)):
+        engine.add_request(f"r{i}", p, SamplingParams(max_tokens=n, temperature=0.0, ignore_eos=True))
+    while engine.has_unfinished():
+        outs = engine.step()
+        now = time.perf_counter()
+        for o in outs:
+            if o.new_token_ids:
+                first.setdefault(o.request_id, now)
+                last[o.request_id] = now
+                count[o.request_id] = count.get(o.request_id, 0) + len(o.new_token_ids)
+    wall = time.perf_counter() - t0
+    total = sum(count.values())
+    assert total == sum(olens), (total, sum(olens))
+    ttft = [first[k] - t0 for k in first]
+    tpot = [(last[k] - first[k]) / (count[k] - 1) for k in first if count[k] > 1]
+    return {"wall_s": wall, "output_tokens": total, "tokens_per_s": total / wall,
+            "steps": engine.stats.num_steps, "preemptions": engine.stats.num_preemptions,
+            "ttft_ms": pct(ttft), "tpot_ms": pct(tpot)}
+
+
+def pct(xs):
+    xs = sorted(xs)
+    q = lambda f: 1000 * xs[min(len(xs) - 1, int(f * len(xs)))]  # noqa: E731
+    return {"p50": q(0.5), "p90": q(0.9), "p99": q(0.99)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shape", default="smollm2-135m")
+    ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--num-requests", type=int, default=256)
+    ap.add_argument("--max-num-tokens", type=int, default=8192)
+    ap.add_argument("--artifact", type=Path, help="reuse an artifact instead of building")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    import torch
+
+    from trtcompile.llm import LLM
+
+    wl = load_workload()
+    shape = wl.MODEL_SHAPES[args.shape]
+    prompts, olens = wl.w1(shape["vocab_size"], n=args.num_requests)
+    result = {"shape": args.shape, "dtype": args.dtype, "device": torch.cuda.get_device_name(),
+              "num_requests": args.num_requests, "date": time.strftime("%Y-%m-%d")}
+    artifact = args.artifact
+    if artifact is None:
+        artifact = Path(tempfile.mkdtemp(prefix="w1-")) / "artifact"
+        result["build_s"] = build_random_artifact(shape, args.dtype, artifact, args.num_requests,
+                                                  args.max_num_tokens, 1024)
+        print(f"built {args.shape} in {result['build_s']:.1f} s", flush=True)
+
+    t0 = time.perf_counter()
+    llm = LLM(artifact, device="cuda", enable_prefix_caching=False, verify=False)
+    loaded = time.perf_counter()
+    llm.generate([prompts[0][:32]], None)                     # first token(s) after start-up
+    result["startup_s"] = {"load_and_capture": loaded - t0, "to_first_token": time.perf_counter() - t0}
+    result["kv_blocks"] = llm.runner.num_blocks
+    runs = []
+    for i in range(args.warmup + args.repeats):
+        r = run_w1(llm, prompts, olens)
+        tag = "warm-up" if i < args.warmup else "run"
+        print(f"{tag} {i}: {r['tokens_per_s']:.0f} tok/s, {r['wall_s']:.2f} s, {r['steps']} steps",
+              flush=True)
+        if i >= args.warmup:
+            runs.append(r)
+    result["runs"] = runs
+    result["median_tokens_per_s"] = statistics.median(r["tokens_per_s"] for r in runs)
+    mid = sorted(runs, key=lambda r: r["tokens_per_s"])[len(runs) // 2]
+    result["ttft_ms"], result["tpot_ms"] = mid["ttft_ms"], mid["tpot_ms"]
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
