@@ -103,6 +103,7 @@ def main():
     ap.add_argument("--max-num-tokens", type=int, default=8192)
     ap.add_argument("--artifact", type=Path, help="reuse an artifact instead of building")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--profile", action="store_true", help="cProfile one extra run (host time)")
     args = ap.parse_args()
 
     import torch
@@ -135,6 +136,15 @@ def main():
               flush=True)
         if i >= args.warmup:
             runs.append(r)
+    if args.profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        run_w1(llm, prompts, olens)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(22)
     result["runs"] = runs
     result["median_tokens_per_s"] = statistics.median(r["tokens_per_s"] for r in runs)
     mid = sorted(runs, key=lambda r: r["tokens_per_s"])[len(runs) // 2]
