@@ -18,17 +18,19 @@ from trtcompile.cli import Reporter, user_errors
 @click.option("--window", type=int, default=1024, show_default=True, help="tokens of context")
 @click.option("--stride", type=int, default=1024, show_default=True, help="step between windows")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available)")
+@click.option("--runtime", is_flag=True, help="go through the serving runtime (ModelRunner), each "
+              "position its own 1-token sequence: same numbers, much slower")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 @click.option("-q", "--quiet", is_flag=True, help="no progress lines")
 @user_errors
-def eval_cmd(artifact, text_file, max_tokens, window, stride, device, as_json, quiet) -> None:
+def eval_cmd(artifact, text_file, max_tokens, window, stride, device, runtime, as_json, quiet) -> None:
     """Perplexity of ARTIFACT on a text, through its runtime."""
     from dataclasses import asdict
 
     from trtcompile.perplexity import perplexity, read_text
 
     r = perplexity(artifact, read_text(text_file), max_tokens=max_tokens, window=window,
-                   stride=stride, device=device, log=Reporter(quiet))
+                   stride=stride, device=device, runtime=runtime, log=Reporter(quiet))
     if as_json:
         click.echo(json.dumps(asdict(r)))
     else:

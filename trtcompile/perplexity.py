@@ -95,9 +95,54 @@ def nll_of_window(logits, tokens: Sequence[int], win: Window) -> tuple[float, in
     return float(-logp[torch.arange(len(rows)), targets].sum()), len(rows)
 
 
+LOGIT_ROWS = "logit_rows"
+
+
+def with_logit_rows(model):
+    """The graph with its last-token row selection (Gather(hidden, query_start_loc[1:] - 1))
+    fed from a new input `logit_rows` instead; None when the graph has no such Gather."""
+    import onnx
+
+    from trtcompile import io_names as io
+
+    producer = {o: n for n in model.graph.node for o in n.output}
+
+    def reaches_qsl(name: str, depth: int) -> bool:
+        if name == io.QUERY_START_LOC:
+            return True
+        node = producer.get(name)
+        return depth > 0 and node is not None and any(reaches_qsl(i, depth - 1) for i in node.input)
+
+    for node in model.graph.node:
+        if node.op_type == "Gather" and reaches_qsl(node.input[1], 3):
+            node.input[1] = LOGIT_ROWS
+            model.graph.input.append(onnx.helper.make_tensor_value_info(
+                LOGIT_ROWS, onnx.TensorProto.INT64, ["R"]))
+            return model
+    return None
+
+
+def _one_sequence_feeds(tokens: Sequence[int], block_size: int):
+    import torch
+
+    from trtcompile import io_names as io
+
+    feeds = window_feeds(tokens, block_size)
+    w = len(tokens)
+    feeds[io.QUERY_START_LOC] = torch.tensor([0, w], dtype=torch.int32)
+    feeds[io.SEQ_LENS] = torch.tensor([w], dtype=torch.int32)
+    feeds[io.BLOCK_TABLES] = feeds[io.BLOCK_TABLES][:1]
+    feeds[LOGIT_ROWS] = torch.arange(w)
+    return feeds
+
+
 def perplexity(artifact: str | Path, text: str, *, max_tokens: int | None = None,
                window: int = 1024, stride: int = 1024, device: str | None = None,
-               log: Callable[[str], None] = print) -> PerplexityResult:
+               runtime: bool = False, log: Callable[[str], None] = print) -> PerplexityResult:
+    """runtime=False (torch backend): one prefill sequence per window through the artifact's
+    graph with every row's logits selected (`with_logit_rows`); runtime=True: the engine as
+    served (ModelRunner), each position the last token of its own 1-token sequence: the same
+    numbers, for any backend, but O(window) attention calls per layer."""
     import torch
     from transformers import AutoTokenizer
 
@@ -116,15 +161,35 @@ def perplexity(artifact: str | Path, text: str, *, max_tokens: int | None = None
     pool = KVPoolSpec(model["num_layers"], model["num_kv_heads"], model["head_dim"],
                       m["kv_cache"]["block_size"], m["kv_cache"]["dtype"])
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    runner = ModelRunner(open_backend(art, dev), pool, 1 + -(-window // pool.block_size))
+    num_blocks = 1 + -(-window // pool.block_size)
+    run_window = None
+    if not runtime and m["backend"] == "torch":
+        import onnx
+
+        from trtcompile import io_names as io
+        from trtcompile.executor import OnnxExecutor
+
+        graph = with_logit_rows(onnx.load(str(art.model_onnx)))
+        if graph is not None:
+            if dev.type == "cuda":
+                from trtcompile.ops.cuda_kernels import register_cuda_impls
+                register_cuda_impls()
+            ex, kv = OnnxExecutor(graph, dev), pool.allocate(num_blocks, dev)
+
+            def run_window(chunk):
+                feeds = {k: v.to(dev) for k, v in _one_sequence_feeds(chunk, pool.block_size).items()}
+                return ex.run({**feeds, io.KV_CACHE: kv})[io.LOGITS]
+    if run_window is None:
+        runner = ModelRunner(open_backend(art, dev), pool, num_blocks)
+
+        def run_window(chunk):
+            return runner(StepInputs(window_feeds(chunk, pool.block_size),
+                                     [str(i) for i in range(len(chunk))], [True] * len(chunk), []))
     wins = windows(len(tokens), window, stride)
     start, nll, count = time.perf_counter(), 0.0, 0
     with torch.no_grad():
         for k, win in enumerate(wins):
-            chunk = tokens[win.begin:win.end]
-            step = StepInputs(window_feeds(chunk, pool.block_size), [str(i) for i in range(len(chunk))],
-                              [True] * len(chunk), [])
-            logits = runner(step).cpu()                          # [W, vocab]
+            logits = run_window(tokens[win.begin:win.end]).cpu()          # [W, vocab]
             s, c = nll_of_window(logits, tokens, win)
             nll, count = nll + s, count + c
             log(f"window {k + 1}/{len(wins)}: running perplexity {math.exp(nll / count):.3f}")

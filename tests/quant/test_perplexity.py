@@ -36,3 +36,19 @@ def test_window_feeds_give_every_position_logits(exported):
     nll, n = nll_of_window(logits, tokens, Window(0, 37, 1))
     want = torch.nn.functional.cross_entropy(ref[:-1], torch.tensor(tokens[1:]), reduction="sum")
     assert n == 36 and abs(nll - want.item()) < 1e-3
+
+
+def test_logit_rows_graph_matches_one_token_sequences(exported):
+    from trtcompile.perplexity import LOGIT_ROWS, _one_sequence_feeds, with_logit_rows
+
+    loaded, path = exported("llama")
+    ctx = PassContext(info=loaded.info, inv_freq=loaded.inv_freq, block_size=4)
+    model, _ = run_passes(onnx.load(str(path)), PASSES, ctx, log=lambda m: None)
+    tokens = list(range(3, 40))
+    kv = lambda: torch.zeros(loaded.info.num_layers, 2, 12, 4, loaded.info.num_kv_heads,  # noqa: E731
+                             loaded.info.head_dim)
+    per_seq = OnnxExecutor(model).run({**window_feeds(tokens, 4), io.KV_CACHE: kv()})["logits"]
+    rows = with_logit_rows(model)
+    assert any(i.name == LOGIT_ROWS for i in rows.graph.input)
+    one = OnnxExecutor(rows).run({**_one_sequence_feeds(tokens, 4), io.KV_CACHE: kv()})["logits"]
+    torch.testing.assert_close(one, per_seq, rtol=1e-5, atol=1e-5)

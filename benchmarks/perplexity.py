@@ -1,0 +1,104 @@
+"""Perplexity table: HF eager fp32 (reference, computed in the same run) vs built artifacts.
+
+    python benchmarks/perplexity.py --artifact fp32=artifacts/ppl/fp32 \
+        --artifact int8_weight_only=artifacts/ppl/int8_weight_only ... [--build]
+
+--build first runs `trtcompile build configs/smollm2-135m.yaml --set quantization.mode=...`
+for every artifact whose directory is missing (name = mode; 'fp32' = none; 'int4_g32' = int4
+with group_size 32). Text: lee_background.cor from the gensim 4.4.0 wheel."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LEE = "gensim/test/test_data/lee_background.cor"
+# name -> (extra --set overrides, allowed perplexity increase over HF in %)
+MODES = {
+    "fp32": ([], 0.1),
+    "int8_weight_only": (["quantization.mode=int8_weight_only"], 1.0),
+    "fp8": (["quantization.mode=fp8"], 3.0),
+    "int8_sq": (["quantization.mode=int8_sq"], 3.0),
+    "int4_g32": (["quantization.mode=int4_weight_only", "quantization.group_size=32"], 5.0),
+}
+
+
+def default_wheel() -> str:
+    found = glob.glob(str(Path.home() / ".cache/trtcompile/wheels/gensim-4.4.0-*.whl")) + \
+        glob.glob("/tmp/gensim/gensim-4.4.0-*.whl")
+    if found:
+        return found[0]
+    dest = Path.home() / ".cache/trtcompile/wheels"
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "gensim==4.4.0",
+                    "--only-binary", ":all:", "-d", str(dest)], check=True)
+    return glob.glob(str(dest / "gensim-4.4.0-*.whl"))[0]
+
+
+def hf_perplexity(source: str, tokens: list[int], window: int, stride: int) -> float:
+    import torch
+
+    from trtcompile.models.loading import load_model
+    from trtcompile.perplexity import nll_of_window, windows
+
+    model = load_model(source, "float32").model.eval()
+    nll, count = 0.0, 0
+    with torch.no_grad():
+        for win in windows(len(tokens), window, stride):
+            logits = model(input_ids=torch.tensor([tokens[win.begin:win.end]])).logits[0]
+            s, c = nll_of_window(logits, tokens, win)
+            nll, count = nll + s, count + c
+    return math.exp(nll / count)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--artifact", action="append", default=[], metavar="NAME=DIR")
+    ap.add_argument("--config", default="configs/smollm2-135m.yaml")
+    ap.add_argument("--build", action="store_true", help="build missing artifacts first")
+    ap.add_argument("--text", default=None, help="text file or ARCHIVE::member")
+    ap.add_argument("--max-tokens", type=int, default=None)
+    ap.add_argument("--window", type=int, default=1024)
+    ap.add_argument("--stride", type=int, default=1024)
+    args = ap.parse_args()
+
+    from transformers import AutoTokenizer
+
+    from trtcompile.perplexity import perplexity, read_text
+
+    arts = dict(a.split("=", 1) for a in args.artifact)
+    if args.build:
+        for name, d in arts.items():
+            if not Path(d, "manifest.json").is_file():
+                sets = [x for s in MODES[name][0] for x in ("--set", s)]
+                subprocess.run(["trtcompile", "build", args.config, "-q", "-o", d, *sets], check=True)
+    text = read_text(args.text or f"{default_wheel()}::{LEE}")
+    first = next(iter(arts.values()))
+    tokens = AutoTokenizer.from_pretrained(str(Path(first, "tokenizer"))).encode(text)
+    tokens = tokens[:args.max_tokens] if args.max_tokens else tokens
+    import yaml
+    source = yaml.safe_load(Path(args.config).read_text())["model"]["source"]
+    t = time.perf_counter()
+    ref = hf_perplexity(source, tokens, args.window, args.stride)
+    print(f"HF eager fp32: {ref:.3f} ({len(tokens)} tokens, {time.perf_counter() - t:.0f} s)",
+          flush=True)
+    rows = [("HF eager fp32 (reference)", ref, 0.0, "-", "-")]
+    for name, d in arts.items():
+        r = perplexity(d, text, max_tokens=args.max_tokens, window=args.window,
+                       stride=args.stride, device="cpu", log=lambda m: None)
+        delta = 100 * (r.perplexity / ref - 1)
+        limit = MODES.get(name, ([], float("nan")))[1]
+        rows.append((name, r.perplexity, delta, f"<= +{limit}%", "yes" if delta <= limit else "NO"))
+        print(f"{name}: {r.perplexity:.3f} ({delta:+.2f}%, {r.seconds:.0f} s)", flush=True)
+    print(f"\n{len(tokens)} tokens, window {args.window}, stride {args.stride}\n")
+    print("| model | perplexity | vs HF | target | met |\n|---|---|---|---|---|")
+    for name, p, delta, target, ok in rows:
+        print(f"| {name} | {p:.3f} | {delta:+.2f}% | {target} | {ok} |")
+
+
+if __name__ == "__main__":
+    main()
