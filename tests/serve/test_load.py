@@ -83,3 +83,16 @@ def test_300_streaming_clients_with_disconnects(chat_artifact):
         server = httpx.post(url + "/v1/completions", timeout=30, json={
             "model": MODEL_NAME, "prompt": [1, 2, 3], "max_tokens": 2})
         assert server.status_code == 200
+
+
+def test_non_streaming_client_that_hangs_up_frees_its_blocks(server_url):
+    body = {"model": MODEL_NAME, "prompt": [3] * 40, "max_tokens": 450, "ignore_eos": True}
+    before = metric(httpx.get(server_url + "/metrics").text, "trtcompile_generation_tokens_total")
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(server_url + "/v1/completions", json=body, timeout=0.5)
+    deadline = time.monotonic() + 10
+    while metric(httpx.get(server_url + "/metrics").text, "trtcompile_kv_blocks_used") > 0:
+        assert time.monotonic() < deadline, "the abandoned request kept its KV blocks"
+        time.sleep(0.1)
+    tokens = metric(httpx.get(server_url + "/metrics").text, "trtcompile_generation_tokens_total")
+    assert tokens - before < 450     # it was stopped, not run to its 450 tokens

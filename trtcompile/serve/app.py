@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from trtcompile.errors import ModelNotFoundError, OverloadedError, RequestError, TrtCompileError
 from trtcompile.serve import protocol, responses
 from trtcompile.serve.async_engine import AsyncEngine
-from trtcompile.serve.generation import EngineFailedError, Generation
+from trtcompile.serve.generation import ClientDisconnected, EngineFailedError, Generation
 from trtcompile.serve.jsonlog import JsonLog
 from trtcompile.serve.metrics import ServerMetrics
 
@@ -258,6 +258,11 @@ def _add_error_handlers(app: FastAPI, state: ServerState) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException):
         return reply(exc.status_code, str(exc.detail), "invalid_request_error",
                      headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ClientDisconnected)
+    async def client_gone(request: Request, exc: ClientDisconnected):
+        state.log("request_aborted", request_id=str(exc), reason="client disconnected")
+        return Response(status_code=499)          # nobody reads it; nginx's convention
 
     @app.exception_handler(EngineFailedError)
     async def engine_failed(request: Request, exc: EngineFailedError):

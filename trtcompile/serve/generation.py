@@ -20,6 +20,10 @@ class EngineFailedError(Exception):
     """The engine failed under this request (a bug; HTTP 500)."""
 
 
+class ClientDisconnected(Exception):
+    """The client of a non-streaming request went away; its engine requests are aborted."""
+
+
 @dataclass
 class Choice:
     index: int                              # prompt_index * n + sample index
@@ -53,6 +57,7 @@ class Generation:
                         for k in range(params.n)}
         self.start_time = time.perf_counter()
         self.include_usage = False              # stream_options.include_usage
+        self._checked_at = self.start_time      # last poll of is_disconnected
 
     @property
     def done(self) -> bool:
@@ -82,11 +87,14 @@ class Generation:
     async def _next(self) -> RequestOutput | EngineFailure | None:
         if self.is_disconnected is None:
             return await self.sink.get()
+        now = time.perf_counter()
+        if now - self._checked_at >= DISCONNECT_POLL_S:
+            self._checked_at = now
+            if await self.is_disconnected():
+                raise ClientDisconnected(self.request_id)
         try:
             return await asyncio.wait_for(self.sink.get(), DISCONNECT_POLL_S)
         except TimeoutError:
-            if await self.is_disconnected():
-                raise asyncio.CancelledError("client disconnected") from None
             return None
 
     def _apply(self, out: RequestOutput) -> Choice:

@@ -42,6 +42,8 @@ class ServerMetrics:
         self.step = Histogram("trtcompile_step_seconds", "duration of one engine step", labels,
                               buckets=LATENCY_BUCKETS, registry=r)
         self.model = model_name
+        for m in (self.generated, self.prompt_tokens, self.ttft, self.tpot, self.step):
+            m.labels(model_name)                # export zeros before the first request
 
     def observe_snapshot(self, s: EngineSnapshot) -> None:
         m = self.model
