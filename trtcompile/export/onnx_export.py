@@ -75,7 +75,8 @@ class _LogitsOnly:
 @contextlib.contextmanager
 def _quiet_exporter():
     """The exporter's own warnings and prints are noise to a user of trtcompile."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "onnxscript", "onnx_ir")]
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "onnxscript", "onnx_ir",
+                                              "onnx_ir.serde")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)

@@ -27,7 +27,9 @@ def to_model(graph: gs.Graph) -> onnx.ModelProto:
 def save_model(model: onnx.ModelProto, path: Path) -> None:
     """Save with weights as external data (`<name>.data`) when the model is large."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    large = model.ByteSize() > (1 << 30) or sum(i.ByteSize() for i in model.graph.initializer) > (64 << 20)
+    # (ModelProto.ByteSize() itself fails past protobuf's 2 GiB limit, so count raw bytes)
+    weight_bytes = sum(len(i.raw_data) or i.ByteSize() for i in model.graph.initializer)
+    large = weight_bytes > (64 << 20)
     onnx.save_model(model, str(path), save_as_external_data=large, all_tensors_to_one_file=True,
                     location=path.name + ".data", size_threshold=1024)
 
