@@ -123,6 +123,12 @@ def bench_prefill(lib, rows):
     rows.append(dict(bench=f"prefill {n}x{new} new, causal", ours_us=ours, ref_us=ref,
                      ref=f"SDPA ({how})", ratio=ours / ref, target=1.25,
                      ours_TFLOPs=flops / ours / 1e6))
+    if "--variants" in sys.argv:  # the register-capped variant (2 CTAs/SM) against the default
+        for minb in ("1", "2"):
+            os.environ["TRTC_PA_PREFILL_MINB"] = minb
+            t = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
+            rows.append(dict(bench=f"  same, prefill MINB={minb}", ours_us=t, ours_TFLOPs=flops / t / 1e6))
+        del os.environ["TRTC_PA_PREFILL_MINB"]
     cached = 1536
     case = paged_case([(cached, new)] * n)
     ours = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)

@@ -1,8 +1,11 @@
 // PagedAttention launcher: plans the call from shapes alone (CUDA-graph and TensorRT-enqueue
 // safe: no device->host reads, no allocation), then
-//   1. rotary_write: rotary on q and k (fp32 math), q -> workspace, k/v -> pool at slot_mapping;
-//      one extra block computes the prefill tile prefix sums when the prefill kernel runs;
-//   2. attention: decode kernel (split-K + reduce) and/or tensor-core prefill kernel.
+//   1. kv_write: rotary on k (fp32 math), k/v -> pool at slot_mapping (16-byte accesses);
+//      one extra block zeroes the split counters and computes the prefill tile prefix sums;
+//   2. attention: decode kernel (split-K, merged by the last split) and/or tensor-core prefill
+//      kernel. Both rotate q as they load it. Where q rows are not 16-byte aligned and the
+//      prefill kernel runs, kv_write also stores rotated q to the workspace and the kernels
+//      read that instead.
 //
 // Modes (T tokens, S sequences; every scheduled sequence has >= 1 new token):
 //   fp16/bf16, T > S : decode kernel takes sequences with 1 new token, prefill kernel the rest.
@@ -19,11 +22,11 @@ namespace pa {
 namespace {
 
 constexpr int kMaxRotaryHalf = 128;
-
+constexpr int kWriteThreads = 128;
 
 // Prefill tile prefix sums over sequences with >= 2 new tokens (one warp, serial over chunks).
 __device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum) {
-  if (threadIdx.x >= 32) return;
+  if (threadIdx.x >= 32 || threadIdx.y != 0) return;
   const int lane = threadIdx.x;
   int carry = 0;
   if (lane == 0) tile_cum[0] = 0;
@@ -45,65 +48,143 @@ __device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum) 
   }
 }
 
+// The planning block (blockIdx.x == T of the kv_write grid, blockIdx.y == 0).
+__device__ void plan_block(const int32_t* qsl, int num_seqs, int32_t* tile_cum, int32_t* split_done,
+                           int counters) {
+  if (blockIdx.y != 0) return;
+  const int tid = threadIdx.y * blockDim.x + threadIdx.x, nt = blockDim.x * blockDim.y;
+  for (int i = tid; i < counters; i += nt) split_done[i] = 0;
+  if (tile_cum != nullptr) plan_tiles(qsl, num_seqs, tile_cum);
+}
+
+// Where one head row of token t goes: hh in [0, nq) is q (to qbuf), then Hkv of k, Hkv of v.
+template <typename T>
+struct HeadRow {
+  const T* src;
+  T* dst;
+  int rot;  // rotary dims applied to this row
+};
+
+template <typename T>
+__device__ __forceinline__ bool head_row(const trtc_paged_attention_params& p, int t, int hh, int nq,
+                                         const T* q, const T* k, const T* v, int64_t slot, T* qbuf,
+                                         T* k_pool, T* v_pool, HeadRow<T>& r) {
+  const int hkv = p.num_kv_heads, D = p.head_dim;
+  r.rot = p.rotary_dim;
+  if (hh < nq) {
+    r.src = q + static_cast<int64_t>(t) * p.q_stride + hh * D;
+    r.dst = qbuf + (static_cast<int64_t>(t) * p.num_heads + hh) * D;
+    return true;
+  }
+  if (slot < 0) return false;  // padding token: nothing to cache
+  const bool is_k = hh < nq + hkv;
+  const int h = hh - nq - (is_k ? 0 : hkv);
+  r.src = is_k ? k + static_cast<int64_t>(t) * p.k_stride + h * D
+               : v + static_cast<int64_t>(t) * p.v_stride + h * D;
+  r.dst = (is_k ? k_pool : v_pool) + (slot * hkv + h) * D;
+  if (!is_k) r.rot = 0;
+  return true;
+}
+
+// Scalar fallback (rows not 16-byte aligned, or rotary_dim / 2 not a multiple of 16 bytes).
+// Block = (D/2 threads) x (4 heads of one token). Thread j of a rotated head owns the rotary
+// pair (j, j + rot/2) when j < rot/2, else two of the trailing D - rot elements. Matches the
+// reference up to cos/sin: x*cos + rotate(x)*sin in fp32 without fma contraction.
 constexpr int kHeadsPerBlock = 4;
 
-// Block = (D/2 threads) x (4 heads of one token); heads [0, Hq) are q, then Hkv of k, Hkv of v.
-// Thread j of a rotated head owns the rotary pair (j, j + rot/2) when j < rot/2, else two of
-// the trailing D - rot elements. Matches the reference up to cos/sin: x*cos + rotate(x)*sin
-// in fp32 without fma contraction.
 template <typename T>
-__global__ void rotary_write_kernel(trtc_paged_attention_params p, const T* __restrict__ q,
-                                    const T* __restrict__ k, const T* __restrict__ v,
-                                    const int32_t* __restrict__ positions,
-                                    const int32_t* __restrict__ slot_mapping,
-                                    const float* __restrict__ inv_freq, T* __restrict__ qbuf,
-                                    T* __restrict__ k_pool, T* __restrict__ v_pool,
-                                    const int32_t* __restrict__ qsl, int32_t* __restrict__ tile_cum) {
+__global__ void kv_write_scalar_kernel(trtc_paged_attention_params p, const T* __restrict__ q,
+                                       const T* __restrict__ k, const T* __restrict__ v,
+                                       const int32_t* __restrict__ positions,
+                                       const int32_t* __restrict__ slot_mapping,
+                                       const float* __restrict__ inv_freq, T* __restrict__ qbuf,
+                                       T* __restrict__ k_pool, T* __restrict__ v_pool, int nq,
+                                       const int32_t* __restrict__ qsl, int32_t* tile_cum,
+                                       int32_t* split_done, int counters) {
   const int t = blockIdx.x;
-  if (t == p.num_tokens) {  // the planning block
-    if (blockIdx.y == 0 && threadIdx.y == 0) plan_tiles(qsl, p.num_seqs, tile_cum);
+  if (t == p.num_tokens) {
+    plan_block(qsl, p.num_seqs, tile_cum, split_done, counters);
     return;
   }
   const int hh = blockIdx.y * kHeadsPerBlock + threadIdx.y;
-  const int hq = p.num_heads, hkv = p.num_kv_heads, D = p.head_dim;
-  if (hh >= hq + 2 * hkv) return;
-  const T* src;
-  T* dst;
-  int rot = p.rotary_dim;
-  if (hh < hq) {
-    src = q + static_cast<int64_t>(t) * p.q_stride + hh * D;
-    dst = qbuf + (static_cast<int64_t>(t) * hq + hh) * D;
-  } else {
-    const int64_t slot = slot_mapping[t];
-    if (slot < 0) return;  // padding token: nothing to cache
-    const bool is_k = hh < hq + hkv;
-    const int h = hh - hq - (is_k ? 0 : hkv);
-    src = is_k ? k + static_cast<int64_t>(t) * p.k_stride + h * D
-               : v + static_cast<int64_t>(t) * p.v_stride + h * D;
-    dst = (is_k ? k_pool : v_pool) + (slot * hkv + h) * D;
-    if (!is_k) rot = 0;
-  }
-  const int j = threadIdx.x, half = rot / 2;
+  if (hh >= nq + 2 * p.num_kv_heads) return;
+  HeadRow<T> r;
+  if (!head_row(p, t, hh, nq, q, k, v, slot_mapping[t], qbuf, k_pool, v_pool, r)) return;
+  const int j = threadIdx.x, half = r.rot / 2;
   if (j < half) {
     const float f = static_cast<float>(positions[t]) * inv_freq[j];
     float sn, cs;
     sincosf(f, &sn, &cs);
     cs *= p.rotary_scaling;
     sn *= p.rotary_scaling;
-    const float x1 = to_float(src[j]), x2 = to_float(src[j + half]);
-    dst[j] = from_float<T>(__fadd_rn(__fmul_rn(x1, cs), __fmul_rn(-x2, sn)));
-    dst[j + half] = from_float<T>(__fadd_rn(__fmul_rn(x2, cs), __fmul_rn(x1, sn)));
+    const float x1 = to_float(r.src[j]), x2 = to_float(r.src[j + half]);
+    r.dst[j] = from_float<T>(__fadd_rn(__fmul_rn(x1, cs), __fmul_rn(-x2, sn)));
+    r.dst[j + half] = from_float<T>(__fadd_rn(__fmul_rn(x2, cs), __fmul_rn(x1, sn)));
   } else {
-    const int e = rot + 2 * (j - half);
-    dst[e] = src[e];
-    dst[e + 1] = src[e + 1];
+    const int e = r.rot + 2 * (j - half);
+    r.dst[e] = r.src[e];
+    r.dst[e + 1] = r.src[e + 1];
+  }
+}
+
+// 16-byte path: one block per token, threads over the 16-byte vectors of its head rows. A
+// thread owning vector e0 < rot/2 also owns its rotary partner e0 + rot/2.
+template <typename T>
+__global__ void __launch_bounds__(kWriteThreads)
+    kv_write_kernel(trtc_paged_attention_params p, const T* __restrict__ q, const T* __restrict__ k,
+                    const T* __restrict__ v, const int32_t* __restrict__ positions,
+                    const int32_t* __restrict__ slot_mapping, const float* __restrict__ inv_freq,
+                    T* __restrict__ qbuf, T* __restrict__ k_pool, T* __restrict__ v_pool, int nq,
+                    const int32_t* __restrict__ qsl, int32_t* tile_cum, int32_t* split_done,
+                    int counters) {
+  constexpr int VEC = Vec16<T>::N;
+  const int t = blockIdx.x;
+  if (t == p.num_tokens) {
+    plan_block(qsl, p.num_seqs, tile_cum, split_done, counters);
+    return;
+  }
+  const int nv = p.head_dim / VEC;
+  const int total = (nq + 2 * p.num_kv_heads) * nv;
+  const int64_t slot = slot_mapping[t];
+  const float pos = static_cast<float>(positions[t]);
+  for (int idx = threadIdx.x; idx < total; idx += kWriteThreads) {
+    const int hh = idx / nv, e0 = (idx - hh * nv) * VEC;
+    HeadRow<T> r;
+    if (!head_row(p, t, hh, nq, q, k, v, slot, qbuf, k_pool, v_pool, r)) continue;
+    const int half = r.rot / 2;
+    if (e0 < half) {
+      Vec16<T> a, b;
+      a.load_nc(r.src + e0);
+      b.load_nc(r.src + e0 + half);
+      float x1[VEC], x2[VEC], y1[VEC], y2[VEC];
+      a.to_floats(x1);
+      b.to_floats(x2);
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) {
+        float sn, cs;
+        sincosf(pos * __ldg(inv_freq + e0 + i), &sn, &cs);
+        cs *= p.rotary_scaling;
+        sn *= p.rotary_scaling;
+        y1[i] = __fadd_rn(__fmul_rn(x1[i], cs), __fmul_rn(-x2[i], sn));
+        y2[i] = __fadd_rn(__fmul_rn(x2[i], cs), __fmul_rn(x1[i], sn));
+      }
+      a.from_floats(y1);
+      b.from_floats(y2);
+      a.store(r.dst + e0);
+      b.store(r.dst + e0 + half);
+    } else if (e0 >= r.rot) {
+      Vec16<T> a;
+      a.load_nc(r.src + e0);
+      a.store(r.dst + e0);
+    }
   }
 }
 
 struct Plan {
   bool prefill;
   int max_decode_qlen, gq, head_chunks, nsplit, tile_bound;
-  size_t q_off, cum_off, ml_off, o_off, total;
+  int counters;  // split counters: S * Hkv * head_chunks
+  size_t q_off, cum_off, done_off, ml_off, o_off, total;
 };
 
 size_t align256(size_t x) { return (x + 255) & ~static_cast<size_t>(255); }
@@ -162,7 +243,9 @@ Plan make_plan(const trtc_paged_attention_params& p) {
   const size_t elt = static_cast<size_t>(element_size(p.dtype));
   pl.q_off = 0;
   pl.cum_off = align256(static_cast<size_t>(T) * p.num_heads * p.head_dim * elt);
-  pl.ml_off = pl.cum_off + align256(static_cast<size_t>(S + 1) * sizeof(int32_t));
+  pl.counters = pl.nsplit > 1 ? S * p.num_kv_heads * pl.head_chunks : 0;
+  pl.done_off = pl.cum_off + align256(static_cast<size_t>(S + 1) * sizeof(int32_t));
+  pl.ml_off = pl.done_off + align256(static_cast<size_t>(pl.counters) * sizeof(int32_t));
   size_t parts = pl.nsplit > 1 ? static_cast<size_t>(S) * p.num_heads * pl.nsplit : 0;
   pl.o_off = pl.ml_off + align256(parts * 2 * sizeof(float));
   pl.total = pl.o_off + align256(parts * p.head_dim * sizeof(float));
@@ -221,8 +304,18 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   char* k_pool = static_cast<char*>(kv_cache_layer);
   char* v_pool = k_pool + pool_half;
 
+  // The attention kernels load q rows with 16-byte accesses; where it cannot, q goes through the
+  // workspace (rotated by kv_write) and nothing rotates on load.
+  const int vec = 16 / static_cast<int>(elt);
+  const bool q_direct = trtc::aligned16(q) && p->q_stride % vec == 0;
+  const int nq = q_direct ? 0 : p->num_heads;
+  void* qbuf = ws + pl.q_off;
   Args a{};
-  a.qbuf = ws + pl.q_off;
+  a.q = q_direct ? q : qbuf;
+  a.q_stride = q_direct ? p->q_stride : p->num_heads * p->head_dim;
+  a.rot = q_direct ? p->rotary_dim : 0;
+  a.inv_freq = inv_freq;
+  a.rotary_scaling = p->rotary_scaling;
   a.k_pool = k_pool;
   a.v_pool = v_pool;
   a.positions = positions;
@@ -233,6 +326,7 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   a.out = out;
   a.part_ml = pl.nsplit > 1 ? reinterpret_cast<float*>(ws + pl.ml_off) : nullptr;
   a.part_o = pl.nsplit > 1 ? reinterpret_cast<float*>(ws + pl.o_off) : nullptr;
+  a.split_done = reinterpret_cast<int32_t*>(ws + pl.done_off);
   a.num_tokens = p->num_tokens;
   a.num_seqs = p->num_seqs;
   a.num_heads = p->num_heads;
@@ -246,20 +340,32 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   a.max_decode_qlen = pl.max_decode_qlen;
   a.head_chunks = pl.head_chunks;
 
+  const bool kv_vec = trtc::aligned16(q) && trtc::aligned16(k) && trtc::aligned16(v) &&
+                      p->q_stride % vec == 0 && p->k_stride % vec == 0 &&
+                      p->v_stride % vec == 0 && (p->rotary_dim / 2) % vec == 0;
+  int32_t* tile_cum = pl.prefill ? const_cast<int32_t*>(a.tile_cum) : nullptr;
   int err = trtc::dispatch_float_type(p->dtype, [&](auto tag) {
     using T = decltype(tag);
-    const dim3 grid(static_cast<unsigned>(p->num_tokens + (pl.prefill ? 1 : 0)),
-                    (p->num_heads + 2 * p->num_kv_heads + kHeadsPerBlock - 1) / kHeadsPerBlock);
-    rotary_write_kernel<T><<<grid, dim3(p->head_dim / 2, kHeadsPerBlock), 0, stream>>>(
-        *p, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v),
-        positions, slot_mapping, inv_freq, static_cast<T*>(const_cast<void*>(a.qbuf)),
-        reinterpret_cast<T*>(k_pool), reinterpret_cast<T*>(v_pool), query_start_loc,
-        const_cast<int32_t*>(a.tile_cum));
+    const auto* qt = static_cast<const T*>(q);
+    const auto* kt = static_cast<const T*>(k);
+    const auto* vt = static_cast<const T*>(v);
+    auto* kp = reinterpret_cast<T*>(k_pool);
+    auto* vp = reinterpret_cast<T*>(v_pool);
+    const unsigned blocks = static_cast<unsigned>(p->num_tokens + 1);
+    if (kv_vec) {
+      kv_write_kernel<T><<<blocks, kWriteThreads, 0, stream>>>(
+          *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp, nq,
+          query_start_loc, tile_cum, a.split_done, pl.counters);
+    } else {
+      const dim3 grid(blocks, (nq + 2 * p->num_kv_heads + kHeadsPerBlock - 1) / kHeadsPerBlock);
+      kv_write_scalar_kernel<T><<<grid, dim3(p->head_dim / 2, kHeadsPerBlock), 0, stream>>>(
+          *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp, nq,
+          query_start_loc, tile_cum, a.split_done, pl.counters);
+    }
     return static_cast<int>(cudaGetLastError());
   });
   if (err) return err;
   if ((err = launch_decode(a, p->dtype, p->head_dim, pl.gq, stream))) return err;
-  if (pl.nsplit > 1 && (err = launch_split_reduce(a, p->dtype, p->head_dim, stream))) return err;
   if (pl.prefill && (err = launch_prefill(a, p->dtype, p->head_dim, pl.tile_bound, stream))) return err;
   return cudaSuccess;
 }

@@ -1,11 +1,19 @@
-// PagedAttention decode kernel (few new tokens per sequence) and the split-K reduce.
+// PagedAttention decode kernel (few new tokens per sequence), with the split-K merge.
 //
 // CTA = (kv head, chunk of GQ query heads of its group, sequence, split). The CTA's keys are
 // dealt to "key lanes": LPK threads share one key, each holding one 16-byte slice of it, so a
 // K/V block is read once for all GQ heads. Every thread keeps its own online-softmax state
 // (max, sum, 16-byte slice of the output) over the keys it saw; the key lanes are merged in
-// shared memory at the end. No barrier inside the key loop: each warp streams on its own, with
-// KPT keys' K and V loads (2 * KPT 16-byte loads per thread) in flight per iteration.
+// shared memory at the end.
+//
+// Loads: each thread streams its own K/V slices through a private ring of STAGES shared-memory
+// stages with cp.async (KPT keys' K and V per stage), STAGES - 1 iterations ahead of the math.
+// A thread reads back only what it copied itself, so the key loop needs no barrier.
+//
+//   ring[stage][i][k|v][thread]   (a warp's 16-byte slots are contiguous: no bank conflicts)
+//
+// Split-K: each split writes its normalized partial (o, max, sum); the last split of a
+// (sequence, head chunk) to finish (a counter in the workspace) merges them into out.
 #include "paged_attention.cuh"
 
 namespace trtc {
@@ -13,16 +21,38 @@ namespace pa {
 namespace {
 
 constexpr int kThreads = 128;
+constexpr int kStages = 3;
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+template <typename T, int D, int GQ, int KPT>
+struct DecodeCfg {
+  static constexpr int VEC = Vec16<T>::N;
+  static constexpr int LPK = D / VEC;        // lanes per key
+  static constexpr int KL = kThreads / LPK;  // key lanes
+  static constexpr int ITER = KL * KPT;      // keys per CTA iteration
+  static constexpr int RING = kStages * KPT * 2 * kThreads * 16;
+  static constexpr int MERGE = (KL * GQ * D + 2 * KL * GQ) * 4;
+  static constexpr int SMEM = RING > MERGE ? RING : MERGE;
+};
 
 template <typename T, int D, int GQ, int KPT>
 __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
-  constexpr int VEC = Vec16<T>::N;
-  constexpr int LPK = D / VEC;         // lanes per key
-  constexpr int KL = kThreads / LPK;   // key lanes
-  constexpr int ITER = KL * KPT;       // keys per CTA iteration
+  using Cfg = DecodeCfg<T, D, GQ, KPT>;
+  constexpr int VEC = Cfg::VEC, LPK = Cfg::LPK, KL = Cfg::KL, ITER = Cfg::ITER;
   static_assert(LPK <= 32 && KL >= 1, "bad tiling");
-  __shared__ float sm_o[KL][GQ][D];
-  __shared__ float sm_m[KL][GQ], sm_l[KL][GQ];
+  extern __shared__ uint4 ring[];  // [kStages][KPT][2][kThreads]; later the merge buffers
+  float* sm_o = reinterpret_cast<float*>(ring);  // [KL][GQ][D]
+  float* sm_m = sm_o + KL * GQ * D;               // [KL][GQ]
+  float* sm_l = sm_m + KL * GQ;
+  __shared__ int s_last;
 
   const int hkv = blockIdx.x / a.head_chunks;
   const int chunk = blockIdx.x - hkv * a.head_chunks;
@@ -30,7 +60,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   const int q0 = a.qsl[s], q1 = a.qsl[s + 1];
   if (q1 <= q0 || q1 - q0 > a.max_decode_qlen) return;
   const int n = a.seq_lens[s];
-  const int lane = threadIdx.x % LPK, kl = threadIdx.x / LPK;
+  const int tid = threadIdx.x;
+  const int lane = tid % LPK, kl = tid / LPK;
   const int h0 = hkv * a.group + chunk * GQ;
   const int ng = min(GQ, a.group - chunk * GQ);
   const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.max_blocks;
@@ -38,6 +69,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   const T* kp = static_cast<const T*>(a.k_pool) + hkv * D + lane * VEC;
   const T* vp = static_cast<const T*>(a.v_pool) + hkv * D + lane * VEC;
   const int bmask = (1 << a.log2_block) - 1;
+  const int e0 = lane * VEC;
 
   for (int t = q0; t < q1; ++t) {
     const int qpos = a.positions[t];
@@ -47,15 +79,50 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
     const int per = ((len + a.nsplit - 1) / a.nsplit + ITER - 1) / ITER * ITER;
     const int kbeg = lo + split * per;
     const int kend = min(hi, kbeg + per);
+    const int nit = kend > kbeg ? (kend - kbeg + ITER - 1) / ITER : 0;
+
+    // Copies iteration it's K/V slices into stage it % kStages (an empty group past the end).
+    auto issue = [&](int it) {
+      if (it < nit) {
+        uint4* st = ring + (it % kStages) * KPT * 2 * kThreads + tid;
+#pragma unroll
+        for (int i = 0; i < KPT; ++i) {
+          const int key = kbeg + it * ITER + kl + i * KL;
+          const bool ok = key < kend;
+          const int kk = ok ? key : kbeg;
+          const int64_t slot =
+              (static_cast<int64_t>(__ldg(bt + (kk >> a.log2_block))) << a.log2_block) | (kk & bmask);
+          cp_async16(st + (2 * i) * kThreads, kp + slot * slot_stride, ok);
+          cp_async16(st + (2 * i + 1) * kThreads, vp + slot * slot_stride, ok);
+        }
+      }
+      cp_async_commit();
+    };
+#pragma unroll
+    for (int it = 0; it < kStages - 1; ++it) issue(it);
 
     float qf[GQ][VEC];
+    const float qposf = static_cast<float>(qpos);
 #pragma unroll
     for (int g = 0; g < GQ; ++g) {
       if (g < ng) {
+        const T* row = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + (h0 + g) * D;
         Vec16<T> x;
-        x.load_nc(static_cast<const T*>(a.qbuf) +
-                  (static_cast<int64_t>(t) * a.num_heads + h0 + g) * D + lane * VEC);
+        x.load_nc(row + e0);
         x.to_floats(qf[g]);
+        if (e0 < a.rot) {  // rot is a multiple of 2; a slice may straddle it only for fp32
+          const int half = a.rot / 2;
+#pragma unroll
+          for (int e = 0; e < VEC; ++e) {
+            const int c = e0 + e;
+            if (c < a.rot) {
+              const bool first = c < half;
+              const int j = first ? c : c - half;
+              qf[g][e] = rotate_q<T>(qf[g][e], to_float(row[first ? c + half : j]), first, qposf,
+                                     __ldg(a.inv_freq + j), a.rotary_scaling);
+            }
+          }
+        }
 #pragma unroll
         for (int e = 0; e < VEC; ++e) qf[g][e] *= a.scale_log2;
       } else {
@@ -72,21 +139,15 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
       for (int e = 0; e < VEC; ++e) acc[g][e] = 0.f;
     }
 
-    for (int kb = kbeg; kb < kend; kb += ITER) {
-      Vec16<T> kr[KPT], vr[KPT];
+    for (int it = 0; it < nit; ++it) {
+      cp_async_wait<kStages - 2>();
+      const uint4* st = ring + (it % kStages) * KPT * 2 * kThreads + tid;
+      Vec16<T> kr[KPT];
 #pragma unroll
-      for (int i = 0; i < KPT; ++i) {
-        const int key = kb + kl + i * KL;
-        if (key < kend) {
-          const int64_t slot = (static_cast<int64_t>(__ldg(bt + (key >> a.log2_block))) << a.log2_block) |
-                               (key & bmask);
-          kr[i].load_nc(kp + slot * slot_stride);
-          vr[i].load_nc(vp + slot * slot_stride);
-        } else {
-          kr[i].raw = make_uint4(0, 0, 0, 0);
-          vr[i].raw = make_uint4(0, 0, 0, 0);
-        }
-      }
+      for (int i = 0; i < KPT; ++i) kr[i].raw = st[(2 * i) * kThreads];
+      // The stage overwritten next was read (into registers) in the previous iteration.
+      issue(it + kStages - 1);
+      const int kb = kbeg + it * ITER;
       float sc[KPT][GQ];
 #pragma unroll
       for (int i = 0; i < KPT; ++i) {
@@ -120,46 +181,49 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
       }
 #pragma unroll
       for (int i = 0; i < KPT; ++i) {
+        Vec16<T> vr;
+        vr.raw = st[(2 * i + 1) * kThreads];
         float vf[VEC];
-        vr[i].to_floats(vf);
+        vr.to_floats(vf);
 #pragma unroll
         for (int g = 0; g < GQ; ++g)
 #pragma unroll
           for (int e = 0; e < VEC; ++e) acc[g][e] = fmaf(sc[i][g], vf[e], acc[g][e]);
       }
     }
+    cp_async_wait<0>();
+    __syncthreads();  // every thread is done with its ring before it becomes the merge buffer
 
     // Merge the key lanes.
 #pragma unroll
     for (int g = 0; g < GQ; ++g) {
       if (lane == 0) {
-        sm_m[kl][g] = m[g];
-        sm_l[kl][g] = l[g];
+        sm_m[kl * GQ + g] = m[g];
+        sm_l[kl * GQ + g] = l[g];
       }
 #pragma unroll
-      for (int e = 0; e < VEC; ++e) sm_o[kl][g][lane * VEC + e] = acc[g][e];
+      for (int e = 0; e < VEC; ++e) sm_o[(kl * GQ + g) * D + e0 + e] = acc[g][e];
     }
     __syncthreads();
-    for (int idx = threadIdx.x; idx < GQ * D; idx += kThreads) {
+    for (int idx = tid; idx < GQ * D; idx += kThreads) {
       const int g = idx / D, d = idx - g * D;
       if (g >= ng) continue;
       float mx = -1e30f;
 #pragma unroll
-      for (int j = 0; j < KL; ++j) mx = fmaxf(mx, sm_m[j][g]);
+      for (int j = 0; j < KL; ++j) mx = fmaxf(mx, sm_m[j * GQ + g]);
       float L = 0.f, O = 0.f;
 #pragma unroll
       for (int j = 0; j < KL; ++j) {
-        const float w = exp2f(sm_m[j][g] - mx);
-        L += sm_l[j][g] * w;
-        O += sm_o[j][g][d] * w;
+        const float w = exp2f(sm_m[j * GQ + g] - mx);
+        L += sm_l[j * GQ + g] * w;
+        O += sm_o[(j * GQ + g) * D + d] * w;
       }
       const int h = h0 + g;
       if (a.nsplit == 1) {
         static_cast<T*>(a.out)[(static_cast<int64_t>(t) * a.num_heads + h) * D + d] =
             from_float<T>(L > 0.f ? O / L : 0.f);
-      } else {
-        const int row = a.max_decode_qlen == 1 ? s : t;
-        const int64_t pi = (static_cast<int64_t>(row) * a.num_heads + h) * a.nsplit + split;
+      } else {  // nsplit > 1 only when every sequence here has one new token: row s
+        const int64_t pi = (static_cast<int64_t>(s) * a.num_heads + h) * a.nsplit + split;
         a.part_o[pi * D + d] = L > 0.f ? O / L : 0.f;
         if (d == 0) {
           a.part_ml[pi * 2] = mx;
@@ -167,64 +231,67 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
         }
       }
     }
-    __syncthreads();
-  }
-}
-
-// out[t, h, :] = sum_i w_i o_i / sum_i w_i, w_i = l_i * 2^(m_i - max m). Grid (S, Hq), D threads.
-template <typename T, int D>
-__global__ void __launch_bounds__(D) split_reduce_kernel(const Args a) {
-  __shared__ float w[kMaxSplits];
-  __shared__ float total;
-  const int s = blockIdx.x, h = blockIdx.y;
-  const int q0 = a.qsl[s], q1 = a.qsl[s + 1];
-  if (q1 <= q0 || q1 - q0 > a.max_decode_qlen) return;
-  for (int t = q0; t < q1; ++t) {
-    const int row = a.max_decode_qlen == 1 ? s : t;
-    const int64_t base = (static_cast<int64_t>(row) * a.num_heads + h) * a.nsplit;
-    if (threadIdx.x < 32) {  // one warp: weights of all splits
-      float m[kMaxSplits / 32], mx = -1e30f;
-#pragma unroll
-      for (int j = 0; j < kMaxSplits / 32; ++j) {
-        const int i = threadIdx.x + 32 * j;
-        m[j] = i < a.nsplit ? a.part_ml[(base + i) * 2] : -1e30f;
-        mx = fmaxf(mx, m[j]);
+    if (a.nsplit > 1) {
+      // The last split to finish merges: out = sum_i w_i o_i / sum_i w_i,
+      // w_i = l_i * 2^(m_i - max m).
+      __threadfence();
+      __syncthreads();
+      if (tid == 0) {
+        const int c = atomicAdd(a.split_done + s * gridDim.x + blockIdx.x, 1);
+        s_last = c == a.nsplit - 1;
       }
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-      float sum = 0.f;
-#pragma unroll
-      for (int j = 0; j < kMaxSplits / 32; ++j) {
-        const int i = threadIdx.x + 32 * j;
-        const float wi = i < a.nsplit ? a.part_ml[(base + i) * 2 + 1] * exp2f(m[j] - mx) : 0.f;
-        w[i] = wi;
-        sum += wi;
+      __syncthreads();
+      if (s_last) {
+        __threadfence();
+        for (int idx = tid; idx < GQ * D; idx += kThreads) {
+          const int g = idx / D, d = idx - g * D;
+          if (g >= ng) continue;
+          const int h = h0 + g;
+          const int64_t base = (static_cast<int64_t>(s) * a.num_heads + h) * a.nsplit;
+          float mx = -1e30f;
+          for (int i = 0; i < a.nsplit; ++i) mx = fmaxf(mx, __ldcg(a.part_ml + (base + i) * 2));
+          float L = 0.f, O = 0.f;
+          for (int i = 0; i < a.nsplit; ++i) {
+            const float w = __ldcg(a.part_ml + (base + i) * 2 + 1) *
+                            exp2f(__ldcg(a.part_ml + (base + i) * 2) - mx);
+            L += w;
+            O += w * __ldcg(a.part_o + (base + i) * D + d);
+          }
+          static_cast<T*>(a.out)[(static_cast<int64_t>(t) * a.num_heads + h) * D + d] =
+              from_float<T>(L > 0.f ? O / L : 0.f);
+        }
       }
-      sum = warp_sum(sum);
-      if (threadIdx.x == 0) total = sum;
     }
     __syncthreads();
-    float O = 0.f;
-#pragma unroll 8
-    for (int i = 0; i < a.nsplit; ++i) O += w[i] * a.part_o[(base + i) * D + threadIdx.x];
-    static_cast<T*>(a.out)[(static_cast<int64_t>(t) * a.num_heads + h) * D + threadIdx.x] =
-        from_float<T>(total > 0.f ? O / total : 0.f);
-    __syncthreads();
   }
 }
 
-using DecodeFn = void (*)(Args);
+struct DecodeFn {
+  void (*fn)(Args);
+  int smem;
+};
+
+template <typename T, int D, int GQ, int KPT>
+DecodeFn make_fn() {
+  constexpr int smem = DecodeCfg<T, D, GQ, KPT>::SMEM;
+  static const bool raised = [] {  // > 48 KB of dynamic shared memory needs an opt-in
+    return cudaFuncSetAttribute(decode_kernel<T, D, GQ, KPT>,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize, smem) == cudaSuccess;
+  }();
+  if (!raised) cudaGetLastError();
+  return {decode_kernel<T, D, GQ, KPT>, smem};
+}
 
 template <typename T, int D>
 DecodeFn decode_fn(int gq) {
   if constexpr (sizeof(T) == 4) {  // fp32 is a correctness path: one head per CTA
-    return gq == 1 ? decode_kernel<T, D, 1, 4> : nullptr;
+    return gq == 1 ? make_fn<T, D, 1, 4>() : DecodeFn{nullptr, 0};
   } else {
     switch (gq) {
-      case 1: return decode_kernel<T, D, 1, 8>;
-      case 4: return decode_kernel<T, D, 4, 8>;
-      case 8: return decode_kernel<T, D, 8, 4>;
-      default: return nullptr;
+      case 1: return make_fn<T, D, 1, 4>();
+      case 4: return make_fn<T, D, 4, 4>();
+      case 8: return make_fn<T, D, 8, 4>();
+      default: return {nullptr, 0};
     }
   }
 }
@@ -235,7 +302,7 @@ DecodeFn pick(trtc_dtype dtype, int head_dim, int gq) {
     case TRTC_F32: return d64 ? decode_fn<float, 64>(gq) : decode_fn<float, 128>(gq);
     case TRTC_F16: return d64 ? decode_fn<__half, 64>(gq) : decode_fn<__half, 128>(gq);
     case TRTC_BF16: return d64 ? decode_fn<__nv_bfloat16, 64>(gq) : decode_fn<__nv_bfloat16, 128>(gq);
-    default: return nullptr;
+    default: return {nullptr, 0};
   }
 }
 
@@ -243,36 +310,27 @@ DecodeFn pick(trtc_dtype dtype, int head_dim, int gq) {
 
 int launch_decode(const Args& a, trtc_dtype dtype, int head_dim, int gq, cudaStream_t stream) {
   if (a.num_seqs == 0) return cudaSuccess;
-  const DecodeFn fn = pick(dtype, head_dim, gq);
-  if (fn == nullptr) return cudaErrorNotSupported;
-  fn<<<dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit), kThreads, 0, stream>>>(a);
+  const DecodeFn f = pick(dtype, head_dim, gq);
+  if (f.fn == nullptr) return cudaErrorNotSupported;
+  f.fn<<<dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit), kThreads, f.smem, stream>>>(a);
   return static_cast<int>(cudaGetLastError());
 }
 
 int decode_keys_per_iter(trtc_dtype dtype, int head_dim, int gq) {
+  (void)gq;
   const int vec = 16 / element_size(dtype);
-  const int kpt = dtype == TRTC_F32 || gq == 8 ? 4 : 8;
-  return kThreads / (head_dim / vec) * kpt;
+  return kThreads / (head_dim / vec) * 4;
 }
 
 int decode_ctas_per_sm(trtc_dtype dtype, int head_dim, int gq) {
-  const DecodeFn fn = pick(dtype, head_dim, gq);
+  const DecodeFn f = pick(dtype, head_dim, gq);
   int n = 0;
-  if (fn == nullptr || cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, fn, kThreads, 0) != cudaSuccess) {
+  if (f.fn == nullptr ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f.fn, kThreads, f.smem) != cudaSuccess) {
     cudaGetLastError();
     return 1;
   }
   return n > 0 ? n : 1;
-}
-
-int launch_split_reduce(const Args& a, trtc_dtype dtype, int head_dim, cudaStream_t stream) {
-  return dispatch_float_type(dtype, [&](auto tag) {
-    using T = decltype(tag);
-    const dim3 grid(a.num_seqs, a.num_heads);
-    if (head_dim == 64) split_reduce_kernel<T, 64><<<grid, 64, 0, stream>>>(a);
-    else split_reduce_kernel<T, 128><<<grid, 128, 0, stream>>>(a);
-    return static_cast<int>(cudaGetLastError());
-  });
 }
 
 }  // namespace pa
