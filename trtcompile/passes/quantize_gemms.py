@@ -23,13 +23,12 @@ def _zero_point(graph: gs.Graph, fp8: bool) -> gs.Constant:
     return const(graph, "zp_int8", np.zeros((), np.int8))
 
 
-def _smooth(graph, node, absmax, alpha, report) -> np.ndarray:
+def _smooth(graph, node, absmax, alpha) -> np.ndarray:
     """Fold smoothing factors where the producer allows; returns X's absmax after it."""
     w = node.inputs[1].values
     s = numerics.smoothing_factors(absmax, w, alpha)
     how = fold_inverse_scale(graph, node.inputs[0], node, s)
     if how is None:
-        report.notes.append(f"{weight_name(node)}: producer cannot absorb smoothing; not smoothed")
         return absmax
     node.inputs[1] = const(graph, f"{weight_name(node)}_smoothed",
                            (w.astype(np.float32) * s[:, None]).astype(w.dtype))
@@ -81,10 +80,14 @@ def quantize_gemms(graph: gs.Graph, ctx: PassContext) -> PassReport:
             continue
         absmax[id(node)] = plan.act_absmax[name] if plan.act_absmax else None
     if plan.flags & QuantFlag.SMOOTHQUANT:        # last first: down folds into gate_up's columns
+        before = {k: v for k, v in absmax.items()}
         for node in reversed(targets):
             if id(node) in absmax:
-                absmax[id(node)] = _smooth(graph, node, absmax[id(node)], plan.smoothquant_alpha,
-                                           report)
+                absmax[id(node)] = _smooth(graph, node, absmax[id(node)], plan.smoothquant_alpha)
+        kept = sum(absmax[k] is before[k] for k in absmax)
+        report.notes.append(f"smoothed {len(absmax) - kept} GEMM inputs (alpha "
+                            f"{plan.smoothquant_alpha}); {kept} whose producer cannot absorb it "
+                            "(o_proj) left unsmoothed")
     for node in targets:
         if id(node) not in absmax:
             continue
