@@ -166,10 +166,14 @@ def run(artifact: Path, prompts, max_tokens, temperature, top_p, top_k, seed, ch
 
 
 @main.command("config")
-def config_reference() -> None:
+@click.option("--markdown", is_flag=True, help="print a Markdown table (the README's)")
+def config_reference(markdown: bool) -> None:
     """List every config key with its default."""
-    from trtcompile.config import describe
+    from trtcompile.config import markdown_table, describe
 
+    if markdown:
+        click.echo(markdown_table())
+        return
     for key, default, doc in describe():
         click.echo(f"{key:32} {default:28} {doc}")
 

@@ -245,3 +245,9 @@ def describe() -> list[tuple[str, str, str]]:
             default = _to_plain(getattr(section.default_factory(), f.name))
             rows.append((f"{section.name}.{f.name}", repr(default), f.metadata.get("doc", "")))
     return rows
+
+
+def markdown_table() -> str:
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{k}` | `{d}` | {doc} |" for k, d, doc in describe()]
+    return "\n".join(rows)

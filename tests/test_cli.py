@@ -1,0 +1,115 @@
+"""The CLI: fast help, user errors as one line with exit code 2, build → inspect → run."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parents[1]
+
+
+def cli(*args, cwd=None):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "trtcompile", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=600)
+
+
+def write(tmp_path, text, name="c.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def assert_user_error(res, *needles):
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()       # progress lines may come before it
+    err = lines[-1]
+    assert err.startswith("error:") and sum(x.startswith("error:") for x in lines) == 1, lines
+    for n in needles:
+        assert n in err, err
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys; from trtcompile.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit: pass\n"
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert res.returncode == 0, res.stderr
+    assert "build" in res.stdout and "inspect" in res.stdout
+
+
+def test_unknown_key_names_it_and_suggests(tmp_path):
+    res = cli("validate", str(write(tmp_path, "model:\n  source: tiny-llama\nlimits:\n  max_num_seq: 4\n")))
+    assert_user_error(res, "limits.max_num_seq", "did you mean 'max_num_seqs'")
+
+
+def test_wrong_type(tmp_path):
+    res = cli("validate", str(write(tmp_path, "model:\n  source: tiny-llama\nlimits:\n  max_num_seqs: many\n")))
+    assert_user_error(res, "limits.max_num_seqs", "expected int", "'many'")
+
+
+def test_missing_config_file(tmp_path):
+    assert_user_error(cli("validate", str(tmp_path / "nope.yaml")), "config file not found")
+
+
+def test_missing_model_file(tmp_path):
+    res = cli("validate", str(write(tmp_path, f"model:\n  source: {tmp_path}/missing.gguf\n")))
+    assert_user_error(res, "model source not found")
+
+
+def test_unsupported_architecture(tmp_path):
+    hf = tmp_path / "bert"
+    hf.mkdir()
+    (hf / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    res = cli("validate", str(write(tmp_path, f"model:\n  source: {hf}\n")))
+    assert_user_error(res, "unsupported architecture 'bert'", "supported: llama")
+
+
+def test_unknown_backend(tmp_path):
+    res = cli("validate", str(write(tmp_path, "model:\n  source: tiny-llama\nbuild:\n  backend: tensorrtx\n")))
+    assert_user_error(res, "build.backend", "did you mean 'tensorrt'", "torch, tensorrt")
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("tensorrt") is not None
+                    and __import__("importlib").util.find_spec("tensorrt").origin is not None,
+                    reason="TensorRT is installed here")
+def test_tensorrt_missing_fails_before_any_work(tmp_path):
+    out = tmp_path / "out"
+    cfg = write(tmp_path, f"model:\n  source: tiny-llama\nbuild:\n  backend: tensorrt\n  output_dir: {out}\n")
+    res = cli("build", str(cfg))
+    assert_user_error(res, "TensorRT is not installed", "pip install")
+    assert not out.exists() and list(tmp_path.iterdir()) == [cfg]
+
+
+def test_failed_build_leaves_nothing(tmp_path):
+    out = tmp_path / "out"
+    # max_model_len beyond the tiny model's 1024 positions fails after loading
+    cfg = write(tmp_path, f"model:\n  source: tiny-llama\nbuild:\n  output_dir: {out}\n"
+                          "limits:\n  max_model_len: 4096\n")
+    res = cli("build", str(cfg))
+    assert_user_error(res, "max_model_len 4096", "1024")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_build_inspect_run_tiny(tmp_path):
+    out = tmp_path / "art"
+    res = cli("build", str(REPO / "configs/tiny-llama.yaml"), "-o", str(out), "-q")
+    assert res.returncode == 0, res.stderr
+    assert (out / "manifest.json").is_file() and (out / "model.onnx").is_file()
+    res = cli("inspect", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "PagedAttention 2" in res.stdout and "tiny-llama [llama]" in res.stdout
+    res = cli("run", str(out), "-p", "1 2 3", "--max-tokens", "5")
+    assert res.returncode == 0, res.stderr
+    assert len(res.stdout.strip().splitlines()[-1].split()) == 5
+
+    # a corrupted artifact is refused with the reason
+    with open(out / "model.onnx", "ab") as f:
+        f.write(b"x")
+    assert_user_error(cli("inspect", str(out)), "checksum mismatch for model.onnx")
+    assert_user_error(cli("inspect", str(tmp_path)), "not an artifact")

@@ -1,0 +1,5 @@
+"""python -m trtcompile"""
+
+from trtcompile.cli import main
+
+main()
