@@ -11,9 +11,6 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
-FAMILIES = ("llama", "qwen2", "qwen3", "mistral", "gpt2")
-
-
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """family -> (LoadedModel, exported onnx path), built lazily and cached."""

@@ -4,7 +4,7 @@ import onnx
 import pytest
 import torch
 
-from conftest import FAMILIES
+from trtcompile.models.families import SUPPORTED as FAMILIES
 from trtcompile.executor import OnnxExecutor
 
 

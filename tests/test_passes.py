@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 
-from conftest import FAMILIES
+from trtcompile.models.families import SUPPORTED as FAMILIES
 from paged_harness import compare_paged
 from trtcompile.executor import OnnxExecutor
 from trtcompile.passes import PASSES
