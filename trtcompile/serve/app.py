@@ -122,9 +122,9 @@ def create_app(llm, *, model_name: str, max_queue: int = 256, log: JsonLog | Non
         if tok is None or not getattr(tok, "chat_template", None):
             raise RequestError("this model's tokenizer has no chat template; "
                                "use /v1/completions")
+        messages = protocol.chat_text(body.messages)
         try:
-            text = tok.apply_chat_template(protocol.chat_text(body.messages), tokenize=False,
-                                           add_generation_prompt=True)
+            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         except (ValueError, TypeError) as exc:
             raise RequestError(f"messages: the chat template rejected them: {exc}") from None
         except Exception as exc:                # jinja2 TemplateError and friends
@@ -267,3 +267,8 @@ def _add_error_handlers(app: FastAPI, state: ServerState) -> None:
     @app.exception_handler(EngineFailedError)
     async def engine_failed(request: Request, exc: EngineFailedError):
         return reply(500, str(exc), "internal_error")
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception):
+        state.log("internal_error", path=request.url.path, error=repr(exc))
+        return reply(500, f"internal error: {type(exc).__name__}", "internal_error")
