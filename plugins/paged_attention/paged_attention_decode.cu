@@ -40,6 +40,7 @@ struct DecodeCfg {
   static constexpr int ITER = KL * KPT;      // keys per CTA iteration
   static constexpr int RING = kStages * KPT * 2 * kThreads * 16;
   static constexpr int MERGE = (KL * GQ * D + 2 * KL * GQ) * 4;
+  static_assert(KL * GQ * D >= GQ * (kMaxSplits + 1), "split weights fit the merge buffer");
   static constexpr int SMEM = RING > MERGE ? RING : MERGE;
 };
 
@@ -243,20 +244,42 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
       __syncthreads();
       if (s_last) {
         __threadfence();
+        // Weights of all splits, one warp per head: w_i = l_i * 2^(m_i - max m), in s_w.
+        float* s_w = sm_o;  // [GQ][kMaxSplits]; the merge buffers are free again
+        float* s_tot = sm_o + GQ * kMaxSplits;
+        for (int g = tid >> 5; g < ng; g += kThreads / 32) {
+          const int64_t base = (static_cast<int64_t>(s) * a.num_heads + h0 + g) * a.nsplit;
+          float mi[kMaxSplits / 32], mx = -1e30f;
+#pragma unroll
+          for (int j = 0; j < kMaxSplits / 32; ++j) {
+            const int i = (tid & 31) + 32 * j;
+            mi[j] = i < a.nsplit ? __ldcg(a.part_ml + (base + i) * 2) : -1e30f;
+            mx = fmaxf(mx, mi[j]);
+          }
+#pragma unroll
+          for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+          float sum = 0.f;
+#pragma unroll
+          for (int j = 0; j < kMaxSplits / 32; ++j) {
+            const int i = (tid & 31) + 32 * j;
+            const float w = i < a.nsplit ? __ldcg(a.part_ml + (base + i) * 2 + 1) * exp2f(mi[j] - mx) : 0.f;
+            s_w[g * kMaxSplits + i] = w;
+            sum += w;
+          }
+          sum = warp_sum(sum);
+          if ((tid & 31) == 0) s_tot[g] = sum;
+        }
+        __syncthreads();
         for (int idx = tid; idx < GQ * D; idx += kThreads) {
           const int g = idx / D, d = idx - g * D;
           if (g >= ng) continue;
           const int h = h0 + g;
           const int64_t base = (static_cast<int64_t>(s) * a.num_heads + h) * a.nsplit;
-          float mx = -1e30f;
-          for (int i = 0; i < a.nsplit; ++i) mx = fmaxf(mx, __ldcg(a.part_ml + (base + i) * 2));
-          float L = 0.f, O = 0.f;
-          for (int i = 0; i < a.nsplit; ++i) {
-            const float w = __ldcg(a.part_ml + (base + i) * 2 + 1) *
-                            exp2f(__ldcg(a.part_ml + (base + i) * 2) - mx);
-            L += w;
-            O += w * __ldcg(a.part_o + (base + i) * D + d);
-          }
+          float O = 0.f;
+#pragma unroll 8
+          for (int i = 0; i < a.nsplit; ++i)
+            O += s_w[g * kMaxSplits + i] * __ldcg(a.part_o + (base + i) * D + d);
+          const float L = s_tot[g];
           static_cast<T*>(a.out)[(static_cast<int64_t>(t) * a.num_heads + h) * D + d] =
               from_float<T>(L > 0.f ? O / L : 0.f);
         }
