@@ -82,25 +82,37 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
     const int kend = min(hi, kbeg + per);
     const int nit = kend > kbeg ? (kend - kbeg + ITER - 1) / ITER : 0;
 
-    // Copies iteration it's K/V slices into stage it % kStages (an empty group past the end).
-    auto issue = [&](int it) {
+    // Block ids of iteration it's keys (read one iteration before they are needed, so the
+    // block-table latency hides behind the math), then the copies of its K/V slices into
+    // stage it % kStages (an empty group past the end).
+    auto fetch_blocks = [&](int it, int32_t (&blk)[KPT]) {
+#pragma unroll
+      for (int i = 0; i < KPT; ++i) {
+        const int key = kbeg + it * ITER + kl + i * KL;
+        blk[i] = it < nit && key < kend ? __ldg(bt + (key >> a.log2_block)) : -1;
+      }
+    };
+    auto issue = [&](int it, const int32_t (&blk)[KPT]) {
       if (it < nit) {
         uint4* st = ring + (it % kStages) * KPT * 2 * kThreads + tid;
 #pragma unroll
         for (int i = 0; i < KPT; ++i) {
           const int key = kbeg + it * ITER + kl + i * KL;
-          const bool ok = key < kend;
-          const int kk = ok ? key : kbeg;
-          const int64_t slot =
-              (static_cast<int64_t>(__ldg(bt + (kk >> a.log2_block))) << a.log2_block) | (kk & bmask);
+          const bool ok = blk[i] >= 0;
+          const int64_t slot = (static_cast<int64_t>(ok ? blk[i] : 0) << a.log2_block) | (key & bmask);
           cp_async16(st + (2 * i) * kThreads, kp + slot * slot_stride, ok);
           cp_async16(st + (2 * i + 1) * kThreads, vp + slot * slot_stride, ok);
         }
       }
       cp_async_commit();
     };
+    int32_t blk[KPT];
 #pragma unroll
-    for (int it = 0; it < kStages - 1; ++it) issue(it);
+    for (int it = 0; it < kStages - 1; ++it) {
+      fetch_blocks(it, blk);
+      issue(it, blk);
+    }
+    fetch_blocks(kStages - 1, blk);
 
     float qf[GQ][VEC];
     const float qposf = static_cast<float>(qpos);
@@ -147,7 +159,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
 #pragma unroll
       for (int i = 0; i < KPT; ++i) kr[i].raw = st[(2 * i) * kThreads];
       // The stage overwritten next was read (into registers) in the previous iteration.
-      issue(it + kStages - 1);
+      issue(it + kStages - 1, blk);
+      fetch_blocks(it + kStages, blk);
       const int kb = kbeg + it * ITER;
       float sc[KPT][GQ];
 #pragma unroll
@@ -270,18 +283,27 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
           if ((tid & 31) == 0) s_tot[g] = sum;
         }
         __syncthreads();
-        for (int idx = tid; idx < GQ * D; idx += kThreads) {
-          const int g = idx / D, d = idx - g * D;
+        for (int idx = tid; idx < GQ * D / 4; idx += kThreads) {  // 4 columns a thread
+          const int g = idx / (D / 4), d = (idx - g * (D / 4)) * 4;
           if (g >= ng) continue;
           const int h = h0 + g;
           const int64_t base = (static_cast<int64_t>(s) * a.num_heads + h) * a.nsplit;
-          float O = 0.f;
-#pragma unroll 8
-          for (int i = 0; i < a.nsplit; ++i)
-            O += s_w[g * kMaxSplits + i] * __ldcg(a.part_o + (base + i) * D + d);
-          const float L = s_tot[g];
-          static_cast<T*>(a.out)[(static_cast<int64_t>(t) * a.num_heads + h) * D + d] =
-              from_float<T>(L > 0.f ? O / L : 0.f);
+          float4 O = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll 16
+          for (int i = 0; i < a.nsplit; ++i) {
+            const float w = s_w[g * kMaxSplits + i];
+            const float4 x = __ldcg(reinterpret_cast<const float4*>(a.part_o + (base + i) * D + d));
+            O.x += w * x.x;
+            O.y += w * x.y;
+            O.z += w * x.z;
+            O.w += w * x.w;
+          }
+          const float L = s_tot[g], inv = L > 0.f ? 1.f / L : 0.f;
+          T* dst = static_cast<T*>(a.out) + (static_cast<int64_t>(t) * a.num_heads + h) * D + d;
+          dst[0] = from_float<T>(O.x * inv);
+          dst[1] = from_float<T>(O.y * inv);
+          dst[2] = from_float<T>(O.z * inv);
+          dst[3] = from_float<T>(O.w * inv);
         }
       }
     }
