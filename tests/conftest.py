@@ -35,10 +35,11 @@ def smollm2_artifact(tmp_path_factory):
     from trtcompile.build import build
     from trtcompile.config import load_config
 
-    out = tmp_path_factory.mktemp("smollm2") / "artifact"
+    root = tmp_path_factory.mktemp("smollm2")
+    out = root / "artifact"
     cfg = load_config(Path(__file__).parents[1] / "configs" / "smollm2-135m.yaml",
                       [f"build.output_dir={out}"])
-    build(cfg, log=lambda m: None)
+    build(cfg, dump_passes=root / "passes", log=lambda m: None)   # graph after each pass
     return out
 
 
