@@ -12,7 +12,7 @@ INSTALL_HINT = ("install TensorRT >= 10.9 on a machine with an NVIDIA GPU: "
 
 def has_tensorrt() -> bool:
     """True when a real tensorrt package is importable. A namespace package does not count:
-    tests/tensorrt/ becomes one whenever tests/ is on sys.path."""
+    a tests/tensorrt/ folder would become one whenever tests/ is on sys.path."""
     import importlib.util
 
     spec = importlib.util.find_spec("tensorrt")
