@@ -1,0 +1,107 @@
+"""Host time per engine step on W1 with no model: a fake execute_fn returns rows of a fixed
+CPU logits tensor, so what is timed is scheduling, input packing, sampling and bookkeeping.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_host_overhead.py [--vocab 49152] [--profile]
+
+Reported per step: the whole step, the part spent in execute_fn + Sampler.sample (torch on
+CPU logits: argmax/log_softmax over [S, vocab] costs far more here than on a GPU), and the
+rest (pure host overhead). Run twice (--vocab 49152 and --vocab 8) to see torch's share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import importlib.util
+import os
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from trtcompile.runtime.engine_core import EngineCore  # noqa: E402
+from trtcompile.runtime.sampling_params import SamplingParams  # noqa: E402
+from trtcompile.runtime.scheduler import SchedulerConfig  # noqa: E402
+
+CONFIG = SchedulerConfig(max_num_seqs=256, max_num_tokens=8192, block_size=16, num_blocks=180000,
+                         max_model_len=1024, enable_prefix_caching=False)
+
+
+def load_workload():
+    for c in (os.environ.get("TRTCOMPILE_WORKLOAD", ""), REPO.parent / "shared/bench/workload.py"):
+        if c and Path(c).is_file():
+            spec = importlib.util.spec_from_file_location("workload", c)
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            return mod
+    sys.exit("workload.py not found: set TRTCOMPILE_WORKLOAD to shared/bench/workload.py")
+
+
+class Timed:
+    """Wraps a callable and sums the seconds spent in it."""
+
+    def __init__(self, fn):
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args):
+        t0 = time.perf_counter()
+        try:
+            return self.fn(*args)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
+def run_once(prompts, olens, vocab: int, profile: cProfile.Profile | None = None) -> dict:
+    logits = torch.randn(CONFIG.max_num_seqs, vocab, generator=torch.Generator().manual_seed(0))
+    execute = Timed(lambda step: logits[:step.num_seqs])
+    engine = EngineCore(CONFIG, execute, max_blocks_per_seq=64)
+    sample = engine.sampler.sample = Timed(engine.sampler.sample)
+    for i, (p, n) in enumerate(zip(prompts, olens)):
+        engine.add_request(f"r{i}", p, SamplingParams(max_tokens=n, temperature=0, ignore_eos=True))
+    total = 0
+    if profile is not None:
+        profile.enable()
+    t0 = time.perf_counter()
+    while engine.has_unfinished():
+        total += sum(len(o.new_token_ids) for o in engine.step())
+    wall = time.perf_counter() - t0
+    if profile is not None:
+        profile.disable()
+    assert total == sum(olens), (total, sum(olens))
+    steps = engine.stats.num_steps
+    torch_s = execute.seconds + sample.seconds
+    return {"steps": steps, "tokens": total, "wall_s": wall,
+            "step_ms": 1e3 * wall / steps, "torch_ms": 1e3 * torch_s / steps,
+            "host_ms": 1e3 * (wall - torch_s) / steps}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vocab", type=int, default=49152)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--profile", action="store_true", help="cProfile one extra run")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    prompts, olens = load_workload().w1(args.vocab)
+    run_once(prompts, olens, args.vocab)                                 # warm-up
+    runs = [run_once(prompts, olens, args.vocab) for _ in range(args.repeats)]
+    med = {k: statistics.median(r[k] for r in runs) for k in ("step_ms", "torch_ms", "host_ms")}
+    r = runs[0]
+    print(f"vocab={args.vocab} steps={r['steps']} tokens={r['tokens']} (median of {args.repeats})")
+    print(f"  step {med['step_ms']:.3f} ms = execute+sample {med['torch_ms']:.3f} ms"
+          f" + host {med['host_ms']:.3f} ms")
+    print(f"  host-only tokens/s: {r['tokens'] / (med['host_ms'] * r['steps'] / 1e3):,.0f}")
+    if args.profile:
+        prof = cProfile.Profile()
+        run_once(prompts, olens, args.vocab, prof)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
