@@ -49,10 +49,10 @@ class Timed:
     def __init__(self, fn):
         self.fn, self.seconds = fn, 0.0
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         t0 = time.perf_counter()
         try:
-            return self.fn(*args)
+            return self.fn(*args, **kwargs)
         finally:
             self.seconds += time.perf_counter() - t0
 

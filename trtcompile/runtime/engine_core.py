@@ -78,10 +78,10 @@ class EngineCore:
                            kv.hit_rate, kv.hit_tokens, kv.queried_tokens)
 
     def _generator(self, request_id: str, params: SamplingParams, index: int) -> torch.Generator:
+        if params.seed is None:
+            return self._shared_gen
         gen = self._generators.get(request_id)
         if gen is None:
-            if params.seed is None:
-                return self._shared_gen
             gen = self._generators[request_id] = torch.Generator().manual_seed(params.seed + index)
         return gen
 
@@ -98,33 +98,51 @@ class EngineCore:
         inputs = build_step_inputs(out, sched.config.block_size, self.max_blocks_per_seq)
         logits = self.execute_fn(inputs)                                  # [S, V]
 
+        # One sampled row per sampling request; a request about to fork into n samples
+        # (n > 1, no output yet) gets n rows of the same logits.
+        requests = sched.requests
         rows, params, gens, owners = [], [], [], []
+        forked = False
         for row, s in enumerate(out.scheduled):
             if not s.sample:
                 continue
-            req = sched.requests[s.request_id]
-            n = req.params.n if (req.parent_id is None and not req.output_token_ids) else 1
+            rid = s.request_id
+            req = requests[rid]
+            p = req.params
+            n = p.n if (req.parent_id is None and not req.output_token_ids) else 1
+            if n > 1:
+                forked = True
             for index in range(n):
-                rid = child_request_id(s.request_id, index) if n > 1 else s.request_id
                 rows.append(row)
-                params.append(req.params)
-                gens.append(self._generator(rid, req.params, req.index + index))
-                owners.append(s.request_id)
-        sampled = self.sampler.sample(logits[rows], params, gens)
+                params.append(p)
+                gens.append(self._generator(child_request_id(rid, index), p, req.index + index))
+                owners.append(rid)
+        want = any(p.wants_logprobs for p in params)
+        dense = not forked and len(rows) == logits.shape[0]          # rows == range(S)
+        sampled = self.sampler.sample(logits if dense else logits[rows], params, gens,
+                                      with_logprobs=want)
 
-        tokens: dict[str, list[int]] = {}
         per_token: dict[str, tuple[float, list | None]] = {}
-        for i, owner in enumerate(owners):
-            tokens.setdefault(owner, []).append(sampled.token_ids[i])
-            index = len(tokens[owner]) - 1
-            rid = child_request_id(owner, index) if index else owner
-            per_token[rid] = (sampled.logprobs[i], sampled.top_logprobs[i])
+        if not forked:
+            tokens = {rid: [tok] for rid, tok in zip(owners, sampled.token_ids)}
+            if want:
+                per_token = dict(zip(owners, zip(sampled.logprobs, sampled.top_logprobs)))
+        else:
+            tokens = {}
+            for i, owner in enumerate(owners):
+                tokens.setdefault(owner, []).append(sampled.token_ids[i])
+                if want:
+                    index = len(tokens[owner]) - 1
+                    rid = child_request_id(owner, index) if index else owner
+                    per_token[rid] = (sampled.logprobs[i], sampled.top_logprobs[i])
         updated = sched.update_from_output(out, tokens)
-        return [self._output(req, per_token[req.request_id]) for req in updated]
+        return [self._output(req, per_token.get(req.request_id)) for req in updated]
 
-    def _output(self, req: Request, logprob: tuple[float, list | None]) -> RequestOutput:
-        if req.parent_id is not None and req.request_id not in self._origin:
-            self._origin[req.request_id] = (req.parent_id, req.index)
+    def _output(self, req: Request, logprob: tuple[float, list | None] | None) -> RequestOutput:
+        """logprob: (log p(token), top alternatives), None when no request asked this step."""
+        rid = req.request_id
+        if req.parent_id is not None and rid not in self._origin:
+            self._origin[rid] = (req.parent_id, req.index)
         text = None
         if self.detokenize is not None:
             text = self.detokenize(req.output_token_ids)
@@ -132,16 +150,17 @@ class EngineCore:
             if cut is not None:
                 text = text[:cut]
                 self.scheduler.finish_request(req, FinishReason.STOP)
-        user_id, index = self._origin[req.request_id]
-        finished = req.is_finished
-        if finished:
-            self._forget(req.request_id)
-        want = req.params.wants_logprobs
+        user_id, index = self._origin[rid]
+        reason = req.status.finish_reason
+        if reason is not None:
+            self._forget(rid)
+        p = req.params
+        want = p.wants_logprobs
         return RequestOutput(
             request_id=user_id, index=index, new_token_ids=[req.output_token_ids[-1]],
-            finished=finished, finish_reason=req.status.finish_reason,
+            finished=reason is not None, finish_reason=reason,
             logprobs=[logprob[0]] if want else None,
-            top_logprobs=[logprob[1]] if want and req.params.num_top_logprobs else None,
+            top_logprobs=[logprob[1]] if want and p.num_top_logprobs else None,
             text=text)
 
 

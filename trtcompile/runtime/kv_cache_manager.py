@@ -96,8 +96,16 @@ class KVCacheManager:
         Returns the newly allocated blocks, or None when the pool cannot serve it (nothing
         is changed then; the caller preempts or waits)."""
         rid = req.request_id
-        new_computed_blocks = new_computed_blocks or []
         table = self._tables.get(rid)
+        if table and not new_computed_blocks:
+            # Fast path (most decode steps): the new tokens fit in the blocks held, and no
+            # copy-on-write is due (the last block is not shared, or is full).
+            num_computed = req.num_computed_tokens + num_new_computed_tokens
+            if (num_computed + num_new_tokens <= len(table) * self.block_size
+                    and (num_new_tokens <= 0 or num_computed % self.block_size == 0
+                         or self.pool.ref_cnt[table[-1]] == 1)):
+                return []
+        new_computed_blocks = new_computed_blocks or []
         held = len(table) if table else 0
         num_computed = req.num_computed_tokens + num_new_computed_tokens
         total_blocks = self.blocks_needed(num_computed + num_new_tokens)

@@ -119,19 +119,21 @@ class Scheduler:
         preempted: list[str] = []
 
         # Running requests first (decodes, and prefills already under way), oldest first.
+        running, kv, max_seqs = self.running, self.kv, cfg.max_num_seqs
         i = 0
-        while i < len(self.running) and budget > 0 and len(scheduled) < cfg.max_num_seqs:
-            req = self.running[i]
-            num_new = min(req.num_tokens - req.num_computed_tokens, budget)
-            while self.kv.allocate_slots(req, num_new) is None:
-                victim = self.running[-1]          # the newest running request
+        while i < len(running) and budget > 0 and len(scheduled) < max_seqs:
+            req = running[i]
+            start = req.num_computed_tokens
+            num_new = min(len(req.all_token_ids) - start, budget)
+            while kv.allocate_slots(req, num_new) is None:
+                victim = running[-1]               # the newest running request
                 self._preempt(victim)
                 preempted.append(victim.request_id)
                 if victim is req:
                     break
-            if req.status != RequestStatus.RUNNING:
+            if req.status is not RequestStatus.RUNNING:
                 break
-            scheduled.append(self._scheduled(req, req.num_computed_tokens, num_new))
+            scheduled.append(self._scheduled(req, start, num_new))
             budget -= num_new
             i += 1
 
@@ -163,10 +165,9 @@ class Scheduler:
 
     def _scheduled(self, req: Request, start: int, num_new: int) -> ScheduledRequest:
         end = start + num_new
-        return ScheduledRequest(request_id=req.request_id,
-                                token_ids=req.all_token_ids[start:end], start_pos=start,
-                                block_ids=self.kv.get_block_ids(req),
-                                sample=end == req.num_tokens)
+        toks = req.all_token_ids
+        return ScheduledRequest(req.request_id, toks[start:end], start,
+                                self.kv.get_block_ids(req), end == len(toks))
 
     def update_from_output(self, sched_out: SchedulerOutput,
                            sampled_token_ids: dict[str, list[int]]) -> list[Request]:
@@ -174,18 +175,19 @@ class Scheduler:
         tokens for a request with n = k forks it into k parallel samples. Returns every
         request that got a token (forked children included), finished ones marked so."""
         updated: list[Request] = []
+        requests, kv = self.requests, self.kv
+        caching = self.config.enable_prefix_caching
         for s in sched_out.scheduled:
-            req = self.requests.get(s.request_id)
-            if req is None or req.status != RequestStatus.RUNNING:
+            req = requests.get(s.request_id)
+            if req is None or req.status is not RequestStatus.RUNNING:
                 continue  # aborted or preempted since it was scheduled
-            req.num_computed_tokens = s.start_pos + s.num_tokens
-            self.kv.cache_blocks(req, req.num_computed_tokens)
+            req.num_computed_tokens = num_computed = s.start_pos + len(s.token_ids)
+            if caching:
+                kv.cache_blocks(req, num_computed)
             if not s.sample:
                 continue
             tokens = sampled_token_ids[s.request_id]
-            family = [req]
-            if len(tokens) > 1:
-                family += self._fork(req, len(tokens))
+            family = [req, *self._fork(req, len(tokens))] if len(tokens) > 1 else [req]
             for member, tok in zip(family, tokens):
                 member.append_output(tok)
                 updated.append(member)
@@ -216,7 +218,8 @@ class Scheduler:
             return FinishReason.STOP
         if tok in p.stop_token_ids:
             return FinishReason.STOP
-        if len(req.output_token_ids) >= p.max_tokens or req.num_tokens >= self.config.max_model_len:
+        if (len(req.output_token_ids) >= p.max_tokens
+                or len(req.all_token_ids) >= self.config.max_model_len):
             return FinishReason.LENGTH
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import torch
@@ -34,9 +35,11 @@ def build_step_inputs(sched_out: SchedulerOutput, block_size: int,
     are padded with the null block 0 up to max_blocks_per_seq (default: the longest table)."""
     reqs = sched_out.scheduled
     num_seqs = len(reqs)
-    n_new = np.fromiter((len(r.token_ids) for r in reqs), dtype=np.int64, count=num_seqs)
-    starts = np.fromiter((r.start_pos for r in reqs), dtype=np.int64, count=num_seqs)
-    n_blocks = np.fromiter((len(r.block_ids) for r in reqs), dtype=np.int64, count=num_seqs)
+    token_lists = [r.token_ids for r in reqs]
+    block_lists = [r.block_ids for r in reqs]
+    n_new = np.fromiter(map(len, token_lists), dtype=np.int64, count=num_seqs)
+    starts = np.array([r.start_pos for r in reqs], dtype=np.int64)
+    n_blocks = np.fromiter(map(len, block_lists), dtype=np.int64, count=num_seqs)
     longest = int(n_blocks.max()) if num_seqs else 0
     width = longest if max_blocks_per_seq is None else max_blocks_per_seq
     if width < longest:
@@ -47,17 +50,17 @@ def build_step_inputs(sched_out: SchedulerOutput, block_size: int,
     num_tokens = int(qsl[-1])
     seq_lens = starts + n_new
 
-    input_ids = np.fromiter((t for r in reqs for t in r.token_ids), dtype=np.int64,
-                            count=num_tokens)
+    input_ids = np.fromiter(chain.from_iterable(token_lists), dtype=np.int64, count=num_tokens)
     block_tables = np.full((num_seqs, width), NULL_BLOCK, dtype=np.int64)
-    flat = np.fromiter((b for r in reqs for b in r.block_ids), dtype=np.int64,
-                       count=int(n_blocks.sum()))
-    rows = np.repeat(np.arange(num_seqs), n_blocks)
-    cols = np.arange(flat.size) - np.repeat(np.cumsum(n_blocks) - n_blocks, n_blocks)
-    block_tables[rows, cols] = flat
+    # Row-major boolean mask: row i's first n_blocks[i] entries, in order.
+    block_tables[np.arange(width) < n_blocks[:, None]] = np.fromiter(
+        chain.from_iterable(block_lists), dtype=np.int64, count=int(n_blocks.sum()))
 
-    tok_seq = np.repeat(np.arange(num_seqs), n_new)                  # [T] owning sequence
-    positions = np.arange(num_tokens) - qsl[:-1][tok_seq] + starts[tok_seq]
+    if (n_new == 1).all():                                           # decode only
+        tok_seq, positions = np.arange(num_seqs), starts
+    else:
+        tok_seq = np.repeat(np.arange(num_seqs), n_new)              # [T] owning sequence
+        positions = np.arange(num_tokens) - qsl[:-1][tok_seq] + starts[tok_seq]
     slot_mapping = block_tables[tok_seq, positions // block_size] * block_size \
         + positions % block_size
 
