@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from trtcompile.errors import RequestError
-from trtcompile.runtime.request import FinishReason, Request, child_request_id
+from trtcompile.runtime.request import FinishReason, Request, RequestStatus, child_request_id
 from trtcompile.runtime.sampler import Sampler
 from trtcompile.runtime.sampling_params import SamplingParams
 from trtcompile.runtime.scheduler import Scheduler, SchedulerConfig
@@ -110,8 +110,13 @@ class EngineCore:
             req = requests[rid]
             p = req.params
             n = p.n if (req.parent_id is None and not req.output_token_ids) else 1
-            if n > 1:
-                forked = True
+            if n == 1:
+                rows.append(row)
+                params.append(p)
+                gens.append(self._generator(rid, p, req.index))
+                owners.append(rid)
+                continue
+            forked = True
             for index in range(n):
                 rows.append(row)
                 params.append(p)
@@ -151,7 +156,8 @@ class EngineCore:
                 text = text[:cut]
                 self.scheduler.finish_request(req, FinishReason.STOP)
         user_id, index = self._origin[rid]
-        reason = req.status.finish_reason
+        status = req.status
+        reason = None if status is RequestStatus.RUNNING else status.finish_reason
         if reason is not None:
             self._forget(rid)
         p = req.params

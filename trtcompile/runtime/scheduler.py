@@ -125,6 +125,7 @@ class Scheduler:
             req = running[i]
             start = req.num_computed_tokens
             num_new = min(len(req.all_token_ids) - start, budget)
+            rid = req.request_id
             while kv.allocate_slots(req, num_new) is None:
                 victim = running[-1]               # the newest running request
                 self._preempt(victim)
@@ -133,7 +134,10 @@ class Scheduler:
                     break
             if req.status is not RequestStatus.RUNNING:
                 break
-            scheduled.append(self._scheduled(req, start, num_new))
+            end = start + num_new
+            toks = req.all_token_ids
+            scheduled.append(ScheduledRequest(rid, toks[start:end], start, kv.get_block_ids(req),
+                                              end == len(toks)))
             budget -= num_new
             i += 1
 
@@ -187,6 +191,13 @@ class Scheduler:
             if not s.sample:
                 continue
             tokens = sampled_token_ids[s.request_id]
+            if len(tokens) == 1:                    # the common case: no fork
+                req.append_output(tokens[0])
+                updated.append(req)
+                reason = self._check_stop(req)
+                if reason is not None:
+                    self.finish_request(req, reason)
+                continue
             family = [req, *self._fork(req, len(tokens))] if len(tokens) > 1 else [req]
             for member, tok in zip(family, tokens):
                 member.append_output(tok)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)    # not frozen: one per request per step, and frozen __init__ costs 3x
 class ScheduledRequest:
     request_id: str
     token_ids: list[int]     # tokens fed this step (a prefill chunk, or one decode token)
