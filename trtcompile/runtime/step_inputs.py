@@ -50,11 +50,12 @@ def build_step_inputs(sched_out: SchedulerOutput, block_size: int,
     num_tokens = int(qsl[-1])
     seq_lens = starts + n_new
 
-    input_ids = np.fromiter(chain.from_iterable(token_lists), dtype=np.int64, count=num_tokens)
-    block_tables = np.full((num_seqs, width), NULL_BLOCK, dtype=np.int64)
+    # Token and block ids are int32 engine inputs: packed as such (the bulk of the values).
+    input_ids = np.fromiter(chain.from_iterable(token_lists), dtype=np.int32, count=num_tokens)
+    block_tables = np.full((num_seqs, width), NULL_BLOCK, dtype=np.int32)
     # Row-major boolean mask: row i's first n_blocks[i] entries, in order.
     block_tables[np.arange(width) < n_blocks[:, None]] = np.fromiter(
-        chain.from_iterable(block_lists), dtype=np.int64, count=int(n_blocks.sum()))
+        chain.from_iterable(block_lists), dtype=np.int32, count=int(n_blocks.sum()))
 
     if (n_new == 1).all():                                           # decode only
         tok_seq, positions = np.arange(num_seqs), starts
