@@ -64,3 +64,14 @@ def test_top_logprobs():
     lp = torch.log_softmax(x, -1)[0]
     assert out.token_ids == [1]
     assert out.top_logprobs[0] == [(1, lp[1].item()), (3, lp[3].item())]
+
+
+def test_extreme_but_valid_values_do_not_crash():
+    from trtcompile.runtime.sampler import Sampler
+    from trtcompile.runtime.sampling_params import SamplingParams
+
+    logits = torch.tensor([[1.0, 3.0, 2.0], [0.5, 0.1, 4.0]])
+    params = [SamplingParams(temperature=1e-45), SamplingParams(temperature=1.0, top_p=1e-46)]
+    gens = [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)]
+    out = Sampler().sample(logits, params, gens)
+    assert out.token_ids == [1, 2]        # tiny temperature acts greedy; tiny top_p keeps the top

@@ -9,6 +9,9 @@ import torch
 
 from trtcompile.runtime.sampling_params import SamplingParams
 
+# Temperatures below this act as greedy: dividing logits by them overflows float32.
+MIN_TEMPERATURE = 1e-5
+
 
 @dataclass(frozen=True)
 class SamplerOutput:
@@ -29,7 +32,7 @@ class Sampler:
         num_rows, vocab = logits.shape                                    # [S, V]
         logits = logits.float()
         tokens = logits.argmax(dim=-1)                                    # [S]
-        if not all(p.temperature == 0 for p in params):
+        if not all(p.temperature < MIN_TEMPERATURE for p in params):
             tokens = self._sample_random(logits, tokens, params, generators)
         if not with_logprobs:
             return SamplerOutput(token_ids=tokens.tolist(), logprobs=None,
@@ -56,7 +59,7 @@ class Sampler:
         vocab = logits.shape[1]
         dev = logits.device
         temps = torch.tensor([p.temperature for p in params], dtype=torch.float32, device=dev)
-        greedy = temps == 0
+        greedy = temps < MIN_TEMPERATURE
         top_k = torch.tensor([p.top_k if p.top_k > 0 else vocab for p in params], device=dev)
         top_p = torch.tensor([p.top_p for p in params], dtype=torch.float32, device=dev)
         scaled = logits / torch.where(greedy, 1.0, temps)[:, None]
@@ -65,11 +68,13 @@ class Sampler:
         sorted_logits = sorted_logits.masked_fill(ranks >= top_k[:, None], float("-inf"))
         probs = torch.softmax(sorted_logits, dim=-1).double()
         cum = probs.cumsum(dim=-1)
-        # Drop a token when the tokens ranked above it already reach top_p (keeps >= 1).
-        probs = probs.masked_fill(cum - probs >= top_p[:, None].double(), 0.0)
+        # Drop a token when the tokens ranked above it already reach top_p; the top-ranked
+        # token always stays (a top_p that rounds to 0 in float32 still keeps one).
+        drop = (cum - probs >= top_p[:, None].double()) & (ranks > 0)
+        probs = probs.masked_fill(drop, 0.0)
         cdf = probs.cumsum(dim=-1)                                        # [S, V]
         u = torch.tensor([torch.rand((), generator=g, dtype=torch.float64).item()
-                          if p.temperature > 0 else 0.0
+                          if p.temperature >= MIN_TEMPERATURE else 0.0
                           for p, g in zip(params, generators)], dtype=torch.float64,
                          device=dev)
         x = (u * cdf[:, -1])[:, None]
