@@ -50,8 +50,25 @@ def test_weight_only_reference_is_dequantize_then_matmul():
     packed, s = numerics.int4_groupwise(w, 32)
     deq = numerics.unpack_int4(packed).astype(np.float32).reshape(8, 2, 32) * s[..., None]
     want = x @ torch.from_numpy(deq.reshape(8, 64).T.copy())
-    got = quant_reference.weight_only_gemm(x, torch.from_numpy(packed), torch.from_numpy(s), 4, 32)
+    got = quant_reference.weight_only_gemm(x, torch.from_numpy(packed), torch.from_numpy(s), None,
+                                           4, 32)
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_int4_asymmetric_represents_a_min_max_grid_exactly():
+    rng = np.random.default_rng(2)
+    lo = rng.uniform(-1, 0, (2, 3)).astype(np.float32)                 # [G, N], Q4_1-style
+    d = rng.uniform(0.01, 0.1, (2, 3)).astype(np.float32)
+    codes = rng.integers(0, 16, (2, 32, 3))
+    codes[:, 0], codes[:, 1] = 0, 15                                   # both ends used
+    w = (lo[:, None] + codes * d[:, None]).reshape(64, 3).astype(np.float32)
+    packed, s, z = numerics.int4_groupwise_asym(w, 32)
+    np.testing.assert_array_equal(s, ((w.reshape(2, 32, 3).max(1) - lo) / np.float32(15)).T)
+    deq = quant_reference.dequantize_weight(torch.from_numpy(packed), torch.from_numpy(s), 4, 32,
+                                            torch.from_numpy(z))
+    torch.testing.assert_close(deq, torch.from_numpy(w), rtol=0, atol=1e-6)
+    unsigned = quant_reference.unpack_int4(torch.from_numpy(packed), signed=False)
+    assert unsigned.min() == 0 and unsigned.max() == 15
 
 
 def test_fp8_per_channel():

@@ -8,29 +8,32 @@ import torch
 FP8_E4M3_MAX = 448.0
 
 
-def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
-    """uint8 [.., K/2] -> int8 [.., K]; low nibble = even k, two's complement nibbles."""
+def unpack_int4(packed: torch.Tensor, signed: bool = True) -> torch.Tensor:
+    """uint8 [.., K/2] -> [.., K]; low nibble = even k; two's complement nibbles (int8) or
+    unsigned 0..15 (int16)."""
     p = packed.to(torch.int16)
     out = torch.stack((p & 0xF, p >> 4), dim=-1).reshape(*packed.shape[:-1], -1)
-    return torch.where(out > 7, out - 16, out).to(torch.int8)
+    return torch.where(out > 7, out - 16, out).to(torch.int8) if signed else out
 
 
 def dequantize_weight(qweight: torch.Tensor, scales: torch.Tensor, bits: int,
-                      group_size: int) -> torch.Tensor:
+                      group_size: int, zeros: torch.Tensor | None = None) -> torch.Tensor:
     """-> W float32 [K, N] from qweight [N, K] int8 (bits 8) or [N, K/2] uint8 (bits 4)."""
-    q = unpack_int4(qweight) if bits == 4 else qweight
+    q = unpack_int4(qweight, signed=zeros is None) if bits == 4 else qweight
     q = q.float()                                                    # [N, K]
     if group_size > 0:
         n, k = q.shape
-        w = q.reshape(n, k // group_size, group_size) * scales.float()[..., None]
-        return w.reshape(n, k).t()
+        g = q.reshape(n, k // group_size, group_size)
+        if zeros is not None:
+            g = g - zeros.float()[..., None]
+        return (g * scales.float()[..., None]).reshape(n, k).t()
     return (q * scales.float()[:, None]).t()
 
 
 def weight_only_gemm(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
-                     bits: int, group_size: int) -> torch.Tensor:
+                     zeros: torch.Tensor | None, bits: int, group_size: int) -> torch.Tensor:
     """y = x @ dequant(W); x [.., K] -> [.., N] in x's dtype."""
-    w = dequantize_weight(qweight, scales, bits, group_size)
+    w = dequantize_weight(qweight, scales, bits, group_size, zeros)
     return (x.float() @ w).to(x.dtype)
 
 

@@ -115,11 +115,14 @@ SILU_MUL = OpSpec(
 # plugin table until their kernels and adapters exist).
 WEIGHT_ONLY_GEMM = OpSpec(
     name="WeightOnlyGemm",
-    doc="y = x @ dequant(qweight, scales): x [.., K] -> [.., N]. bits 8: qweight int8 [N, K], "
-        "scales [N]; bits 4: qweight uint8 [N, K/2] (low nibble = even k, signed), "
-        "scales [N, K/group_size].",
+    doc="y = x @ dequant(qweight, scales[, zeros]): x [.., K] -> [.., N]. bits 8: qweight int8 "
+        "[N, K], scales [N]; bits 4: qweight uint8 [N, K/2] (low nibble = even k), scales "
+        "[N, K/group_size]; nibbles signed (w = q * s) or, with zeros, unsigned 0..15 "
+        "(w = (q - zeros) * s).",
     inputs=(Port("x", "[.., K]"), Port("qweight", "int8 [N, K] or uint8 [N, K/2]"),
-            Port("scales", "float32 [N] or [N, K/group_size]")),
+            Port("scales", "float32 [N] or [N, K/group_size]"),
+            Port("zeros", "float32 [N, K/group_size]; present iff int4 asymmetric",
+                 optional=True)),
     outputs=(Port("y", "[.., N]"),),
     attrs=(Attr("bits", "int", 8, "8 or 4"),
            Attr("group_size", "int", 0, "input channels per scale; 0 = per output channel")),

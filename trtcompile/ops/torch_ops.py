@@ -20,8 +20,8 @@ _SCHEMAS = {
     "silu_mul": "silu_mul(Tensor x) -> Tensor",
     "attention": "attention(Tensor q, Tensor k, Tensor v, float scale, int sliding_window, "
                  "int layer_idx) -> Tensor",
-    "weight_only_gemm": "weight_only_gemm(Tensor x, Tensor qweight, Tensor scales, int bits, "
-                        "int group_size) -> Tensor",
+    "weight_only_gemm": "weight_only_gemm(Tensor x, Tensor qweight, Tensor scales, Tensor? zeros, "
+                        "int bits, int group_size) -> Tensor",
     "quantize_per_token": "quantize_per_token(Tensor x, str target) -> (Tensor, Tensor)",
 }
 

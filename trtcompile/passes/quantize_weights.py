@@ -25,16 +25,17 @@ def quantize_weights(graph: gs.Graph, ctx: PassContext) -> PassReport:
         if int4 and w.shape[0] % plan.group_size:
             skipped += 1
             continue
+        stem = node.inputs[1].name
         if int4:
-            q, scales = numerics.int4_groupwise(w, plan.group_size)
+            q, scales, zeros = numerics.int4_groupwise_asym(w, plan.group_size)
             attrs = {"bits": 4, "group_size": plan.group_size}
+            extra = [const(graph, f"{stem}_zeros", zeros)]
         else:
             q, scales = numerics.int8_per_channel(w)
-            attrs = {"bits": 8, "group_size": 0}
-        stem = node.inputs[1].name
+            attrs, extra = {"bits": 8, "group_size": 0}, []
         plugin_node(graph, "WeightOnlyGemm",
-                    [x, const(graph, f"{stem}_q", q), const(graph, f"{stem}_scales", scales)],
-                    list(node.outputs), **attrs)
+                    [x, const(graph, f"{stem}_q", q), const(graph, f"{stem}_scales", scales),
+                     *extra], list(node.outputs), **attrs)
         node.outputs.clear()
         report.matched += 1
     if skipped:

@@ -34,6 +34,22 @@ def int4_groupwise(w: np.ndarray, group_size: int) -> tuple[np.ndarray, np.ndarr
     return pack_int4(q.reshape(n, k)), scales
 
 
+def int4_groupwise_asym(w: np.ndarray, group_size: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """W [K, N] -> (packed uint8 [N, K/2] of codes 0..15, scales, zeros float32 [N, K/g]);
+    w = (q - zero) * scale with scale = (max - min) / 15, zero = -min / scale per group
+    (a min/max grid: GGUF Q4_1-style weights with 32-wide groups are represented exactly)."""
+    k, n = w.shape
+    if k % group_size:
+        raise ValueError(f"K={k} is not a multiple of group_size={group_size}")
+    groups = w.astype(np.float32).T.reshape(n, k // group_size, group_size)
+    lo, hi = groups.min(axis=2), groups.max(axis=2)
+    scales = _safe((hi - lo) / np.float32(15.0))
+    zeros = (-lo / scales).astype(np.float32)
+    q = np.clip(np.rint(groups / scales[..., None] + zeros[..., None]), 0, 15).astype(np.int8)
+    return pack_int4(q.reshape(n, k)), scales, zeros
+
+
 def pack_int4(q: np.ndarray) -> np.ndarray:
     """int8 codes in [-8, 7], [.., K] (K even) -> uint8 [.., K/2]: low nibble = even k."""
     nib = (q.astype(np.int16) & 0xF).astype(np.uint8)
