@@ -75,8 +75,8 @@ class KVCacheConfig:
 class QuantConfig:
     mode: QuantMode = field(default=QuantMode.NONE, metadata={"doc": "weight/activation quantization"})
     group_size: int = field(default=128, metadata={"doc": "int4 group size (32, 64 or 128)"})
-    activation: ActivationQuant = field(default=ActivationQuant.STATIC, metadata={
-        "doc": "W8A8 activation scales: static (per tensor, calibrated) or dynamic (per token)"})
+    activation: ActivationQuant = field(default=ActivationQuant.DYNAMIC, metadata={
+        "doc": "W8A8 activation scales: dynamic (per token) or static (per tensor, calibrated)"})
     smoothquant_alpha: float = field(default=0.5, metadata={"doc": "int8_sq migration strength"})
     calibration_data: str = field(default="", metadata={
         "doc": "text file for calibration; '' = the built-in English sample"})

@@ -17,10 +17,10 @@ SPLITS = [4, 10, 9, 1]
 CASES = {
     "int8_weight_only": (dict(mode="int8_weight_only"), 0.02, {"WeightOnlyGemm": 8}),
     "int4_g32": (dict(mode="int4_weight_only", group_size=32), 0.15, {"WeightOnlyGemm": 8}),
-    "fp8_static": (dict(mode="fp8"), 0.06, {"QuantizeLinear": 8, "DequantizeLinear": 16}),
-    "fp8_dynamic": (dict(mode="fp8", activation="dynamic"), 0.06, {"QuantizeFp8": 8}),
-    "int8_sq_static": (dict(mode="int8_sq"), 0.03, {"QuantizeLinear": 8, "DequantizeLinear": 16}),
-    "int8_sq_dynamic": (dict(mode="int8_sq", activation="dynamic"), 0.03, {"QuantizeInt8": 8}),
+    "fp8_static": (dict(mode="fp8", activation="static"), 0.06, {"QuantizeLinear": 8, "DequantizeLinear": 16}),
+    "fp8_dynamic": (dict(mode="fp8"), 0.06, {"QuantizeFp8": 8}),
+    "int8_sq_static": (dict(mode="int8_sq", activation="static"), 0.03, {"QuantizeLinear": 8, "DequantizeLinear": 16}),
+    "int8_sq_dynamic": (dict(mode="int8_sq"), 0.03, {"QuantizeInt8": 8}),
 }
 
 

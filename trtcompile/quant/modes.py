@@ -47,7 +47,7 @@ class QuantPlan:
     mode: QuantMode
     flags: QuantFlag
     group_size: int = 128
-    activation: str = "static"              # static (calibrated per tensor) | dynamic (per token)
+    activation: str = "dynamic"             # dynamic (per token) | static (calibrated per tensor)
     smoothquant_alpha: float = 0.5
     act_absmax: dict | None = None          # GEMM weight name -> float32 [K] input absmax
 
