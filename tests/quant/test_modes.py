@@ -37,7 +37,7 @@ def test_pipeline_inserts_quant_passes_before_the_cast():
 
 
 def test_calibration_needed():
-    def plan(mode, act="static"):  # noqa: D401
+    def plan(mode, act="static"):
         return QuantPlan(mode, flags_of(mode), activation=act)
     assert plan(QuantMode.FP8).needs_calibration
     assert not plan(QuantMode.FP8, "dynamic").needs_calibration
