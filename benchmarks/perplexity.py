@@ -22,8 +22,10 @@ LEE = "gensim/test/test_data/lee_background.cor"
 MODES = {
     "fp32": ([], 0.1),
     "int8_weight_only": (["quantization.mode=int8_weight_only"], 1.0),
-    "fp8": (["quantization.mode=fp8"], 3.0),
-    "int8_sq": (["quantization.mode=int8_sq"], 3.0),
+    "fp8": (["quantization.mode=fp8"], 3.0),                                   # dynamic
+    "fp8_static": (["quantization.mode=fp8", "quantization.activation=static"], 3.0),
+    "int8_sq": (["quantization.mode=int8_sq"], 3.0),                           # dynamic
+    "int8_sq_static": (["quantization.mode=int8_sq", "quantization.activation=static"], 3.0),
     "int4_g32": (["quantization.mode=int4_weight_only", "quantization.group_size=32"], 5.0),
 }
 
