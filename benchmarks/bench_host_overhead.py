@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib.util
-import os
 import pstats
 import sys
 import time
@@ -24,6 +22,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_w1 import load_workload  # noqa: E402  (same folder: one workload finder)
 from trtcompile.runtime.engine_core import EngineCore  # noqa: E402
 from trtcompile.runtime.sampling_params import SamplingParams  # noqa: E402
 from trtcompile.runtime.scheduler import SchedulerConfig  # noqa: E402
@@ -32,16 +31,6 @@ from trtcompile.runtime.scheduler import SchedulerConfig  # noqa: E402
 CLOCK = time.process_time
 CONFIG = SchedulerConfig(max_num_seqs=256, max_num_tokens=8192, block_size=16, num_blocks=180000,
                          max_model_len=1024, enable_prefix_caching=False)
-
-
-def load_workload():
-    for c in (os.environ.get("TRTCOMPILE_WORKLOAD", ""), REPO.parent / "shared/bench/workload.py"):
-        if c and Path(c).is_file():
-            spec = importlib.util.spec_from_file_location("workload", c)
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            return mod
-    sys.exit("workload.py not found: set TRTCOMPILE_WORKLOAD to shared/bench/workload.py")
 
 
 class Timed:
