@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import onnx
 import torch
-from onnx import numpy_helper
 
 from trtcompile.errors import UnsupportedOpError
-from trtcompile.executor import onnx_ops, trtc_ops
+from trtcompile.executor import lowering, onnx_ops, trtc_ops
+from trtcompile.executor.node import Node, from_proto, tensor_to_torch
 from trtcompile.ops.spec import DOMAIN
 
 SMALL_INT = 64     # int64 initializers up to this many elements stay on the CPU (shapes)
@@ -29,32 +28,17 @@ class _Step:
     name: str
 
 
-def tensor_to_torch(t: onnx.TensorProto, base_dir: str | None = None) -> torch.Tensor:
-    if t.data_type == onnx.TensorProto.BFLOAT16:
-        raw = numpy_helper.to_array(t, base_dir or "")
-        return torch.from_numpy(np.ascontiguousarray(raw).view(np.int16).copy()).view(torch.bfloat16)
-    if t.data_type == onnx.TensorProto.FLOAT8E4M3FN:
-        raw = numpy_helper.to_array(t, base_dir or "")
-        return torch.from_numpy(np.ascontiguousarray(raw).view(np.uint8).copy()).view(torch.float8_e4m3fn)
-    arr = numpy_helper.to_array(t, base_dir or "")
-    return torch.from_numpy(np.array(arr, copy=True))
-
-
-def _attr_value(a: onnx.AttributeProto):
-    v = onnx.helper.get_attribute_value(a)
-    if isinstance(v, bytes):
-        return v.decode()
-    if isinstance(v, onnx.TensorProto):
-        return tensor_to_torch(v)
-    if isinstance(v, list) and v and isinstance(v[0], bytes):
-        return [x.decode() for x in v]
-    return v
+_TABLES = {DOMAIN: trtc_ops.HANDLERS, lowering.LOWERED_DOMAIN: lowering.HANDLERS,
+           "": onnx_ops.HANDLERS}
 
 
 class OnnxExecutor:
-    """Executes an ONNX model with torch on `device`. `run(feeds) -> {output name: tensor}`."""
+    """Executes an ONNX model with torch on `device`. `run(feeds) -> {output name: tensor}`.
+    `lower`: fuse the quantized GEMM patterns into library GEMMs (executor/lowering.py);
+    default: on for CUDA devices, off on the CPU (where the graph runs as written)."""
 
-    def __init__(self, model: onnx.ModelProto | str | Path, device: str | torch.device = "cpu"):
+    def __init__(self, model: onnx.ModelProto | str | Path, device: str | torch.device = "cpu",
+                 lower: bool | None = None):
         base_dir = None
         if not isinstance(model, onnx.ModelProto):
             base_dir = str(Path(model).parent)
@@ -68,29 +52,33 @@ class OnnxExecutor:
             t = tensor_to_torch(init, base_dir)
             small_int = t.dtype == torch.int64 and t.numel() <= SMALL_INT
             self.constants[init.name] = t if small_int else t.to(self.device)
-        self.steps = self._plan(graph)
+        nodes = [from_proto(n, i) for i, n in enumerate(graph.node)]
+        self.lowering: lowering.LoweringReport | None = None
+        if lower is None:
+            lower = self.device.type == "cuda"
+        if lower:
+            nodes, self.lowering = lowering.lower_quantized_gemms(nodes, self.constants,
+                                                                  set(self.output_names))
+        self.steps = self._plan(nodes)
 
-    def _plan(self, graph: onnx.GraphProto) -> list[_Step]:
+    def _plan(self, nodes: list[Node]) -> list[_Step]:
         last_use: dict[str, int] = {}
-        for i, node in enumerate(graph.node):
-            for name in node.input:
+        for i, node in enumerate(nodes):
+            for name in node.inputs:
                 if name:
                     last_use[name] = i
         keep = set(self.output_names) | set(self.constants)
         steps = []
-        for i, node in enumerate(graph.node):
-            table = trtc_ops.HANDLERS if node.domain == DOMAIN else onnx_ops.HANDLERS
-            if node.domain not in ("", "ai.onnx", DOMAIN) or node.op_type not in table:
+        for i, node in enumerate(nodes):
+            table = _TABLES.get(node.domain)
+            if table is None or node.op_type not in table:
                 raise UnsupportedOpError(
                     f"node '{node.name}': op '{node.domain or 'ai.onnx'}::{node.op_type}' is not "
                     f"supported by the torch executor; supported: {', '.join(sorted(onnx_ops.HANDLERS))}"
                     f" and trtcompile::{', '.join(sorted(trtc_ops.HANDLERS))}")
-            attrs = {a.name: _attr_value(a) for a in node.attribute}
-            if node.op_type == "Constant" and "value" in attrs:
-                attrs["value"] = attrs["value"]
-            free = tuple(n for n in set(node.input) if n and last_use.get(n) == i and n not in keep)
-            steps.append(_Step(table[node.op_type], tuple(node.input), tuple(node.output), attrs,
-                               free, node.name or f"{node.op_type}_{i}"))
+            free = tuple(n for n in set(node.inputs) if n and last_use.get(n) == i and n not in keep)
+            steps.append(_Step(table[node.op_type], node.inputs, node.outputs, node.attrs, free,
+                               node.name))
         return steps
 
     def run(self, feeds: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,65 @@
+"""The torch backend's lowering of W8A8 patterns (executor/lowering.py), on the CPU: every
+quantized GEMM is fused, nothing of its Q/DQ chain is left, and the logits equal the graph
+run node by node."""
+
+from collections import Counter
+
+import pytest
+import torch
+
+from paged_harness import make_steps
+from quant.quant_harness import quantized_model
+from trtcompile import io_names as io
+from trtcompile.executor import OnnxExecutor
+
+W8A8 = {
+    "fp8_dynamic": (dict(mode="fp8"), "fp8"),
+    "fp8_static": (dict(mode="fp8", activation="static"), "fp8"),
+    "int8_sq_dynamic": (dict(mode="int8_sq"), "int8"),
+    "int8_sq_static": (dict(mode="int8_sq", activation="static"), "int8"),
+}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRTCOMPILE_CACHE", str(tmp_path / "cache"))
+
+
+def _logits(executor, info, seqs, splits):
+    kv = torch.zeros(info.num_layers, 2, 64, 4, info.num_kv_heads, info.head_dim)
+    out = []
+    for feeds, _rows in make_steps(seqs, splits, block_size=4, num_blocks=64):
+        feeds[io.KV_CACHE] = kv
+        out.append(executor.run(feeds)["logits"])
+    return torch.cat(out)
+
+
+@pytest.mark.parametrize("case", W8A8)
+def test_lowering_fuses_every_quantized_gemm_and_keeps_the_logits(exported, case):
+    quant, target = W8A8[case]
+    loaded, path = exported("llama")
+    model = quantized_model(loaded, path, **quant)
+    plain = OnnxExecutor(model, lower=False)
+    lowered = OnnxExecutor(model, lower=True)
+    assert lowered.lowering.fused == Counter({target: 8}), lowered.lowering.summary()
+    assert not lowered.lowering.kept
+    ops = Counter(s.fn.__name__ for s in lowered.steps)
+    assert ops["quantized_gemm"] == 8
+    assert not {"quantize_linear", "dequantize_linear", "quantize_int8", "quantize_fp8"} & set(ops)
+    # the fused weights replace the originals: no quantized constant is kept twice
+    assert sum(t.dtype in (torch.int8, torch.float8_e4m3fn) and t.dim() == 2
+               for t in lowered.constants.values()) == 8
+    gen = torch.Generator().manual_seed(5)
+    seqs = [torch.randint(0, loaded.info.vocab_size, (n,), generator=gen).tolist() for n in (7, 30, 3)]
+    a = _logits(plain, loaded.info, seqs, [4, 17, 3])
+    b = _logits(lowered, loaded.info, seqs, [4, 17, 3])
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * a.abs().max().item())
+
+
+def test_lowering_leaves_unquantized_graphs_alone(exported):
+    loaded, path = exported("llama")
+    model = quantized_model(loaded, path, mode="int8_weight_only")
+    lowered = OnnxExecutor(model, lower=True)
+    assert sum(lowered.lowering.fused.values()) == 0
+    assert all(s.fn.__module__ != "trtcompile.executor.lowering" for s in lowered.steps)
+
