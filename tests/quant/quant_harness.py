@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import onnx
+import torch
 
-from paged_harness import compare_paged
+from paged_harness import compare_paged, make_steps
+from trtcompile import io_names as io
 from trtcompile.config import Config, ModelConfig, QuantConfig
 from trtcompile.executor import OnnxExecutor
 from trtcompile.passes.context import PassContext
@@ -28,3 +30,14 @@ def error_vs(model: onnx.ModelProto, reference, loaded, seqs, splits) -> float:
     """Max |logits - reference model| / logit range (reference: an HF-like callable module)."""
     ex = OnnxExecutor(model)
     return compare_paged(lambda f: ex.run(f)["logits"], reference, loaded.info, seqs, splits)
+
+
+def stepped_logits(executor: OnnxExecutor, info, seqs, splits, device="cpu") -> torch.Tensor:
+    """Logits of the sampled rows of make_steps' two steps, run on `device` (CPU result)."""
+    kv = torch.zeros(info.num_layers, 2, 64, 4, info.num_kv_heads, info.head_dim, device=device)
+    out = []
+    for feeds, _rows in make_steps(seqs, splits, block_size=4, num_blocks=64):
+        feeds = {k: v.to(device) for k, v in feeds.items()}
+        feeds[io.KV_CACHE] = kv
+        out.append(executor.run(feeds)["logits"].float().cpu())
+    return torch.cat(out)

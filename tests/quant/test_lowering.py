@@ -7,9 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from paged_harness import make_steps
-from quant.quant_harness import quantized_model
-from trtcompile import io_names as io
+from quant.quant_harness import quantized_model, stepped_logits
 from trtcompile.executor import OnnxExecutor
 
 W8A8 = {
@@ -23,15 +21,6 @@ W8A8 = {
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TRTCOMPILE_CACHE", str(tmp_path / "cache"))
-
-
-def _logits(executor, info, seqs, splits):
-    kv = torch.zeros(info.num_layers, 2, 64, 4, info.num_kv_heads, info.head_dim)
-    out = []
-    for feeds, _rows in make_steps(seqs, splits, block_size=4, num_blocks=64):
-        feeds[io.KV_CACHE] = kv
-        out.append(executor.run(feeds)["logits"])
-    return torch.cat(out)
 
 
 @pytest.mark.parametrize("case", W8A8)
@@ -51,8 +40,8 @@ def test_lowering_fuses_every_quantized_gemm_and_keeps_the_logits(exported, case
                for t in lowered.constants.values()) == 8
     gen = torch.Generator().manual_seed(5)
     seqs = [torch.randint(0, loaded.info.vocab_size, (n,), generator=gen).tolist() for n in (7, 30, 3)]
-    a = _logits(plain, loaded.info, seqs, [4, 17, 3])
-    b = _logits(lowered, loaded.info, seqs, [4, 17, 3])
+    a = stepped_logits(plain, loaded.info, seqs, [4, 17, 3])
+    b = stepped_logits(lowered, loaded.info, seqs, [4, 17, 3])
     assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * a.abs().max().item())
 
 
