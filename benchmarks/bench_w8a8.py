@@ -1,0 +1,98 @@
+"""W8A8 GEMMs of the torch backend vs bf16 torch.matmul on one GPU, at the llama-3.1-8b
+shapes: the library GEMM alone (torch._scaled_mm fp8 with row-wise scales, torch._int_mm
+int8) and the whole lowered step (per-token activation quantization + GEMM + scales, as
+trtcompile.executor.lowering.quantized_gemm runs it in a model).
+
+    python benchmarks/bench_w8a8.py [--json FILE]
+
+Times: CUDA events around CUDA-graph replays of 10 calls, median of 30 (bench_kernels.py's
+gpu_time_us). Weights are 29-117 MB, above the 50 MB L2 for the larger shapes only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_kernels import gpu_time_us  # noqa: E402
+
+from trtcompile.executor.lowering import quantized_gemm  # noqa: E402
+
+SHAPES = {"qkv 4096x6144": (4096, 6144), "gate_up 4096x28672": (4096, 28672),
+          "down 14336x4096": (14336, 4096)}
+ROWS = (1, 16, 128, 1024, 4096, 8192)
+FP8 = torch.float8_e4m3fn
+
+
+def operands(m: int, k: int, n: int):
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(m, k, device="cuda", generator=g, dtype=torch.bfloat16)
+    w = torch.randn(k, n, device="cuda", generator=g, dtype=torch.bfloat16) / k ** 0.5
+    ws = (w.float().abs().amax(0, keepdim=True) / 448).clamp_min(1e-12)
+    w8 = (w.float() / ws).to(FP8).t().contiguous().t()                     # column-major
+    wsi = (w.float().abs().amax(0, keepdim=True) / 127).clamp_min(1e-12)
+    wi = (w.float() / wsi).round().clamp(-127, 127).to(torch.int8).t().contiguous().t()
+    sx = (x.float().abs().amax(1, keepdim=True) / 448).clamp_min(1e-12)
+    x8 = (x.float() / sx).to(FP8)
+    sxi = (x.float().abs().amax(1, keepdim=True) / 127).clamp_min(1e-12)
+    xi = (x.float() / sxi).round().clamp(-127, 127).to(torch.int8)
+    return dict(x=x, w=w, w8=w8, ws=ws, wi=wi, wsi=wsi, x8=x8, sx=sx, xi=xi, sxi=sxi)
+
+
+def measure(m: int, k: int, n: int) -> dict:
+    o = operands(m, k, n)
+    xi_pad = torch.nn.functional.pad(o["xi"], (0, 0, 0, max(0, 17 - m)))
+    cases = {
+        "bf16": lambda: torch.matmul(o["x"], o["w"]),
+        "fp8_gemm": lambda: torch._scaled_mm(o["x8"], o["w8"], scale_a=o["sx"], scale_b=o["ws"],
+                                             out_dtype=torch.bfloat16),
+        "int8_gemm": lambda: torch._int_mm(xi_pad, o["wi"]),
+        "fp8_step": lambda: quantized_gemm(o["x"], o["w8"], o["ws"], target="fp8"),
+        "int8_step": lambda: quantized_gemm(o["x"], o["wi"], o["wsi"], target="int8"),
+    }
+    out = {"M": m, "K": k, "N": n}
+    for name, fn in cases.items():
+        try:
+            out[name] = gpu_time_us(fn)
+        except (RuntimeError, NotImplementedError) as e:       # e.g. no CUDA quantizer kernel
+            out[name] = None
+            out[f"{name}_error"] = str(e).splitlines()[0][:120]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    from trtcompile.ops.cuda_kernels import register_cuda_impls
+    register_cuda_impls()
+    rows = []
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    print(f"{'shape':<20}{'M':>6}{'bf16 us':>10}{'fp8 gemm':>10}{'x':>6}{'fp8 step':>10}{'x':>6}"
+          f"{'int8 gemm':>10}{'x':>6}{'int8 step':>10}{'x':>6}")
+    for label, (k, n) in SHAPES.items():
+        for m in ROWS:
+            r = measure(m, k, n)
+            r["shape"] = label
+            rows.append(r)
+            cells = []
+            for name in ("fp8_gemm", "fp8_step", "int8_gemm", "int8_step"):
+                t = r[name]
+                cells += [f"{t:10.1f}" if t else f"{'n/a':>10}",
+                          f"{r['bf16'] / t:6.2f}" if t else f"{'':>6}"]
+            print(f"{label:<20}{m:>6}{r['bf16']:10.1f}" + "".join(cells), flush=True)
+    errors = {r[k] for r in rows for k in r if k.endswith("_error")}
+    for e in errors:
+        print("n/a:", e)
+    if args.json:
+        args.json.write_text(json.dumps({"device": torch.cuda.get_device_name(), "rows": rows},
+                                        indent=1))
+
+
+if __name__ == "__main__":
+    main()
