@@ -37,7 +37,8 @@ def load_workload():
 
 
 def build_random_artifact(shape: dict, dtype: str, out: Path, max_num_seqs: int,
-                          max_num_tokens: int, max_model_len: int) -> float:
+                          max_num_tokens: int, max_model_len: int,
+                          overrides: list[str] = ()) -> float:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -56,7 +57,7 @@ def build_random_artifact(shape: dict, dtype: str, out: Path, max_num_seqs: int,
                                 f"build.output_dir={out}", f"limits.max_num_seqs={max_num_seqs}",
                                 f"limits.max_num_tokens={max_num_tokens}",
                                 f"limits.max_model_len={max_model_len}",
-                                "kv_cache.gpu_memory_fraction=0.8"])
+                                "kv_cache.gpu_memory_fraction=0.8", *overrides])
     build(config, log=lambda m: print("  build:", m, flush=True))
     return time.perf_counter() - start
 
@@ -102,6 +103,8 @@ def main():
     ap.add_argument("--num-requests", type=int, default=256)
     ap.add_argument("--max-num-tokens", type=int, default=8192)
     ap.add_argument("--artifact", type=Path, help="reuse an artifact instead of building")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="build config override, e.g. --set quantization.mode=fp8 (repeatable)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--profile", action="store_true", help="cProfile one extra run (host time)")
     args = ap.parse_args()
@@ -113,13 +116,14 @@ def main():
     wl = load_workload()
     shape = wl.MODEL_SHAPES[args.shape]
     prompts, olens = wl.w1(shape["vocab_size"], n=args.num_requests)
-    result = {"shape": args.shape, "dtype": args.dtype, "device": torch.cuda.get_device_name(),
+    result = {"shape": args.shape, "dtype": args.dtype, "overrides": args.overrides,
+              "device": torch.cuda.get_device_name(),
               "num_requests": args.num_requests, "date": time.strftime("%Y-%m-%d")}
     artifact = args.artifact
     if artifact is None:
         artifact = Path(tempfile.mkdtemp(prefix="w1-")) / "artifact"
         result["build_s"] = build_random_artifact(shape, args.dtype, artifact, args.num_requests,
-                                                  args.max_num_tokens, 1024)
+                                                  args.max_num_tokens, 1024, args.overrides)
         print(f"built {args.shape} in {result['build_s']:.1f} s", flush=True)
 
     t0 = time.perf_counter()

@@ -10,7 +10,7 @@ from typing import Callable
 
 from trtcompile import io_names as io
 from trtcompile.artifact import MODEL_ONNX, TOKENIZER_DIR, staging_dir, tool_versions, write_manifest
-from trtcompile.config import Backend, Config, KVCacheDType, QuantMode
+from trtcompile.config import ActivationQuant, Backend, Config, KVCacheDType, QuantMode
 from trtcompile.errors import BackendUnavailableError, ConfigError
 
 
@@ -31,6 +31,12 @@ def check_supported(config: Config) -> None:
         if mode in (QuantMode.INT8_WEIGHT_ONLY, QuantMode.INT4_WEIGHT_ONLY):
             raise ConfigError(f"quantization.mode '{mode}' needs the WeightOnlyGemm TensorRT "
                               "plugin, which is not built yet; use build.backend: torch")
+        if mode in (QuantMode.FP8, QuantMode.INT8_SQ) and \
+                config.quantization.activation == ActivationQuant.DYNAMIC:
+            raise ConfigError(f"quantization.mode '{mode}' with activation 'dynamic' needs the "
+                              "per-token QuantizeFp8/QuantizeInt8 TensorRT plugins, which are not "
+                              "built yet; use quantization.activation: static (TensorRT's own "
+                              "Q/DQ) or build.backend: torch")
     if config.kv_cache.dtype != KVCacheDType.AUTO:
         raise ConfigError(f"kv_cache.dtype '{config.kv_cache.dtype}' is not implemented yet; "
                           "use 'auto' (the model dtype)")

@@ -3,8 +3,9 @@
 import pytest
 
 from trtcompile.build import check_supported
-from trtcompile.config import Backend, BuildConfig, Config, ModelConfig, QuantConfig, QuantMode
-from trtcompile.errors import ConfigError, HardwareError
+from trtcompile.config import (ActivationQuant, Backend, BuildConfig, Config, ModelConfig,
+                               QuantConfig, QuantMode)
+from trtcompile.errors import BackendUnavailableError, ConfigError, HardwareError
 from trtcompile.passes import PASSES, QUANT_PASSES
 from trtcompile.quant.modes import (MODE_FLAGS, QuantFlag, QuantPlan, arch_capability,
                                     check_hardware, flags_of, pipeline_for, quant_passes)
@@ -58,10 +59,10 @@ def test_fp8_needs_sm89():
     check_hardware(QuantMode.INT8_SQ, (8, 0), "NVIDIA A100")
 
 
-def _config(mode, backend=Backend.TENSORRT, archs=("sm80", "sm90")):
+def _config(mode, backend=Backend.TENSORRT, archs=("sm80", "sm90"), activation="dynamic"):
     return Config(model=ModelConfig(source="tiny-llama"),
                   build=BuildConfig(backend=backend, gpu_archs=archs),
-                  quantization=QuantConfig(mode=mode))
+                  quantization=QuantConfig(mode=mode, activation=ActivationQuant(activation)))
 
 
 def test_build_refuses_fp8_for_sm80():
@@ -74,3 +75,14 @@ def test_build_refuses_weight_only_on_tensorrt_and_accepts_it_on_torch():
         check_supported(_config(QuantMode.INT4_WEIGHT_ONLY))
     for mode in QuantMode:
         check_supported(_config(mode, Backend.TORCH))
+
+
+def test_build_refuses_dynamic_w8a8_on_tensorrt_only():
+    for mode in (QuantMode.FP8, QuantMode.INT8_SQ):
+        with pytest.raises(ConfigError, match="activation 'dynamic'.*static"):
+            check_supported(_config(mode, archs=("sm90",)))
+        check_supported(_config(mode, Backend.TORCH))
+        try:                              # static Q/DQ is TensorRT's own: no refusal
+            check_supported(_config(mode, archs=("sm90",), activation="static"))
+        except BackendUnavailableError:   # ... other than TensorRT missing here
+            pass
