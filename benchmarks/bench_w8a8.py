@@ -51,6 +51,9 @@ def measure(m: int, k: int, n: int) -> dict:
         "bf16": lambda: torch.matmul(o["x"], o["w"]),
         "fp8_gemm": lambda: torch._scaled_mm(o["x8"], o["w8"], scale_a=o["sx"], scale_b=o["ws"],
                                              out_dtype=torch.bfloat16),
+        "fp8_gemm_fast_accum": lambda: torch._scaled_mm(
+            o["x8"], o["w8"], scale_a=o["sx"], scale_b=o["ws"], out_dtype=torch.bfloat16,
+            use_fast_accum=True),
         "int8_gemm": lambda: torch._int_mm(xi_pad, o["wi"]),
         "fp8_step": lambda: quantized_gemm(o["x"], o["w8"], o["ws"], target="fp8"),
         "int8_step": lambda: quantized_gemm(o["x"], o["wi"], o["wsi"], target="int8"),
@@ -73,19 +76,21 @@ def main():
     register_cuda_impls()
     rows = []
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
-    print(f"{'shape':<20}{'M':>6}{'bf16 us':>10}{'fp8 gemm':>10}{'x':>6}{'fp8 step':>10}{'x':>6}"
-          f"{'int8 gemm':>10}{'x':>6}{'int8 step':>10}{'x':>6}")
+    cols = ("fp8_gemm", "fp8_gemm_fast_accum", "fp8_step", "int8_gemm", "int8_step")
+    print("times in us; x = bf16 time / this time")
+    print(f"{'shape':<20}{'M':>6}{'bf16':>9}" + "".join(f"{c:>{max(len(c), 9) + 1}}{'x':>6}"
+                                                     for c in cols))
     for label, (k, n) in SHAPES.items():
         for m in ROWS:
             r = measure(m, k, n)
             r["shape"] = label
             rows.append(r)
             cells = []
-            for name in ("fp8_gemm", "fp8_step", "int8_gemm", "int8_step"):
-                t = r[name]
-                cells += [f"{t:10.1f}" if t else f"{'n/a':>10}",
+            for name in cols:
+                t, w = r[name], max(len(name), 9) + 1
+                cells += [f"{t:{w}.1f}" if t else f"{'n/a':>{w}}",
                           f"{r['bf16'] / t:6.2f}" if t else f"{'':>6}"]
-            print(f"{label:<20}{m:>6}{r['bf16']:10.1f}" + "".join(cells), flush=True)
+            print(f"{label:<20}{m:>6}{r['bf16']:9.1f}" + "".join(cells), flush=True)
     errors = {r[k] for r in rows for k in r if k.endswith("_error")}
     for e in errors:
         print("n/a:", e)

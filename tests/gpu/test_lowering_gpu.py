@@ -11,6 +11,24 @@ from trtcompile.executor import OnnxExecutor
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
+@pytest.fixture(scope="module")
+def llama64(tmp_path_factory):
+    """A random Llama with head_dim 64 (the kernels' smallest), loaded and exported."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from trtcompile.export.onnx_export import export_onnx
+    from trtcompile.models.loading import load_model
+
+    root = tmp_path_factory.mktemp("llama64")
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=512, hidden_size=256, intermediate_size=512,
+                                 num_hidden_layers=2, num_attention_heads=4,
+                                 num_key_value_heads=2)).save_pretrained(root / "hf")
+    loaded = load_model(str(root / "hf"))
+    return loaded, export_onnx(loaded.model, root / "model.onnx", max_tokens=512,
+                               log=lambda m: None)
+
+
 @pytest.fixture(autouse=True)
 def _setup(tmp_path, monkeypatch):
     from trtcompile.ops.cuda_kernels import register_cuda_impls
@@ -20,11 +38,11 @@ def _setup(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("case", W8A8)
-def test_lowered_gemms_on_cuda_match_the_cpu_graph(exported, case):
+def test_lowered_gemms_on_cuda_match_the_cpu_graph(llama64, case):
     if W8A8[case][1] == "fp8" and torch.cuda.get_device_capability() < (8, 9):
         pytest.skip("fp8 GEMMs need sm_89+")
     quant, target = W8A8[case]
-    loaded, path = exported("llama")
+    loaded, path = llama64
     model = quantized_model(loaded, path, **quant)
     gpu = OnnxExecutor(model, "cuda")
     assert gpu.lowering.fused[target] == 8, gpu.lowering.summary()
