@@ -88,6 +88,17 @@ def run_w1(llm, prompts, olens):
             "ttft_ms": pct(ttft), "tpot_ms": pct(tpot)}
 
 
+def small_batch_latency(llm, prompts, batches) -> dict:
+    """batch -> p50 time per output token (ms), median of 3 runs after a warm-up run."""
+    out = {}
+    for b in batches:
+        ps = [p[:128] for p in prompts[:b]]
+        tpots = [run_w1(llm, ps, [128] * b)["tpot_ms"]["p50"] for _ in range(4)][1:]
+        out[b] = statistics.median(tpots)
+        print(f"batch {b}: {out[b]:.2f} ms per output token", flush=True)
+    return out
+
+
 def pct(xs):
     xs = sorted(xs)
     q = lambda f: 1000 * xs[min(len(xs) - 1, int(f * len(xs)))]  # noqa: E731
@@ -107,6 +118,9 @@ def main():
                     help="build config override, e.g. --set quantization.mode=fp8 (repeatable)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--profile", action="store_true", help="cProfile one extra run (host time)")
+    ap.add_argument("--latency-batches", default="", metavar="B,B,..",
+                    help="also time small batches: B requests of W1 prompts cut to 128 tokens, 128 output "
+                         "tokens each; time per output token (median of 3 after a warm-up)")
     args = ap.parse_args()
 
     import torch
@@ -149,6 +163,8 @@ def main():
         run_w1(llm, prompts, olens)
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(22)
+    if args.latency_batches:
+        result["latency"] = small_batch_latency(llm, prompts, map(int, args.latency_batches.split(",")))
     result["runs"] = runs
     result["median_tokens_per_s"] = statistics.median(r["tokens_per_s"] for r in runs)
     mid = sorted(runs, key=lambda r: r["tokens_per_s"])[len(runs) // 2]
