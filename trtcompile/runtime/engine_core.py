@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
+from trtcompile import io_names
 from trtcompile.errors import RequestError
 from trtcompile.runtime.request import FinishReason, Request, RequestStatus, child_request_id
-from trtcompile.runtime.sampler import Sampler
+from trtcompile.runtime.sampler import MIN_TEMPERATURE, SampledRows, Sampler, upload
 from trtcompile.runtime.sampling_params import SamplingParams
 from trtcompile.runtime.scheduler import Scheduler, SchedulerConfig
+from trtcompile.runtime.scheduler_output import SchedulerOutput
 from trtcompile.runtime.step_inputs import StepInputs, build_step_inputs
 
 ExecuteFn = Callable[[StepInputs], torch.Tensor]     # -> float32 logits [S, vocab]
@@ -44,7 +46,10 @@ class EngineStats:
 class EngineCore:
     def __init__(self, scheduler_config: SchedulerConfig, execute_fn: ExecuteFn,
                  eos_token_id: int | None = None, detokenize: Detokenize | None = None,
-                 max_blocks_per_seq: int | None = None, seed: int = 0) -> None:
+                 max_blocks_per_seq: int | None = None, seed: int = 0,
+                 async_scheduling: bool = True) -> None:
+        """async_scheduling: prepare and launch each step while the previous one runs
+        (see step); False runs every step to its end before the next is scheduled."""
         self.scheduler = Scheduler(scheduler_config, eos_token_id)
         self.execute_fn = execute_fn
         self.detokenize = detokenize
@@ -53,6 +58,8 @@ class EngineCore:
         self._shared_gen = torch.Generator().manual_seed(seed)   # for requests without seed
         self._generators: dict[str, torch.Generator] = {}
         self._origin: dict[str, tuple[str, int]] = {}             # internal id -> (user id, index)
+        self.async_scheduling = async_scheduling
+        self._in_flight: _Launched | None = None                  # launched, not yet finished
 
     # -- requests --------------------------------------------------------------------------
     def add_request(self, request_id: str, prompt_token_ids: Sequence[int],
@@ -90,12 +97,55 @@ class EngineCore:
         self._origin.pop(request_id, None)
 
     # -- one step --------------------------------------------------------------------------
+    # Async scheduling (the default): while step N runs on the device, step N+1 is scheduled
+    # as if every sampled request continues by one token (a PLACEHOLDER), launched with those
+    # tokens gathered on the device from step N's sampled ids, and only then does the host
+    # wait for step N's ids:
+    #
+    #   host:   sched N | launch N | sched N+1 | launch N+1 | wait N, outputs N | sched N+2 ..
+    #   device:                    [ step N .............. ][ step N+1 ............... ]
+    #
+    # A request that step N's token finishes by length is not fed at N+1; one that it stops
+    # otherwise (a stop token or string) has its N+1 row discarded. Steps that fork (n > 1),
+    # or whose unseeded random rows may stop on a token (the next step would then draw
+    # from the shared generator for a finished row), run serially, as does every step
+    # with async_scheduling=False.
     def step(self) -> list[RequestOutput]:
+        launched, self._in_flight = self._in_flight, None
         sched = self.scheduler
-        out = sched.schedule()
-        if out.is_empty:
-            return []
+        if launched is None:
+            out = sched.schedule()
+            if out.is_empty:
+                return []
+            launched = self._launch(out, None)
+        if self.async_scheduling and self._can_look_ahead(launched):
+            launched.expected = sched.expect_tokens(launched.sched_out)
+            nxt = sched.schedule()
+            if not nxt.is_empty:
+                self._in_flight = self._launch(nxt, launched)
+        return self._finish(launched)
+
+    def _can_look_ahead(self, launched: _Launched) -> bool:
+        if launched.forked:
+            return False
+        requests, eos = self.scheduler.requests, self.scheduler.eos_token_id
+        for rid in launched.owners:
+            req = requests.get(rid)
+            if req is None:
+                continue
+            p = req.params
+            if (p.temperature >= MIN_TEMPERATURE and p.seed is None
+                    and (p.stop or p.stop_token_ids or (eos is not None and not p.ignore_eos))):
+                return False
+        return True
+
+    def _launch(self, out: SchedulerOutput, prev: _Launched | None) -> _Launched:
+        """Queue the step's model run and sampling; prev: the step still in flight whose
+        sampled ids feed this one's PLACEHOLDER tokens."""
+        sched = self.scheduler
         inputs = build_step_inputs(out, sched.config.block_size, self.max_blocks_per_seq)
+        if prev is not None and prev.expected:
+            _feed_sampled(inputs, out, prev)
         logits = self.execute_fn(inputs)                                  # [S, V]
 
         # One sampled row per sampling request; a request about to fork into n samples
@@ -123,12 +173,17 @@ class EngineCore:
                 gens.append(self._generator(child_request_id(rid, index), p, req.index + index))
                 owners.append(rid)
         want = any(p.wants_logprobs for p in params)
-        dense = not forked and len(rows) == logits.shape[0]          # rows == range(S)
-        sampled = self.sampler.sample(logits if dense else logits[rows], params, gens,
-                                      with_logprobs=want)
+        if forked or len(rows) != logits.shape[0]:                       # rows != range(S)
+            logits = logits.index_select(0, upload(rows, logits.device))
+        sampled = self.sampler.sample_async(logits, params, gens, with_logprobs=want)
+        return _Launched(out, owners, forked, want, sampled)
 
+    def _finish(self, launched: _Launched) -> list[RequestOutput]:
+        """Wait for the step's sampled ids and hand them to the scheduler."""
+        sampled = launched.sampled.result()
+        owners, want = launched.owners, launched.want
         per_token: dict[str, tuple[float, list | None]] = {}
-        if not forked:
+        if not launched.forked:
             tokens = {rid: [tok] for rid, tok in zip(owners, sampled.token_ids)}
             if want:
                 per_token = dict(zip(owners, zip(sampled.logprobs, sampled.top_logprobs)))
@@ -140,7 +195,7 @@ class EngineCore:
                     index = len(tokens[owner]) - 1
                     rid = child_request_id(owner, index) if index else owner
                     per_token[rid] = (sampled.logprobs[i], sampled.top_logprobs[i])
-        updated = sched.update_from_output(out, tokens)
+        updated = self.scheduler.update_from_output(launched.sched_out, tokens, launched.expected)
         return [self._output(req, per_token.get(req.request_id)) for req in updated]
 
     def _output(self, req: Request, logprob: tuple[float, list | None] | None) -> RequestOutput:
@@ -165,6 +220,36 @@ class EngineCore:
         return RequestOutput(user_id, index, [req.output_token_ids[-1]], reason is not None, reason,
                              [logprob[0]] if want else None,
                              [logprob[1]] if want and p.num_top_logprobs else None, text)
+
+
+@dataclass(slots=True)
+class _Launched:
+    """A step whose model run and sampling are queued on the device."""
+    sched_out: SchedulerOutput
+    owners: list[str]                  # sampled row i belongs to owners[i]
+    forked: bool                       # some request forks into n > 1 samples
+    want: bool                         # some row reports logprobs
+    sampled: SampledRows
+    expected: set[str] = field(default_factory=set)   # hold a PLACEHOLDER for this step's token
+
+
+def _feed_sampled(inputs: StepInputs, out: SchedulerOutput, prev: _Launched) -> None:
+    """Replace the PLACEHOLDER input ids of this step by prev's sampled ids, on the device
+    prev sampled on (no wait for prev). Each such request feeds exactly that one token."""
+    row_of = {rid: i for i, rid in enumerate(prev.owners)}
+    dst, src, pos = [], [], 0
+    for s in out.scheduled:
+        if s.request_id in prev.expected:
+            dst.append(pos)
+            src.append(row_of[s.request_id])
+        pos += len(s.token_ids)
+    if not dst:
+        return
+    tokens = prev.sampled.token_ids                                       # [S_prev] int64
+    index = upload(dst + src, tokens.device).view(2, -1)
+    ids = inputs.tensors[io_names.INPUT_IDS].to(tokens.device, non_blocking=True)
+    ids[index[0]] = tokens[index[1]].to(ids.dtype)
+    inputs.tensors[io_names.INPUT_IDS] = ids
 
 
 def _find_stop(text: str, stops: Sequence[str]) -> int | None:

@@ -22,6 +22,10 @@ class RequestStatus(enum.Enum):
     FINISHED_LENGTH = enum.auto()
     FINISHED_ABORTED = enum.auto()
 
+    def set_last_output(self, token_id: int) -> None:
+        """Replace the PLACEHOLDER output token with the sampled one."""
+        self.output_token_ids[-1] = self.all_token_ids[-1] = token_id
+
     @property
     def is_finished(self) -> bool:
         return self in _FINISHED
@@ -37,6 +41,10 @@ _FINISHED = {
     RequestStatus.FINISHED_ABORTED: FinishReason.ABORT,
 }
 FINISHED_STATUS = {reason: status for status, reason in _FINISHED.items()}
+
+
+# An output token sampled by a step still on the GPU (async scheduling); never a real id.
+PLACEHOLDER = -1
 
 
 def child_request_id(parent_id: str, index: int) -> str:
@@ -75,6 +83,10 @@ class Request:
     def append_output(self, token_id: int) -> None:
         self.output_token_ids.append(token_id)
         self.all_token_ids.append(token_id)
+
+    def set_last_output(self, token_id: int) -> None:
+        """Replace the PLACEHOLDER output token with the sampled one."""
+        self.output_token_ids[-1] = self.all_token_ids[-1] = token_id
 
     @property
     def is_finished(self) -> bool:

@@ -4,12 +4,13 @@ preemption by recompute when the KV pool runs out, FCFS."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from trtcompile.errors import RequestError
 from trtcompile.runtime.kv_cache_manager import KVCacheManager
-from trtcompile.runtime.request import (FINISHED_STATUS, FinishReason, Request, RequestStatus,
-                                        child_request_id)
+from trtcompile.runtime.request import (FINISHED_STATUS, PLACEHOLDER, FinishReason, Request,
+                                        RequestStatus, child_request_id)
 from trtcompile.runtime.scheduler_output import ScheduledRequest, SchedulerOutput
 
 
@@ -125,6 +126,9 @@ class Scheduler:
             req = running[i]
             start = req.num_computed_tokens
             num_new = min(len(req.all_token_ids) - start, budget)
+            if num_new <= 0:                       # finishing with the step in flight
+                i += 1
+                continue
             rid = req.request_id
             while kv.allocate_slots(req, num_new) is None:
                 victim = running[-1]               # the newest running request
@@ -159,7 +163,9 @@ class Scheduler:
             scheduled.append(self._scheduled(req, num_hit, num_new))
             budget -= num_new
 
-        self.stats.num_steps += 1
+        for s in scheduled:                        # the K/V these tokens write counts as computed
+            self.requests[s.request_id].num_computed_tokens = s.start_pos + len(s.token_ids)
+        self.stats.num_steps += bool(scheduled)
         self.stats.peak_blocks_used = max(self.stats.peak_blocks_used, self.kv.num_used_blocks)
         finished, self._finished_ids = self._finished_ids, []
         return SchedulerOutput(scheduled=scheduled, preempted_ids=preempted,
@@ -173,39 +179,71 @@ class Scheduler:
         return ScheduledRequest(req.request_id, toks[start:end], start,
                                 self.kv.get_block_ids(req), end == len(toks))
 
+    # -- async scheduling ------------------------------------------------------------------
+    def expect_tokens(self, sched_out: SchedulerOutput) -> set[str]:
+        """Before the step sched_out is back: append a PLACEHOLDER output token to each
+        sampled running request that the step's token cannot finish by length, so that
+        the next step can be scheduled now. Returns those request ids; update_from_output
+        (given them) fills the real tokens in. Callers rule out forks, and accept that a
+        stop token or string found later discards the next step's row of that request."""
+        expected = set()
+        requests, max_len = self.requests, self.config.max_model_len
+        for s in sched_out.scheduled:
+            req = requests.get(s.request_id)
+            if not s.sample or req is None or req.status is not RequestStatus.RUNNING:
+                continue
+            if (len(req.output_token_ids) + 1 >= req.params.max_tokens
+                    or len(req.all_token_ids) + 1 >= max_len):
+                continue
+            req.append_output(PLACEHOLDER)
+            expected.add(s.request_id)
+        return expected
+
     def update_from_output(self, sched_out: SchedulerOutput,
-                           sampled_token_ids: dict[str, list[int]]) -> list[Request]:
-        """Advance scheduled requests by what the step computed and sampled. A list of k > 1
-        tokens for a request with n = k forks it into k parallel samples. Returns every
-        request that got a token (forked children included), finished ones marked so."""
+                           sampled_token_ids: dict[str, list[int]],
+                           expected: Collection[str] = ()) -> list[Request]:
+        """Record what the step computed and sampled. A list of k > 1 tokens for a request
+        with n = k forks it into k parallel samples. `expected`: requests that hold a
+        PLACEHOLDER for this step's token (expect_tokens); it is replaced, even if the
+        request was preempted since. Returns every request that got a token (forked
+        children included), finished ones marked so."""
         updated: list[Request] = []
         requests, kv = self.requests, self.kv
         caching = self.config.enable_prefix_caching
         for s in sched_out.scheduled:
             req = requests.get(s.request_id)
-            if req is None or req.status is not RequestStatus.RUNNING:
-                continue  # aborted or preempted since it was scheduled
-            req.num_computed_tokens = num_computed = s.start_pos + len(s.token_ids)
+            if req is None:
+                continue  # finished or aborted since it was scheduled
+            if s.request_id in expected:
+                req.set_last_output(sampled_token_ids[s.request_id][0])
+                if caching and req.status is RequestStatus.RUNNING:
+                    kv.cache_blocks(req, s.start_pos + len(s.token_ids))
+                updated.append(req)
+                self._stop_if_done(req)
+                continue
+            if req.status is not RequestStatus.RUNNING:
+                continue  # preempted since it was scheduled
             if caching:
-                kv.cache_blocks(req, num_computed)
+                kv.cache_blocks(req, s.start_pos + len(s.token_ids))
             if not s.sample:
                 continue
             tokens = sampled_token_ids[s.request_id]
             if len(tokens) == 1:                    # the common case: no fork
                 req.append_output(tokens[0])
                 updated.append(req)
-                reason = self._check_stop(req)
-                if reason is not None:
-                    self.finish_request(req, reason)
+                self._stop_if_done(req)
                 continue
             family = [req, *self._fork(req, len(tokens))] if len(tokens) > 1 else [req]
             for member, tok in zip(family, tokens):
                 member.append_output(tok)
                 updated.append(member)
-                reason = self._check_stop(member)
-                if reason is not None:
-                    self.finish_request(member, reason)
+                self._stop_if_done(member)
         return updated
+
+    def _stop_if_done(self, req: Request) -> None:
+        reason = self._check_stop(req)
+        if reason is not None:
+            self.finish_request(req, reason)
 
     def _fork(self, parent: Request, n: int) -> list[Request]:
         if parent.params.n != n or parent.output_token_ids or parent.parent_id is not None:
