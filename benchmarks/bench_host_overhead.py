@@ -1,11 +1,12 @@
 """Host time per engine step on W1 with no model: a fake execute_fn returns rows of a fixed
 CPU logits tensor, so what is timed is scheduling, input packing, sampling and bookkeeping.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_host_overhead.py [--vocab 49152] [--profile]
+    OMP_NUM_THREADS=1 python benchmarks/bench_host_overhead.py [--vocab 49152] [--profile] [--serial]
 
 Reported per step: the whole step, the part spent in execute_fn + Sampler.sample (torch on
 CPU logits: argmax/log_softmax over [S, vocab] costs far more here than on a GPU), and the
-rest (pure host overhead); all in this process's CPU time. Run twice (--vocab 49152 and --vocab 8) to see torch's share.
+rest (pure host overhead); all in this process's CPU time. --serial turns async scheduling
+off (on a CPU nothing overlaps, so this shows what the lookahead bookkeeping costs). Run twice (--vocab 49152 and --vocab 8) to see torch's share.
 """
 
 from __future__ import annotations
@@ -47,11 +48,12 @@ class Timed:
             self.seconds += CLOCK() - t0
 
 
-def run_once(prompts, olens, vocab: int, profile: cProfile.Profile | None = None) -> dict:
+def run_once(prompts, olens, vocab: int, profile: cProfile.Profile | None = None,
+             async_scheduling: bool = True) -> dict:
     logits = torch.randn(CONFIG.max_num_seqs, vocab, generator=torch.Generator().manual_seed(0))
     execute = Timed(lambda step: logits[:step.num_seqs])
-    engine = EngineCore(CONFIG, execute, max_blocks_per_seq=64)
-    sample = engine.sampler.sample = Timed(engine.sampler.sample)
+    engine = EngineCore(CONFIG, execute, max_blocks_per_seq=64, async_scheduling=async_scheduling)
+    sample = engine.sampler.sample_async = Timed(engine.sampler.sample_async)
     for i, (p, n) in enumerate(zip(prompts, olens)):
         engine.add_request(f"r{i}", p, SamplingParams(max_tokens=n, temperature=0, ignore_eos=True))
     total = 0
@@ -76,21 +78,24 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=49152)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--profile", action="store_true", help="cProfile one extra run")
+    ap.add_argument("--serial", action="store_true", help="async scheduling off")
     args = ap.parse_args()
     torch.set_num_threads(1)
     prompts, olens = load_workload().w1(args.vocab)
-    run_once(prompts, olens, args.vocab)                                 # warm-up
-    runs = [run_once(prompts, olens, args.vocab) for _ in range(args.repeats)]
+    mode = not args.serial
+    run_once(prompts, olens, args.vocab, async_scheduling=mode)          # warm-up
+    runs = [run_once(prompts, olens, args.vocab, async_scheduling=mode) for _ in range(args.repeats)]
     # min over repeats: this machine is shared, and noise only ever adds time
     med = {k: min(r[k] for r in runs) for k in ("step_ms", "torch_ms", "host_ms")}
     r = runs[0]
-    print(f"vocab={args.vocab} steps={r['steps']} tokens={r['tokens']} (min of {args.repeats})")
+    print(f"vocab={args.vocab} steps={r['steps']} tokens={r['tokens']} (min of {args.repeats},"
+          f" {'serial' if args.serial else 'async'} scheduling)")
     print(f"  step {med['step_ms']:.3f} ms = execute+sample {med['torch_ms']:.3f} ms"
           f" + host {med['host_ms']:.3f} ms")
     print(f"  host-only tokens/s: {r['tokens'] / (med['host_ms'] * r['steps'] / 1e3):,.0f}")
     if args.profile:
         prof = cProfile.Profile()
-        run_once(prompts, olens, args.vocab, prof)
+        run_once(prompts, olens, args.vocab, prof, async_scheduling=mode)
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 

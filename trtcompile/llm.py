@@ -27,7 +27,9 @@ class LLM:
                  num_blocks: int | None = None, max_num_seqs: int | None = None,
                  max_num_tokens: int | None = None, enable_prefix_caching: bool = True,
                  backend: str | None = None, seed: int = 0, verify: bool = True,
-                 cuda_graphs: bool = True):
+                 cuda_graphs: bool = True, async_scheduling: bool = True):
+        """async_scheduling: schedule and launch each step while the previous one runs on
+        the device (EngineCore.step); False waits for each step before the next."""
         import torch
 
         from trtcompile.artifact import load_artifact
@@ -61,7 +63,7 @@ class LLM:
         self.engine = EngineCore(self.scheduler_config, self.runner, eos_token_id=eos,
                                  detokenize=detok,
                                  max_blocks_per_seq=max_blocks,
-                                 seed=seed)
+                                 seed=seed, async_scheduling=async_scheduling)
         self._ids = itertools.count()
 
     def _load_tokenizer(self):

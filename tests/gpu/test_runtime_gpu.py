@@ -73,3 +73,30 @@ def test_gpu_bf16_agreement_with_hf_bf16(tmp_path_factory):
         total += len(ref)
     print(f"bf16 greedy agreement with HF bf16: {agree}/{total} tokens before first divergence")
     assert agree / total >= 0.5
+
+
+def test_gpu_async_scheduling_equals_serial(tmp_path_factory):
+    """The step launched ahead (placeholders fed from the device) changes no token: greedy,
+    seeded sampling, logprobs, a stop token that finishes a request mid-flight, waiting
+    requests (12 prompts, 8 sequences) and chunked prefill (64-token budget)."""
+    from trtcompile.llm import LLM
+    from trtcompile.runtime.sampling_params import SamplingParams as P
+
+    _, art = _artifact(tmp_path_factory.mktemp("gpu_async"), "float32")
+    prompts = _prompts() * 2
+    serial = LLM(art, device="cuda", num_blocks=256, max_num_tokens=64, async_scheduling=False)
+    greedy = P(max_tokens=24, temperature=0.0, ignore_eos=True)
+    first = serial.generate(prompts, greedy)
+    stop = first[2].token_ids[10]                      # stops prompt 2 by its 11th token
+    params = [greedy, P(max_tokens=20, seed=7, top_k=50, logprobs=2),
+              P(max_tokens=30, temperature=0.0, stop_token_ids=(stop,), ignore_eos=True)] * 4
+    expect = serial.generate(prompts, params)
+    fast = LLM(art, device="cuda", num_blocks=256, max_num_tokens=64)
+    got = fast.generate(prompts, params)
+    assert [o.token_ids for o in got] == [o.token_ids for o in expect]
+    assert [o.finish_reason for o in got] == [o.finish_reason for o in expect]
+    assert "stop" in [o.finish_reason for o in got]
+    for g, e in zip(got, expect):
+        assert (g.logprobs is None) == (e.logprobs is None)
+        if g.logprobs is not None:
+            assert torch.allclose(torch.tensor(g.logprobs), torch.tensor(e.logprobs), atol=1e-5)

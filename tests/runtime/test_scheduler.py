@@ -4,7 +4,7 @@ import pytest
 from factories import make_request
 
 from trtcompile.errors import RequestError
-from trtcompile.runtime.request import FinishReason, RequestStatus
+from trtcompile.runtime.request import PLACEHOLDER, FinishReason, RequestStatus
 from trtcompile.runtime.scheduler import Scheduler, SchedulerConfig
 
 
@@ -174,3 +174,39 @@ def test_rejects_request_larger_than_pool():
     sched.add_request(make_request("y", list(range(10)), max_tokens=6))
     with pytest.raises(RequestError, match="already in use"):
         sched.add_request(make_request("y", [1]))
+
+
+def test_expect_tokens_schedules_the_next_step_before_the_tokens_are_back():
+    sched = Scheduler(config())
+    sched.add_request(make_request("a", [1, 2, 3], max_tokens=2))
+    sched.add_request(make_request("b", [4, 5, 6, 7], max_tokens=5))
+    out1 = sched.schedule()
+    expected1 = sched.expect_tokens(out1)
+    assert expected1 == {"a", "b"}
+    out2 = sched.schedule()
+    assert plan(out2) == [("a", 3, 1, True), ("b", 4, 1, True)]
+    assert [s.token_ids for s in out2.scheduled] == [[PLACEHOLDER], [PLACEHOLDER]]
+    updated = sched.update_from_output(out1, {"a": [8], "b": [9]}, expected1)
+    assert [r.all_token_ids for r in updated] == [[1, 2, 3, 8], [4, 5, 6, 7, 9]]
+    expected2 = sched.expect_tokens(out2)
+    assert expected2 == {"b"}                              # a's next token is its last
+    out3 = sched.schedule()
+    assert plan(out3) == [("b", 5, 1, True)]               # a is not fed again
+    updated = sched.update_from_output(out2, {"a": [10], "b": [11]}, expected2)
+    assert updated[0].status == RequestStatus.FINISHED_LENGTH
+    assert updated[1].output_token_ids == [9, 11]
+    sched.check_invariants()
+
+
+def test_a_request_preempted_while_its_token_is_in_flight_gets_the_token():
+    sched = Scheduler(config(num_blocks=4))                # 3 usable blocks of 4 tokens
+    sched.add_request(make_request("a", [1, 2, 3, 4], max_tokens=5))
+    sched.add_request(make_request("b", [5, 6, 7, 8], max_tokens=5))
+    out1 = sched.schedule()
+    expected = sched.expect_tokens(out1)
+    out2 = sched.schedule()                                # a takes the last block; b yields
+    assert plan(out2) == [("a", 4, 1, True)] and out2.preempted_ids == ["b"]
+    sched.update_from_output(out1, {"a": [9], "b": [10]}, expected)
+    b = sched.requests["b"]
+    assert b.status == RequestStatus.PREEMPTED and b.all_token_ids == [5, 6, 7, 8, 10]
+    sched.check_invariants()

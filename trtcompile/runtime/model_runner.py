@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from trtcompile import io_names as io
+from trtcompile.runtime.sampler import upload
 from trtcompile.runtime.step_inputs import StepInputs
 
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -58,8 +59,8 @@ class ModelRunner:
 
     def __call__(self, step: StepInputs) -> torch.Tensor:
         if step.block_copies:
-            src = torch.tensor([s for s, _ in step.block_copies], device=self.device)
-            dst = torch.tensor([d for _, d in step.block_copies], device=self.device)
+            src = upload([s for s, _ in step.block_copies], self.device)
+            dst = upload([d for _, d in step.block_copies], self.device)
             self.kv_cache[:, :, dst] = self.kv_cache[:, :, src]
         if self.graphs is not None and self.graphs.fits(step.tensors):
             return self.graphs.run(step.tensors)

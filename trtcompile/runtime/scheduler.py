@@ -138,7 +138,7 @@ class Scheduler:
                     break
             if req.status is not RequestStatus.RUNNING:
                 break
-            end = start + num_new
+            req.num_computed_tokens = end = start + num_new   # counted at launch (async)
             toks = req.all_token_ids
             scheduled.append(ScheduledRequest(rid, toks[start:end], start, kv.get_block_ids(req),
                                               end == len(toks)))
@@ -157,14 +157,12 @@ class Scheduler:
             if self.kv.allocate_slots(req, num_new, hit_blocks, num_hit) is None:
                 break
             self.waiting.popleft()
-            req.num_computed_tokens = num_hit
             req.status = RequestStatus.RUNNING
             self.running.append(req)
             scheduled.append(self._scheduled(req, num_hit, num_new))
+            req.num_computed_tokens = num_hit + num_new
             budget -= num_new
 
-        for s in scheduled:                        # the K/V these tokens write counts as computed
-            self.requests[s.request_id].num_computed_tokens = s.start_pos + len(s.token_ids)
         self.stats.num_steps += bool(scheduled)
         self.stats.peak_blocks_used = max(self.stats.peak_blocks_used, self.kv.num_used_blocks)
         finished, self._finished_ids = self._finished_ids, []
