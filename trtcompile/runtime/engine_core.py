@@ -109,7 +109,9 @@ class EngineCore:
     # otherwise (a stop token or string) has its N+1 row discarded. Steps that fork (n > 1),
     # or whose unseeded random rows may stop on a token (the next step would then draw
     # from the shared generator for a finished row), run serially, as does every step
-    # with async_scheduling=False.
+    # with async_scheduling=False. A step N+1 with prefill chunks (many kernel launches,
+    # which can wait on a full launch queue) is launched after step N's outputs rather than
+    # before, so that they are not held back by it; it still needs no host copy of N's ids.
     def step(self) -> list[RequestOutput]:
         launched, self._in_flight = self._in_flight, None
         sched = self.scheduler
@@ -121,8 +123,12 @@ class EngineCore:
         if self.async_scheduling and self._can_look_ahead(launched):
             launched.expected = sched.expect_tokens(launched.sched_out)
             nxt = sched.schedule()
-            if not nxt.is_empty:
+            if not nxt.is_empty and _is_decode(nxt):
                 self._in_flight = self._launch(nxt, launched)
+            elif not nxt.is_empty:
+                outputs = self._finish(launched)
+                self._in_flight = self._launch(nxt, launched)
+                return outputs
         return self._finish(launched)
 
     def _can_look_ahead(self, launched: _Launched) -> bool:
@@ -157,7 +163,9 @@ class EngineCore:
             if not s.sample:
                 continue
             rid = s.request_id
-            req = requests[rid]
+            req = requests.get(rid)
+            if req is None:
+                continue            # stopped by step N's token after this step was scheduled
             p = req.params
             n = p.n if (req.parent_id is None and not req.output_token_ids) else 1
             if n == 1:
@@ -231,6 +239,10 @@ class _Launched:
     want: bool                         # some row reports logprobs
     sampled: SampledRows
     expected: set[str] = field(default_factory=set)   # hold a PLACEHOLDER for this step's token
+
+
+def _is_decode(out: SchedulerOutput) -> bool:
+    return all(len(s.token_ids) == 1 for s in out.scheduled)
 
 
 def _feed_sampled(inputs: StepInputs, out: SchedulerOutput, prev: _Launched) -> None:
