@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 @dataclass(slots=True)    # not frozen: one per request per step, and frozen __init__ costs 3x
 class ScheduledRequest:
     request_id: str
-    token_ids: list[int]     # tokens fed this step (a prefill chunk, or one decode token)
+    token_ids: list[int]     # tokens fed this step (a prefill chunk, or one decode token:
+                             # PLACEHOLDER while the step before is still on the device)
     start_pos: int           # tokens already in the KV cache before this step
     block_ids: list[int]     # the request's full block table after this step's allocation
     sample: bool             # this step ends at the last known token: sample the next one
