@@ -47,24 +47,49 @@ __device__ __forceinline__ uint32_t make_pair(float s, float z) {
   return as_u32(p);
 }
 
-// The pair of row `row`, group `grp`: from the packed copy when there is one, else from the
-// float32 scales (and zeros).
-template <typename T>
-__device__ __forceinline__ uint32_t load_pair(const Problem& p, int row, int grp, int groups) {
-  const int64_t i = static_cast<int64_t>(row) * groups + grp;
-  if (p.pairs) return __ldg(p.pairs + i);
-  return make_pair<T>(__ldg(p.scales + i), p.zeros ? __ldg(p.zeros + i) : 0.f);
+// The words behind one group's pair, loadable ahead of use: the packed pair, or the bits of
+// the float32 scale and zero.
+struct GroupWords {
+  uint32_t a, b;
+};
+
+__device__ __forceinline__ GroupWords load_group_words(const Problem& p, int64_t i) {
+  if (p.pairs) return {__ldg(p.pairs + i), 0u};
+  return {__float_as_uint(__ldg(p.scales + i)), p.zeros ? __float_as_uint(__ldg(p.zeros + i)) : 0u};
 }
 
-// w = q * s + m on a pair of integer codes held exactly in T2.
 template <typename T>
-__device__ __forceinline__ uint32_t apply_pair(uint32_t q, uint32_t pair) {
-  using T2 = typename Types<T>::T2;
-  const T2 sm = as_t2<T2>(pair);
-  T2 s, m;
-  s.x = sm.x; s.y = sm.x;
-  m.x = sm.y; m.y = sm.y;
-  return as_u32(__hfma2(as_t2<T2>(q), s, m));
+__device__ __forceinline__ uint32_t to_pair(const Problem& p, GroupWords w) {
+  return p.pairs ? w.a : make_pair<T>(__uint_as_float(w.a), __uint_as_float(w.b));
+}
+
+// The pair of row `row`, group `grp`.
+template <typename T>
+__device__ __forceinline__ uint32_t load_pair(const Problem& p, int row, int grp, int groups) {
+  return to_pair<T>(p, load_group_words(p, static_cast<int64_t>(row) * groups + grp));
+}
+
+// A group's pair (scale, min) broadcast to both halves: w = q * s + m, one fused multiply-add
+// per two integer codes q held exactly in T2.
+struct Affine {
+  uint32_t s2, m2;
+  __device__ __forceinline__ explicit Affine(uint32_t pair)
+      : s2(__byte_perm(pair, pair, 0x1010)), m2(__byte_perm(pair, pair, 0x3232)) {}
+  template <typename T>
+  __device__ __forceinline__ uint32_t apply(uint32_t q) const {
+    using T2 = typename Types<T>::T2;
+    return as_u32(__hfma2(as_t2<T2>(q), as_t2<T2>(s2), as_t2<T2>(m2)));
+  }
+};
+
+// 16 bytes of weights read once: bypass L1 so that it keeps the activations, which every
+// warp of the SM re-reads.
+__device__ __forceinline__ uint4 load_stream(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
 }
 
 // The four code pairs of one 32-bit word of int4 codes (nibble i = k 8w+i, low nibble first)

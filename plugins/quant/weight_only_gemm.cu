@@ -46,8 +46,9 @@ __device__ __forceinline__ void dequant16(const uint4& raw, uint32_t pair, uint3
     }
   }
   if constexpr (kGroups) {
+    const Affine f(pair);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) out[i] = apply_pair<T>(out[i], pair);
+    for (int i = 0; i < 8; ++i) out[i] = f.apply<T>(out[i]);
   }
 }
 

@@ -21,9 +21,18 @@ namespace {
 
 constexpr int kWarps = 8;
 
-// TM: 16-row weight tiles per warp; NT: n8 token tiles (M <= 8 * NT); kGroups: per-group
-// (scale, min) pairs in the dequantization, else one float scale per row applied at the end.
-template <typename T, int BITS, bool kGroups, int TM, int NT>
+// One chunk of one warp as this thread holds it: 16 weight bytes of rows g and g+8 of each
+// 16-row tile, and the words of their groups' (scale, min) pairs.
+template <int TM>
+struct Chunk {
+  uint4 w[TM][2];
+  GroupWords gw[TM][2];
+};
+
+// TM: 16-row weight tiles per warp; NT: n8 token tiles (M <= 8 * NT); D: chunks in flight per
+// warp; kGroups: per-group (scale, min) pairs in the dequantization, else one float scale per
+// row applied to the sums.
+template <typename T, int BITS, bool kGroups, int TM, int NT, int D>
 __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
   constexpr int CH = BITS == 8 ? 16 : 32;  // k per thread per chunk
   constexpr int KW = 4 * CH;                // k per warp per chunk
@@ -39,27 +48,31 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
   const uint32_t flip = (BITS == 4 && p.zeros == nullptr) ? 0x00080008u : 0u;
   const T* x = static_cast<const T*>(p.x);
 
-  const uint8_t* wrow[TM][2];
+  int rows[TM][2];
   bool rvalid[TM][2];
 #pragma unroll
   for (int r = 0; r < TM; ++r)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int row = row0 + 16 * r + g + 8 * h;
-      rvalid[r][h] = row < p.n;
-      wrow[r][h] = p.qweight + (rvalid[r][h] ? row : 0) * row_bytes;
+      rows[r][h] = row0 + 16 * r + g + 8 * h;
+      rvalid[r][h] = rows[r][h] < p.n;
     }
 
-  auto load_a = [&](int c, uint4 (&a)[TM][2]) {
+  auto issue = [&](Chunk<TM>& ch, int c) {
     const int k0 = c * KW + t * CH;
     const bool in = c < nchunks && k0 < p.k;
 #pragma unroll
     for (int r = 0; r < TM; ++r)
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
-        a[r][h] = in && rvalid[r][h]
-                      ? __ldg(reinterpret_cast<const uint4*>(wrow[r][h] + k0 * BITS / 8))
-                      : make_uint4(0, 0, 0, 0);
+      for (int h = 0; h < 2; ++h) {
+        const bool ok = in && rvalid[r][h];
+        ch.w[r][h] = ok ? load_stream(p.qweight + rows[r][h] * row_bytes + k0 * BITS / 8)
+                        : make_uint4(0, 0, 0, 0);
+        if constexpr (kGroups)
+          ch.gw[r][h] = ok ? load_group_words(p, static_cast<int64_t>(rows[r][h]) * groups +
+                                                     k0 / p.group_size)
+                           : GroupWords{0u, 0u};
+      }
   };
 
   float acc[TM][NT][4];
@@ -70,14 +83,9 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) acc[r][j][i] = 0.f;
 
-  uint4 a_cur[TM][2];
-  load_a(warp, a_cur);
-  for (int c = warp; c < nchunks; c += kWarps) {  // warp-uniform: every lane reaches the MMAs
-    uint4 a_nxt[TM][2];
-    load_a(c + kWarps, a_nxt);
+  auto compute = [&](const Chunk<TM>& ch, int c) {
     const int k0 = c * KW + t * CH;
     const bool kin = k0 < p.k;
-
     uint4 xv[NT][XV];
 #pragma unroll
     for (int j = 0; j < NT; ++j) {
@@ -87,31 +95,25 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
 #pragma unroll
       for (int v = 0; v < XV; ++v) xv[j][v] = in ? __ldg(src + v) : make_uint4(0, 0, 0, 0);
     }
-    uint32_t pair[TM][2];
-#pragma unroll
-    for (int r = 0; r < TM; ++r)
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-        pair[r][h] = kGroups && kin && rvalid[r][h]
-                         ? load_pair<T>(p, row0 + 16 * r + g + 8 * h, k0 / p.group_size, groups)
-                         : 0u;
-
 #pragma unroll
     for (int r = 0; r < TM; ++r) {
-      const uint32_t* w0 = reinterpret_cast<const uint32_t*>(&a_cur[r][0]);
-      const uint32_t* w1 = reinterpret_cast<const uint32_t*>(&a_cur[r][1]);
+      // out-of-range rows and k have zero pairs: w = 0 there, whatever the codes
+      const Affine f0(kGroups ? to_pair<T>(p, ch.gw[r][0]) : 0u);
+      const Affine f1(kGroups ? to_pair<T>(p, ch.gw[r][1]) : 0u);
+      const uint32_t* w0 = reinterpret_cast<const uint32_t*>(&ch.w[r][0]);
+      const uint32_t* w1 = reinterpret_cast<const uint32_t*>(&ch.w[r][1]);
 #pragma unroll
       for (int wi = 0; wi < 4; ++wi) {
         if constexpr (BITS == 8) {
           // step wi: k 4wi..4wi+3 of the chunk; x words 2wi, 2wi+1 in natural order
-          const uint32_t f0 = w0[wi] ^ 0x80808080u, f1 = w1[wi] ^ 0x80808080u;
-          uint32_t a[4] = {int8_pair<T>(f0, 0), int8_pair<T>(f1, 0), int8_pair<T>(f0, 2),
-                           int8_pair<T>(f1, 2)};
+          const uint32_t v0 = w0[wi] ^ 0x80808080u, v1 = w1[wi] ^ 0x80808080u;
+          uint32_t a[4] = {int8_pair<T>(v0, 0), int8_pair<T>(v1, 0), int8_pair<T>(v0, 2),
+                           int8_pair<T>(v1, 2)};
           if constexpr (kGroups) {
-            a[0] = apply_pair<T>(a[0], pair[r][0]);
-            a[1] = apply_pair<T>(a[1], pair[r][1]);
-            a[2] = apply_pair<T>(a[2], pair[r][0]);
-            a[3] = apply_pair<T>(a[3], pair[r][1]);
+            a[0] = f0.apply<T>(a[0]);
+            a[1] = f1.apply<T>(a[1]);
+            a[2] = f0.apply<T>(a[2]);
+            a[3] = f1.apply<T>(a[3]);
           }
 #pragma unroll
           for (int j = 0; j < NT; ++j) {
@@ -126,8 +128,8 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
           if constexpr (kGroups) {
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
-              q0[i] = apply_pair<T>(q0[i], pair[r][0]);
-              q1[i] = apply_pair<T>(q1[i], pair[r][1]);
+              q0[i] = f0.apply<T>(q0[i]);
+              q1[i] = f1.apply<T>(q1[i]);
             }
           }
           const uint32_t a_lo[4] = {q0[0], q1[0], q0[1], q1[1]};
@@ -143,10 +145,19 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
         }
       }
     }
+  };
+
+  // A ring of D chunks per warp stays in flight: chunk c is computed while c+1..c+D-1 load.
+  Chunk<TM> ring[D];
 #pragma unroll
-    for (int r = 0; r < TM; ++r) {
-      a_cur[r][0] = a_nxt[r][0];
-      a_cur[r][1] = a_nxt[r][1];
+  for (int d = 0; d < D; ++d) issue(ring[d], warp + d * kWarps);
+  for (int c0 = warp; c0 < nchunks; c0 += D * kWarps) {  // warp-uniform: all lanes reach the MMAs
+#pragma unroll
+    for (int d = 0; d < D; ++d) {
+      const int c = c0 + d * kWarps;
+      if (c >= nchunks) break;
+      compute(ring[d], c);
+      issue(ring[d], c + D * kWarps);
     }
   }
 
@@ -174,13 +185,11 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
   }
 }
 
-template <typename T, int BITS, bool kGroups, int TM>
-int launch_nt(const Problem& p, cudaStream_t stream) {
+template <typename T, int BITS, bool kGroups, int TM, int NT>
+int launch_as(const Problem& p, cudaStream_t stream) {
+  constexpr int D = TM == 1 ? 4 : 2;  // about the same bytes in flight either way
   const dim3 grid((p.n + 16 * TM - 1) / (16 * TM));
-  const dim3 block(kWarps * 32);
-  if (p.m <= 8) gemv_kernel<T, BITS, kGroups, TM, 1><<<grid, block, 0, stream>>>(p);
-  else if (p.m <= 16) gemv_kernel<T, BITS, kGroups, TM, 2><<<grid, block, 0, stream>>>(p);
-  else gemv_kernel<T, BITS, kGroups, TM, 4><<<grid, block, 0, stream>>>(p);
+  gemv_kernel<T, BITS, kGroups, TM, NT, D><<<grid, kWarps * 32, 0, stream>>>(p);
   return static_cast<int>(cudaGetLastError());
 }
 
@@ -189,9 +198,12 @@ int launch_tm(const Problem& p, cudaStream_t stream) {
   int device = 0, sms = 132;
   cudaGetDevice(&device);
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  // Two tiles per warp halve the re-reads of x, as long as the grid still fills the GPU twice.
-  if ((p.n + 31) / 32 >= 2 * sms) return launch_nt<T, BITS, kGroups, 2>(p, stream);
-  return launch_nt<T, BITS, kGroups, 1>(p, stream);
+  // Two tiles per warp halve the re-reads of x, as long as the grid still fills the GPU twice
+  // (and the registers allow: up to 16 tokens).
+  const bool two = p.m <= 16 && (p.n + 31) / 32 >= 2 * sms;
+  if (p.m <= 8) return two ? launch_as<T, BITS, kGroups, 2, 1>(p, stream) : launch_as<T, BITS, kGroups, 1, 1>(p, stream);
+  if (p.m <= 16) return two ? launch_as<T, BITS, kGroups, 2, 2>(p, stream) : launch_as<T, BITS, kGroups, 1, 2>(p, stream);
+  return launch_as<T, BITS, kGroups, 1, 4>(p, stream);
 }
 
 }  // namespace
