@@ -73,8 +73,10 @@ __device__ __forceinline__ uint32_t load_pair(const Problem& p, int row, int grp
 // per two integer codes q held exactly in T2.
 struct Affine {
   uint32_t s2, m2;
-  __device__ __forceinline__ explicit Affine(uint32_t pair)
-      : s2(__byte_perm(pair, pair, 0x1010)), m2(__byte_perm(pair, pair, 0x3232)) {}
+  __device__ __forceinline__ explicit Affine(uint32_t pair) {
+    s2 = __byte_perm(pair, pair, 0x1010);
+    m2 = __byte_perm(pair, pair, 0x3232);
+  }
   template <typename T>
   __device__ __forceinline__ uint32_t apply(uint32_t q) const {
     using T2 = typename Types<T>::T2;

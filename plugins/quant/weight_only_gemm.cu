@@ -1,8 +1,10 @@
-// Weight-only GEMM for any M (prefill): a tiled tensor-core GEMM. Each 32-wide k step stages an
-// x tile and a weight tile in shared memory; the weight tile is dequantized to fp16/bf16 on its
-// way there (registers -> smem), so W is never materialized in global memory. Global loads of
-// step k+1 are in flight while step k is computed (register prefetch, two smem buffers).
+// Weight-only GEMM for any M (prefill): a tiled tensor-core GEMM. x tiles and the raw weight
+// codes of each 32-wide k step stream into shared memory through a 4-stage cp.async pipeline;
+// each step's codes are dequantized to fp16/bf16 into one shared tile that the MMAs read, so W
+// is never materialized in global memory.
 // Also the C launcher of both paths (the GEMV for M <= 32 is in weight_only_gemv.cu).
+#include <atomic>
+
 #include "weight_only.cuh"
 
 namespace trtc {
@@ -14,6 +16,7 @@ constexpr int BN = 128;       // output channels per block
 constexpr int BK = 32;        // k per step
 constexpr int LDS = BK + 8;   // smem row stride (80 bytes: ldmatrix rows hit distinct banks)
 constexpr int kThreads = 256; // 8 warps: 2 along tokens x 4 along channels, 64 x 32 each
+constexpr int kStages = 4;    // cp.async stages in flight
 
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void* smem) {
   const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
@@ -52,10 +55,37 @@ __device__ __forceinline__ void dequant16(const uint4& raw, uint32_t pair, uint3
   }
 }
 
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async4(void* smem, const void* gmem, int src_bytes) {
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Shared memory of one block: kStages of (x tile, raw weight codes, pair words) in flight
+// through cp.async, and the dequantized weight tile the MMAs read.
+template <typename T>
+struct Tiles {
+  T x[kStages][BM][LDS];
+  uint8_t codes[kStages][BN][BK];    // int8: 32 bytes per row; int4: the first 16
+  uint32_t pairs[kStages][BN][2];    // (scale, min) of k 0..15 and 16..31 of the step
+  T w[BN][LDS];
+};
+
+//   step kt: wait for stage kt -> sync -> dequantize its codes into w -> start loading stage
+//   kt + kStages - 1 (into the slot stage kt - 1 used) -> sync -> MMAs on x[kt % kStages], w
 template <typename T, int BITS, bool kGroups>
 __global__ void __launch_bounds__(kThreads) tiled_kernel(Problem p) {
-  __shared__ __align__(16) T xs[2][BM][LDS];
-  __shared__ __align__(16) T ws[2][BN][LDS];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  Tiles<T>& sm = *reinterpret_cast<Tiles<T>*>(smem_raw);
+  constexpr int RB = BK * BITS / 8;         // code bytes per row per step
+  constexpr int KP16 = 16 * 8 / BITS;       // k per 16 code bytes
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BM;
@@ -64,42 +94,51 @@ __global__ void __launch_bounds__(kThreads) tiled_kernel(Problem p) {
   const int64_t row_bytes = BITS == 8 ? p.k : p.k / 2;
   const int groups = kGroups ? p.k / p.group_size : 1;
   const uint32_t flip = (BITS == 4 && p.zeros == nullptr) ? 0x00080008u : 0u;
-  const int w_row = n0 + (tid >> 1), w_kc = (tid & 1) * 16;  // this thread's weight chunk
-  const uint8_t* wsrc = p.qweight + (w_row < p.n ? w_row : 0) * row_bytes;
+  const int w_row = tid >> 1, w_half = tid & 1;  // this thread dequantizes k 16*w_half.. of w_row
+  const bool w_ok = n0 + w_row < p.n;
 
-  uint4 xr[2], wr;
-  uint32_t pr = 0;
-  auto load = [&](int kt) {
+  auto issue = [&](int slot, int kt) {
     const int kb = kt * BK;
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const int idx = tid + kThreads * i;
       const int64_t row = m0 + (idx >> 2);
       const int k = kb + (idx & 3) * 8;
-      xr[i] = row < p.m && k < p.k ? __ldg(reinterpret_cast<const uint4*>(x + row * p.x_stride + k))
-                                   : make_uint4(0, 0, 0, 0);
+      const bool ok = row < p.m && k < p.k;
+      cp_async16(&sm.x[slot][idx >> 2][(idx & 3) * 8], ok ? x + row * p.x_stride + k : x, ok ? 16 : 0);
     }
-    const int k = kb + w_kc;
-    const bool lo = w_row < p.n && k < p.k, hi = w_row < p.n && k + 8 < p.k;  // K % 8 == 0
-    if constexpr (BITS == 8) {
-      const uint2* src = reinterpret_cast<const uint2*>(wsrc + k);
-      const uint2 a = lo ? __ldg(src) : make_uint2(0, 0), b = hi ? __ldg(src + 1) : make_uint2(0, 0);
-      wr = make_uint4(a.x, a.y, b.x, b.y);
-    } else {
-      const uint32_t* src = reinterpret_cast<const uint32_t*>(wsrc + k / 2);
-      wr = make_uint4(lo ? __ldg(src) : 0u, hi ? __ldg(src + 1) : 0u, 0u, 0u);
+    if (tid < BN * RB / 16) {
+      const int row = tid / (RB / 16), part = tid % (RB / 16);
+      const int k = kb + part * KP16;
+      const int bytes = n0 + row < p.n ? max(0, min(16, (p.k - k) * BITS / 8)) : 0;
+      const uint8_t* src = bytes ? p.qweight + (n0 + row) * row_bytes + k * BITS / 8 : p.qweight;
+      cp_async16(&sm.codes[slot][row][part * 16], src, bytes);
     }
-    if constexpr (kGroups) pr = lo ? load_pair<T>(p, w_row, k / p.group_size, groups) : 0u;
+    if (kGroups && p.pairs) {
+      const int k = kb + 16 * w_half;
+      const bool ok = w_ok && k < p.k;
+      const uint32_t* src = ok ? p.pairs + static_cast<int64_t>(n0 + w_row) * groups + k / p.group_size : p.pairs;
+      cp_async4(&sm.pairs[slot][w_row][w_half], src, ok ? 4 : 0);
+    }
   };
-  auto store = [&](int buf) {
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int idx = tid + kThreads * i;
-      *reinterpret_cast<uint4*>(&xs[buf][idx >> 2][(idx & 3) * 8]) = xr[i];
+
+  auto dequant = [&](int slot, int kt) {
+    uint4 raw;
+    if constexpr (BITS == 8) {
+      raw = *reinterpret_cast<const uint4*>(&sm.codes[slot][w_row][16 * w_half]);
+    } else {
+      const uint2 h = *reinterpret_cast<const uint2*>(&sm.codes[slot][w_row][8 * w_half]);
+      raw = make_uint4(h.x, h.y, 0u, 0u);
+    }
+    uint32_t pair = 0;
+    if constexpr (kGroups) {
+      const int k = kt * BK + 16 * w_half;
+      if (p.pairs) pair = sm.pairs[slot][w_row][w_half];
+      else if (w_ok && k < p.k) pair = load_pair<T>(p, n0 + w_row, k / p.group_size, groups);
     }
     uint32_t w[8];
-    dequant16<T, BITS, kGroups>(wr, pr, flip, w);
-    uint4* dst = reinterpret_cast<uint4*>(&ws[buf][tid >> 1][w_kc]);
+    dequant16<T, BITS, kGroups>(raw, pair, flip, w);
+    uint4* dst = reinterpret_cast<uint4*>(&sm.w[w_row][16 * w_half]);
     dst[0] = make_uint4(w[0], w[1], w[2], w[3]);
     dst[1] = make_uint4(w[4], w[5], w[6], w[7]);
   };
@@ -114,21 +153,29 @@ __global__ void __launch_bounds__(kThreads) tiled_kernel(Problem p) {
       for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.f;
 
   const int steps = (p.k + BK - 1) / BK;
-  load(0);
-  store(0);
-  __syncthreads();
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < steps) issue(s, s);
+    cp_async_commit();  // one group per stage, empty or not, keeps the wait count uniform
+  }
   for (int kt = 0; kt < steps; ++kt) {
-    const int buf = kt & 1;
-    if (kt + 1 < steps) load(kt + 1);
+    const int slot = kt % kStages;
+    cp_async_wait<kStages - 2>();
+    __syncthreads();
+    dequant(slot, kt);
+    if (kt + kStages - 1 < steps) issue((kt + kStages - 1) % kStages, kt + kStages - 1);
+    cp_async_commit();
+    __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < BK; kk += 16) {
       uint32_t a[4][4], b[4][2];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) ldsm_x4(a[i], &xs[buf][wm + 16 * i + (lane & 15)][kk + (lane >> 4) * 8]);
+      for (int i = 0; i < 4; ++i)
+        ldsm_x4(a[i], &sm.x[slot][wm + 16 * i + (lane & 15)][kk + (lane >> 4) * 8]);
 #pragma unroll
       for (int jj = 0; jj < 2; ++jj) {
         uint32_t r[4];
-        ldsm_x4(r, &ws[buf][wn + 16 * jj + (lane >> 4) * 8 + (lane & 7)][kk + ((lane >> 3) & 1) * 8]);
+        ldsm_x4(r, &sm.w[wn + 16 * jj + (lane >> 4) * 8 + (lane & 7)][kk + ((lane >> 3) & 1) * 8]);
         b[2 * jj][0] = r[0];
         b[2 * jj][1] = r[1];
         b[2 * jj + 1][0] = r[2];
@@ -139,8 +186,6 @@ __global__ void __launch_bounds__(kThreads) tiled_kernel(Problem p) {
 #pragma unroll
         for (int j = 0; j < 4; ++j) mma16816<T>(acc[i][j], a[i], b[j][0], b[j][1]);
     }
-    if (kt + 1 < steps) store(buf ^ 1);
-    __syncthreads();
   }
 
   // accumulator c of lane (g, t) in tile (i, j): token 16i + g (+8 for c >= 2), channel 8j + 2t + (c & 1)
@@ -175,8 +220,20 @@ __global__ void __launch_bounds__(kThreads) tiled_kernel(Problem p) {
 
 template <typename T, int BITS, bool kGroups>
 int launch_tiled_as(const Problem& p, cudaStream_t stream) {
+  // More than the 48 KB default of shared memory: opt in once per device.
+  static std::atomic<uint64_t> opted{0};
+  int device = 0;
+  cudaGetDevice(&device);
+  const uint64_t bit = uint64_t{1} << (device & 63);
+  if (!(opted.load() & bit)) {
+    const cudaError_t e = cudaFuncSetAttribute(tiled_kernel<T, BITS, kGroups>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(sizeof(Tiles<T>)));
+    if (e != cudaSuccess) return static_cast<int>(e);
+    opted.fetch_or(bit);
+  }
   const dim3 grid(static_cast<unsigned>((p.m + BM - 1) / BM), (p.n + BN - 1) / BN);
-  tiled_kernel<T, BITS, kGroups><<<grid, kThreads, 0, stream>>>(p);
+  tiled_kernel<T, BITS, kGroups><<<grid, kThreads, sizeof(Tiles<T>), stream>>>(p);
   return static_cast<int>(cudaGetLastError());
 }
 
