@@ -96,6 +96,7 @@ __global__ void __launch_bounds__(kThreads) tiled_kernel(Problem p) {
   const uint32_t flip = (BITS == 4 && p.zeros == nullptr) ? 0x00080008u : 0u;
   const int w_row = tid >> 1, w_half = tid & 1;  // this thread dequantizes k 16*w_half.. of w_row
   const bool w_ok = n0 + w_row < p.n;
+  const bool aligned_rows = row_bytes % 16 == 0;
 
   auto issue = [&](int slot, int kt) {
     const int kb = kt * BK;
@@ -112,7 +113,16 @@ __global__ void __launch_bounds__(kThreads) tiled_kernel(Problem p) {
       const int k = kb + part * KP16;
       const int bytes = n0 + row < p.n ? max(0, min(16, (p.k - k) * BITS / 8)) : 0;
       const uint8_t* src = bytes ? p.qweight + (n0 + row) * row_bytes + k * BITS / 8 : p.qweight;
-      cp_async16(&sm.codes[slot][row][part * 16], src, bytes);
+      uint8_t* dst = &sm.codes[slot][row][part * 16];
+      if (aligned_rows) {
+        cp_async16(dst, src, bytes);
+      } else {  // rows 4-byte aligned only (K % 16 != 0 int8, K % 32 != 0 int4)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int b = max(0, min(4, bytes - 4 * i));
+          cp_async4(dst + 4 * i, b ? src + 4 * i : p.qweight, b);
+        }
+      }
     }
     if (kGroups && p.pairs) {
       const int k = kb + 16 * w_half;

@@ -83,10 +83,10 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) acc[r][j][i] = 0.f;
 
-  auto compute = [&](const Chunk<TM>& ch, int c) {
+  // x of chunk c for this thread's tokens (zeros past M or K)
+  auto load_x = [&](uint4 (&xv)[NT][XV], int c) {
     const int k0 = c * KW + t * CH;
-    const bool kin = k0 < p.k;
-    uint4 xv[NT][XV];
+    const bool kin = c < nchunks && k0 < p.k;
 #pragma unroll
     for (int j = 0; j < NT; ++j) {
       const int token = 8 * j + g;
@@ -95,6 +95,9 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
 #pragma unroll
       for (int v = 0; v < XV; ++v) xv[j][v] = in ? __ldg(src + v) : make_uint4(0, 0, 0, 0);
     }
+  };
+
+  auto compute = [&](const Chunk<TM>& ch, const uint4 (&xv)[NT][XV]) {
 #pragma unroll
     for (int r = 0; r < TM; ++r) {
       // out-of-range rows and k have zero pairs: w = 0 there, whatever the codes
@@ -147,16 +150,26 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
     }
   };
 
-  // A ring of D chunks per warp stays in flight: chunk c is computed while c+1..c+D-1 load.
+  // A ring of D chunks of weights per warp stays in flight (chunk c is computed while the next
+  // D-1 load), and x one chunk ahead in two alternating buffers (D is even).
+  static_assert(D % 2 == 0, "x buffers alternate with the parity of d");
   Chunk<TM> ring[D];
+  uint4 xa[NT][XV], xb[NT][XV];
 #pragma unroll
   for (int d = 0; d < D; ++d) issue(ring[d], warp + d * kWarps);
+  load_x(xa, warp);
   for (int c0 = warp; c0 < nchunks; c0 += D * kWarps) {  // warp-uniform: all lanes reach the MMAs
 #pragma unroll
     for (int d = 0; d < D; ++d) {
       const int c = c0 + d * kWarps;
       if (c >= nchunks) break;
-      compute(ring[d], c);
+      if (d & 1) {
+        load_x(xa, c + kWarps);
+        compute(ring[d], xb);
+      } else {
+        load_x(xb, c + kWarps);
+        compute(ring[d], xa);
+      }
       issue(ring[d], c + D * kWarps);
     }
   }
@@ -185,25 +198,49 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
   }
 }
 
+// Chunks in flight per warp: deeper with fewer registers per chunk.
+template <int TM, int NT> constexpr int depth() { return TM == 1 && NT < 4 ? 4 : 2; }
+
+// Blocks of this instantiation that fit on one SM (registers), asked once.
+template <typename T, int BITS, bool kGroups, int TM, int NT>
+int blocks_per_sm() {
+  static const int n = [] {
+    int b = 1;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &b, gemv_kernel<T, BITS, kGroups, TM, NT, depth<TM, NT>()>, kWarps * 32, 0);
+    return b > 0 ? b : 1;
+  }();
+  return n;
+}
+
 template <typename T, int BITS, bool kGroups, int TM, int NT>
 int launch_as(const Problem& p, cudaStream_t stream) {
-  constexpr int D = TM == 1 ? 4 : 2;  // about the same bytes in flight either way
   const dim3 grid((p.n + 16 * TM - 1) / (16 * TM));
-  gemv_kernel<T, BITS, kGroups, TM, NT, D><<<grid, kWarps * 32, 0, stream>>>(p);
+  gemv_kernel<T, BITS, kGroups, TM, NT, depth<TM, NT>()><<<grid, kWarps * 32, 0, stream>>>(p);
   return static_cast<int>(cudaGetLastError());
+}
+
+// One or two 16-row tiles per warp: two halve the re-reads of x, one makes blocks half as long,
+// so a last partial wave of blocks costs less. Pick the smaller (waves x tiles per block).
+template <typename T, int BITS, bool kGroups, int NT>
+int launch_nt(const Problem& p, cudaStream_t stream) {
+  int device = 0, sms = 132;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  auto cost = [&](int tm, int per_sm) {
+    const int64_t blocks = (p.n + 16 * tm - 1) / (16 * tm), slots = static_cast<int64_t>(per_sm) * sms;
+    return ((blocks + slots - 1) / slots) * tm;
+  };
+  if (cost(2, blocks_per_sm<T, BITS, kGroups, 2, NT>()) < cost(1, blocks_per_sm<T, BITS, kGroups, 1, NT>()))
+    return launch_as<T, BITS, kGroups, 2, NT>(p, stream);
+  return launch_as<T, BITS, kGroups, 1, NT>(p, stream);
 }
 
 template <typename T, int BITS, bool kGroups>
 int launch_tm(const Problem& p, cudaStream_t stream) {
-  int device = 0, sms = 132;
-  cudaGetDevice(&device);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  // Two tiles per warp halve the re-reads of x, as long as the grid still fills the GPU twice
-  // (and the registers allow: up to 16 tokens).
-  const bool two = p.m <= 16 && (p.n + 31) / 32 >= 2 * sms;
-  if (p.m <= 8) return two ? launch_as<T, BITS, kGroups, 2, 1>(p, stream) : launch_as<T, BITS, kGroups, 1, 1>(p, stream);
-  if (p.m <= 16) return two ? launch_as<T, BITS, kGroups, 2, 2>(p, stream) : launch_as<T, BITS, kGroups, 1, 2>(p, stream);
-  return launch_as<T, BITS, kGroups, 1, 4>(p, stream);
+  if (p.m <= 8) return launch_nt<T, BITS, kGroups, 1>(p, stream);
+  if (p.m <= 16) return launch_nt<T, BITS, kGroups, 2>(p, stream);
+  return launch_as<T, BITS, kGroups, 1, 4>(p, stream);  // registers: one tile per warp
 }
 
 }  // namespace
