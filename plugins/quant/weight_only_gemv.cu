@@ -31,9 +31,7 @@ struct Chunk {
 
 // TM: 16-row weight tiles per warp; NT: n8 token tiles (M <= 8 * NT); D: chunks in flight per
 // warp; kGroups: per-group (scale, min) pairs in the dequantization, else one float scale per
-// row applied to the sums. Persistent: block b handles row tiles b, b + gridDim.x, ...; each
-// warp walks its chunks of those tiles as one stream, so the loads of the next tile are in
-// flight while the current one is reduced and stored.
+// row applied to the sums.
 template <typename T, int BITS, bool kGroups, int TM, int NT, int D>
 __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
   constexpr int CH = BITS == 8 ? 16 : 32;  // k per thread per chunk
@@ -43,39 +41,52 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
+  const int row0 = blockIdx.x * 16 * TM;
   const int64_t row_bytes = BITS == 8 ? p.k : p.k / 2;
   const int nchunks = (p.k + KW - 1) / KW;
-  const int cpw = (nchunks + kWarps - 1) / kWarps;  // chunks per warp per tile (same for all)
-  const int ntiles = (p.n + 16 * TM - 1) / (16 * TM);
-  const int items = (ntiles - static_cast<int>(blockIdx.x) + gridDim.x - 1) / gridDim.x * cpw;
   const int groups = kGroups ? p.k / p.group_size : 1;
   const uint32_t flip = (BITS == 4 && p.zeros == nullptr) ? 0x00080008u : 0u;
   const T* x = static_cast<const T*>(p.x);
-  // item i of this warp: chunk warp + (i % cpw) * kWarps of tile blockIdx.x + (i / cpw) * gridDim.x
-  auto tile_row0 = [&](int i) { return (blockIdx.x + (i / cpw) * gridDim.x) * 16 * TM; };
-  auto chunk_k0 = [&](int i) { return (warp + (i % cpw) * kWarps) * KW + t * CH; };
 
-  auto issue = [&](Chunk<TM>& ch, int i) {
-    const int k0 = chunk_k0(i), row0 = tile_row0(i);
-    const bool in = i < items && k0 < p.k;
+  int rows[TM][2];
+  bool rvalid[TM][2];
+#pragma unroll
+  for (int r = 0; r < TM; ++r)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      rows[r][h] = row0 + 16 * r + g + 8 * h;
+      rvalid[r][h] = rows[r][h] < p.n;
+    }
+
+  auto issue = [&](Chunk<TM>& ch, int c) {
+    const int k0 = c * KW + t * CH;
+    const bool in = c < nchunks && k0 < p.k;
 #pragma unroll
     for (int r = 0; r < TM; ++r)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int row = row0 + 16 * r + g + 8 * h;
-        const bool ok = in && row < p.n;
-        ch.w[r][h] = ok ? load_stream(p.qweight + row * row_bytes + k0 * BITS / 8)
+        const bool ok = in && rvalid[r][h];
+        ch.w[r][h] = ok ? load_stream(p.qweight + rows[r][h] * row_bytes + k0 * BITS / 8)
                         : make_uint4(0, 0, 0, 0);
         if constexpr (kGroups)
-          ch.gw[r][h] = ok ? load_group_words(p, static_cast<int64_t>(row) * groups + k0 / p.group_size)
+          ch.gw[r][h] = ok ? load_group_words(p, static_cast<int64_t>(rows[r][h]) * groups +
+                                                     k0 / p.group_size)
                            : GroupWords{0u, 0u};
       }
   };
 
-  // x of item i for this thread's tokens (zeros past M or K)
-  auto load_x = [&](uint4 (&xv)[NT][XV], int i) {
-    const int k0 = chunk_k0(i);
-    const bool kin = i < items && k0 < p.k;
+  float acc[TM][NT][4];
+#pragma unroll
+  for (int r = 0; r < TM; ++r)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[r][j][i] = 0.f;
+
+  // x of chunk c for this thread's tokens (zeros past M or K)
+  auto load_x = [&](uint4 (&xv)[NT][XV], int c) {
+    const int k0 = c * KW + t * CH;
+    const bool kin = c < nchunks && k0 < p.k;
 #pragma unroll
     for (int j = 0; j < NT; ++j) {
       const int token = 8 * j + g;
@@ -85,17 +96,6 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
       for (int v = 0; v < XV; ++v) xv[j][v] = in ? __ldg(src + v) : make_uint4(0, 0, 0, 0);
     }
   };
-
-  float acc[TM][NT][4];
-  auto zero_acc = [&] {
-#pragma unroll
-    for (int r = 0; r < TM; ++r)
-#pragma unroll
-      for (int j = 0; j < NT; ++j)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) acc[r][j][i] = 0.f;
-  };
-  zero_acc();
 
   auto compute = [&](const Chunk<TM>& ch, const uint4 (&xv)[NT][XV]) {
 #pragma unroll
@@ -150,58 +150,51 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
     }
   };
 
-  // Sum the warps' partials of the tile that item i ends, scale, store; then start afresh.
-  auto finish_tile = [&](int i) {
-#pragma unroll
-    for (int r = 0; r < TM; ++r)
-#pragma unroll
-      for (int j = 0; j < NT; ++j)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) red[warp][(r * NT + j) * 4 + c][lane] = acc[r][j][c];
-    __syncthreads();
-    // accumulator c of lane (g, t): row g + 8 (c >= 2), token 2t + (c & 1) of its tiles
-    const int row0 = tile_row0(i);
-    T* y = static_cast<T*>(p.y);
-    for (int o = threadIdx.x; o < TM * NT * 4 * 32; o += kWarps * 32) {
-      const int idx = o >> 5, ln = o & 31;
-      const int r = idx / (NT * 4), j = (idx >> 2) % NT, c = idx & 3;
-      const int row = row0 + 16 * r + (ln >> 2) + (c >= 2 ? 8 : 0);
-      const int token = 8 * j + 2 * (ln & 3) + (c & 1);
-      if (row >= p.n || token >= p.m) continue;
-      float sum = 0.f;
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) sum += red[w][idx][ln];
-      if (!kGroups) sum *= __ldg(p.scales + row);
-      y[token * static_cast<int64_t>(p.n) + row] = from_float<T>(sum);
-    }
-    __syncthreads();  // red is reused by the next tile
-    zero_acc();
-  };
-
-  // A ring of D chunks of weights per warp stays in flight (item i is computed while the next
-  // D-1 load), and x one item ahead in two alternating buffers (D is even). Every bound below
-  // is block-uniform, so all warps meet at the tile barriers.
+  // A ring of D chunks of weights per warp stays in flight (chunk c is computed while the next
+  // D-1 load), and x one chunk ahead in two alternating buffers (D is even).
   static_assert(D % 2 == 0, "x buffers alternate with the parity of d");
   Chunk<TM> ring[D];
   uint4 xa[NT][XV], xb[NT][XV];
 #pragma unroll
-  for (int d = 0; d < D; ++d) issue(ring[d], d);
-  load_x(xa, 0);
-  for (int i0 = 0; i0 < items; i0 += D) {
+  for (int d = 0; d < D; ++d) issue(ring[d], warp + d * kWarps);
+  load_x(xa, warp);
+  for (int c0 = warp; c0 < nchunks; c0 += D * kWarps) {  // warp-uniform: all lanes reach the MMAs
 #pragma unroll
     for (int d = 0; d < D; ++d) {
-      const int i = i0 + d;
-      if (i >= items) break;
+      const int c = c0 + d * kWarps;
+      if (c >= nchunks) break;
       if (d & 1) {
-        load_x(xa, i + 1);
+        load_x(xa, c + kWarps);
         compute(ring[d], xb);
       } else {
-        load_x(xb, i + 1);
+        load_x(xb, c + kWarps);
         compute(ring[d], xa);
       }
-      issue(ring[d], i + D);
-      if ((i + 1) % cpw == 0) finish_tile(i);
+      issue(ring[d], c + D * kWarps);
     }
+  }
+
+#pragma unroll
+  for (int r = 0; r < TM; ++r)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) red[warp][(r * NT + j) * 4 + i][lane] = acc[r][j][i];
+  __syncthreads();
+
+  // accumulator i of lane (g, t): row g + 8 (i >= 2), token 2t + (i & 1) of its tiles
+  T* y = static_cast<T*>(p.y);
+  for (int o = threadIdx.x; o < TM * NT * 4 * 32; o += kWarps * 32) {
+    const int idx = o >> 5, ln = o & 31;
+    const int r = idx / (NT * 4), j = (idx >> 2) % NT, i = idx & 3;
+    const int row = row0 + 16 * r + (ln >> 2) + (i >= 2 ? 8 : 0);
+    const int token = 8 * j + 2 * (ln & 3) + (i & 1);
+    if (row >= p.n || token >= p.m) continue;
+    float sum = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) sum += red[w][idx][ln];
+    if (!kGroups) sum *= __ldg(p.scales + row);
+    y[token * static_cast<int64_t>(p.n) + row] = from_float<T>(sum);
   }
 }
 
@@ -209,34 +202,45 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
 template <int TM, int NT> constexpr int depth() { return TM == 1 && NT < 4 ? 4 : 2; }
 
 // Blocks of this instantiation that fit on one SM (registers), asked once.
-template <typename T, int BITS, bool kGroups, int NT>
+template <typename T, int BITS, bool kGroups, int TM, int NT>
 int blocks_per_sm() {
   static const int n = [] {
     int b = 1;
     cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-        &b, gemv_kernel<T, BITS, kGroups, 1, NT, depth<1, NT>()>, kWarps * 32, 0);
+        &b, gemv_kernel<T, BITS, kGroups, TM, NT, depth<TM, NT>()>, kWarps * 32, 0);
     return b > 0 ? b : 1;
   }();
   return n;
 }
 
-// One 16-row tile per warp (the finest split of the work); as many blocks as fit at once.
+template <typename T, int BITS, bool kGroups, int TM, int NT>
+int launch_as(const Problem& p, cudaStream_t stream) {
+  const dim3 grid((p.n + 16 * TM - 1) / (16 * TM));
+  gemv_kernel<T, BITS, kGroups, TM, NT, depth<TM, NT>()><<<grid, kWarps * 32, 0, stream>>>(p);
+  return static_cast<int>(cudaGetLastError());
+}
+
+// One or two 16-row tiles per warp: two halve the re-reads of x, one makes blocks half as long,
+// so a last partial wave of blocks costs less. Pick the smaller (waves x tiles per block).
 template <typename T, int BITS, bool kGroups, int NT>
 int launch_nt(const Problem& p, cudaStream_t stream) {
   int device = 0, sms = 132;
   cudaGetDevice(&device);
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  const int tiles = (p.n + 15) / 16;
-  const int grid = std::min(tiles, blocks_per_sm<T, BITS, kGroups, NT>() * sms);
-  gemv_kernel<T, BITS, kGroups, 1, NT, depth<1, NT>()><<<grid, kWarps * 32, 0, stream>>>(p);
-  return static_cast<int>(cudaGetLastError());
+  auto cost = [&](int tm, int per_sm) {
+    const int64_t blocks = (p.n + 16 * tm - 1) / (16 * tm), slots = static_cast<int64_t>(per_sm) * sms;
+    return ((blocks + slots - 1) / slots) * tm;
+  };
+  if (cost(2, blocks_per_sm<T, BITS, kGroups, 2, NT>()) < cost(1, blocks_per_sm<T, BITS, kGroups, 1, NT>()))
+    return launch_as<T, BITS, kGroups, 2, NT>(p, stream);
+  return launch_as<T, BITS, kGroups, 1, NT>(p, stream);
 }
 
 template <typename T, int BITS, bool kGroups>
 int launch_tm(const Problem& p, cudaStream_t stream) {
   if (p.m <= 8) return launch_nt<T, BITS, kGroups, 1>(p, stream);
   if (p.m <= 16) return launch_nt<T, BITS, kGroups, 2>(p, stream);
-  return launch_nt<T, BITS, kGroups, 4>(p, stream);
+  return launch_as<T, BITS, kGroups, 1, 4>(p, stream);  // registers: one tile per warp
 }
 
 }  // namespace
