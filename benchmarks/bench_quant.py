@@ -132,7 +132,8 @@ def main() -> int:
     bench_gemm(lib, timer, DECODE_M + PREFILL_M, rows, args.quick)
     card = torch.cuda.get_device_name()
     print(f"# {card}, torch {torch.__version__}; median us, L2 flushed, CUDA-graph replay")
-    print(f"{'shape':22} {'M':>5} {'variant':22} {'us':>9} {'GB/s':>7} {'TFLOP/s':>8} {'x bf16':>7}")
+    print(f"{'shape':22} {'M':>5} {'variant':22} {'us':>9} {'GB/s':>7} {'TFLOP/s':>8} "
+          f"{'x bf16':>7}")
     for r in rows:
         print(f"{r['shape']:22} {r['m']:5d} {r['variant']:22} {r['us']:9.1f} {r['gbps']:7.0f} "
               f"{r['tflops']:8.1f} {r['speedup']:7.2f}")

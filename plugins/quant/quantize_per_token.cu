@@ -89,8 +89,10 @@ int launch(const T* x, int64_t x_stride, void* q, T* scale, int64_t rows, int k,
   constexpr int N = Vec16<T>::N;
   const bool vec = k % N == 0 && x_stride % N == 0 && aligned16(x) &&
                    (reinterpret_cast<uintptr_t>(q) % N) == 0;
-  if (vec) quantize_kernel<T, kFp8, true><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, x_stride, static_cast<Q*>(q), scale, k);
-  else quantize_kernel<T, kFp8, false><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, x_stride, static_cast<Q*>(q), scale, k);
+  const unsigned grid = static_cast<unsigned>(rows);
+  Q* qt = static_cast<Q*>(q);
+  if (vec) quantize_kernel<T, kFp8, true><<<grid, kThreads, 0, stream>>>(x, x_stride, qt, scale, k);
+  else quantize_kernel<T, kFp8, false><<<grid, kThreads, 0, stream>>>(x, x_stride, qt, scale, k);
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -41,7 +41,8 @@ def make_weight(n: int, k: int, bits: int, group: int, zeros: bool, seed: int):
     lo, hi = (0, 16) if zeros else (-8, 8)
     codes = torch.randint(lo, hi, (n, k), device=DEV, generator=g, dtype=torch.int16) & 0xF
     packed = (codes[:, 0::2] | (codes[:, 1::2] << 4)).to(torch.uint8)
-    z = 15 * torch.rand(n, cols, device=DEV, generator=g) if zeros else None  # fractional, as the pass
+    # zeros are fractional, as the int4 pass writes them
+    z = 15 * torch.rand(n, cols, device=DEV, generator=g) if zeros else None
     return packed, scales, z
 
 
@@ -81,7 +82,8 @@ def check_gemm(y, x, qweight, scales, zeros, bits, group):
 @pytest.mark.parametrize("m", [1, 3, 16, 17, 32, 33, 100, 1024])
 def test_weight_only_gemm(lib, dtype, bits, group, zeros, n, k, m):
     qweight, scales, z = make_weight(n, k, bits, group, zeros, seed=n + k + bits + group)
-    x = torch.randn(m, k, device=DEV, generator=torch.Generator(device=DEV).manual_seed(m)).to(dtype)
+    g = torch.Generator(device=DEV).manual_seed(m)
+    x = torch.randn(m, k, device=DEV, generator=g).to(dtype)
     check_gemm(lib.weight_only_gemm(x, qweight, scales, z, bits, group), x, qweight, scales, z,
                bits, group)
 
