@@ -64,5 +64,20 @@ struct SiluMul {
   enum Output : int32_t { kOutY = 0, kNbOutputs = 1 };
 };
 
+// y = x @ dequant(qweight, scales[, zeros]): x [.., K] -> [.., N]. bits 8: qweight int8 [N, K], scales [N]; bits 4: qweight uint8 [N, K/2] (low nibble = even k), scales [N, K/group_size]; nibbles signed (w = q * s) or, with zeros, unsigned 0..15 (w = (q - zeros) * s).
+struct WeightOnlyGemm {
+  static constexpr char const* kName = "WeightOnlyGemm";
+  static constexpr char const* kVersion = "1";
+  static constexpr char const* kNamespace = "trtcompile";
+  static constexpr int32_t kNbFields = 2;
+  static constexpr FieldSpec kFields[kNbFields] = {
+      {"bits", FieldKind::kInt, 8.0},
+      {"group_size", FieldKind::kInt, 0.0},
+  };
+  enum Field : int32_t { kBits = 0, kGroupSize = 1 };
+  enum Input : int32_t { kInX = 0, kInQweight = 1, kInScales = 2, kInZeros = 3, kNbInputs = 4 };
+  enum Output : int32_t { kOutY = 0, kNbOutputs = 1 };
+};
+
 }  // namespace op
 }  // namespace trtc

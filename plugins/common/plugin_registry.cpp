@@ -10,6 +10,7 @@
 #include "paged_attention_plugin.h"
 #include "rmsnorm_plugin.h"
 #include "silu_mul_plugin.h"
+#include "weight_only_gemm_plugin.h"
 
 namespace trtc {
 namespace plugin {
@@ -44,7 +45,9 @@ extern "C" TENSORRTAPI nvinfer1::IPluginCreatorInterface* const* getCreators(int
   static PluginCreator<PagedAttentionPlugin> pagedAttention;
   static PluginCreator<RMSNormPlugin> rmsNorm;
   static PluginCreator<SiluMulPlugin> siluMul;
-  static nvinfer1::IPluginCreatorInterface* const creators[] = {&pagedAttention, &rmsNorm, &siluMul};
+  static PluginCreator<WeightOnlyGemmPlugin> weightOnlyGemm;
+  static nvinfer1::IPluginCreatorInterface* const creators[] = {&pagedAttention, &rmsNorm, &siluMul,
+                                                                &weightOnlyGemm};
   nbCreators = static_cast<int32_t>(sizeof(creators) / sizeof(creators[0]));
   return creators;
 }

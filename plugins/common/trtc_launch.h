@@ -64,6 +64,25 @@ int trtc_rmsnorm(const void* x, const void* residual, const void* weight, void* 
 int trtc_silu_mul(const void* x, void* y, int64_t rows, int32_t inter, trtc_dtype dtype,
                   cudaStream_t stream);
 
+// y[M, N] = x[M, K] @ dequant(qweight)^T, x and y fp16 or bf16 (dtype), y contiguous.
+// bits 8: qweight int8 [N, K]; bits 4: uint8 [N, K/2], low nibble = even k. group_size 0:
+// scales float32 [N] (one per output channel); else scales (and zeros, or NULL) float32
+// [N, K/group_size] with w = (q - zero) * scale, int4 codes unsigned 0..15 with zeros and
+// two's complement without. group_pairs: NULL, or the same groups pre-packed as pairs
+// (scale, -zero * scale) in dtype, [N, K/group_size] (read instead of scales and zeros).
+// K % 8 == 0, group_size % 16 == 0, x_stride % 8 == 0 (elements), 16-byte aligned pointers.
+// M <= 32 runs a GEMV-style kernel (weights read once for all rows); larger M a tiled GEMM.
+int trtc_weight_only_gemm(const void* x, int64_t x_stride, const void* qweight,
+                          const float* scales, const float* zeros, const void* group_pairs,
+                          void* y, int64_t m, int32_t n, int32_t k, int32_t bits,
+                          int32_t group_size, trtc_dtype dtype, cudaStream_t stream);
+
+// Per-token quantization of x [rows, k] (row stride x_stride elements; f32, f16 or bf16):
+// q [rows, k] contiguous (target TRTC_INT8 or TRTC_FP8_E4M3), scale [rows] in x's dtype;
+// scale = max|x| / (127 or 448), 1 for an all-zero row; x ~ q * scale.
+int trtc_quantize_per_token(const void* x, int64_t x_stride, void* q, void* scale, int64_t rows,
+                            int32_t k, trtc_dtype dtype, trtc_dtype target, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

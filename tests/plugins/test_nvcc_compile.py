@@ -41,5 +41,6 @@ def test_kernels_compile_for_all_archs(tmp_path):
         symbols = subprocess.run([nm, "-D", "--defined-only", str(lib)], capture_output=True,
                                  text=True).stdout
         for name in ("trtc_paged_attention", "trtc_paged_attention_workspace_size",
-                     "trtc_rmsnorm", "trtc_silu_mul"):
+                     "trtc_rmsnorm", "trtc_silu_mul", "trtc_weight_only_gemm",
+                     "trtc_quantize_per_token"):
             assert f" T {name}\n" in symbols, f"{name} not exported"

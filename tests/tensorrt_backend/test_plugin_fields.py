@@ -11,7 +11,9 @@ from trtcompile.ops import spec
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugins"
 HEADER = PLUGINS / "common" / "op_fields.h"
-ADAPTERS = {"PagedAttention": "paged_attention", "RMSNorm": "rmsnorm", "SiluMul": "silu_mul"}
+# plugin -> adapter stem under plugins/: <stem>_plugin.{h,cpp}
+ADAPTERS = {"PagedAttention": "paged_attention/paged_attention", "RMSNorm": "rmsnorm/rmsnorm",
+            "SiluMul": "silu_mul/silu_mul", "WeightOnlyGemm": "quant/weight_only_gemm"}
 KIND = {"kInt": "int", "kFloat": "float", "kString": "string"}
 
 
@@ -73,21 +75,21 @@ def test_adapters_take_names_and_fields_from_the_table():
     """No adapter spells a plugin name, version, namespace or field name itself."""
     assert set(ADAPTERS) == set(spec.PLUGIN_OPS), "a plugin op has no adapter listed here"
     registry = (PLUGINS / "common" / "plugin_registry.cpp").read_text()
-    for name, folder in ADAPTERS.items():
-        header = (PLUGINS / folder / f"{folder}_plugin.h").read_text()
-        source = (PLUGINS / folder / f"{folder}_plugin.cpp").read_text()
+    for name, stem in ADAPTERS.items():
+        header = (PLUGINS / f"{stem}_plugin.h").read_text()
+        source = (PLUGINS / f"{stem}_plugin.cpp").read_text()
         assert f"using Op = op::{name};" in header
         assert f"PluginBase<{name}Plugin, op::{name}" in header
         assert f"PluginCreator<{name}Plugin>" in registry
         for text in (header, source):
             assert f'"{name}"' not in text
             for attr in spec.PLUGIN_OPS[name].attrs:
-                assert f'"{attr.name}"' not in text, f"{folder}: field '{attr.name}' spelled by hand"
+                assert f'"{attr.name}"' not in text, f"{stem}: field '{attr.name}' spelled by hand"
 
 
 def test_every_adapter_is_built_and_compile_checked():
     cmake = (PLUGINS / "CMakeLists.txt").read_text()
     check = (PLUGINS / "check_adapters.sh").read_text()
-    for folder in ADAPTERS.values():
-        assert f"{folder}/{folder}_plugin.cpp" in cmake
-        assert f"{folder}/{folder}_plugin.cpp" in check
+    for stem in ADAPTERS.values():
+        assert f"{stem}_plugin.cpp" in cmake
+        assert f"{stem}_plugin.cpp" in check

@@ -32,7 +32,8 @@ def silu_mul(x, plugin_version=None, plugin_namespace=None):
     return torch.ops.trtcompile.silu_mul(x)
 
 
-def weight_only_gemm(x, qweight, scales, zeros=None, *, bits=8, group_size=0):
+def weight_only_gemm(x, qweight, scales, zeros=None, *, bits=8, group_size=0,
+                     plugin_version=None, plugin_namespace=None):
     return torch.ops.trtcompile.weight_only_gemm(x, qweight, scales, zeros, int(bits),
                                                  int(group_size))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from trtcompile.errors import BackendUnavailableError, UnsupportedOpError
+from trtcompile.ops import quant_kernels, quant_reference
 
 ENV_VAR = "TRTCOMPILE_KERNELS_LIB"
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "build" / "libtrtcompile_kernels.so"
@@ -72,6 +73,14 @@ class KernelLibrary:
         self._pa_ws = lib.trtc_paged_attention_workspace_size
         self._pa_ws.argtypes = [ctypes.POINTER(PagedAttentionParams)]
         self._pa_ws.restype = ctypes.c_size_t
+        self._woq = lib.trtc_weight_only_gemm
+        self._woq.argtypes = [p, i64, p, p, p, p, p, i64, i32, i32, i32, i32, ctypes.c_int, p]
+        self._woq.restype = ctypes.c_int
+        self._quant = lib.trtc_quantize_per_token
+        self._quant.argtypes = [p, i64, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p]
+        self._quant.restype = ctypes.c_int
+        self.group_pairs = quant_kernels.GroupPairCache()
+        self.pack_group_scales = True   # False: the kernels read the float32 scales/zeros
         self._params = PagedAttentionParams()
         self._params_ref = ctypes.byref(self._params)
         self._workspace: dict[int, torch.Tensor] = {}
@@ -119,6 +128,57 @@ class KernelLibrary:
                          _DTYPES[x.dtype], torch.cuda.current_stream(x.device).cuda_stream)
         self._check(err, "silu_mul")
         return y
+
+    def weight_only_gemm(self, x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
+                         zeros: torch.Tensor | None, bits: int, group_size: int) -> torch.Tensor:
+        """y = x @ dequant(W) (ops/spec.py WeightOnlyGemm); fp16/bf16 x run the kernels, other
+        dtypes the plain-torch reference on the GPU."""
+        if x.dtype not in (torch.float16, torch.bfloat16):
+            return quant_reference.weight_only_gemm(x, qweight, scales, zeros, bits, group_size)
+        lead, k = x.shape[:-1], x.shape[-1]
+        n = quant_kernels.check_weight_only_args(k, qweight, scales, zeros, bits, group_size)
+        m = x.numel() // k
+        if m == 0:
+            return x.new_empty(*lead, n)
+        x2 = _rows(x, m)
+        if x2.stride(0) % 8 or x2.data_ptr() % 16:
+            x2 = x2.contiguous()
+        qweight = qweight.contiguous()
+        pairs = None
+        if group_size and self.pack_group_scales:
+            pairs = self.group_pairs.get(scales, zeros, x.dtype)
+        scales = scales.float().contiguous()
+        zeros = zeros.float().contiguous() if zeros is not None else None
+        y = torch.empty(m, n, dtype=x.dtype, device=x.device)
+        err = self._woq(x2.data_ptr(), x2.stride(0), qweight.data_ptr(), scales.data_ptr(),
+                        zeros.data_ptr() if zeros is not None else None,
+                        pairs.data_ptr() if pairs is not None else None, y.data_ptr(), m, n, k,
+                        bits, group_size, _DTYPES[x.dtype],
+                        torch.cuda.current_stream(x.device).cuda_stream)
+        self._check(err, "weight_only_gemm")
+        return y.reshape(*lead, n)
+
+    def quantize_per_token(self, x: torch.Tensor, target: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [.., K] -> (q int8 | float8_e4m3fn [.., K], scale [.., 1] in x's dtype)."""
+        qdtype = quant_kernels.QUANT_TARGETS.get(target)
+        if qdtype is None:
+            raise UnsupportedOpError(f"quantize_per_token: target must be one of "
+                                     f"{sorted(quant_kernels.QUANT_TARGETS)}, got {target!r}")
+        if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            raise UnsupportedOpError(f"quantize_per_token: x must be float32, float16 or "
+                                     f"bfloat16, got {x.dtype}")
+        lead, k = x.shape[:-1], x.shape[-1]
+        rows = x.numel() // k if k else 0
+        q = torch.empty(*lead, k, dtype=qdtype, device=x.device)
+        scale = torch.empty(*lead, 1, dtype=x.dtype, device=x.device)
+        if rows == 0:
+            return q, scale
+        x2 = _rows(x, rows)
+        err = self._quant(x2.data_ptr(), x2.stride(0), q.data_ptr(), scale.data_ptr(), rows, k,
+                          _DTYPES[x.dtype], _DTYPES[qdtype],
+                          torch.cuda.current_stream(x.device).cuda_stream)
+        self._check(err, "quantize_per_token")
+        return q, scale
 
     def paged_attention(self, q, k, v, positions, query_start_loc, seq_lens, block_tables,
                         slot_mapping, kv_cache, inv_freq, kv_scales, layer_idx, num_heads,
@@ -184,3 +244,5 @@ def register_cuda_impls() -> None:
     LIBRARY.impl("paged_attention", lib.paged_attention, "CUDA")
     LIBRARY.impl("rms_norm", lib.rms_norm, "CUDA")
     LIBRARY.impl("silu_mul", lib.silu_mul, "CUDA")
+    LIBRARY.impl("weight_only_gemm", lib.weight_only_gemm, "CUDA")
+    LIBRARY.impl("quantize_per_token", lib.quantize_per_token, "CUDA")

@@ -111,8 +111,9 @@ SILU_MUL = OpSpec(
     attrs=_PLUGIN_ATTRS,
 )
 
-# Quantized ops: CPU reference only for now (plugin=False keeps them out of the TensorRT
-# plugin table until their kernels and adapters exist).
+# Quantized ops. WeightOnlyGemm has CUDA kernels and a TensorRT adapter; the per-token
+# quantizers have CUDA kernels only (plugin=False keeps them out of the TensorRT plugin table
+# until their adapters exist).
 WEIGHT_ONLY_GEMM = OpSpec(
     name="WeightOnlyGemm",
     doc="y = x @ dequant(qweight, scales[, zeros]): x [.., K] -> [.., N]. bits 8: qweight int8 "
@@ -125,8 +126,8 @@ WEIGHT_ONLY_GEMM = OpSpec(
                  optional=True)),
     outputs=(Port("y", "[.., N]"),),
     attrs=(Attr("bits", "int", 8, "8 or 4"),
-           Attr("group_size", "int", 0, "input channels per scale; 0 = per output channel")),
-    plugin=False,
+           Attr("group_size", "int", 0, "input channels per scale; 0 = per output channel"),
+           *_PLUGIN_ATTRS),
 )
 
 QUANTIZE_INT8 = OpSpec(

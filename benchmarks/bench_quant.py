@@ -1,0 +1,147 @@
+"""Quantized kernel benchmarks on one GPU: WeightOnlyGemm (int8 per channel, int4 g128 / g32
+with zeros, scales pre-packed or read as float32) vs bf16 torch.matmul, and the per-token
+int8/fp8 quantizers vs the plain-torch reference and a device copy.
+
+Each number: the median of CUDA-event timings of one CUDA-graph replay of one call, with L2
+flushed (a 256 MB buffer rewritten) before every replay, after warm-up (so the weights come
+from HBM, as in a model whose weights exceed L2, and host launch overhead is excluded).
+
+  python3 benchmarks/bench_quant.py [--json PATH] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+
+import torch
+
+from trtcompile.ops import cuda_kernels, quant_reference
+
+DEV = "cuda"
+BF16 = torch.bfloat16
+DECODE_M = [1, 2, 4, 8, 16, 32]
+PREFILL_M = [1024, 4096]
+SHAPES = [("up/gate 4096->14336", 4096, 14336), ("down 14336->4096", 14336, 4096)]
+# name, bits, group_size, zeros, pre-packed pairs
+VARIANTS = [("int8", 8, 0, False, True), ("int4 g128", 4, 128, True, True),
+            ("int4 g128 f32", 4, 128, True, False), ("int4 g32", 4, 32, True, True),
+            ("int4 g32 f32", 4, 32, True, False)]
+
+
+class Timer:
+    """Median time of fn() (one CUDA-graph replay) with L2 flushed before each replay."""
+
+    def __init__(self, repeats: int):
+        self.repeats = repeats
+        self.flush = torch.empty(256 << 20, dtype=torch.uint8, device=DEV)
+
+    def us(self, fn) -> float:
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+        graph.replay()
+        times = []
+        for _ in range(self.repeats):
+            self.flush.zero_()
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            graph.replay()
+            b.record()
+            b.synchronize()
+            times.append(a.elapsed_time(b) * 1000)
+        return statistics.median(times)
+
+
+def quantized_weight(k: int, n: int, bits: int, group: int, zeros: bool):
+    """Random codes (never zeros: they can time faster) and scales in the spec layout."""
+    g = torch.Generator(device=DEV).manual_seed(n + k + bits)
+    if bits == 8:
+        q = torch.randint(-127, 128, (n, k), device=DEV, dtype=torch.int8, generator=g)
+        return q, torch.rand(n, device=DEV, generator=g) / 100 + 1e-3, None
+    q = torch.randint(0, 256, (n, k // 2), device=DEV, dtype=torch.uint8, generator=g)
+    s = torch.rand(n, k // group, device=DEV, generator=g) / 8 + 1e-3
+    z = 15 * torch.rand(n, k // group, device=DEV, generator=g) if zeros else None
+    return q, s, z
+
+
+def weight_bytes(qweight, scales, zeros, packed: bool, group: int) -> int:
+    b = qweight.numel()
+    if group and packed:
+        return b + scales.numel() * 4                              # one (scale, min) T2 pair
+    return b + scales.numel() * 4 + (zeros.numel() * 4 if zeros is not None else 0)
+
+
+def bench_gemm(lib, timer, ms, rows, quick):
+    for shape_name, k, n in SHAPES[:1] if quick else SHAPES:
+        w16 = torch.randn(k, n, device=DEV, dtype=BF16) / 64
+        weights = {v[0]: quantized_weight(k, n, v[1], v[2], v[3]) for v in VARIANTS}
+        for m in ms:
+            x = torch.randn(m, k, device=DEV, dtype=BF16)
+            io = (m * k + m * n) * 2
+            flops = 2 * m * n * k
+            t_ref = timer.us(lambda: torch.matmul(x, w16))
+            rows.append(dict(shape=shape_name, m=m, variant="bf16 matmul", us=t_ref,
+                             gbps=(k * n * 2 + io) / t_ref / 1e3, tflops=flops / t_ref / 1e6,
+                             speedup=1.0))
+            for name, bits, group, _, packed in VARIANTS:
+                q, s, z = weights[name]
+                lib.pack_group_scales = packed
+                t = timer.us(lambda: lib.weight_only_gemm(x, q, s, z, bits, group))
+                rows.append(dict(shape=shape_name, m=m, variant=name, us=t,
+                                 gbps=(weight_bytes(q, s, z, packed, group) + io) / t / 1e3,
+                                 tflops=flops / t / 1e6, speedup=t_ref / t))
+        lib.pack_group_scales = True
+        del w16, weights
+
+
+def bench_quantize(lib, timer, rows):
+    r, k = 8192, 4096
+    x = torch.randn(r, k, device=DEV, dtype=BF16)
+    nbytes = r * k * 2 + r * k + r * 2
+    t_copy = timer.us(lambda: x.clone())
+    rows.append(dict(shape=f"{r}x{k} bf16", m=r, variant="device copy", us=t_copy,
+                     gbps=2 * r * k * 2 / t_copy / 1e3, tflops=0.0, speedup=1.0))
+    for target in ("int8", "fp8"):
+        t_ref = timer.us(lambda: quant_reference.quantize_per_token(x, target))
+        t = timer.us(lambda: lib.quantize_per_token(x, target))
+        rows.append(dict(shape=f"{r}x{k} bf16", m=r, variant=f"torch reference {target}",
+                         us=t_ref, gbps=nbytes / t_ref / 1e3, tflops=0.0, speedup=1.0))
+        rows.append(dict(shape=f"{r}x{k} bf16", m=r, variant=f"kernel {target}", us=t,
+                         gbps=nbytes / t / 1e3, tflops=0.0, speedup=t_ref / t))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", help="write the rows to this file")
+    ap.add_argument("--quick", action="store_true", help="one shape, fewer repeats")
+    ap.add_argument("--repeats", type=int, default=30)
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        print("bench_quant: needs a CUDA GPU", file=sys.stderr)
+        return 1
+    lib = cuda_kernels.load()
+    timer = Timer(10 if args.quick else args.repeats)
+    rows: list[dict] = []
+    bench_quantize(lib, timer, rows)
+    bench_gemm(lib, timer, DECODE_M + PREFILL_M, rows, args.quick)
+    card = torch.cuda.get_device_name()
+    print(f"# {card}, torch {torch.__version__}; median us, L2 flushed, CUDA-graph replay")
+    print(f"{'shape':22} {'M':>5} {'variant':22} {'us':>9} {'GB/s':>7} {'TFLOP/s':>8} "
+          f"{'x bf16':>7}")
+    for r in rows:
+        print(f"{r['shape']:22} {r['m']:5d} {r['variant']:22} {r['us']:9.1f} {r['gbps']:7.0f} "
+              f"{r['tflops']:8.1f} {r['speedup']:7.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"card": card, "torch": torch.__version__, "rows": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+// Shared pieces of the weight-only GEMM kernels: the problem description, int8/int4 -> fp16/bf16
+// dequantization in registers, the m16n8k16 tensor-core MMA, and group scale lookup.
+#pragma once
+
+#include "../common/trtc_cuda.cuh"
+
+namespace trtc {
+namespace woq {
+
+// One call: y[M, N] = x[M, K] @ dequant(qweight)^T, qweight [N, K] int8 or [N, K/2] uint8.
+struct Problem {
+  const void* x;
+  int64_t x_stride;      // elements between rows of x
+  const uint8_t* qweight;
+  const float* scales;   // [N] (group_size 0) or [N, K/group_size]
+  const float* zeros;    // [N, K/group_size] or NULL
+  const uint32_t* pairs; // packed (scale, -zero*scale) in the activation type, [N, K/g], or NULL
+  void* y;               // [M, N] contiguous
+  int64_t m;
+  int n, k, bits, group_size;
+};
+
+template <typename T> struct Types;
+template <> struct Types<__half> {
+  using T2 = __half2;
+  static constexpr uint32_t kMagic = 0x6400;  // 1024.0: 10 mantissa bits hold a byte
+};
+template <> struct Types<__nv_bfloat16> {
+  using T2 = __nv_bfloat162;
+  static constexpr uint32_t kMagic = 0x4300;  // 128.0: 7 mantissa bits hold a nibble
+};
+
+template <typename T2> __device__ __forceinline__ uint32_t as_u32(T2 v) {
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+template <typename T2> __device__ __forceinline__ T2 as_t2(uint32_t v) {
+  return *reinterpret_cast<T2*>(&v);
+}
+
+// Pair (scale, -zero * scale) of one group, rounded to the activation type.
+template <typename T>
+__device__ __forceinline__ uint32_t make_pair(float s, float z) {
+  using T2 = typename Types<T>::T2;
+  T2 p;
+  p.x = from_float<T>(s);
+  p.y = from_float<T>(-z * s);
+  return as_u32(p);
+}
+
+// The words behind one group's pair, loadable ahead of use: the packed pair, or the bits of
+// the float32 scale and zero.
+struct GroupWords {
+  uint32_t a, b;
+};
+
+__device__ __forceinline__ GroupWords load_group_words(const Problem& p, int64_t i) {
+  if (p.pairs) return {__ldg(p.pairs + i), 0u};
+  return {__float_as_uint(__ldg(p.scales + i)), p.zeros ? __float_as_uint(__ldg(p.zeros + i)) : 0u};
+}
+
+template <typename T>
+__device__ __forceinline__ uint32_t to_pair(const Problem& p, GroupWords w) {
+  return p.pairs ? w.a : make_pair<T>(__uint_as_float(w.a), __uint_as_float(w.b));
+}
+
+// The pair of row `row`, group `grp`.
+template <typename T>
+__device__ __forceinline__ uint32_t load_pair(const Problem& p, int row, int grp, int groups) {
+  return to_pair<T>(p, load_group_words(p, static_cast<int64_t>(row) * groups + grp));
+}
+
+// A group's pair (scale, min) broadcast to both halves: w = q * s + m, one fused multiply-add
+// per two integer codes q held exactly in T2.
+struct Affine {
+  uint32_t s2, m2;
+  __device__ __forceinline__ explicit Affine(uint32_t pair) {
+    s2 = __byte_perm(pair, pair, 0x1010);
+    m2 = __byte_perm(pair, pair, 0x3232);
+  }
+  template <typename T>
+  __device__ __forceinline__ uint32_t apply(uint32_t q) const {
+    using T2 = typename Types<T>::T2;
+    return as_u32(__hfma2(as_t2<T2>(q), as_t2<T2>(s2), as_t2<T2>(m2)));
+  }
+};
+
+// 16 bytes of weights read once: bypass L1 so that it keeps the activations, which every
+// warp of the SM re-reads.
+__device__ __forceinline__ uint4 load_stream(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// The four code pairs of one 32-bit word of int4 codes (nibble i = k 8w+i, low nibble first)
+// as T2 integers, ordered (n0, n4), (n1, n5), (n2, n6), (n3, n7): one mask and one subtract per
+// pair, no shuffles (the activations are permuted to match instead). flip = 0x00080008 for
+// two's complement nibbles (offset to 0..15 for the magic trick), else 0.
+template <typename T>
+__device__ __forceinline__ void int4_word_to_pairs(uint32_t w, uint32_t flip, uint32_t (&out)[4]) {
+  using T2 = typename Types<T>::T2;
+  constexpr uint32_t magic = Types<T>::kMagic | (Types<T>::kMagic << 16);
+  const T2 bias = as_t2<T2>(magic | flip);  // magic (+ 8) as a T value
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t v = (((w >> (4 * i)) & 0x000F000Fu) ^ flip) | magic;
+    out[i] = as_u32(__hsub2(as_t2<T2>(v), bias));
+  }
+}
+
+// Bytes first, first+1 of a word of int8 codes (xor 0x80808080 applied: q + 128) as a T2 of
+// the integers q.
+template <typename T>
+__device__ __forceinline__ uint32_t int8_pair(uint32_t w_flipped, int first);
+
+// fp16: 1024 + (q + 128) fits the 10-bit mantissa exactly.
+template <>
+__device__ __forceinline__ uint32_t int8_pair<__half>(uint32_t w_flipped, int first) {
+  const uint32_t sel = first == 0 ? 0x4140u : 0x4342u;  // bytes first, first+1 under 0x64
+  const uint32_t v = __byte_perm(w_flipped, 0x64646464u, sel);
+  return as_u32(__hsub2(as_t2<__half2>(v), as_t2<__half2>(0x64806480u)));
+}
+
+// bf16: 7 mantissa bits cannot hold a byte; go through float32 (2^23 + byte) instead.
+template <>
+__device__ __forceinline__ uint32_t int8_pair<__nv_bfloat16>(uint32_t w_flipped, int first) {
+  const uint32_t sel = 0x7650u + first;  // byte `first` under the exponent bits of 2^23
+  const float lo = __uint_as_float(__byte_perm(w_flipped, 0x4B000000u, sel)) - 8388736.f;
+  const float hi = __uint_as_float(__byte_perm(w_flipped, 0x4B000000u, sel + 1)) - 8388736.f;
+  return as_u32(__floats2bfloat162_rn(lo, hi));
+}
+
+// D += A * B, m16n8k16, fp32 accumulators.
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1);
+
+template <>
+__device__ __forceinline__ void mma16816<__half>(float (&d)[4], const uint32_t (&a)[4],
+                                                 uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+template <>
+__device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4],
+                                                        uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Launchers of the two paths (weight_only_gemv.cu: M <= 32; weight_only_gemm.cu: any M).
+bool gemv_supported(const Problem& p);
+template <typename T> int launch_gemv(const Problem& p, cudaStream_t stream);
+template <typename T> int launch_tiled(const Problem& p, cudaStream_t stream);
+
+}  // namespace woq
+}  // namespace trtc

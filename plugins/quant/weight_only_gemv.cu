@@ -1,0 +1,265 @@
+// Weight-only GEMM for few rows (decode, M <= 32): a bandwidth-bound skinny kernel on tensor cores.
+//
+// Operands are swapped, y^T [N, M] = W [N, K] @ x^T [K, M], so the weight (row-major, K
+// contiguous) is the MMA's A operand and is read with 16-byte loads straight into registers,
+// dequantized there, and used once for all M tokens (B = x, up to 4 n8 tiles). The order of k
+// inside a chunk is free as long as A and B agree, so each thread takes 16 contiguous weight
+// bytes (16 int8 / 32 int4 k) and the x values it multiplies are permuted to match:
+//
+//   thread lane = 4g + t, warp chunk = 4 * CH consecutive k starting at k0
+//   A rows g and g+8 of a 16-row tile: bytes [k0 + CH*t, +16) of each row
+//   B column g (token g of the n8 tile): x[token][k0 + CH*t, +CH)
+//
+// Warps of a block split K; partial sums meet in shared memory at the end.
+#include <algorithm>
+
+#include "weight_only.cuh"
+
+namespace trtc {
+namespace woq {
+namespace {
+
+constexpr int kWarps = 8;
+
+// One chunk of one warp as this thread holds it: 16 weight bytes of rows g and g+8 of each
+// 16-row tile, and the words of their groups' (scale, min) pairs.
+template <int TM>
+struct Chunk {
+  uint4 w[TM][2];
+  GroupWords gw[TM][2];
+};
+
+// TM: 16-row weight tiles per warp; NT: n8 token tiles (M <= 8 * NT); D: chunks in flight per
+// warp; kGroups: per-group (scale, min) pairs in the dequantization, else one float scale per
+// row applied to the sums.
+template <typename T, int BITS, bool kGroups, int TM, int NT, int D>
+__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(Problem p) {
+  constexpr int CH = BITS == 8 ? 16 : 32;  // k per thread per chunk
+  constexpr int KW = 4 * CH;                // k per warp per chunk
+  constexpr int XV = CH / 8;                // 16-byte x vectors per thread per token
+  __shared__ float red[kWarps][TM * NT * 4][32];
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int row0 = blockIdx.x * 16 * TM;
+  const int64_t row_bytes = BITS == 8 ? p.k : p.k / 2;
+  const int nchunks = (p.k + KW - 1) / KW;
+  const int groups = kGroups ? p.k / p.group_size : 1;
+  const uint32_t flip = (BITS == 4 && p.zeros == nullptr) ? 0x00080008u : 0u;
+  const T* x = static_cast<const T*>(p.x);
+
+  int rows[TM][2];
+  bool rvalid[TM][2];
+#pragma unroll
+  for (int r = 0; r < TM; ++r)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      rows[r][h] = row0 + 16 * r + g + 8 * h;
+      rvalid[r][h] = rows[r][h] < p.n;
+    }
+
+  auto issue = [&](Chunk<TM>& ch, int c) {
+    const int k0 = c * KW + t * CH;
+    const bool in = c < nchunks && k0 < p.k;
+#pragma unroll
+    for (int r = 0; r < TM; ++r)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const bool ok = in && rvalid[r][h];
+        ch.w[r][h] = ok ? load_stream(p.qweight + rows[r][h] * row_bytes + k0 * BITS / 8)
+                        : make_uint4(0, 0, 0, 0);
+        if constexpr (kGroups)
+          ch.gw[r][h] = ok ? load_group_words(p, static_cast<int64_t>(rows[r][h]) * groups +
+                                                     k0 / p.group_size)
+                           : GroupWords{0u, 0u};
+      }
+  };
+
+  float acc[TM][NT][4];
+#pragma unroll
+  for (int r = 0; r < TM; ++r)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[r][j][i] = 0.f;
+
+  // x of chunk c for this thread's tokens (zeros past M or K)
+  auto load_x = [&](uint4 (&xv)[NT][XV], int c) {
+    const int k0 = c * KW + t * CH;
+    const bool kin = c < nchunks && k0 < p.k;
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      const int token = 8 * j + g;
+      const bool in = kin && token < p.m;
+      const uint4* src = reinterpret_cast<const uint4*>(x + (in ? token * p.x_stride + k0 : 0));
+#pragma unroll
+      for (int v = 0; v < XV; ++v) xv[j][v] = in ? __ldg(src + v) : make_uint4(0, 0, 0, 0);
+    }
+  };
+
+  auto compute = [&](const Chunk<TM>& ch, const uint4 (&xv)[NT][XV]) {
+#pragma unroll
+    for (int r = 0; r < TM; ++r) {
+      // out-of-range rows and k have zero pairs: w = 0 there, whatever the codes
+      const Affine f0(kGroups ? to_pair<T>(p, ch.gw[r][0]) : 0u);
+      const Affine f1(kGroups ? to_pair<T>(p, ch.gw[r][1]) : 0u);
+      const uint32_t* w0 = reinterpret_cast<const uint32_t*>(&ch.w[r][0]);
+      const uint32_t* w1 = reinterpret_cast<const uint32_t*>(&ch.w[r][1]);
+#pragma unroll
+      for (int wi = 0; wi < 4; ++wi) {
+        if constexpr (BITS == 8) {
+          // step wi: k 4wi..4wi+3 of the chunk; x words 2wi, 2wi+1 in natural order
+          const uint32_t v0 = w0[wi] ^ 0x80808080u, v1 = w1[wi] ^ 0x80808080u;
+          uint32_t a[4] = {int8_pair<T>(v0, 0), int8_pair<T>(v1, 0), int8_pair<T>(v0, 2),
+                           int8_pair<T>(v1, 2)};
+          if constexpr (kGroups) {
+            a[0] = f0.apply<T>(a[0]);
+            a[1] = f1.apply<T>(a[1]);
+            a[2] = f0.apply<T>(a[2]);
+            a[3] = f1.apply<T>(a[3]);
+          }
+#pragma unroll
+          for (int j = 0; j < NT; ++j) {
+            const uint32_t* xw = reinterpret_cast<const uint32_t*>(&xv[j][0]);
+            mma16816<T>(acc[r][j], a, xw[2 * wi], xw[2 * wi + 1]);
+          }
+        } else {
+          // word wi: k 8wi..8wi+7 as pairs (0,4) (1,5) | (2,6) (3,7): two MMA steps
+          uint32_t q0[4], q1[4];
+          int4_word_to_pairs<T>(w0[wi], flip, q0);
+          int4_word_to_pairs<T>(w1[wi], flip, q1);
+          if constexpr (kGroups) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+              q0[i] = f0.apply<T>(q0[i]);
+              q1[i] = f1.apply<T>(q1[i]);
+            }
+          }
+          const uint32_t a_lo[4] = {q0[0], q1[0], q0[1], q1[1]};
+          const uint32_t a_hi[4] = {q0[2], q1[2], q0[3], q1[3]};
+#pragma unroll
+          for (int j = 0; j < NT; ++j) {
+            const uint4 xq = xv[j][wi];  // x k 8wi..8wi+7, two per word
+            mma16816<T>(acc[r][j], a_lo, __byte_perm(xq.x, xq.z, 0x5410),
+                        __byte_perm(xq.x, xq.z, 0x7632));
+            mma16816<T>(acc[r][j], a_hi, __byte_perm(xq.y, xq.w, 0x5410),
+                        __byte_perm(xq.y, xq.w, 0x7632));
+          }
+        }
+      }
+    }
+  };
+
+  // A ring of D chunks of weights per warp stays in flight (chunk c is computed while the next
+  // D-1 load), and x one chunk ahead in two alternating buffers (D is even).
+  static_assert(D % 2 == 0, "x buffers alternate with the parity of d");
+  Chunk<TM> ring[D];
+  uint4 xa[NT][XV], xb[NT][XV];
+#pragma unroll
+  for (int d = 0; d < D; ++d) issue(ring[d], warp + d * kWarps);
+  load_x(xa, warp);
+  for (int c0 = warp; c0 < nchunks; c0 += D * kWarps) {  // warp-uniform: all lanes reach the MMAs
+#pragma unroll
+    for (int d = 0; d < D; ++d) {
+      const int c = c0 + d * kWarps;
+      if (c >= nchunks) break;
+      if (d & 1) {
+        load_x(xa, c + kWarps);
+        compute(ring[d], xb);
+      } else {
+        load_x(xb, c + kWarps);
+        compute(ring[d], xa);
+      }
+      issue(ring[d], c + D * kWarps);
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < TM; ++r)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) red[warp][(r * NT + j) * 4 + i][lane] = acc[r][j][i];
+  __syncthreads();
+
+  // accumulator i of lane (g, t): row g + 8 (i >= 2), token 2t + (i & 1) of its tiles
+  T* y = static_cast<T*>(p.y);
+  for (int o = threadIdx.x; o < TM * NT * 4 * 32; o += kWarps * 32) {
+    const int idx = o >> 5, ln = o & 31;
+    const int r = idx / (NT * 4), j = (idx >> 2) % NT, i = idx & 3;
+    const int row = row0 + 16 * r + (ln >> 2) + (i >= 2 ? 8 : 0);
+    const int token = 8 * j + 2 * (ln & 3) + (i & 1);
+    if (row >= p.n || token >= p.m) continue;
+    float sum = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) sum += red[w][idx][ln];
+    if (!kGroups) sum *= __ldg(p.scales + row);
+    y[token * static_cast<int64_t>(p.n) + row] = from_float<T>(sum);
+  }
+}
+
+// Chunks in flight per warp: deeper with fewer registers per chunk.
+template <int TM, int NT> constexpr int depth() { return TM == 1 && NT < 4 ? 4 : 2; }
+
+// Blocks of this instantiation that fit on one SM (registers), asked once.
+template <typename T, int BITS, bool kGroups, int TM, int NT>
+int blocks_per_sm() {
+  static const int n = [] {
+    int b = 1;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &b, gemv_kernel<T, BITS, kGroups, TM, NT, depth<TM, NT>()>, kWarps * 32, 0);
+    return b > 0 ? b : 1;
+  }();
+  return n;
+}
+
+template <typename T, int BITS, bool kGroups, int TM, int NT>
+int launch_as(const Problem& p, cudaStream_t stream) {
+  const dim3 grid((p.n + 16 * TM - 1) / (16 * TM));
+  gemv_kernel<T, BITS, kGroups, TM, NT, depth<TM, NT>()><<<grid, kWarps * 32, 0, stream>>>(p);
+  return static_cast<int>(cudaGetLastError());
+}
+
+// One or two 16-row tiles per warp: two halve the re-reads of x, one makes blocks half as long,
+// so a last partial wave of blocks costs less. Pick the smaller (waves x tiles per block).
+template <typename T, int BITS, bool kGroups, int NT>
+int launch_nt(const Problem& p, cudaStream_t stream) {
+  int device = 0, sms = 132;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  auto cost = [&](int tm, int per_sm) {
+    const int64_t blocks = (p.n + 16 * tm - 1) / (16 * tm), slots = static_cast<int64_t>(per_sm) * sms;
+    return ((blocks + slots - 1) / slots) * tm;
+  };
+  if (cost(2, blocks_per_sm<T, BITS, kGroups, 2, NT>()) < cost(1, blocks_per_sm<T, BITS, kGroups, 1, NT>()))
+    return launch_as<T, BITS, kGroups, 2, NT>(p, stream);
+  return launch_as<T, BITS, kGroups, 1, NT>(p, stream);
+}
+
+template <typename T, int BITS, bool kGroups>
+int launch_tm(const Problem& p, cudaStream_t stream) {
+  if (p.m <= 8) return launch_nt<T, BITS, kGroups, 1>(p, stream);
+  if (p.m <= 16) return launch_nt<T, BITS, kGroups, 2>(p, stream);
+  return launch_as<T, BITS, kGroups, 1, 4>(p, stream);  // registers: one tile per warp
+}
+
+}  // namespace
+
+bool gemv_supported(const Problem& p) {
+  const int ch = p.bits == 8 ? 16 : 32;
+  return p.m <= 32 && p.k % ch == 0 && (p.group_size == 0 || p.group_size % ch == 0) &&
+         p.x_stride % 8 == 0 && aligned16(p.x) && aligned16(p.qweight);
+}
+
+template <typename T>
+int launch_gemv(const Problem& p, cudaStream_t stream) {
+  const bool groups = p.group_size > 0;
+  if (p.bits == 8) return groups ? launch_tm<T, 8, true>(p, stream) : launch_tm<T, 8, false>(p, stream);
+  return groups ? launch_tm<T, 4, true>(p, stream) : launch_tm<T, 4, false>(p, stream);
+}
+
+template int launch_gemv<__half>(const Problem&, cudaStream_t);
+template int launch_gemv<__nv_bfloat16>(const Problem&, cudaStream_t);
+
+}  // namespace woq
+}  // namespace trtc

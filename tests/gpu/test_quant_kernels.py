@@ -1,0 +1,190 @@
+"""CUDA kernels of the quantized ops (WeightOnlyGemm, QuantizeInt8/Fp8) against the CPU
+references of trtcompile/ops/quant_reference.py."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from trtcompile.errors import BackendUnavailableError, UnsupportedOpError
+from trtcompile.ops import quant_kernels, quant_reference
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+DEV = "cuda"
+HALF = [torch.float16, torch.bfloat16]
+# (bits, group_size, zeros): per-channel int8, group-wise int8, int4 asymmetric (what the int4
+# pass emits), int4 signed group-wise and per-channel
+LAYOUTS = [(8, 0, False), (8, 32, False), (4, 32, True), (4, 64, True), (4, 128, True),
+           (4, 32, False), (4, 128, False), (4, 0, False)]
+
+
+@pytest.fixture(scope="module")
+def lib():
+    from trtcompile.ops import cuda_kernels
+
+    try:
+        return cuda_kernels.load()
+    except BackendUnavailableError as e:
+        pytest.skip(str(e))
+
+
+def make_weight(n: int, k: int, bits: int, group: int, zeros: bool, seed: int):
+    """Random codes and scales in the layouts of ops/spec.py WeightOnlyGemm (on the GPU)."""
+    g = torch.Generator(device=DEV).manual_seed(seed)
+    cols = k // group if group else 1
+    scales = (0.2 + 1.8 * torch.rand(n, cols, device=DEV, generator=g)) / (8 if bits == 4 else 100)
+    scales = scales if group else scales.reshape(n)
+    if bits == 8:
+        q = torch.randint(-127, 128, (n, k), device=DEV, generator=g, dtype=torch.int8)
+        return q, scales, None
+    lo, hi = (0, 16) if zeros else (-8, 8)
+    codes = torch.randint(lo, hi, (n, k), device=DEV, generator=g, dtype=torch.int16) & 0xF
+    packed = (codes[:, 0::2] | (codes[:, 1::2] << 4)).to(torch.uint8)
+    # zeros are fractional, as the int4 pass writes them
+    z = 15 * torch.rand(n, cols, device=DEV, generator=g) if zeros else None
+    return packed, scales, z
+
+
+def kernel_weight(qweight, scales, zeros, bits, group, dtype):
+    """W [K, N] float64 exactly as the kernels multiply it: integer codes (per-channel scales
+    are applied to the fp32 sums), or q * scale + min rounded once to fp16/bf16 (group-wise)."""
+    if group == 0:
+        return quant_reference.dequantize_weight(qweight, scales, bits, 0).double()
+    q = quant_reference.unpack_int4(qweight, signed=zeros is None) if bits == 4 else qweight
+    pairs = quant_kernels.pack_group_pairs(scales, zeros, dtype).double()    # [N, G, 2]
+    s, m = (pairs[..., i].repeat_interleave(group, dim=1) for i in (0, 1))
+    return (q.double() * s + m).to(dtype).double().t()
+
+
+def check_gemm(y, x, qweight, scales, zeros, bits, group):
+    """y against (a) the same product with the weights the kernels use, tightly (a wrong nibble,
+    group or token fails it), (b) the float32 reference, as loosely as fp16/bf16 weights need."""
+    args = [t.cpu() if t is not None else None for t in (qweight, scales, zeros)]
+    xf = x.cpu().double().reshape(-1, x.shape[-1])
+    exact = (xf @ kernel_weight(*args, bits, group, x.dtype)).reshape(*x.shape[:-1], -1)
+    ref = (xf.float() @ quant_reference.dequantize_weight(*args[:2], bits, group, args[2]))
+    ref = ref.reshape(*x.shape[:-1], -1)
+    assert y.shape == ref.shape and y.dtype == x.dtype
+    out = y.cpu().double()
+    assert torch.isfinite(out).all()
+    ulp = 2.0 ** (-8 if x.dtype == torch.bfloat16 else -11)
+    rms = ref.pow(2).mean().sqrt().item()
+    loose = 1e-3 if group == 0 else (0.06 if x.dtype == torch.bfloat16 else 0.01)
+    for want, rel in ((exact, 1e-4), (ref.double(), loose)):
+        excess = ((out - want).abs() - ulp * want.abs()).max().item()
+        assert excess <= rel * rms, f"max error {excess} > {rel} * rms {rms}"
+
+
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("bits,group,zeros", LAYOUTS)
+@pytest.mark.parametrize("n,k", [(72, 128), (136, 4096), (1024, 256)])
+@pytest.mark.parametrize("m", [1, 3, 16, 17, 32, 33, 100, 1024])
+def test_weight_only_gemm(lib, dtype, bits, group, zeros, n, k, m):
+    qweight, scales, z = make_weight(n, k, bits, group, zeros, seed=n + k + bits + group)
+    g = torch.Generator(device=DEV).manual_seed(m)
+    x = torch.randn(m, k, device=DEV, generator=g).to(dtype)
+    check_gemm(lib.weight_only_gemm(x, qweight, scales, z, bits, group), x, qweight, scales, z,
+               bits, group)
+
+
+@pytest.mark.parametrize("bits,group,zeros", [(8, 0, False), (4, 0, False), (8, 16, False)])
+@pytest.mark.parametrize("m", [1, 40])
+def test_weight_only_gemm_k_not_multiple_of_16(lib, bits, group, zeros, m):
+    """K % 16 == 8 (and 16-wide groups) is out of the GEMV's reach: the tiled kernel's tails."""
+    qweight, scales, z = make_weight(24, 72 if group == 0 else 80, bits, group, zeros, seed=3)
+    k = qweight.shape[1] * (8 // bits)
+    x = torch.randn(m, k, device=DEV).to(torch.bfloat16)
+    check_gemm(lib.weight_only_gemm(x, qweight, scales, z, bits, group), x, qweight, scales, z,
+               bits, group)
+
+
+@pytest.mark.parametrize("pack", [True, False])
+@pytest.mark.parametrize("m", [4, 300])
+def test_weight_only_gemm_scale_modes_and_cache(lib, pack, m):
+    """Packed (scale, min) pairs and raw float32 scales agree; an in-place update of the scales
+    is seen (the pair cache is keyed by version)."""
+    qweight, scales, z = make_weight(200, 512, 4, 64, True, seed=9)
+    x = torch.randn(m, 512, device=DEV).to(torch.float16)
+    lib.pack_group_scales = pack
+    try:
+        check_gemm(lib.weight_only_gemm(x, qweight, scales, z, 4, 64), x, qweight, scales, z, 4, 64)
+        scales.mul_(torch.linspace(0.5, 2.0, 8, device=DEV))
+        check_gemm(lib.weight_only_gemm(x, qweight, scales, z, 4, 64), x, qweight, scales, z, 4, 64)
+    finally:
+        lib.pack_group_scales = True
+
+
+@pytest.mark.parametrize("m", [5, 64])
+def test_weight_only_gemm_strided_and_batched_x(lib, m):
+    qweight, scales, z = make_weight(96, 256, 4, 32, True, seed=5)
+    for pad in (8, 4):   # row stride kept (multiple of 8) or copied (not)
+        x = torch.randn(m, 256 + pad, device=DEV).to(torch.bfloat16)[:, :256]
+        check_gemm(lib.weight_only_gemm(x, qweight, scales, z, 4, 32), x, qweight, scales, z, 4, 32)
+    x3 = torch.randn(2, m, 256, device=DEV).to(torch.bfloat16)
+    check_gemm(lib.weight_only_gemm(x3, qweight, scales, z, 4, 32), x3, qweight, scales, z, 4, 32)
+
+
+def test_weight_only_gemm_via_torch_op_and_cuda_graph(lib):
+    from trtcompile.ops import cuda_kernels
+
+    cuda_kernels.register_cuda_impls()
+    qweight, scales, z = make_weight(512, 1024, 4, 128, True, seed=1)
+    x = torch.randn(8, 1024, device=DEV).to(torch.bfloat16)
+    op = torch.ops.trtcompile.weight_only_gemm
+    eager = op(x, qweight, scales, z, 4, 128)                   # warm-up packs the scales
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = op(x, qweight, scales, z, 4, 128)
+    x.copy_(torch.randn_like(x))
+    graph.replay()
+    torch.cuda.synchronize()
+    assert not torch.equal(captured, eager)
+    check_gemm(captured, x, qweight, scales, z, 4, 128)
+
+
+def test_weight_only_gemm_errors(lib):
+    qweight, scales, _ = make_weight(16, 64, 8, 0, False, seed=0)
+    x = torch.randn(2, 64, device=DEV).to(torch.float16)
+    with pytest.raises(UnsupportedOpError, match="bits"):
+        lib.weight_only_gemm(x, qweight, scales, None, 5, 0)
+    with pytest.raises(UnsupportedOpError, match="qweight"):
+        lib.weight_only_gemm(x[:, :32], qweight, scales, None, 8, 0)
+    with pytest.raises(UnsupportedOpError, match="scales"):
+        lib.weight_only_gemm(x, qweight, scales[:8], None, 8, 0)
+
+
+def test_weight_only_gemm_fp32_falls_back_to_reference(lib):
+    qweight, scales, z = make_weight(40, 64, 4, 32, True, seed=2)
+    x = torch.randn(3, 64, device=DEV)
+    torch.testing.assert_close(lib.weight_only_gemm(x, qweight, scales, z, 4, 32),
+                               quant_reference.weight_only_gemm(x, qweight, scales, z, 4, 32))
+
+
+# ---------------------------------------------------------------- per-token quantization
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("target", ["int8", "fp8"])
+@pytest.mark.parametrize("rows,k", [(1, 64), (5, 4096), (300, 1000), (7, 1001)])
+def test_quantize_per_token(lib, dtype, target, rows, k):
+    g = torch.Generator(device=DEV).manual_seed(rows * k)
+    x = (3 * torch.randn(rows, k + 16, device=DEV, generator=g)).to(dtype)[:, :k]  # strided rows
+    x[0] = 0                                                        # all-zero row: scale 1
+    if rows > 2:
+        x[1] *= 1000
+    q, s = lib.quantize_per_token(x, target)
+    q_ref, s_ref = quant_reference.quantize_per_token(x.cpu(), target)
+    assert q.dtype == q_ref.dtype and s.dtype == dtype and s.shape == (rows, 1)
+    assert torch.equal(s.cpu(), s_ref)
+    assert s[0].item() == 1.0
+    assert torch.equal(q.cpu().view(torch.int8), q_ref.view(torch.int8))
+
+
+def test_quantize_per_token_batched_and_errors(lib):
+    x = torch.randn(2, 3, 256, device=DEV).to(torch.bfloat16)
+    q, s = lib.quantize_per_token(x, "int8")
+    q_ref, s_ref = quant_reference.quantize_per_token(x.cpu(), "int8")
+    assert q.shape == (2, 3, 256) and s.shape == (2, 3, 1)
+    assert torch.equal(q.cpu(), q_ref) and torch.equal(s.cpu(), s_ref)
+    with pytest.raises(UnsupportedOpError, match="target"):
+        lib.quantize_per_token(x, "int4")
