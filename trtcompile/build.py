@@ -30,7 +30,8 @@ def check_supported(config: Config) -> None:
         check_archs(mode, config.build.gpu_archs)
         if mode in (QuantMode.INT8_WEIGHT_ONLY, QuantMode.INT4_WEIGHT_ONLY):
             raise ConfigError(f"quantization.mode '{mode}' needs the WeightOnlyGemm TensorRT "
-                              "plugin, which is not built yet; use build.backend: torch")
+                              "plugin, which compiles but has never been run on TensorRT; use "
+                              "build.backend: torch")
         if mode in (QuantMode.FP8, QuantMode.INT8_SQ) and \
                 config.quantization.activation == ActivationQuant.DYNAMIC:
             raise ConfigError(f"quantization.mode '{mode}' with activation 'dynamic' needs the "
