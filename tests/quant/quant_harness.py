@@ -21,7 +21,7 @@ def config_for(family: str, **quant) -> Config:
 
 def quantized_model(loaded, path, **quant) -> onnx.ModelProto:
     ctx = PassContext(info=loaded.info, inv_freq=loaded.inv_freq, block_size=4)
-    model, _ = run_pipeline(onnx.load(str(path)), config_for("llama", **quant), ctx,
+    model, _, _ = run_pipeline(onnx.load(str(path)), config_for("llama", **quant), ctx,
                             loaded.tokenizer, log=lambda m: None)
     return model
 

@@ -105,8 +105,13 @@ def paged_attention(q, k, v, positions, query_start_loc, seq_lens, block_tables,
 
 
 def _quantize(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Round to nearest and saturate (int8 to +-127, fp8 E4M3 to +-448: torch's own fp8 cast
+    is not specified to saturate)."""
     if dtype == torch.int8:
         return x.round().clamp(-127, 127).to(torch.int8)
+    if dtype == torch.float8_e4m3fn:
+        top = torch.finfo(dtype).max
+        return x.clamp(-top, top).to(dtype)
     return x.to(dtype)
 
 
