@@ -95,6 +95,28 @@ struct PoolVec<int8_t> {
   }
 };
 
+// 16 bytes of a quantized pool -> 8 packed f16x2 (exact: E4M3 and |int8| <= 127 fit f16).
+template <typename P> __device__ __forceinline__ void to_half2(const uint4& raw, __half2 (&h)[8]);
+template <> __device__ __forceinline__ void to_half2<fp8>(const uint4& raw, __half2 (&h)[8]) {
+  const __nv_fp8x2_storage_t* p = reinterpret_cast<const __nv_fp8x2_storage_t*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const __half2_raw r = __nv_cvt_fp8x2_to_halfraw2(p[i], __NV_E4M3);
+    h[i] = *reinterpret_cast<const __half2*>(&r);
+  }
+}
+template <> __device__ __forceinline__ void to_half2<int8_t>(const uint4& raw, __half2 (&h)[8]) {
+  // byte b + 128 in the mantissa of f16 1024: the half 1152 + b
+  const uint32_t w[4] = {raw.x ^ 0x80808080u, raw.y ^ 0x80808080u, raw.z ^ 0x80808080u,
+                         raw.w ^ 0x80808080u};
+  const __half2 bias = __floats2half2_rn(1152.f, 1152.f);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t bits = __byte_perm(w[i / 2], 0x64646464u, (i % 2) ? 0x5342u : 0x5140u);
+    h[i] = __hsub2(*reinterpret_cast<const __half2*>(&bits), bias);
+  }
+}
+
 // Scale of the pool's k (which = 0) or v (1); 1 for an unquantized pool.
 __device__ __forceinline__ float pool_scale(const float* kv_scales, int which) {
   return kv_scales != nullptr ? __ldg(kv_scales + which) : 1.f;
@@ -115,16 +137,20 @@ inline int dispatch_pool(trtc_dtype dtype, trtc_dtype kv_dtype, F&& f) {
 
 // Rotate-half of one q element in fp32 without fma contraction, rounded to T (the value the
 // separate rotary pass would have stored). x: the element, y: its partner (e +- rot / 2).
+// rotate_q_cs: the same with cs, sn = cos, sin(pos * inv_freq) * scaling given.
+template <typename T>
+__device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, float cs, float sn) {
+  const float r = first_half ? __fadd_rn(__fmul_rn(x, cs), __fmul_rn(-y, sn))
+                             : __fadd_rn(__fmul_rn(x, cs), __fmul_rn(y, sn));
+  return to_float(from_float<T>(r));
+}
+
 template <typename T>
 __device__ __forceinline__ float rotate_q(float x, float y, bool first_half, float pos,
                                           float inv_freq, float scaling) {
   float sn, cs;
   sincosf(pos * inv_freq, &sn, &cs);
-  cs *= scaling;
-  sn *= scaling;
-  const float r = first_half ? __fadd_rn(__fmul_rn(x, cs), __fmul_rn(-y, sn))
-                             : __fadd_rn(__fmul_rn(x, cs), __fmul_rn(y, sn));
-  return to_float(from_float<T>(r));
+  return rotate_q_cs<T>(x, y, first_half, cs * scaling, sn * scaling);
 }
 
 // Decode kernel: one CTA per (kv head chunk, sequence, split); gq query heads per CTA. With

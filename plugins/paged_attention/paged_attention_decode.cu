@@ -13,8 +13,10 @@
 //   ring[stage][i][k|v][thread]   (a warp's 16-byte slots are contiguous: no bank conflicts)
 //
 // Quantized pool (fp8/int8, P): a lane's 16-byte slice holds 16 elements, so a key takes half
-// the lanes of a bf16 one; slices are widened to fp32 in registers, the k scale is folded into
-// the softmax scale (applied to q) and the v scale into the output.
+// the lanes of a bf16 one. q * k is taken in packed f16x2 (q pre-multiplied by the k scale, so
+// the products are those of the real values; k codes convert exactly to f16, 8 products per
+// half, then summed in fp32): its rounding is far below fp8's own. V slices are widened to
+// fp32 in registers; the v scale is applied to the output.
 //
 // Split-K: each split writes its normalized partial (o, max, sum); the last split of a
 // (sequence, head chunk) to finish (a counter in the workspace) merges them into out.
@@ -89,7 +91,10 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
   const P* kp = static_cast<const P*>(a.k_pool) + hkv * D + lane * VEC;
   const P* vp = static_cast<const P*>(a.v_pool) + hkv * D + lane * VEC;
-  const float qscale = a.scale_log2 * pool_scale(a.kv_scales, 0);
+  constexpr bool kQuant = kQuantPool<P>;
+  // fp32 path: q carries the softmax scale; f16x2 path: q carries the k scale, scores get
+  // the softmax scale after the sum.
+  const float qscale = kQuant ? pool_scale(a.kv_scales, 0) : a.scale_log2;
   const float vscale = pool_scale(a.kv_scales, 1);
   const int bmask = (1 << a.log2_block) - 1;
   const int e0 = lane * VEC;
@@ -137,22 +142,35 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
     fetch_blocks(kStages - 1, blk);
 
     float qf[GQ][VEC];
-    const float qposf = static_cast<float>(qpos);
+    // This lane's rotary angles, shared by its GQ heads (rot is a multiple of 2; a slice may
+    // straddle it).
+    float rc[VEC], rs[VEC];
+    const int half = a.rot / 2;
+    if (e0 < a.rot) {
+      const float qposf = static_cast<float>(qpos);
+#pragma unroll
+      for (int e = 0; e < VEC; ++e) {
+        const int c = e0 + e;
+        if (c < a.rot) {
+          sincosf(qposf * __ldg(a.inv_freq + (c < half ? c : c - half)), &rs[e], &rc[e]);
+          rc[e] *= a.rotary_scaling;
+          rs[e] *= a.rotary_scaling;
+        }
+      }
+    }
 #pragma unroll
     for (int g = 0; g < GQ; ++g) {
       if (g < ng) {
         const T* row = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + (h0 + g) * D;
         load_q<T>(row + e0, qf[g]);
-        if (e0 < a.rot) {  // rot is a multiple of 2; a slice may straddle it only for fp32
-          const int half = a.rot / 2;
+        if (e0 < a.rot) {
 #pragma unroll
           for (int e = 0; e < VEC; ++e) {
             const int c = e0 + e;
             if (c < a.rot) {
               const bool first = c < half;
-              const int j = first ? c : c - half;
-              qf[g][e] = rotate_q<T>(qf[g][e], to_float(row[first ? c + half : j]), first, qposf,
-                                     __ldg(a.inv_freq + j), a.rotary_scaling);
+              qf[g][e] = rotate_q_cs<T>(qf[g][e], to_float(row[first ? c + half : c - half]), first,
+                                        rc[e], rs[e]);
             }
           }
         }
@@ -162,6 +180,13 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
 #pragma unroll
         for (int e = 0; e < VEC; ++e) qf[g][e] = 0.f;
       }
+    }
+    __half2 qh[kQuant ? GQ : 1][VEC / 2];
+    if constexpr (kQuant) {
+#pragma unroll
+      for (int g = 0; g < GQ; ++g)
+#pragma unroll
+        for (int e = 0; e < VEC / 2; ++e) qh[g][e] = __floats2half2_rn(qf[g][2 * e], qf[g][2 * e + 1]);
     }
     float m[GQ], l[GQ], acc[GQ][VEC];
 #pragma unroll
@@ -185,15 +210,35 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
       float sc[KPT][GQ];
 #pragma unroll
       for (int i = 0; i < KPT; ++i) {
-        float kf[VEC];
-        PoolVec<P>::to_floats(kr[i], kf);
+        float dots[GQ];
+        if constexpr (kQuant) {
+          __half2 kh[VEC / 2];
+          to_half2<P>(kr[i], kh);
+#pragma unroll
+          for (int g = 0; g < GQ; ++g) {
+            __half2 h = __hmul2(qh[g][0], kh[0]);
+#pragma unroll
+            for (int e = 1; e < VEC / 2; ++e) h = __hfma2(qh[g][e], kh[e], h);
+            const float2 f = __half22float2(h);
+            dots[g] = f.x + f.y;
+          }
+        } else {
+          float kf[VEC];
+          PoolVec<P>::to_floats(kr[i], kf);
+#pragma unroll
+          for (int g = 0; g < GQ; ++g) {
+            float d = 0.f;
+#pragma unroll
+            for (int e = 0; e < VEC; ++e) d = fmaf(qf[g][e], kf[e], d);
+            dots[g] = d;
+          }
+        }
 #pragma unroll
         for (int g = 0; g < GQ; ++g) {
-          float d = 0.f;
-#pragma unroll
-          for (int e = 0; e < VEC; ++e) d = fmaf(qf[g][e], kf[e], d);
+          float d = dots[g];
 #pragma unroll
           for (int o = LPK / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+          if constexpr (kQuant) d *= a.scale_log2;
           sc[i][g] = (kb + kl + i * KL < kend) ? d : -INFINITY;
         }
       }
