@@ -142,21 +142,21 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
     fetch_blocks(kStages - 1, blk);
 
     float qf[GQ][VEC];
-    // This lane's rotary angles, shared by its GQ heads (rot is a multiple of 2; a slice may
-    // straddle it).
-    float rc[VEC], rs[VEC];
+    // This lane's rotary angles (rot is a multiple of 2; a slice may straddle it), computed
+    // once for its GQ heads where registers allow (GQ 8 over 16-bit pools would spill).
+    constexpr bool kHoist = kQuant || GQ <= 4;
     const int half = a.rot / 2;
-    if (e0 < a.rot) {
-      const float qposf = static_cast<float>(qpos);
+    const float qposf = static_cast<float>(qpos);
+    auto angle = [&](int c, float& cs, float& sn) {
+      sincosf(qposf * __ldg(a.inv_freq + (c < half ? c : c - half)), &sn, &cs);
+      cs *= a.rotary_scaling;
+      sn *= a.rotary_scaling;
+    };
+    float rc[kHoist ? VEC : 1], rs[kHoist ? VEC : 1];
+    if (kHoist && e0 < a.rot) {
 #pragma unroll
-      for (int e = 0; e < VEC; ++e) {
-        const int c = e0 + e;
-        if (c < a.rot) {
-          sincosf(qposf * __ldg(a.inv_freq + (c < half ? c : c - half)), &rs[e], &rc[e]);
-          rc[e] *= a.rotary_scaling;
-          rs[e] *= a.rotary_scaling;
-        }
-      }
+      for (int e = 0; e < VEC; ++e)
+        if (e0 + e < a.rot) angle(e0 + e, rc[kHoist ? e : 0], rs[kHoist ? e : 0]);
     }
 #pragma unroll
     for (int g = 0; g < GQ; ++g) {
@@ -169,8 +169,15 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
             const int c = e0 + e;
             if (c < a.rot) {
               const bool first = c < half;
+              float cs, sn;
+              if constexpr (kHoist) {
+                cs = rc[e];
+                sn = rs[e];
+              } else {
+                angle(c, cs, sn);
+              }
               qf[g][e] = rotate_q_cs<T>(qf[g][e], to_float(row[first ? c + half : c - half]), first,
-                                        rc[e], rs[e]);
+                                        cs, sn);
             }
           }
         }
