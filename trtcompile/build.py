@@ -38,9 +38,11 @@ def check_supported(config: Config) -> None:
                               "built yet; use quantization.activation: static (TensorRT's own "
                               "Q/DQ) or build.backend: torch")
     if config.kv_cache.dtype != KVCacheDType.AUTO and config.build.backend == Backend.TENSORRT:
-        raise ConfigError(f"kv_cache.dtype '{config.kv_cache.dtype}' needs the PagedAttention "
-                          "TensorRT plugin to take a quantized pool and its kv_scales input, "
-                          "which it does not yet; use build.backend: torch or kv_cache.dtype: auto")
+        raise ConfigError(f"kv_cache.dtype '{config.kv_cache.dtype}' is not enabled for "
+                          "build.backend: tensorrt: the PagedAttention plugin accepts an fp8/int8 "
+                          "pool and its kv_scales input, but an engine with a quantized pool "
+                          "(FP8/INT8 network input, sm_89+ check for fp8) has not been built or "
+                          "run yet; use build.backend: torch or kv_cache.dtype: auto")
     if config.build.backend == Backend.TENSORRT:
         from trtcompile.backends.tensorrt._trt import INSTALL_HINT, has_tensorrt
 

@@ -48,7 +48,7 @@ def _graph(exported, kv: str):
 def test_config_accepted_for_torch_refused_for_tensorrt():
     for kv in POOLS:
         check_supported(_config(kv))
-        with pytest.raises(ConfigError, match="kv_scales"):
+        with pytest.raises(ConfigError, match="tensorrt"):
             check_supported(_config(kv, backend="tensorrt"))
 
 
@@ -143,3 +143,13 @@ def test_parallel_samples_copy_quantized_blocks(artifacts):
     for out in llm.run_until_done():
         tokens.setdefault(out.index, []).extend(out.new_token_ids)
     assert len(tokens) == 2 and all(t == single for t in tokens.values())
+
+
+def test_quantized_pool_holds_twice_the_blocks_of_bf16():
+    from trtcompile.runtime.model_runner import KVPoolSpec
+
+    spec = {d: KVPoolSpec(num_layers=30, num_kv_heads=3, head_dim=64, block_size=16, dtype=d)
+            for d in ("bfloat16", "float8_e4m3fn", "int8")}
+    assert spec["bfloat16"].bytes_per_block == 2 * spec["float8_e4m3fn"].bytes_per_block
+    assert spec["float8_e4m3fn"].bytes_per_block == spec["int8"].bytes_per_block
+    assert spec["int8"].allocate(3, torch.device("cpu")).dtype == torch.int8
