@@ -69,7 +69,8 @@ def test_graph_feeds_calibrated_scales_to_every_layer(exported, kv):
     assert pool.type.tensor_type.elem_type == ONNX_TYPES[kv]
 
 
-# max |logits - float32 pool| / logit range. Measured 0.0046 (fp8), 0.0010 (int8) on this model:
+# max |logits - float32 pool| / logit range. Measured 0.0079 (fp8), 0.0030 (int8) on this model
+# (argmax equal on every row):
 # E4M3 keeps 3 mantissa bits (relative rounding <= 1/16 per element), int8 a uniform step of
 # absmax/127 (<= absmax/254); attention averages these errors over keys and heads.
 BOUNDS = {"fp8": 0.02, "int8": 0.01}
