@@ -5,7 +5,9 @@
 
 --build first runs `trtcompile build configs/smollm2-135m.yaml --set quantization.mode=...`
 for every artifact whose directory is missing (name = mode; 'fp32' = none; 'int4_g32' = int4
-with group_size 32). Text: lee_background.cor from the gensim 4.4.0 wheel."""
+with group_size 32). --kv-dtype fp8,int8 adds, for every artifact NAME=DIR, NAME+kv_fp8 (built in
+DIR_kv_fp8 with kv_cache.dtype=fp8) etc., compared with NAME (same weights, model-dtype KV).
+Text: lee_background.cor from the gensim 4.4.0 wheel."""
 
 from __future__ import annotations
 
@@ -28,6 +30,13 @@ MODES = {
     "int8_sq_static": (["quantization.mode=int8_sq", "quantization.activation=static"], 3.0),
     "int4_g32": (["quantization.mode=int4_weight_only", "quantization.group_size=32"], 5.0),
 }
+KV_LIMIT = 1.0   # allowed perplexity increase (%) of a quantized KV cache over the same weights
+
+
+def kv_variants(arts: dict[str, str], kv_dtypes: list[str]) -> dict[str, tuple[str, str, str]]:
+    """NAME+kv_DT -> (directory, NAME, DT) for every artifact and KV dtype."""
+    return {f"{name}+kv_{dt}": (f"{d}_kv_{dt}", name, dt) for name, d in arts.items()
+            for dt in kv_dtypes}
 
 
 def default_wheel() -> str:
@@ -66,6 +75,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=None)
     ap.add_argument("--window", type=int, default=1024)
     ap.add_argument("--stride", type=int, default=1024)
+    ap.add_argument("--kv-dtype", default="", help="comma-separated quantized KV dtypes (fp8, int8)")
     args = ap.parse_args()
 
     from transformers import AutoTokenizer
@@ -73,11 +83,14 @@ def main() -> None:
     from trtcompile.perplexity import perplexity, read_text
 
     arts = dict(a.split("=", 1) for a in args.artifact)
+    kv = kv_variants(arts, [x for x in args.kv_dtype.split(",") if x])
     if args.build:
-        for name, d in arts.items():
+        builds = {d: MODES[name][0] for name, d in arts.items()}
+        builds.update({d: MODES[base][0] + [f"kv_cache.dtype={dt}"] for d, base, dt in kv.values()})
+        for d, overrides in builds.items():
             if not Path(d, "manifest.json").is_file():
-                sets = [x for s in MODES[name][0] for x in ("--set", s)]
-                subprocess.run(["trtcompile", "build", args.config, "-q", "-o", d, *sets], check=True)
+                sets = [x for s in overrides for x in ("--set", s)]
+                subprocess.run([sys.executable, "-m", "trtcompile", "build", args.config, "-q", "-o", d, *sets], check=True)
     text = read_text(args.text or f"{default_wheel()}::{LEE}")
     first = next(iter(arts.values()))
     tokens = AutoTokenizer.from_pretrained(str(Path(first, "tokenizer"))).encode(text)
@@ -88,18 +101,28 @@ def main() -> None:
     ref = hf_perplexity(source, tokens, args.window, args.stride)
     print(f"HF eager fp32: {ref:.3f} ({len(tokens)} tokens, {time.perf_counter() - t:.0f} s)",
           flush=True)
-    rows = [("HF eager fp32 (reference)", ref, 0.0, "-", "-")]
-    for name, d in arts.items():
+    rows = [("HF eager fp32 (reference)", ref, 0.0, "-", "-", "-")]
+    ppl: dict[str, float] = {}
+    runs = [(name, d, None) for name, d in arts.items()] + \
+        [(name, d, base) for name, (d, base, _dt) in kv.items()]
+    for name, d, base in runs:
         r = perplexity(d, text, max_tokens=args.max_tokens, window=args.window,
                        stride=args.stride, device="cpu", log=lambda m: None)
+        ppl[name] = r.perplexity
         delta = 100 * (r.perplexity / ref - 1)
-        limit = MODES.get(name, ([], float("nan")))[1]
-        rows.append((name, r.perplexity, delta, f"<= +{limit}%", "yes" if delta <= limit else "NO"))
+        if base is None:
+            limit, vs_base, over = MODES.get(name, ([], float("nan")))[1], "-", delta
+        else:
+            over = 100 * (r.perplexity / ppl[base] - 1)
+            limit, vs_base = KV_LIMIT, f"{over:+.2f}% vs {base}"
+        rows.append((name, r.perplexity, delta, vs_base, f"<= +{limit}%",
+                     "yes" if over <= limit else "NO"))
         print(f"{name}: {r.perplexity:.3f} ({delta:+.2f}%, {r.seconds:.0f} s)", flush=True)
     print(f"\n{len(tokens)} tokens, window {args.window}, stride {args.stride}\n")
-    print("| model | perplexity | vs HF | target | met |\n|---|---|---|---|---|")
-    for name, p, delta, target, ok in rows:
-        print(f"| {name} | {p:.3f} | {delta:+.2f}% | {target} | {ok} |")
+    print("| model | perplexity | vs HF | vs same weights | target | met |\n"
+          "|---|---|---|---|---|---|")
+    for name, p, delta, vs_base, target, ok in rows:
+        print(f"| {name} | {p:.3f} | {delta:+.2f}% | {vs_base} | {target} | {ok} |")
 
 
 if __name__ == "__main__":

@@ -38,9 +38,12 @@ def check_supported(config: Config) -> None:
                               "per-token QuantizeFp8/QuantizeInt8 TensorRT plugins, which are not "
                               "built yet; use quantization.activation: static (TensorRT's own "
                               "Q/DQ) or build.backend: torch")
-    if config.kv_cache.dtype != KVCacheDType.AUTO:
-        raise ConfigError(f"kv_cache.dtype '{config.kv_cache.dtype}' is not implemented yet; "
-                          "use 'auto' (the model dtype)")
+    if config.kv_cache.dtype != KVCacheDType.AUTO and config.build.backend == Backend.TENSORRT:
+        raise ConfigError(f"kv_cache.dtype '{config.kv_cache.dtype}' is not enabled for "
+                          "build.backend: tensorrt: the PagedAttention plugin accepts an fp8/int8 "
+                          "pool and its kv_scales input, but an engine with a quantized pool "
+                          "(FP8/INT8 network input, sm_89+ check for fp8) has not been built or "
+                          "run yet; use build.backend: torch or kv_cache.dtype: auto")
     if config.build.backend == Backend.TENSORRT:
         from trtcompile.backends.tensorrt._trt import INSTALL_HINT, has_tensorrt
 
@@ -57,12 +60,13 @@ def build(config: Config, dump_passes: Path | None = None,
     from trtcompile.models.loading import load_model
     from trtcompile.passes.context import PassContext
     from trtcompile.passes.pipeline import save_model
+    from trtcompile.quant.kv_cache import pool_dtype
     from trtcompile.quant.pipeline import run_pipeline
 
     out = Path(config.build.output_dir)
     result = BuildResult(output_dir=out)
     dtype = str(config.model.dtype)
-    kv_dtype = dtype if config.kv_cache.dtype == KVCacheDType.AUTO else str(config.kv_cache.dtype)
+    kv_dtype = pool_dtype(config.kv_cache.dtype, dtype)
 
     def stage(name: str, fn):
         log(f"[{name}] ...")
@@ -86,8 +90,8 @@ def build(config: Config, dump_passes: Path | None = None,
                           block_size=config.kv_cache.block_size, kv_dtype=kv_dtype)
         model = onnx.load(str(exported))
         before = Counter(n.op_type for n in model.graph.node)
-        model, reports = stage("passes", lambda: run_pipeline(model, config, ctx, loaded.tokenizer,
-                                                              dump_passes, log=log))
+        model, reports, ctx = stage("passes", lambda: run_pipeline(
+            model, config, ctx, loaded.tokenizer, dump_passes, log=log))
         after = Counter(n.op_type for n in model.graph.node)
         result.op_histogram = dict(after)
         for f in exported.parent.iterdir():
@@ -107,7 +111,7 @@ def build(config: Config, dump_passes: Path | None = None,
             "engines": engines,
             "model": {"source": config.model.source, "dtype": dtype, **loaded.info.to_dict()},
             "build_config": config.to_dict(),
-            "kv_cache": {"block_size": config.kv_cache.block_size, "dtype": kv_dtype},
+            "kv_cache": _kv_manifest(config, kv_dtype, ctx.kv_scales),
             "io": {"inputs": [s.to_dict() for s in kv_spec],
                    "outputs": [s.to_dict() for s in io.engine_outputs(loaded.info.vocab_size)]},
             "passes": [r.summary() for r in reports],
@@ -116,6 +120,16 @@ def build(config: Config, dump_passes: Path | None = None,
         })
         result.bytes = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
     return result
+
+
+def _kv_manifest(config: Config, kv_dtype: str, scales) -> dict:
+    """The pool dtype and, for a quantized pool, where its scales came from (and them)."""
+    out = {"block_size": config.kv_cache.block_size, "dtype": kv_dtype}
+    if scales is not None:
+        out["scales"] = {"origin": "calibrated: absmax of K (after rotary) and V per layer / qmax",
+                         "calibration_data": config.quantization.calibration_data or "builtin sample",
+                         "values": [[float(k), float(v)] for k, v in scales]}
+    return out
 
 
 def _build_tensorrt(config: Config, staging: Path, log) -> dict:

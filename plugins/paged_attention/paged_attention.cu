@@ -1,6 +1,8 @@
 // PagedAttention launcher: plans the call from shapes alone (CUDA-graph and TensorRT-enqueue
 // safe: no device->host reads, no allocation), then
-//   1. kv_write: rotary on k (fp32 math), k/v -> pool at slot_mapping (16-byte accesses);
+//   1. kv_write: rotary on k (fp32 math), k/v -> pool at slot_mapping (16-byte loads), quantized
+//      on the way for an fp8/int8 pool (k and v rounded to the activation type first, then
+//      sat(round(x / scale)), as the reference does);
 //      one extra block zeroes the split counters and computes the prefill tile prefix sums;
 //   2. attention: decode kernel (split-K, merged by the last split) and/or tensor-core prefill
 //      kernel. Both rotate q as they load it. Where q rows are not 16-byte aligned and the
@@ -57,23 +59,28 @@ __device__ void plan_block(const int32_t* qsl, int num_seqs, int32_t* tile_cum, 
   if (tile_cum != nullptr) plan_tiles(qsl, num_seqs, tile_cum);
 }
 
-// Where one head row of token t goes: hh in [0, nq) is q (to qbuf), then Hkv of k, Hkv of v.
-template <typename T>
+// Where one head row of token t goes: hh in [0, nq) is q (to qbuf, type T), then Hkv of k,
+// Hkv of v (to the pool, type P, divided by `scale` and quantized when P is).
+template <typename T, typename P>
 struct HeadRow {
   const T* src;
-  T* dst;
-  int rot;  // rotary dims applied to this row
+  T* qdst;    // q rows, else null
+  P* kvdst;   // k/v rows, else null
+  int rot;    // rotary dims applied to this row
+  float scale;
 };
 
-template <typename T>
+template <typename T, typename P>
 __device__ __forceinline__ bool head_row(const trtc_paged_attention_params& p, int t, int hh, int nq,
                                          const T* q, const T* k, const T* v, int64_t slot, T* qbuf,
-                                         T* k_pool, T* v_pool, HeadRow<T>& r) {
+                                         P* k_pool, P* v_pool, const float* kv_scales,
+                                         HeadRow<T, P>& r) {
   const int hkv = p.num_kv_heads, D = p.head_dim;
   r.rot = p.rotary_dim;
   if (hh < nq) {
     r.src = q + static_cast<int64_t>(t) * p.q_stride + hh * D;
-    r.dst = qbuf + (static_cast<int64_t>(t) * p.num_heads + hh) * D;
+    r.qdst = qbuf + (static_cast<int64_t>(t) * p.num_heads + hh) * D;
+    r.kvdst = nullptr;
     return true;
   }
   if (slot < 0) return false;  // padding token: nothing to cache
@@ -81,9 +88,43 @@ __device__ __forceinline__ bool head_row(const trtc_paged_attention_params& p, i
   const int h = hh - nq - (is_k ? 0 : hkv);
   r.src = is_k ? k + static_cast<int64_t>(t) * p.k_stride + h * D
                : v + static_cast<int64_t>(t) * p.v_stride + h * D;
-  r.dst = (is_k ? k_pool : v_pool) + (slot * hkv + h) * D;
+  r.qdst = nullptr;
+  r.kvdst = (is_k ? k_pool : v_pool) + (slot * hkv + h) * D;
+  r.scale = kQuantPool<P> ? pool_scale(kv_scales, is_k ? 0 : 1) : 1.f;
   if (!is_k) r.rot = 0;
   return true;
+}
+
+// Pool value of x: rounded to T, then (quantized pool) divided by the scale and quantized.
+template <typename T, typename P>
+__device__ __forceinline__ P to_pool(float x, float scale) {
+  if constexpr (kQuantPool<P>) {
+    return quantize<P>(__fdiv_rn(to_float(from_float<T>(x)), scale));
+  } else {
+    return from_float<T>(x);
+  }
+}
+
+// Stores element e (value x) of a head row.
+template <typename T, typename P>
+__device__ __forceinline__ void put(const HeadRow<T, P>& r, int e, float x) {
+  if (r.qdst != nullptr) r.qdst[e] = from_float<T>(x);
+  else r.kvdst[e] = to_pool<T, P>(x, r.scale);
+}
+
+// Stores elements [e0, e0 + N) of a head row: 16 bytes of T, or N bytes of a quantized pool.
+template <typename T, typename P, int N>
+__device__ __forceinline__ void put_vec(const HeadRow<T, P>& r, int e0, const float (&f)[N]) {
+  if (kQuantPool<P> && r.qdst == nullptr) {
+    struct alignas(N * sizeof(P)) Pack { P e[N]; } pk;
+#pragma unroll
+    for (int i = 0; i < N; ++i) pk.e[i] = to_pool<T, P>(f[i], r.scale);
+    *reinterpret_cast<Pack*>(r.kvdst + e0) = pk;
+  } else {
+    Vec16<T> a;
+    a.from_floats(f);
+    a.store(r.qdst != nullptr ? r.qdst + e0 : reinterpret_cast<T*>(r.kvdst) + e0);
+  }
 }
 
 // Scalar fallback (rows not 16-byte aligned, or rotary_dim / 2 not a multiple of 16 bytes).
@@ -92,13 +133,14 @@ __device__ __forceinline__ bool head_row(const trtc_paged_attention_params& p, i
 // reference up to cos/sin: x*cos + rotate(x)*sin in fp32 without fma contraction.
 constexpr int kHeadsPerBlock = 4;
 
-template <typename T>
+template <typename T, typename P>
 __global__ void kv_write_scalar_kernel(trtc_paged_attention_params p, const T* __restrict__ q,
                                        const T* __restrict__ k, const T* __restrict__ v,
                                        const int32_t* __restrict__ positions,
                                        const int32_t* __restrict__ slot_mapping,
                                        const float* __restrict__ inv_freq, T* __restrict__ qbuf,
-                                       T* __restrict__ k_pool, T* __restrict__ v_pool, int nq,
+                                       P* __restrict__ k_pool, P* __restrict__ v_pool,
+                                       const float* __restrict__ kv_scales, int nq,
                                        const int32_t* __restrict__ qsl, int32_t* tile_cum,
                                        int32_t* split_done, int counters) {
   const int t = blockIdx.x;
@@ -108,8 +150,8 @@ __global__ void kv_write_scalar_kernel(trtc_paged_attention_params p, const T* _
   }
   const int hh = blockIdx.y * kHeadsPerBlock + threadIdx.y;
   if (hh >= nq + 2 * p.num_kv_heads) return;
-  HeadRow<T> r;
-  if (!head_row(p, t, hh, nq, q, k, v, slot_mapping[t], qbuf, k_pool, v_pool, r)) return;
+  HeadRow<T, P> r;
+  if (!head_row(p, t, hh, nq, q, k, v, slot_mapping[t], qbuf, k_pool, v_pool, kv_scales, r)) return;
   const int j = threadIdx.x, half = r.rot / 2;
   if (j < half) {
     const float f = static_cast<float>(positions[t]) * inv_freq[j];
@@ -118,23 +160,24 @@ __global__ void kv_write_scalar_kernel(trtc_paged_attention_params p, const T* _
     cs *= p.rotary_scaling;
     sn *= p.rotary_scaling;
     const float x1 = to_float(r.src[j]), x2 = to_float(r.src[j + half]);
-    r.dst[j] = from_float<T>(__fadd_rn(__fmul_rn(x1, cs), __fmul_rn(-x2, sn)));
-    r.dst[j + half] = from_float<T>(__fadd_rn(__fmul_rn(x2, cs), __fmul_rn(x1, sn)));
+    put(r, j, __fadd_rn(__fmul_rn(x1, cs), __fmul_rn(-x2, sn)));
+    put(r, j + half, __fadd_rn(__fmul_rn(x2, cs), __fmul_rn(x1, sn)));
   } else {
     const int e = r.rot + 2 * (j - half);
-    r.dst[e] = r.src[e];
-    r.dst[e + 1] = r.src[e + 1];
+    put(r, e, to_float(r.src[e]));
+    put(r, e + 1, to_float(r.src[e + 1]));
   }
 }
 
 // 16-byte path: one block per token, threads over the 16-byte vectors of its head rows. A
 // thread owning vector e0 < rot/2 also owns its rotary partner e0 + rot/2.
-template <typename T>
+template <typename T, typename P>
 __global__ void __launch_bounds__(kWriteThreads)
     kv_write_kernel(trtc_paged_attention_params p, const T* __restrict__ q, const T* __restrict__ k,
                     const T* __restrict__ v, const int32_t* __restrict__ positions,
                     const int32_t* __restrict__ slot_mapping, const float* __restrict__ inv_freq,
-                    T* __restrict__ qbuf, T* __restrict__ k_pool, T* __restrict__ v_pool, int nq,
+                    T* __restrict__ qbuf, P* __restrict__ k_pool, P* __restrict__ v_pool,
+                    const float* __restrict__ kv_scales, int nq,
                     const int32_t* __restrict__ qsl, int32_t* tile_cum, int32_t* split_done,
                     int counters) {
   constexpr int VEC = Vec16<T>::N;
@@ -149,8 +192,8 @@ __global__ void __launch_bounds__(kWriteThreads)
   const float pos = static_cast<float>(positions[t]);
   for (int idx = threadIdx.x; idx < total; idx += kWriteThreads) {
     const int hh = idx / nv, e0 = (idx - hh * nv) * VEC;
-    HeadRow<T> r;
-    if (!head_row(p, t, hh, nq, q, k, v, slot, qbuf, k_pool, v_pool, r)) continue;
+    HeadRow<T, P> r;
+    if (!head_row(p, t, hh, nq, q, k, v, slot, qbuf, k_pool, v_pool, kv_scales, r)) continue;
     const int half = r.rot / 2;
     if (e0 < half) {
       Vec16<T> a, b;
@@ -168,14 +211,18 @@ __global__ void __launch_bounds__(kWriteThreads)
         y1[i] = __fadd_rn(__fmul_rn(x1[i], cs), __fmul_rn(-x2[i], sn));
         y2[i] = __fadd_rn(__fmul_rn(x2[i], cs), __fmul_rn(x1[i], sn));
       }
-      a.from_floats(y1);
-      b.from_floats(y2);
-      a.store(r.dst + e0);
-      b.store(r.dst + e0 + half);
+      put_vec(r, e0, y1);
+      put_vec(r, e0 + half, y2);
     } else if (e0 >= r.rot) {
       Vec16<T> a;
       a.load_nc(r.src + e0);
-      a.store(r.dst + e0);
+      if (kQuantPool<P> && r.qdst == nullptr) {
+        float x[VEC];
+        a.to_floats(x);
+        put_vec(r, e0, x);
+      } else {
+        a.store(r.qdst != nullptr ? r.qdst + e0 : reinterpret_cast<T*>(r.kvdst) + e0);
+      }
     }
   }
 }
@@ -199,10 +246,12 @@ int num_sms() {
   return sms;
 }
 
-int pick_gq(int group, trtc_dtype dtype) {
+// Query heads per decode CTA. A quantized pool gives each lane 16 elements (not 8): at most
+// 4 heads keep q and the accumulators in registers.
+int pick_gq(int group, trtc_dtype dtype, trtc_dtype kv_dtype) {
   if (dtype == TRTC_F32) return 1;
   if (group == 1) return 1;
-  return group <= 4 ? 4 : 8;
+  return group <= 4 || kv_dtype != dtype ? 4 : 8;
 }
 
 Plan make_plan(const trtc_paged_attention_params& p) {
@@ -211,7 +260,7 @@ Plan make_plan(const trtc_paged_attention_params& p) {
   const int group = p.num_heads / p.num_kv_heads;
   pl.prefill = p.dtype != TRTC_F32 && T > S;
   pl.max_decode_qlen = pl.prefill ? 1 : INT_MAX;
-  pl.gq = pick_gq(group, p.dtype);
+  pl.gq = pick_gq(group, p.dtype, p.kv_dtype);
   pl.head_chunks = (group + pl.gq - 1) / pl.gq;
   pl.nsplit = 1;
   // Split-K only where partials are per sequence (fast mode) or T == S (all decode).
@@ -222,8 +271,8 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     // Pick the split count minimizing (waves of CTAs) x (keys per CTA + a fixed cost of two iterations); ties go
     // to fewer splits. Context is bounded by the block table width (shapes only).
     const long base = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks;
-    const long slots = static_cast<long>(num_sms()) * decode_ctas_per_sm(p.dtype, p.head_dim, pl.gq);
-    const long iter = decode_keys_per_iter(p.dtype, p.head_dim, pl.gq);
+    const long slots = static_cast<long>(num_sms()) * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq);
+    const long iter = decode_keys_per_iter(p.kv_dtype, p.head_dim, pl.gq);
     long ctx = static_cast<long>(p.max_blocks_per_seq) * p.block_size;
     if (p.sliding_window > 0 && p.sliding_window < ctx) ctx = p.sliding_window;
     // At most 32 splits: the last split merges them serially (64 cost 3.3x SDPA at B=1).
@@ -262,9 +311,14 @@ bool valid(const trtc_paged_attention_params* p) {
          (p->num_seqs > 0 || p->num_tokens == 0);
 }
 
+bool quantized_pool(const trtc_paged_attention_params* p) {
+  return p->kv_dtype == TRTC_FP8_E4M3 || p->kv_dtype == TRTC_INT8;
+}
+
 bool supported(const trtc_paged_attention_params* p) {
   const bool float_type = p->dtype == TRTC_F32 || p->dtype == TRTC_F16 || p->dtype == TRTC_BF16;
-  return float_type && p->kv_dtype == p->dtype && (p->head_dim == 64 || p->head_dim == 128);
+  return float_type && (p->kv_dtype == p->dtype || quantized_pool(p)) &&
+         (p->head_dim == 64 || p->head_dim == 128);
 }
 
 int log2i(int x) {
@@ -290,9 +344,9 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
                                     const float* kv_scales, void* out, void* workspace,
                                     size_t workspace_size, cudaStream_t stream) {
   using namespace trtc::pa;
-  (void)kv_scales;
   if (!valid(p)) return cudaErrorInvalidValue;
   if (!supported(p)) return cudaErrorNotSupported;
+  if (quantized_pool(p) != (kv_scales != nullptr)) return cudaErrorInvalidValue;
   if (p->rotary_dim > 0 && inv_freq == nullptr) return cudaErrorInvalidValue;
   if (p->num_tokens == 0) return cudaSuccess;
   const Plan pl = make_plan(*p);
@@ -301,7 +355,7 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   char* ws = static_cast<char*>(workspace);
   const size_t elt = static_cast<size_t>(trtc::element_size(p->dtype));
   const size_t pool_half = static_cast<size_t>(p->num_blocks) * p->block_size * p->num_kv_heads *
-                           p->head_dim * elt;
+                           p->head_dim * trtc::element_size(p->kv_dtype);
   char* k_pool = static_cast<char*>(kv_cache_layer);
   char* v_pool = k_pool + pool_half;
 
@@ -319,6 +373,7 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   a.rotary_scaling = p->rotary_scaling;
   a.k_pool = k_pool;
   a.v_pool = v_pool;
+  a.kv_scales = kv_scales;
   a.positions = positions;
   a.qsl = query_start_loc;
   a.seq_lens = seq_lens;
@@ -345,28 +400,33 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
                       p->q_stride % vec == 0 && p->k_stride % vec == 0 &&
                       p->v_stride % vec == 0 && (p->rotary_dim / 2) % vec == 0;
   int32_t* tile_cum = pl.prefill ? const_cast<int32_t*>(a.tile_cum) : nullptr;
-  int err = trtc::dispatch_float_type(p->dtype, [&](auto tag) {
+  int err = dispatch_pool(p->dtype, p->kv_dtype, [&](auto tag, auto pool_tag) {
     using T = decltype(tag);
+    using P = decltype(pool_tag);
     const auto* qt = static_cast<const T*>(q);
     const auto* kt = static_cast<const T*>(k);
     const auto* vt = static_cast<const T*>(v);
-    auto* kp = reinterpret_cast<T*>(k_pool);
-    auto* vp = reinterpret_cast<T*>(v_pool);
+    auto* kp = reinterpret_cast<P*>(k_pool);
+    auto* vp = reinterpret_cast<P*>(v_pool);
     const unsigned blocks = static_cast<unsigned>(p->num_tokens + 1);
     if (kv_vec) {
-      kv_write_kernel<T><<<blocks, kWriteThreads, 0, stream>>>(
-          *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp, nq,
+      kv_write_kernel<T, P><<<blocks, kWriteThreads, 0, stream>>>(
+          *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
+          kv_scales, nq,
           query_start_loc, tile_cum, a.split_done, pl.counters);
     } else {
       const dim3 grid(blocks, (nq + 2 * p->num_kv_heads + kHeadsPerBlock - 1) / kHeadsPerBlock);
-      kv_write_scalar_kernel<T><<<grid, dim3(p->head_dim / 2, kHeadsPerBlock), 0, stream>>>(
-          *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp, nq,
+      kv_write_scalar_kernel<T, P><<<grid, dim3(p->head_dim / 2, kHeadsPerBlock), 0, stream>>>(
+          *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
+          kv_scales, nq,
           query_start_loc, tile_cum, a.split_done, pl.counters);
     }
     return static_cast<int>(cudaGetLastError());
   });
   if (err) return err;
-  if ((err = launch_decode(a, p->dtype, p->head_dim, pl.gq, stream))) return err;
-  if (pl.prefill && (err = launch_prefill(a, p->dtype, p->head_dim, pl.tile_bound, stream))) return err;
+  if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, stream))) return err;
+  if (pl.prefill &&
+      (err = launch_prefill(a, p->dtype, p->kv_dtype, p->head_dim, pl.tile_bound, stream)))
+    return err;
   return cudaSuccess;
 }

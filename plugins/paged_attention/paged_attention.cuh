@@ -4,6 +4,8 @@
 #include <climits>
 #include <type_traits>
 
+#include <cuda_fp8.h>
+
 #include "../common/trtc_cuda.cuh"
 
 namespace trtc {
@@ -21,6 +23,7 @@ struct Args {
   float rotary_scaling;
   const void* k_pool;           // [N, b, Hkv, D] of this layer
   const void* v_pool;
+  const float* kv_scales;       // [2] (k, v) of this layer for a quantized pool, else null
   const int32_t* positions;     // [T]
   const int32_t* qsl;           // [S + 1]
   const int32_t* seq_lens;      // [S]
@@ -38,30 +41,129 @@ struct Args {
   int head_chunks;              // CTAs per kv head in the decode kernel (group / GQ rounded up)
 };
 
+// Pool element types: the activation type T, or a quantized one (stored = sat(round(x / s))).
+using fp8 = __nv_fp8_e4m3;
+template <typename P>
+constexpr bool kQuantPool = std::is_same<P, fp8>::value || std::is_same<P, int8_t>::value;
+
+template <typename P> __device__ __forceinline__ P quantize(float x);  // x already divided by s
+template <> __device__ __forceinline__ fp8 quantize<fp8>(float x) {
+  fp8 r;
+  r.__x = __nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3);
+  return r;
+}
+template <> __device__ __forceinline__ int8_t quantize<int8_t>(float x) {
+  return static_cast<int8_t>(fminf(fmaxf(rintf(x), -127.f), 127.f));
+}
+
+// 16 bytes of pool elements -> N floats (unscaled; exact).
+template <typename P>
+struct PoolVec {
+  static constexpr int N = 16 / sizeof(P);
+  __device__ __forceinline__ static void to_floats(const uint4& raw, float (&f)[N]) {
+    Vec16<P> v;
+    v.raw = raw;
+    v.to_floats(f);
+  }
+};
+template <>
+struct PoolVec<fp8> {
+  static constexpr int N = 16;
+  __device__ __forceinline__ static void to_floats(const uint4& raw, float (&f)[N]) {
+    const __nv_fp8x2_storage_t* p = reinterpret_cast<const __nv_fp8x2_storage_t*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(p[i], __NV_E4M3);
+      const float2 x = __half22float2(*reinterpret_cast<const __half2*>(&h));
+      f[2 * i] = x.x;
+      f[2 * i + 1] = x.y;
+    }
+  }
+};
+template <>
+struct PoolVec<int8_t> {
+  static constexpr int N = 16;
+  // Byte b (sign bit flipped: b + 128) placed in the mantissa of 2^23: the float 2^23 + b + 128.
+  __device__ __forceinline__ static void to_floats(const uint4& raw, float (&f)[N]) {
+    const uint32_t w[4] = {raw.x ^ 0x80808080u, raw.y ^ 0x80808080u, raw.z ^ 0x80808080u,
+                           raw.w ^ 0x80808080u};
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const uint32_t bits = __byte_perm(w[i / 4], 0x4B000000u, 0x7540u | (i % 4));
+      f[i] = __uint_as_float(bits) - 8388736.f;  // 2^23 + 128
+    }
+  }
+};
+
+// 16 bytes of a quantized pool -> 8 packed f16x2 (exact: E4M3 and |int8| <= 127 fit f16).
+template <typename P> __device__ __forceinline__ void to_half2(const uint4& raw, __half2 (&h)[8]);
+template <> __device__ __forceinline__ void to_half2<fp8>(const uint4& raw, __half2 (&h)[8]) {
+  const __nv_fp8x2_storage_t* p = reinterpret_cast<const __nv_fp8x2_storage_t*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const __half2_raw r = __nv_cvt_fp8x2_to_halfraw2(p[i], __NV_E4M3);
+    h[i] = *reinterpret_cast<const __half2*>(&r);
+  }
+}
+template <> __device__ __forceinline__ void to_half2<int8_t>(const uint4& raw, __half2 (&h)[8]) {
+  // byte b + 128 in the mantissa of f16 1024: the half 1152 + b
+  const uint32_t w[4] = {raw.x ^ 0x80808080u, raw.y ^ 0x80808080u, raw.z ^ 0x80808080u,
+                         raw.w ^ 0x80808080u};
+  const __half2 bias = __floats2half2_rn(1152.f, 1152.f);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t bits = __byte_perm(w[i / 2], 0x64646464u, (i % 2) ? 0x5342u : 0x5140u);
+    h[i] = __hsub2(*reinterpret_cast<const __half2*>(&bits), bias);
+  }
+}
+
+// Scale of the pool's k (which = 0) or v (1); 1 for an unquantized pool.
+__device__ __forceinline__ float pool_scale(const float* kv_scales, int which) {
+  return kv_scales != nullptr ? __ldg(kv_scales + which) : 1.f;
+}
+
+// Calls f(T{}, P{}) for activation type `dtype` and pool type `kv_dtype` (the same, fp8 or
+// int8); cudaErrorNotSupported for other pairs.
+template <typename F>
+inline int dispatch_pool(trtc_dtype dtype, trtc_dtype kv_dtype, F&& f) {
+  return dispatch_float_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (kv_dtype == dtype) return f(T{}, T{});
+    if (kv_dtype == TRTC_FP8_E4M3) return f(T{}, fp8{});
+    if (kv_dtype == TRTC_INT8) return f(T{}, int8_t{});
+    return static_cast<int>(cudaErrorNotSupported);
+  });
+}
+
 // Rotate-half of one q element in fp32 without fma contraction, rounded to T (the value the
 // separate rotary pass would have stored). x: the element, y: its partner (e +- rot / 2).
+// rotate_q_cs: the same with cs, sn = cos, sin(pos * inv_freq) * scaling given.
 template <typename T>
-__device__ __forceinline__ float rotate_q(float x, float y, bool first_half, float pos,
-                                          float inv_freq, float scaling) {
-  float sn, cs;
-  sincosf(pos * inv_freq, &sn, &cs);
-  cs *= scaling;
-  sn *= scaling;
+__device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, float cs, float sn) {
   const float r = first_half ? __fadd_rn(__fmul_rn(x, cs), __fmul_rn(-y, sn))
                              : __fadd_rn(__fmul_rn(x, cs), __fmul_rn(y, sn));
   return to_float(from_float<T>(r));
 }
 
+template <typename T>
+__device__ __forceinline__ float rotate_q(float x, float y, bool first_half, float pos,
+                                          float inv_freq, float scaling) {
+  float sn, cs;
+  sincosf(pos * inv_freq, &sn, &cs);
+  return rotate_q_cs<T>(x, y, first_half, cs * scaling, sn * scaling);
+}
+
 // Decode kernel: one CTA per (kv head chunk, sequence, split); gq query heads per CTA. With
 // nsplit > 1 the last split of each (sequence, head chunk) to finish merges the partials.
-int launch_decode(const Args& a, trtc_dtype dtype, int head_dim, int gq, cudaStream_t stream);
+int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
+                  cudaStream_t stream);
 // Resident decode CTAs per SM and keys per CTA iteration (for split planning).
-int decode_ctas_per_sm(trtc_dtype dtype, int head_dim, int gq);
-int decode_keys_per_iter(trtc_dtype dtype, int head_dim, int gq);
+int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq);
+int decode_keys_per_iter(trtc_dtype kv_dtype, int head_dim, int gq);
 // Prefill kernel: tensor-core tiles of kPrefillBlockM query rows of sequences with >= 2 new
 // tokens; fp16/bf16 only. tile_bound bounds the number of tiles from shapes alone.
-int launch_prefill(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
-                   cudaStream_t stream);
+int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim,
+                   int tile_bound, cudaStream_t stream);
 
 }  // namespace pa
 }  // namespace trtc

@@ -12,6 +12,12 @@
 //
 //   ring[stage][i][k|v][thread]   (a warp's 16-byte slots are contiguous: no bank conflicts)
 //
+// Quantized pool (fp8/int8, P): a lane's 16-byte slice holds 16 elements, so a key takes half
+// the lanes of a bf16 one. q * k is taken in packed f16x2 (q pre-multiplied by the k scale, so
+// the products are those of the real values; k codes convert exactly to f16, 8 products per
+// half, then summed in fp32): its rounding is far below fp8's own. V slices are widened to
+// fp32 in registers; the v scale is applied to the output.
+//
 // Split-K: each split writes its normalized partial (o, max, sum); the last split of a
 // (sequence, head chunk) to finish (a counter in the workspace) merges them into out.
 #include "paged_attention.cuh"
@@ -32,9 +38,9 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
-template <typename T, int D, int GQ, int KPT>
+template <typename P, int D, int GQ, int KPT>
 struct DecodeCfg {
-  static constexpr int VEC = Vec16<T>::N;
+  static constexpr int VEC = PoolVec<P>::N;  // pool elements per 16-byte slice
   static constexpr int LPK = D / VEC;        // lanes per key
   static constexpr int KL = kThreads / LPK;  // key lanes
   static constexpr int ITER = KL * KPT;      // keys per CTA iteration
@@ -44,9 +50,25 @@ struct DecodeCfg {
   static constexpr int SMEM = RING > MERGE ? RING : MERGE;
 };
 
-template <typename T, int D, int GQ, int KPT>
+// q elements [e0, e0 + N) of a row into floats (16-byte loads of T).
+template <typename T, int N>
+__device__ __forceinline__ void load_q(const T* row, float (&f)[N]) {
+  constexpr int QV = Vec16<T>::N;
+  static_assert(N % QV == 0, "a slice is whole q vectors");
+#pragma unroll
+  for (int j = 0; j < N / QV; ++j) {
+    Vec16<T> x;
+    x.load_nc(row + j * QV);
+    float g[QV];
+    x.to_floats(g);
+#pragma unroll
+    for (int e = 0; e < QV; ++e) f[j * QV + e] = g[e];
+  }
+}
+
+template <typename T, typename P, int D, int GQ, int KPT>
 __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
-  using Cfg = DecodeCfg<T, D, GQ, KPT>;
+  using Cfg = DecodeCfg<P, D, GQ, KPT>;
   constexpr int VEC = Cfg::VEC, LPK = Cfg::LPK, KL = Cfg::KL, ITER = Cfg::ITER;
   static_assert(LPK <= 32 && KL >= 1, "bad tiling");
   extern __shared__ uint4 ring[];  // [kStages][KPT][2][kThreads]; later the merge buffers
@@ -67,8 +89,13 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   const int ng = min(GQ, a.group - chunk * GQ);
   const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.max_blocks;
   const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
-  const T* kp = static_cast<const T*>(a.k_pool) + hkv * D + lane * VEC;
-  const T* vp = static_cast<const T*>(a.v_pool) + hkv * D + lane * VEC;
+  const P* kp = static_cast<const P*>(a.k_pool) + hkv * D + lane * VEC;
+  const P* vp = static_cast<const P*>(a.v_pool) + hkv * D + lane * VEC;
+  constexpr bool kQuant = kQuantPool<P>;
+  // fp32 path: q carries the softmax scale; f16x2 path: q carries the k scale, scores get
+  // the softmax scale after the sum.
+  const float qscale = kQuant ? pool_scale(a.kv_scales, 0) : a.scale_log2;
+  const float vscale = pool_scale(a.kv_scales, 1);
   const int bmask = (1 << a.log2_block) - 1;
   const int e0 = lane * VEC;
 
@@ -115,33 +142,58 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
     fetch_blocks(kStages - 1, blk);
 
     float qf[GQ][VEC];
+    // This lane's rotary angles (rot is a multiple of 2; a slice may straddle it), computed
+    // once for its GQ heads where registers allow (GQ 8 over 16-bit pools would spill).
+    constexpr bool kHoist = kQuant || GQ <= 4;
+    const int half = a.rot / 2;
     const float qposf = static_cast<float>(qpos);
+    auto angle = [&](int c, float& cs, float& sn) {
+      sincosf(qposf * __ldg(a.inv_freq + (c < half ? c : c - half)), &sn, &cs);
+      cs *= a.rotary_scaling;
+      sn *= a.rotary_scaling;
+    };
+    float rc[kHoist ? VEC : 1], rs[kHoist ? VEC : 1];
+    if (kHoist && e0 < a.rot) {
+#pragma unroll
+      for (int e = 0; e < VEC; ++e)
+        if (e0 + e < a.rot) angle(e0 + e, rc[kHoist ? e : 0], rs[kHoist ? e : 0]);
+    }
 #pragma unroll
     for (int g = 0; g < GQ; ++g) {
       if (g < ng) {
         const T* row = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + (h0 + g) * D;
-        Vec16<T> x;
-        x.load_nc(row + e0);
-        x.to_floats(qf[g]);
-        if (e0 < a.rot) {  // rot is a multiple of 2; a slice may straddle it only for fp32
-          const int half = a.rot / 2;
+        load_q<T>(row + e0, qf[g]);
+        if (e0 < a.rot) {
 #pragma unroll
           for (int e = 0; e < VEC; ++e) {
             const int c = e0 + e;
             if (c < a.rot) {
               const bool first = c < half;
-              const int j = first ? c : c - half;
-              qf[g][e] = rotate_q<T>(qf[g][e], to_float(row[first ? c + half : j]), first, qposf,
-                                     __ldg(a.inv_freq + j), a.rotary_scaling);
+              float cs, sn;
+              if constexpr (kHoist) {
+                cs = rc[e];
+                sn = rs[e];
+              } else {
+                angle(c, cs, sn);
+              }
+              qf[g][e] = rotate_q_cs<T>(qf[g][e], to_float(row[first ? c + half : c - half]), first,
+                                        cs, sn);
             }
           }
         }
 #pragma unroll
-        for (int e = 0; e < VEC; ++e) qf[g][e] *= a.scale_log2;
+        for (int e = 0; e < VEC; ++e) qf[g][e] *= qscale;
       } else {
 #pragma unroll
         for (int e = 0; e < VEC; ++e) qf[g][e] = 0.f;
       }
+    }
+    __half2 qh[kQuant ? GQ : 1][VEC / 2];
+    if constexpr (kQuant) {
+#pragma unroll
+      for (int g = 0; g < GQ; ++g)
+#pragma unroll
+        for (int e = 0; e < VEC / 2; ++e) qh[g][e] = __floats2half2_rn(qf[g][2 * e], qf[g][2 * e + 1]);
     }
     float m[GQ], l[GQ], acc[GQ][VEC];
 #pragma unroll
@@ -155,9 +207,9 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
     for (int it = 0; it < nit; ++it) {
       cp_async_wait<kStages - 2>();
       const uint4* st = ring + (it % kStages) * KPT * 2 * kThreads + tid;
-      Vec16<T> kr[KPT];
+      uint4 kr[KPT];
 #pragma unroll
-      for (int i = 0; i < KPT; ++i) kr[i].raw = st[(2 * i) * kThreads];
+      for (int i = 0; i < KPT; ++i) kr[i] = st[(2 * i) * kThreads];
       // The stage overwritten next was read (into registers) in the previous iteration.
       issue(it + kStages - 1, blk);
       fetch_blocks(it + kStages, blk);
@@ -165,15 +217,35 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
       float sc[KPT][GQ];
 #pragma unroll
       for (int i = 0; i < KPT; ++i) {
-        float kf[VEC];
-        kr[i].to_floats(kf);
+        float dots[GQ];
+        if constexpr (kQuant) {
+          __half2 kh[VEC / 2];
+          to_half2<P>(kr[i], kh);
+#pragma unroll
+          for (int g = 0; g < GQ; ++g) {
+            __half2 h = __hmul2(qh[g][0], kh[0]);
+#pragma unroll
+            for (int e = 1; e < VEC / 2; ++e) h = __hfma2(qh[g][e], kh[e], h);
+            const float2 f = __half22float2(h);
+            dots[g] = f.x + f.y;
+          }
+        } else {
+          float kf[VEC];
+          PoolVec<P>::to_floats(kr[i], kf);
+#pragma unroll
+          for (int g = 0; g < GQ; ++g) {
+            float d = 0.f;
+#pragma unroll
+            for (int e = 0; e < VEC; ++e) d = fmaf(qf[g][e], kf[e], d);
+            dots[g] = d;
+          }
+        }
 #pragma unroll
         for (int g = 0; g < GQ; ++g) {
-          float d = 0.f;
-#pragma unroll
-          for (int e = 0; e < VEC; ++e) d = fmaf(qf[g][e], kf[e], d);
+          float d = dots[g];
 #pragma unroll
           for (int o = LPK / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+          if constexpr (kQuant) d *= a.scale_log2;
           sc[i][g] = (kb + kl + i * KL < kend) ? d : -INFINITY;
         }
       }
@@ -195,10 +267,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
       }
 #pragma unroll
       for (int i = 0; i < KPT; ++i) {
-        Vec16<T> vr;
-        vr.raw = st[(2 * i + 1) * kThreads];
         float vf[VEC];
-        vr.to_floats(vf);
+        PoolVec<P>::to_floats(st[(2 * i + 1) * kThreads], vf);
 #pragma unroll
         for (int g = 0; g < GQ; ++g)
 #pragma unroll
@@ -235,10 +305,10 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
       const int h = h0 + g;
       if (a.nsplit == 1) {
         static_cast<T*>(a.out)[(static_cast<int64_t>(t) * a.num_heads + h) * D + d] =
-            from_float<T>(L > 0.f ? O / L : 0.f);
+            from_float<T>(L > 0.f ? O / L * vscale : 0.f);
       } else {  // nsplit > 1 only when every sequence here has one new token: row s
         const int64_t pi = (static_cast<int64_t>(s) * a.num_heads + h) * a.nsplit + split;
-        a.part_o[pi * D + d] = L > 0.f ? O / L : 0.f;
+        a.part_o[pi * D + d] = L > 0.f ? O / L * vscale : 0.f;
         if (d == 0) {
           a.part_ml[pi * 2] = mx;
           a.part_ml[pi * 2 + 1] = L;
@@ -316,59 +386,63 @@ struct DecodeFn {
   int smem;
 };
 
-template <typename T, int D, int GQ, int KPT>
+template <typename T, typename P, int D, int GQ, int KPT>
 DecodeFn make_fn() {
-  constexpr int smem = DecodeCfg<T, D, GQ, KPT>::SMEM;
+  constexpr int smem = DecodeCfg<P, D, GQ, KPT>::SMEM;
   static const bool raised = [] {  // > 48 KB of dynamic shared memory needs an opt-in
-    return cudaFuncSetAttribute(decode_kernel<T, D, GQ, KPT>,
+    return cudaFuncSetAttribute(decode_kernel<T, P, D, GQ, KPT>,
                                 cudaFuncAttributeMaxDynamicSharedMemorySize, smem) == cudaSuccess;
   }();
   if (!raised) cudaGetLastError();
-  return {decode_kernel<T, D, GQ, KPT>, smem};
+  return {decode_kernel<T, P, D, GQ, KPT>, smem};
 }
 
-template <typename T, int D>
+template <typename T, typename P, int D>
 DecodeFn decode_fn(int gq) {
   if constexpr (sizeof(T) == 4) {  // fp32 is a correctness path: one head per CTA
-    return gq == 1 ? make_fn<T, D, 1, 4>() : DecodeFn{nullptr, 0};
+    return gq == 1 ? make_fn<T, P, D, 1, 4>() : DecodeFn{nullptr, 0};
   } else {
     switch (gq) {
-      case 1: return make_fn<T, D, 1, 4>();
-      case 4: return make_fn<T, D, 4, 4>();
-      case 8: return make_fn<T, D, 8, 4>();
+      case 1: return make_fn<T, P, D, 1, 4>();
+      case 4: return make_fn<T, P, D, 4, 4>();
+      case 8:  // not for a quantized pool (pick_gq): 16-element slices would spill
+        if constexpr (kQuantPool<P>) return {nullptr, 0};
+        else return make_fn<T, P, D, 8, 4>();
       default: return {nullptr, 0};
     }
   }
 }
 
-DecodeFn pick(trtc_dtype dtype, int head_dim, int gq) {
-  const bool d64 = head_dim == 64;
-  switch (dtype) {
-    case TRTC_F32: return d64 ? decode_fn<float, 64>(gq) : decode_fn<float, 128>(gq);
-    case TRTC_F16: return d64 ? decode_fn<__half, 64>(gq) : decode_fn<__half, 128>(gq);
-    case TRTC_BF16: return d64 ? decode_fn<__nv_bfloat16, 64>(gq) : decode_fn<__nv_bfloat16, 128>(gq);
-    default: return {nullptr, 0};
-  }
+DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
+  DecodeFn f{nullptr, 0};
+  dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {
+    using T = decltype(tag);
+    using P = decltype(pool_tag);
+    f = head_dim == 64 ? decode_fn<T, P, 64>(gq) : decode_fn<T, P, 128>(gq);
+    return 0;
+  });
+  return f;
 }
 
 }  // namespace
 
-int launch_decode(const Args& a, trtc_dtype dtype, int head_dim, int gq, cudaStream_t stream) {
+int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
+                  cudaStream_t stream) {
   if (a.num_seqs == 0) return cudaSuccess;
-  const DecodeFn f = pick(dtype, head_dim, gq);
+  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq);
   if (f.fn == nullptr) return cudaErrorNotSupported;
   f.fn<<<dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit), kThreads, f.smem, stream>>>(a);
   return static_cast<int>(cudaGetLastError());
 }
 
-int decode_keys_per_iter(trtc_dtype dtype, int head_dim, int gq) {
+int decode_keys_per_iter(trtc_dtype kv_dtype, int head_dim, int gq) {
   (void)gq;
-  const int vec = 16 / element_size(dtype);
+  const int vec = 16 / element_size(kv_dtype);
   return kThreads / (head_dim / vec) * 4;
 }
 
-int decode_ctas_per_sm(trtc_dtype dtype, int head_dim, int gq) {
-  const DecodeFn f = pick(dtype, head_dim, gq);
+int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
+  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq);
   int n = 0;
   if (f.fn == nullptr ||
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f.fn, kThreads, f.smem) != cudaSuccess) {

@@ -11,6 +11,11 @@
 // found through tile_cum (prefix sums of tiles per sequence, written by the kv_write planning
 // block); grid.y is a shape-only bound, walked from the end so that the long last tiles of
 // the sequences start first; surplus CTAs return at once.
+//
+// Quantized pool (fp8/int8, P): the K/V stages hold the raw bytes (cp.async as above); after
+// its wait each thread widens the chunks it copied itself into one K and one V tile of T in
+// shared memory (exact), before the barrier that already precedes the math. The k scale is
+// folded into the softmax scale, the v scale into the output.
 #include <cstdlib>
 
 #include "paged_attention.cuh"
@@ -70,14 +75,15 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   }
 }
 
-// Copies the K and V rows of keys [kt, kt + kBN) into one stage (zero rows past kend).
-template <typename T, int D>
-__device__ __forceinline__ void load_kv_tile(T* ks, T* vs, const T* kpool, const T* vpool,
+// Copies the K and V rows of keys [kt, kt + kBN) into one stage of rows LDS elements apart
+// (zero rows past kend).
+template <typename P, int D, int LDS>
+__device__ __forceinline__ void load_kv_tile(P* ks, P* vs, const P* kpool, const P* vpool,
                                              const int32_t* bt, int kt, int kend, int log2b,
                                              int64_t slot_stride, int hkv) {
-  constexpr int CPR = D / 8;  // 16-byte chunks per row
+  constexpr int EPC = 16 / sizeof(P), CPR = D / EPC;  // elements per 16-byte chunk, chunks per row
   static_assert(kThreadsP % CPR == 0, "a thread keeps its column");
-  const int col = (threadIdx.x % CPR) * 8;
+  const int col = (threadIdx.x % CPR) * EPC;
 #pragma unroll
   for (int r = threadIdx.x / CPR; r < kBN; r += kThreadsP / CPR) {
     const int key = kt + r;
@@ -85,21 +91,60 @@ __device__ __forceinline__ void load_kv_tile(T* ks, T* vs, const T* kpool, const
     const int kk = ok ? key : 0;
     const int64_t o = ((static_cast<int64_t>(__ldg(bt + (kk >> log2b))) << log2b) |
                        (kk & ((1 << log2b) - 1))) * slot_stride + hkv * D + col;
-    cp_async16(ks + r * (D + kPad) + col, kpool + o, ok);
-    cp_async16(vs + r * (D + kPad) + col, vpool + o, ok);
+    cp_async16(ks + r * LDS + col, kpool + o, ok);
+    cp_async16(vs + r * LDS + col, vpool + o, ok);
+  }
+}
+
+// Quantized pool: widens the chunks this thread copied (load_kv_tile<P, D, D>) into T rows.
+template <typename T, typename P, int D>
+__device__ __forceinline__ void widen_kv_tile(T* kt, T* vt, const P* ks, const P* vs) {
+  constexpr int CPR = D / 16, LD = D + kPad;
+  const int col = (threadIdx.x % CPR) * 16;
+#pragma unroll
+  for (int r = threadIdx.x / CPR; r < kBN; r += kThreadsP / CPR) {
+#pragma unroll
+    for (int m = 0; m < 2; ++m) {
+      float f[16];
+      PoolVec<P>::to_floats(*reinterpret_cast<const uint4*>((m ? vs : ks) + r * D + col), f);
+      T* dst = (m ? vt : kt) + r * LD + col;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        Vec16<T> x;
+        x.from_floats(*reinterpret_cast<const float(*)[8]>(f + 8 * h));
+        x.store(dst + 8 * h);
+      }
+    }
   }
 }
 
 // MINB: CTAs per SM the registers are capped for. MINB == 1 keeps the q fragments in
 // registers (about 220 of them); MINB == 2 (the default: 208 vs 251 us on 8 x 512, H100)
 // caps at 128 and reloads q from shared memory.
-template <typename T, int D, int MINB>
+template <typename T, typename P>
+struct PrefillSmem {
+  static constexpr bool kQuant = kQuantPool<P>;
+  static constexpr int kTStages = kQuant ? 1 : 2;  // K/V tiles of T (the stages themselves if P == T)
+  template <int D>
+  static constexpr int bytes() {
+    return (kBM + 2 * kTStages * kBN) * (D + kPad) * static_cast<int>(sizeof(T)) +
+           (kQuant ? 2 * 2 * kBN * D * static_cast<int>(sizeof(P)) : 0);
+  }
+};
+
+template <typename T, typename P, int D, int MINB>
 __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) {
   constexpr int LD = D + kPad;
+  constexpr bool kQuant = PrefillSmem<T, P>::kQuant;
+  constexpr int TST = PrefillSmem<T, P>::kTStages;
+  constexpr int LDS = kQuant ? D : LD;     // row stride of a stage
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* Qs = reinterpret_cast<T*>(smem_raw);  // [kBM][LD]
-  T* Ks = Qs + kBM * LD;                   // [2][kBN][LD]
-  T* Vs = Ks + 2 * kBN * LD;               // [2][kBN][LD]
+  T* Ks = Qs + kBM * LD;                   // [TST][kBN][LD]
+  T* Vs = Ks + TST * kBN * LD;             // [TST][kBN][LD]
+  // the stages: [2][kBN][LDS] each of K and V (raw bytes of a quantized pool)
+  P* Kst = kQuant ? reinterpret_cast<P*>(Vs + TST * kBN * LD) : reinterpret_cast<P*>(Ks);
+  P* Vst = kQuant ? Kst + 2 * kBN * LDS : reinterpret_cast<P*>(Vs);
   __shared__ int s_minpos, s_maxpos;
 
   const int h = blockIdx.x, tile = gridDim.y - 1 - blockIdx.y;
@@ -118,8 +163,10 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.max_blocks;
   const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
-  const T* kpool = static_cast<const T*>(a.k_pool);
-  const T* vpool = static_cast<const T*>(a.v_pool);
+  const P* kpool = static_cast<const P*>(a.k_pool);
+  const P* vpool = static_cast<const P*>(a.v_pool);
+  const float scale_log2 = a.scale_log2 * pool_scale(a.kv_scales, 0);
+  const float vscale = pool_scale(a.kv_scales, 1);
 
   // Raw q rows first: they do not depend on the key range.
   const T* qsrc = static_cast<const T*>(a.q);
@@ -150,8 +197,8 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
 #pragma unroll
   for (int st = 0; st < 2; ++st) {
     if (kstart + st * kBN < kend)
-      load_kv_tile<T, D>(Ks + st * kBN * LD, Vs + st * kBN * LD, kpool, vpool, bt,
-                         kstart + st * kBN, kend, a.log2_block, slot_stride, hkv);
+      load_kv_tile<P, D, LDS>(Kst + st * kBN * LDS, Vst + st * kBN * LDS, kpool, vpool, bt,
+                              kstart + st * kBN, kend, a.log2_block, slot_stride, hkv);
     cp_async_commit();
   }
 
@@ -197,9 +244,10 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
 
   for (int kt = kstart, it = 0; kt < kend; kt += kBN, ++it) {
     cp_async_wait<1>();
+    if constexpr (kQuant) widen_kv_tile<T, P, D>(Ks, Vs, Kst + (it & 1) * kBN * LDS, Vst + (it & 1) * kBN * LDS);
     __syncthreads();
-    const T* Kt = Ks + (it & 1) * kBN * LD;
-    const T* Vt = Vs + (it & 1) * kBN * LD;
+    const T* Kt = Ks + (TST == 2 ? (it & 1) : 0) * kBN * LD;
+    const T* Vt = Vs + (TST == 2 ? (it & 1) : 0) * kBN * LD;
     if (kt <= wmax && (W == 0 || kt + kBN > wmin - W + 1)) {
       float sc[kBN / 8][4];
 #pragma unroll
@@ -227,7 +275,7 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
       for (int nt = 0; nt < kBN / 8; ++nt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          float v = sc[nt][e] * a.scale_log2;
+          float v = sc[nt][e] * scale_log2;
           if (!full) {
             const int key = kt + nt * 8 + 2 * t4 + (e & 1);
             const int p = e < 2 ? pos0 : pos1;
@@ -279,8 +327,8 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
     }
     __syncthreads();  // every warp is done with this stage
     if (kt + 2 * kBN < kend)
-      load_kv_tile<T, D>(Ks + (it & 1) * kBN * LD, Vs + (it & 1) * kBN * LD, kpool, vpool, bt,
-                         kt + 2 * kBN, kend, a.log2_block, slot_stride, hkv);
+      load_kv_tile<P, D, LDS>(Kst + (it & 1) * kBN * LDS, Vst + (it & 1) * kBN * LDS, kpool, vpool,
+                              bt, kt + 2 * kBN, kend, a.log2_block, slot_stride, hkv);
     cp_async_commit();
   }
   cp_async_wait<0>();
@@ -289,7 +337,7 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
   l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
+  const float inv0 = l0 > 0.f ? vscale / l0 : 0.f, inv1 = l1 > 0.f ? vscale / l1 : 0.f;
   T* out = static_cast<T*>(a.out);
 #pragma unroll
   for (int dt = 0; dt < D / 8; ++dt) {
@@ -303,10 +351,10 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
   }
 }
 
-template <typename T, int D, int MINB>
+template <typename T, typename P, int D, int MINB>
 int prefill_d(const Args& a, int tile_bound, cudaStream_t stream) {
-  constexpr int smem = (kBM + 4 * kBN) * (D + kPad) * static_cast<int>(sizeof(T));
-  auto kernel = prefill_kernel<T, D, MINB>;
+  constexpr int smem = PrefillSmem<T, P>::template bytes<D>();
+  auto kernel = prefill_kernel<T, P, D, MINB>;
   if (smem > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return static_cast<int>(e);
@@ -315,24 +363,28 @@ int prefill_d(const Args& a, int tile_bound, cudaStream_t stream) {
   return static_cast<int>(cudaGetLastError());
 }
 
-template <typename T, int D>
+template <typename T, typename P, int D>
 int prefill_t(const Args& a, int tile_bound, cudaStream_t stream) {
   const char* minb = getenv("TRTC_PA_PREFILL_MINB");  // tuning override, for benchmarks
-  if (minb != nullptr && atoi(minb) == 1) return prefill_d<T, D, 1>(a, tile_bound, stream);
-  return prefill_d<T, D, 2>(a, tile_bound, stream);
+  if (minb != nullptr && atoi(minb) == 1) return prefill_d<T, P, D, 1>(a, tile_bound, stream);
+  return prefill_d<T, P, D, 2>(a, tile_bound, stream);
 }
 
 }  // namespace
 
-int launch_prefill(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound, cudaStream_t stream) {
-  switch (dtype) {
-    case TRTC_F16:
-      return head_dim == 64 ? prefill_t<__half, 64>(a, tile_bound, stream) : prefill_t<__half, 128>(a, tile_bound, stream);
-    case TRTC_BF16:
-      return head_dim == 64 ? prefill_t<__nv_bfloat16, 64>(a, tile_bound, stream)
-                            : prefill_t<__nv_bfloat16, 128>(a, tile_bound, stream);
-    default: return cudaErrorNotSupported;
-  }
+int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim,
+                   int tile_bound, cudaStream_t stream) {
+  if (dtype != TRTC_F16 && dtype != TRTC_BF16) return cudaErrorNotSupported;
+  return dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {
+    using T = decltype(tag);
+    using P = decltype(pool_tag);
+    if constexpr (sizeof(T) == 2) {
+      return head_dim == 64 ? prefill_t<T, P, 64>(a, tile_bound, stream)
+                            : prefill_t<T, P, 128>(a, tile_bound, stream);
+    } else {
+      return static_cast<int>(cudaErrorNotSupported);
+    }
+  });
 }
 
 }  // namespace pa

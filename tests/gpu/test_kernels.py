@@ -205,7 +205,79 @@ def test_paged_attention_cuda_graph(lib):
     _close(out, out0, 0.0)
 
 
-def test_paged_attention_quantized_pool_not_supported(lib):
+# ---------------------------------------------------------------- quantized (fp8 / int8) pool
+
+POOLS = {"fp8": torch.float8_e4m3fn, "int8": torch.int8}
+
+
+def _quantized(case, pool, absmax=4.0):
+    """The case with its pool quantized to `pool` and per-layer scales (absmax / qmax: the
+    rotated k of N(0, 1) inputs exceeds 4 at times, so saturation is exercised too)."""
+    qmax = 448.0 if pool == torch.float8_e4m3fn else 127.0
+    layers = case["kv_cache"].shape[0]
+    g = torch.Generator(device=DEV).manual_seed(layers)
+    scales = (absmax / qmax) * (0.8 + 0.4 * torch.rand(layers, 2, device=DEV, generator=g))
+    kv = case["kv_cache"].float() / scales[:, :, None, None, None, None]
+    return dict(case, kv_cache=reference.quantize_pool(kv, pool), kv_scales=scales)
+
+
+def _close_pool(kv, kv_ref, scales, pool):
+    """Pools equal but for rare one-code differences (rotary's cos/sin rounding differently)."""
+    s = scales[:, :, None, None, None, None]
+    a, b = kv.float() * s, kv_ref.float() * s
+    # one code: a scale step (int8); a mantissa step, 1/8 of the larger magnitude (fp8 E4M3)
+    step = s.expand_as(a) if pool == torch.int8 else a.abs().maximum(b.abs()) / 8
+    assert ((a - b).abs() <= step * 1.001 + 1e-6).all()
+    assert (a != b).float().mean().item() < 1e-3
+
+
+QATOL = 4e-2   # outputs over the same quantized pool; a rare one-code difference moves them
+
+
+@pytest.mark.parametrize("pool", list(POOLS))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("batch", ["mixed", "decode", "prefill_only"])
+def test_paged_attention_quantized_pool(lib, pool, dtype, shape, batch):
+    hq, hkv, d, block = SHAPES[shape]
+    seqs = {"mixed": MIXED, "decode": DECODE, "prefill_only": [(0, 65), (40, 200)]}[batch]
+    case = _make_case(seqs, hq, hkv, d, block, dtype,
+                      seed=zlib.crc32(f"{shape}{batch}{pool}".encode()) % 1000)
+    case = _quantized(case, POOLS[pool])
+    out, ref, kv, kv_ref = _run_both(lib, case)
+    _close(out, ref, max(QATOL, ATOL[dtype]))
+    _close_pool(kv, kv_ref, case["kv_scales"], POOLS[pool])
+
+
+@pytest.mark.parametrize("pool", list(POOLS))
+@pytest.mark.parametrize("seqs", [[(4095, 1)], [(3000, 1), (10, 1)], [(1500, 1), (700, 300)]])
+def test_paged_attention_quantized_split_k(lib, pool, seqs):
+    case = _quantized(_make_case(seqs, 32, 8, 128, 16, torch.bfloat16, seed=len(seqs)), POOLS[pool])
+    out, ref, _, _ = _run_both(lib, case)
+    _close(out, ref, QATOL)
+
+
+@pytest.mark.parametrize("pool", list(POOLS))
+def test_paged_attention_quantized_fused_partial_rotary_window(lib, pool):
+    case = _make_case(MIXED + [(300, 1)], 8, 2, 64, 16, torch.bfloat16, rotary_dim=32,
+                      fused=True, seed=9)
+    case = dict(_quantized(case, POOLS[pool]), sliding_window=24)
+    out, ref, kv, kv_ref = _run_both(lib, case)
+    _close(out, ref, QATOL)
+    _close_pool(kv, kv_ref, case["kv_scales"], POOLS[pool])
+
+
+def test_paged_attention_quantized_saturates(lib):
+    """k / scale far beyond 448 or 127 stores the largest code, as the reference does."""
+    for pool in POOLS.values():
+        case = _quantized(_make_case([(0, 3)], 4, 4, 64, 16, torch.bfloat16, seed=2), pool,
+                          absmax=0.05)
+        out, ref, kv, kv_ref = _run_both(lib, case)
+        assert torch.equal(kv.view(torch.uint8), kv_ref.view(torch.uint8))
+        _close(out, ref, QATOL)
+
+
+def test_paged_attention_quantized_pool_needs_scales(lib):
     from trtcompile.errors import UnsupportedOpError
 
     case = _make_case([(3, 1)], 4, 4, 64, 16, torch.float16, seed=1)

@@ -21,7 +21,7 @@ def config_for(family: str, **quant) -> Config:
 
 def quantized_model(loaded, path, **quant) -> onnx.ModelProto:
     ctx = PassContext(info=loaded.info, inv_freq=loaded.inv_freq, block_size=4)
-    model, _ = run_pipeline(onnx.load(str(path)), config_for("llama", **quant), ctx,
+    model, _, _ = run_pipeline(onnx.load(str(path)), config_for("llama", **quant), ctx,
                             loaded.tokenizer, log=lambda m: None)
     return model
 
@@ -32,9 +32,11 @@ def error_vs(model: onnx.ModelProto, reference, loaded, seqs, splits) -> float:
     return compare_paged(lambda f: ex.run(f)["logits"], reference, loaded.info, seqs, splits)
 
 
-def stepped_logits(executor: OnnxExecutor, info, seqs, splits, device="cpu") -> torch.Tensor:
+def stepped_logits(executor: OnnxExecutor, info, seqs, splits, device="cpu",
+                   kv_dtype=torch.float32) -> torch.Tensor:
     """Logits of the sampled rows of make_steps' two steps, run on `device` (CPU result)."""
-    kv = torch.zeros(info.num_layers, 2, 64, 4, info.num_kv_heads, info.head_dim, device=device)
+    kv = torch.zeros(info.num_layers, 2, 64, 4, info.num_kv_heads, info.head_dim, device=device,
+                     dtype=kv_dtype)
     out = []
     for feeds, _rows in make_steps(seqs, splits, block_size=4, num_blocks=64):
         feeds = {k: v.to(device) for k, v in feeds.items()}

@@ -37,6 +37,15 @@ def test_pipeline_inserts_quant_passes_before_the_cast():
     assert "quantize_gemms" in pipeline_for(PASSES, flags_of(QuantMode.INT8_SQ))
 
 
+def test_kv_cache_pass_follows_the_quant_passes():
+    assert "quantize_kv_cache" not in pipeline_for(PASSES, flags_of(QuantMode.NONE))
+    names = pipeline_for(PASSES, flags_of(QuantMode.NONE), kv_quantized=True)
+    assert names.index("quantize_kv_cache") == PASSES.index("cast_to_dtype")
+    names = pipeline_for(PASSES, flags_of(QuantMode.INT8_WEIGHT_ONLY), kv_quantized=True)
+    assert names.index("quantize_kv_cache") == names.index("quantize_weights") + 1
+    assert names.index("quantize_kv_cache") + 1 == names.index("cast_to_dtype")
+
+
 def test_calibration_needed():
     def plan(mode, act="static"):
         return QuantPlan(mode, flags_of(mode), activation=act)

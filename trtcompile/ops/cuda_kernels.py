@@ -20,6 +20,7 @@ _CUDA_ERROR_INVALID_VALUE = 1
 _CUDA_ERROR_NOT_SUPPORTED = 801
 _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float8_e4m3fn: 3,
            torch.int8: 4}
+_QUANTIZED_POOLS = (torch.float8_e4m3fn, torch.int8)
 
 
 class PagedAttentionParams(ctypes.Structure):
@@ -90,7 +91,7 @@ class KernelLibrary:
     def _check(err: int, what: str) -> None:
         if err == _CUDA_ERROR_NOT_SUPPORTED:
             raise UnsupportedOpError(f"{what}: the CUDA kernels do not support these inputs "
-                                     "(dtype, head_dim 64/128, or a quantized KV cache)")
+                                     "(dtype, head_dim 64/128)")
         if err:
             raise RuntimeError(f"{what}: CUDA error {err}")
 
@@ -206,6 +207,12 @@ class KernelLibrary:
         p.rotary_dim, p.sliding_window = rotary_dim, sliding_window
         p.scale, p.rotary_scaling = scale, rotary_scaling
         p.dtype, p.kv_dtype = _DTYPES[q.dtype], _DTYPES.get(layer.dtype, -1)
+        scales = None
+        if layer.dtype in _QUANTIZED_POOLS:
+            if kv_scales is None:
+                raise UnsupportedOpError(f"paged_attention: a {layer.dtype} KV cache needs its "
+                                         "kv_scales input (float32 [L, 2])")
+            scales = kv_scales[layer_idx].float().contiguous()        # [2]: this layer's (k, v)
         need = self._pa_ws(self._params_ref)
         if need == 0:
             self._check(_CUDA_ERROR_NOT_SUPPORTED, "paged_attention")
@@ -217,7 +224,7 @@ class KernelLibrary:
                        _i32(seq_lens).data_ptr(), block_tables.data_ptr(),
                        _i32(slot_mapping).data_ptr(), layer.data_ptr(),
                        inv.data_ptr() if inv is not None else None,
-                       kv_scales.data_ptr() if kv_scales is not None else None,
+                       scales.data_ptr() if scales is not None else None,
                        out.data_ptr(), ws.data_ptr(), ws.numel(),
                        torch.cuda.current_stream(q.device).cuda_stream)
         self._check(err, "paged_attention")

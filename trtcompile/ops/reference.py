@@ -68,8 +68,8 @@ def paged_attention(q, k, v, positions, query_start_loc, seq_lens, block_tables,
     slots = slot_mapping.long()
     if kv_scales is not None:
         ks, vs = kv_scales[layer_idx, 0], kv_scales[layer_idx, 1]
-        k_pool[slots] = _quantize(kh.float() / ks, k_pool.dtype)
-        v_pool[slots] = _quantize(vh.float() / vs, v_pool.dtype)
+        k_pool[slots] = quantize_pool(kh.float() / ks, k_pool.dtype)
+        v_pool[slots] = quantize_pool(vh.float() / vs, v_pool.dtype)
     else:
         k_pool[slots] = kh.to(k_pool.dtype)
         v_pool[slots] = vh.to(v_pool.dtype)
@@ -104,9 +104,14 @@ def paged_attention(q, k, v, positions, query_start_loc, seq_lens, block_tables,
     return out.reshape(*lead, hq * d)
 
 
-def _quantize(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def quantize_pool(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Round to nearest and saturate (int8 to +-127, fp8 E4M3 to +-448: torch's own fp8 cast
+    is not specified to saturate)."""
     if dtype == torch.int8:
         return x.round().clamp(-127, 127).to(torch.int8)
+    if dtype == torch.float8_e4m3fn:
+        top = torch.finfo(dtype).max
+        return x.clamp(-top, top).to(dtype)
     return x.to(dtype)
 
 

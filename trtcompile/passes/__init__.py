@@ -12,4 +12,4 @@ PASSES = (
 )
 
 # Inserted by trtcompile.quant.modes.pipeline_for when quantization.mode asks for them.
-QUANT_PASSES = ("quantize_weights", "quantize_gemms")
+QUANT_PASSES = ("quantize_weights", "quantize_gemms", "quantize_kv_cache")

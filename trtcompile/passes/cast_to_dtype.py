@@ -9,7 +9,7 @@ import onnx_graphsurgeon as gs
 
 from trtcompile.passes.context import PassContext, PassReport
 
-KEEP_FP32_CONSTANTS = ("rope_inv_freq",)
+KEEP_FP32_CONSTANTS = ("rope_inv_freq", "kv_scales")
 KEEP_FP32_CASTS = ("logits_cast",)
 _ONNX_CODE = {"float16": onnx.TensorProto.FLOAT16, "bfloat16": onnx.TensorProto.BFLOAT16}
 

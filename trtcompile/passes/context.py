@@ -16,6 +16,7 @@ class PassContext:
     block_size: int = 16
     kv_dtype: str = "float32"            # the pool dtype
     quant: Any | None = None             # trtcompile.quant.modes.QuantPlan, for the quant passes
+    kv_scales: Any | None = None         # float32 [L, 2] (k, v) scales of an fp8/int8 pool
 
 
 @dataclass

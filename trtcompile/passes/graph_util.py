@@ -122,4 +122,6 @@ def numpy_dtype(name: str):
     """numpy dtype (or onnx enum for bfloat16) for graphsurgeon variables."""
     if name == "bfloat16":
         return onnx.TensorProto.BFLOAT16
+    if name == "float8_e4m3fn":
+        return onnx.TensorProto.FLOAT8E4M3FN
     return np.dtype(name)

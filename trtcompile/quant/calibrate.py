@@ -1,5 +1,6 @@
 """Calibration: run the fp32 graph over a text set and record, for each quantizable GEMM, the
-per-input-channel absmax of its input. Cached on disk by sha256(model + data + mode)."""
+per-input-channel absmax of its input (and, for a quantized KV cache, trtcompile.quant.kv_cache
+the pool absmax per layer). Cached on disk by sha256(model + data + mode)."""
 
 from __future__ import annotations
 
@@ -81,6 +82,29 @@ def _feeds(chunk: Sequence[int], kv_shape: tuple[int, ...], block_size: int):
             io.KV_CACHE: torch.zeros(kv_shape[0], 2, blocks, block_size, *kv_shape[1:])}
 
 
+def run_chunks(model: onnx.ModelProto, outputs: Sequence[str], tokens: Sequence[int], info,
+               block_size: int, on_chunk: Callable, log: Callable[[str], None] = print) -> None:
+    """Runs `model` (float32 pool) over independent prefill chunks of `tokens`, with a progress
+    bar; on_chunk(outputs, feeds) sees each chunk's extra `outputs` and its filled pool."""
+    import torch
+
+    from trtcompile.executor import OnnxExecutor
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for tensor in outputs:
+        probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
+    ex = OnnxExecutor(probe)
+    chunks = [tokens[i:i + CHUNK_TOKENS] for i in range(0, len(tokens), CHUNK_TOKENS)]
+    bar = _progress(len(chunks), log)
+    with torch.no_grad():
+        for chunk in chunks:
+            feeds = _feeds(chunk, (info.num_layers, info.num_kv_heads, info.head_dim), block_size)
+            on_chunk(ex.run(feeds), feeds)
+            bar.update(1)
+    bar.close()
+
+
 def collect_absmax(model: onnx.ModelProto, inputs: dict[str, str], tokens: Sequence[int],
                    info, block_size: int, log: Callable[[str], None] = print
                    ) -> dict[str, np.ndarray]:
@@ -88,27 +112,37 @@ def collect_absmax(model: onnx.ModelProto, inputs: dict[str, str], tokens: Seque
     weight name to that input tensor's name)."""
     import torch
 
-    from trtcompile.executor import OnnxExecutor
-
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    for tensor in sorted(set(inputs.values())):
-        probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
-    ex = OnnxExecutor(probe)
     stats: dict[str, torch.Tensor] = {}
-    chunks = [tokens[i:i + CHUNK_TOKENS] for i in range(0, len(tokens), CHUNK_TOKENS)]
-    bar = _progress(len(chunks), log)
-    with torch.no_grad():
-        for chunk in chunks:
-            out = ex.run(_feeds(chunk, (info.num_layers, info.num_kv_heads, info.head_dim),
-                                block_size))
-            for weight, tensor in inputs.items():
-                x = out[tensor].float()
-                m = x.reshape(-1, x.shape[-1]).abs().amax(dim=0)
-                stats[weight] = m if weight not in stats else torch.maximum(stats[weight], m)
-            bar.update(1)
-    bar.close()
+
+    def on_chunk(out, _feeds):
+        for weight, tensor in inputs.items():
+            x = out[tensor].float()
+            m = x.reshape(-1, x.shape[-1]).abs().amax(dim=0)
+            stats[weight] = m if weight not in stats else torch.maximum(stats[weight], m)
+
+    run_chunks(model, sorted(set(inputs.values())), tokens, info, block_size, on_chunk, log)
     return {k: v.numpy().astype(np.float32) for k, v in stats.items()}
+
+
+def cached(model_source: str, seed: int, tokens: Sequence[int], mode: str,
+           weights: dict[str, np.ndarray], names: set[str],
+           compute: Callable[[], dict[str, np.ndarray]], log: Callable[[str], None] = print
+           ) -> tuple[dict[str, np.ndarray], bool]:
+    """(statistics, cache_hit): from the disk cache when it holds exactly `names`, else
+    compute() and store."""
+    path = cache_dir() / f"{cache_key(model_source, seed, tokens, mode, weights)}.npz"
+    if path.is_file():
+        with np.load(path) as data:
+            stats = {k: data[k] for k in data.files}
+        if set(stats) == names:
+            log(f"calibration: cache hit {path}")
+            return stats, True
+    stats = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **stats)
+    tmp.replace(path)
+    return stats, False
 
 
 def calibrate(model: onnx.ModelProto, *, model_source: str, seed: int, mode: str, text: str,
@@ -124,17 +158,9 @@ def calibrate(model: onnx.ModelProto, *, model_source: str, seed: int, mode: str
     inputs = {weight_name(n): n.inputs[0].name for n in targets}
     weights = {weight_name(n): n.inputs[1].values for n in targets}
     tokens = tokenize(text, tokenizer, info.vocab_size)
-    path = cache_dir() / f"{cache_key(model_source, seed, tokens, mode, weights)}.npz"
-    if path.is_file():
-        with np.load(path) as data:
-            stats = {k: data[k] for k in data.files}
-        if set(stats) == set(inputs):
-            log(f"calibration: cache hit {path}")
-            return stats, True
-    log(f"calibration: {len(tokens)} tokens, {len(targets)} GEMM inputs")
-    stats = collect_absmax(model, inputs, tokens, info, block_size, log)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **stats)
-    tmp.replace(path)
-    return stats, False
+
+    def compute() -> dict[str, np.ndarray]:
+        log(f"calibration: {len(tokens)} tokens, {len(targets)} GEMM inputs")
+        return collect_absmax(model, inputs, tokens, info, block_size, log)
+
+    return cached(model_source, seed, tokens, mode, weights, set(inputs), compute, log)

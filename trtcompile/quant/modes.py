@@ -66,9 +66,14 @@ def quant_passes(flags: QuantFlag) -> tuple[str, ...]:
     return ()
 
 
-def pipeline_for(passes: tuple[str, ...], flags: QuantFlag) -> tuple[str, ...]:
-    """`passes` with the quant passes inserted before cast_to_dtype (or appended)."""
-    extra = quant_passes(flags)
+KV_CACHE_PASS = "quantize_kv_cache"
+
+
+def pipeline_for(passes: tuple[str, ...], flags: QuantFlag,
+                 kv_quantized: bool = False) -> tuple[str, ...]:
+    """`passes` with the quant passes (then the KV cache pass) inserted before cast_to_dtype
+    (or appended)."""
+    extra = quant_passes(flags) + ((KV_CACHE_PASS,) if kv_quantized else ())
     if not extra:
         return tuple(passes)
     at = passes.index(INSERT_BEFORE) if INSERT_BEFORE in passes else len(passes)

@@ -1,5 +1,6 @@
 """The build's pass pipeline with quantization: passes before the quant passes, calibration
-on that graph when the mode needs it, then the quant passes and the rest."""
+on that graph when the mode needs it, then the quant passes; for a quantized KV cache, KV
+calibration on the graph as it stands before quantize_kv_cache; then the rest."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 import onnx
 
 from trtcompile.config import Config, QuantMode
-from trtcompile.quant.modes import QuantPlan, flags_of, pipeline_for, quant_passes
+from trtcompile.quant.kv_cache import is_quantized, scales_from_absmax
+from trtcompile.quant.modes import (KV_CACHE_PASS, QuantPlan, flags_of, pipeline_for,
+                                    quant_passes)
 
 
 def plan_for(config: Config) -> QuantPlan | None:
@@ -21,27 +24,52 @@ def plan_for(config: Config) -> QuantPlan | None:
                      activation=str(q.activation), smoothquant_alpha=q.smoothquant_alpha)
 
 
+def _calibrate_gemms(model, config: Config, ctx, tokenizer, log):
+    from trtcompile.quant.calibrate import calibrate, calibration_text
+
+    stats, _hit = calibrate(model, model_source=config.model.source, seed=config.model.seed,
+                            mode=str(ctx.quant.mode), text=calibration_text(
+                                config.quantization.calibration_data),
+                            tokenizer=tokenizer, info=ctx.info, block_size=ctx.block_size, log=log)
+    return dataclasses.replace(ctx, quant=dataclasses.replace(ctx.quant, act_absmax=stats))
+
+
+def _calibrate_kv(model, config: Config, ctx, tokenizer, log):
+    from trtcompile.quant.calibrate import calibration_text
+    from trtcompile.quant.kv_cache import calibrate_kv
+
+    absmax, _hit = calibrate_kv(model, model_source=config.model.source, seed=config.model.seed,
+                                text=calibration_text(config.quantization.calibration_data),
+                                tokenizer=tokenizer, info=ctx.info, block_size=ctx.block_size,
+                                log=log)
+    return dataclasses.replace(ctx, kv_scales=scales_from_absmax(absmax, ctx.kv_dtype))
+
+
 def run_pipeline(model: onnx.ModelProto, config: Config, ctx, tokenizer=None,
                  dump_dir: Path | None = None, log: Callable[[str], None] = print):
-    """-> (model, reports): config.build.passes with the mode's quant passes inserted."""
+    """-> (model, reports, ctx): config.build.passes with the quant passes inserted, and the
+    context the last passes saw (its kv_scales, when calibrated)."""
     from trtcompile.passes.pipeline import run_passes
 
     plan = plan_for(config)
-    names = pipeline_for(config.build.passes, plan.flags if plan else flags_of(QuantMode.NONE))
-    if plan is None:
-        return run_passes(model, names, ctx, dump_dir, log=log)
-    ctx = dataclasses.replace(ctx, quant=plan)
-    if not plan.needs_calibration:
-        return run_passes(model, names, ctx, dump_dir, log=log)
-    from trtcompile.quant.calibrate import calibrate, calibration_text
-
-    first = names.index(quant_passes(plan.flags)[0])
-    model, head = run_passes(model, names[:first], ctx, dump_dir, log=log)
-    stats, _hit = calibrate(model, model_source=config.model.source, seed=config.model.seed,
-                            mode=str(plan.mode), text=calibration_text(
-                                config.quantization.calibration_data),
-                            tokenizer=tokenizer, info=ctx.info, block_size=ctx.block_size, log=log)
-    ctx = dataclasses.replace(ctx, quant=dataclasses.replace(plan, act_absmax=stats))
-    tail_dump = None if dump_dir is None else Path(dump_dir) / "after_calibration"
-    model, tail = run_passes(model, names[first:], ctx, tail_dump, log=log)
-    return model, head + tail
+    flags = plan.flags if plan else flags_of(QuantMode.NONE)
+    kv_quantized = is_quantized(ctx.kv_dtype)
+    names = pipeline_for(config.build.passes, flags, kv_quantized)
+    if plan is not None:
+        ctx = dataclasses.replace(ctx, quant=plan)
+    # (first pass that needs the statistics, what computes them into the context)
+    points = []
+    if plan is not None and plan.needs_calibration:
+        points.append((quant_passes(plan.flags)[0], _calibrate_gemms))
+    if kv_quantized:
+        points.append((KV_CACHE_PASS, _calibrate_kv))
+    reports, start, dump = [], 0, dump_dir
+    for name, calibrate in points:
+        at = names.index(name)
+        model, done = run_passes(model, names[start:at], ctx, dump, log=log)
+        reports += done
+        ctx = calibrate(model, config, ctx, tokenizer, log)
+        start = at
+        dump = None if dump_dir is None else Path(dump_dir) / f"before_{name}"
+    model, done = run_passes(model, names[start:], ctx, dump, log=log)
+    return model, reports + done, ctx

@@ -10,7 +10,8 @@ from trtcompile import io_names as io
 from trtcompile.runtime.sampler import upload
 from trtcompile.runtime.step_inputs import StepInputs
 
-TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+                "float8_e4m3fn": torch.float8_e4m3fn, "int8": torch.int8}
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ class ModelRunner:
         if step.block_copies:
             src = upload([s for s, _ in step.block_copies], self.device)
             dst = upload([d for _, d in step.block_copies], self.device)
-            self.kv_cache[:, :, dst] = self.kv_cache[:, :, src]
+            pool = self.kv_cache
+            if pool.dtype == torch.float8_e4m3fn:    # copied as bytes (no fp8 index kernels)
+                pool = pool.view(torch.uint8)
+            pool[:, :, dst] = pool[:, :, src]
         if self.graphs is not None and self.graphs.fits(step.tensors):
             return self.graphs.run(step.tensors)
         feeds = {k: v.to(self.device, non_blocking=True) for k, v in step.tensors.items()}
