@@ -2,7 +2,8 @@
 # One call on a GPU machine: build the kernels, run the GPU tests and the benchmarks.
 # Add a step: one `step "name" command...` line below. Logs go to $OUT (or ./gpu_check_logs).
 # TRTC_STEPS="build gpu_tests ..." runs only the named steps (to split the work over calls);
-# TRTC_SKIP_W1=1 skips the end-to-end W1 steps; TRTC_ARCHS=90a builds one architecture.
+# TRTC_SKIP_W1=1 skips the end-to-end W1 steps; TRTC_ARCHS=90a builds one architecture;
+# TRTC_QUICK=1 shortens bench_quant.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
@@ -25,6 +26,8 @@ step build      make kernels -j4 ${TRTC_ARCHS:+ARCHS="$TRTC_ARCHS"}
 step gpu_tests  python3 -m pytest tests/gpu -q -p no:cacheprovider
 step bench      python3 benchmarks/bench_kernels.py
 step bench_w8a8 python3 benchmarks/bench_w8a8.py --json "$LOGS/w8a8.json"
+step bench_quant python3 benchmarks/bench_quant.py ${TRTC_QUICK:+--quick} --json "$LOGS/bench_quant.json"
+step bench_kv_quant python3 benchmarks/bench_kv_quant.py
 step gpu_runtime python3 -m pytest tests/gpu/test_runtime_gpu.py -q -s -p no:cacheprovider
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_smollm2 python3 benchmarks/bench_w1.py --shape smollm2-135m --json "$LOGS/w1_smollm2.json"
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b.json" --latency-batches 1,4,8
