@@ -95,3 +95,22 @@ def test_build_refuses_dynamic_w8a8_on_tensorrt_only():
             check_supported(_config(mode, archs=("sm90",), activation="static"))
         except BackendUnavailableError:   # ... other than TensorRT missing here
             pass
+
+
+def test_gemm_targets_skip_only_the_lm_head():
+    """A GEMM as wide as the vocabulary (q/k/v of 512 columns, vocab 512) is still a target;
+    only the last such GEMM (the lm_head) is kept in full precision."""
+    import numpy as np
+    import onnx_graphsurgeon as gs
+
+    from trtcompile.quant.targets import gemm_targets
+
+    x = gs.Variable("x", np.float32, (1, 4))
+    nodes, h = [], x
+    for i, n in enumerate((8, 4, 8)):           # vocab 8: qkv-like, down-like, lm_head
+        out = gs.Variable(f"h{i}", np.float32, (1, n))
+        w = gs.Constant(f"w{i}", np.ones((h.shape[1], n), np.float32))
+        nodes.append(gs.Node("MatMul", inputs=[h, w], outputs=[out]))
+        h = out
+    graph = gs.Graph(nodes=nodes, inputs=[x], outputs=[h])
+    assert [n.inputs[1].name for n in gemm_targets(graph, vocab_size=8)] == ["w0", "w1"]

@@ -6,15 +6,15 @@ import onnx_graphsurgeon as gs
 
 
 def gemm_targets(graph: gs.Graph, vocab_size: int) -> list[gs.Node]:
-    """MatMul nodes with a constant [K, N] weight, in graph order; N == vocab (lm_head) is kept
-    in full precision."""
-    out = []
-    for node in graph.nodes:
-        if node.op != "MatMul" or not isinstance(node.inputs[1], gs.Constant):
-            continue
-        w = node.inputs[1].values
-        if w.ndim == 2 and w.shape[1] != vocab_size:
-            out.append(node)
+    """MatMul nodes with a constant [K, N] weight, in graph order, except the lm_head (the
+    last of them with N == vocab), which stays in full precision. Other GEMMs whose width
+    happens to equal the vocabulary (a q/k/v of 512 columns over a 512-token vocabulary) count."""
+    out = [node for node in graph.nodes
+           if node.op == "MatMul" and isinstance(node.inputs[1], gs.Constant)
+           and node.inputs[1].values.ndim == 2]
+    heads = [i for i, node in enumerate(out) if node.inputs[1].values.shape[1] == vocab_size]
+    if heads:
+        del out[heads[-1]]
     return out
 
 
