@@ -20,6 +20,14 @@ DEV = "cuda"
 BF16 = torch.bfloat16
 
 
+def write_out_json(name: str, card: str, rows: list) -> None:
+    """$OUT/name with the card, torch version and rows, when OUT is set (the GPU machine)."""
+    out = os.environ.get("OUT")
+    if out:
+        with open(os.path.join(out, name), "w") as f:
+            json.dump(dict(card=card, torch=torch.__version__, rows=rows), f, indent=1)
+
+
 def gpu_time_us(fn, inner: int = 10, repeats: int = 30) -> float:
     """Median time of one fn() call: a CUDA graph of `inner` calls, replayed `repeats` times."""
     for _ in range(3):
@@ -206,10 +214,7 @@ def main() -> int:
         note = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()
                          if k in ("ref", "ours_GBps", "ours_TFLOPs", "GBps", "pct_copy"))
         print(f"{r['bench']:44s} {r['ours_us']:9.1f} {ref} {ratio} {target}  {note}")
-    out = os.environ.get("OUT")
-    if out:
-        with open(os.path.join(out, "bench_kernels.json"), "w") as f:
-            json.dump(dict(card=card, torch=torch.__version__, rows=rows), f, indent=1)
+    write_out_json("bench_kernels.json", card, rows)
     return 0
 
 

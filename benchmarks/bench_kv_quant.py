@@ -10,14 +10,12 @@ $OUT/bench_kv_quant.json when OUT is set.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
 import torch
 
-from bench_kernels import BF16, DEV, gpu_time_us, paged_case
+from bench_kernels import BF16, DEV, gpu_time_us, paged_case, write_out_json
 from trtcompile.ops import cuda_kernels
 from trtcompile.ops.reference import quantize_pool
 
@@ -83,10 +81,7 @@ def main() -> int:
             mark = f"  target >= {TARGET_FP8}: {'met' if r['speedup_vs_bf16'] >= TARGET_FP8 else 'NOT met'}"
         print(f"{r['bench']:38s} {r['pool']:20s} {r['us']:9.1f} {r['GBps']:8.0f} "
               f"{r['speedup_vs_bf16']:7.2f}x{mark}")
-    out = os.environ.get("OUT")
-    if out:
-        with open(os.path.join(out, "bench_kv_quant.json"), "w") as f:
-            json.dump(dict(card=card, torch=torch.__version__, rows=rows), f, indent=1)
+    write_out_json("bench_kv_quant.json", card, rows)
     return 0
 
 

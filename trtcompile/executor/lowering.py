@@ -28,6 +28,7 @@ _TARGET_OF_WEIGHT = {torch.float8_e4m3fn: "fp8", torch.int8: "int8"}
 # Shape alignment the library GEMMs need (K, N multiples of this); others stay unfused.
 _ALIGN = {"fp8": 16, "int8": 8}
 _INT_MM_MIN_ROWS = 17          # torch._int_mm wants more than 16 rows
+_ONNX_CODE = {"fp8": 17, "int8": 3}   # QuantizeLinear output_dtype of each target
 
 
 @dataclass
@@ -150,8 +151,7 @@ def quantized_gemm(x: torch.Tensor, w: torch.Tensor, w_scale: torch.Tensor,
         q, sx = torch.ops.trtcompile.quantize_per_token(x2, target)
         sx = sx.float()
     else:
-        zero = torch.zeros((), dtype=w.dtype, device=x.device)
-        q = onnx_ops.quantize_linear(x2, act_scale, zero)
+        q = onnx_ops.quantize_linear(x2, act_scale, output_dtype=_ONNX_CODE[target])
         sx = act_scale.float().reshape(1, 1).expand(rows, 1)
     if not x.is_cuda:                                   # the same arithmetic, for CPU checks
         y = (q.float() * sx) @ (w.float() * w_scale)
