@@ -148,10 +148,8 @@ class KernelLibrary:
         pairs = None
         if group_size and self.pack_group_scales:
             pairs = self.group_pairs.get(scales, zeros, x.dtype)
-            zeros = None          # the kernels read the pairs instead of scales and zeros
-        else:                     # (float32 copies only where they are read: not per call)
-            scales = scales.float().contiguous()
-            zeros = zeros.float().contiguous() if zeros is not None else None
+        scales = scales.float().contiguous()
+        zeros = zeros.float().contiguous() if zeros is not None else None
         y = torch.empty(m, n, dtype=x.dtype, device=x.device)
         err = self._woq(x2.data_ptr(), x2.stride(0), qweight.data_ptr(), scales.data_ptr(),
                         zeros.data_ptr() if zeros is not None else None,
