@@ -7,6 +7,7 @@
 for every artifact whose directory is missing (name = mode; 'fp32' = none; 'int4_g32' = int4
 with group_size 32). --kv-dtype fp8,int8 adds, for every artifact NAME=DIR, NAME+kv_fp8 (built in
 DIR_kv_fp8 with kv_cache.dtype=fp8) etc., compared with NAME (same weights, model-dtype KV).
+--device cuda runs the artifacts on the GPU (CUDA kernels, lowered W8A8 GEMMs); HF stays on the CPU.
 Text: lee_background.cor from the gensim 4.4.0 wheel."""
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=1024)
     ap.add_argument("--stride", type=int, default=1024)
     ap.add_argument("--kv-dtype", default="", help="comma-separated quantized KV dtypes (fp8, int8)")
+    ap.add_argument("--kv-base", default="", help="comma-separated artifact names that get the "
+                    "--kv-dtype variants (default: all)")
+    ap.add_argument("--jobs", type=int, default=1, help="builds run at a time with --build")
+    ap.add_argument("--device", default="cpu", help="where the artifacts run: cpu (reference "
+                    "ops) or cuda (kernels, lowered quantized GEMMs); HF runs on the CPU")
     args = ap.parse_args()
 
     from transformers import AutoTokenizer
@@ -83,14 +89,20 @@ def main() -> None:
     from trtcompile.perplexity import perplexity, read_text
 
     arts = dict(a.split("=", 1) for a in args.artifact)
-    kv = kv_variants(arts, [x for x in args.kv_dtype.split(",") if x])
+    kv_of = {n: d for n, d in arts.items() if not args.kv_base or n in args.kv_base.split(",")}
+    kv = kv_variants(kv_of, [x for x in args.kv_dtype.split(",") if x])
     if args.build:
         builds = {d: MODES[name][0] for name, d in arts.items()}
         builds.update({d: MODES[base][0] + [f"kv_cache.dtype={dt}"] for d, base, dt in kv.values()})
-        for d, overrides in builds.items():
-            if not Path(d, "manifest.json").is_file():
-                sets = [x for s in overrides for x in ("--set", s)]
-                subprocess.run([sys.executable, "-m", "trtcompile", "build", args.config, "-q", "-o", d, *sets], check=True)
+        todo = [(d, [x for s in overrides for x in ("--set", s)]) for d, overrides in builds.items()
+                if not Path(d, "manifest.json").is_file()]
+        for i in range(0, len(todo), args.jobs):           # up to --jobs builds at a time
+            procs = [(d, subprocess.Popen([sys.executable, "-m", "trtcompile", "build", args.config,
+                                           "-q", "-o", d, *sets]))
+                     for d, sets in todo[i:i + args.jobs]]
+            for d, proc in procs:
+                if proc.wait() != 0:
+                    sys.exit(f"building {d} failed (exit {proc.returncode})")
     text = read_text(args.text or f"{default_wheel()}::{LEE}")
     first = next(iter(arts.values()))
     tokens = AutoTokenizer.from_pretrained(str(Path(first, "tokenizer"))).encode(text)
@@ -107,7 +119,7 @@ def main() -> None:
         [(name, d, base) for name, (d, base, _dt) in kv.items()]
     for name, d, base in runs:
         r = perplexity(d, text, max_tokens=args.max_tokens, window=args.window,
-                       stride=args.stride, device="cpu", log=lambda m: None)
+                       stride=args.stride, device=args.device, log=lambda m: None)
         ppl[name] = r.perplexity
         delta = 100 * (r.perplexity / ref - 1)
         if base is None:

