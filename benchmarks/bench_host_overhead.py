@@ -2,11 +2,14 @@
 CPU logits tensor, so what is timed is scheduling, input packing, sampling and bookkeeping.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_host_overhead.py [--vocab 49152] [--profile] [--serial]
+        [--detokenize]
 
 Reported per step: the whole step, the part spent in execute_fn + Sampler.sample (torch on
 CPU logits: argmax/log_softmax over [S, vocab] costs far more here than on a GPU), and the
 rest (pure host overhead); all in this process's CPU time. --serial turns async scheduling
-off (on a CPU nothing overlaps, so this shows what the lookahead bookkeeping costs). Run twice (--vocab 49152 and --vocab 8) to see torch's share.
+off (on a CPU nothing overlaps, so this shows what the lookahead bookkeeping costs).
+--detokenize gives the engine the real SmolLM2 tokenizer (vocab 49152), so every output
+token is also turned into text, as `trtcompile run` and `serve` do. Run twice (--vocab 49152 and --vocab 8) to see torch's share.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench_w1 import load_workload  # noqa: E402  (same folder: one workload finder)
+from trtcompile.runtime.detokenizer import TextStreams  # noqa: E402
 from trtcompile.runtime.engine_core import EngineCore  # noqa: E402
 from trtcompile.runtime.sampling_params import SamplingParams  # noqa: E402
 from trtcompile.runtime.scheduler import SchedulerConfig  # noqa: E402
@@ -48,11 +52,22 @@ class Timed:
             self.seconds += CLOCK() - t0
 
 
+def smollm2_text_streams():
+    import transformers
+
+    from trtcompile.models.loading import smollm2_gguf
+
+    path = smollm2_gguf()
+    tok = transformers.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    return TextStreams(tok)                      # what LLM gives the engine
+
+
 def run_once(prompts, olens, vocab: int, profile: cProfile.Profile | None = None,
-             async_scheduling: bool = True) -> dict:
+             async_scheduling: bool = True, detokenize=None) -> dict:
     logits = torch.randn(CONFIG.max_num_seqs, vocab, generator=torch.Generator().manual_seed(0))
     execute = Timed(lambda step: logits[:step.num_seqs])
-    engine = EngineCore(CONFIG, execute, max_blocks_per_seq=64, async_scheduling=async_scheduling)
+    engine = EngineCore(CONFIG, execute, max_blocks_per_seq=64, async_scheduling=async_scheduling,
+                        detokenize=detokenize)
     sample = engine.sampler.sample_async = Timed(engine.sampler.sample_async)
     for i, (p, n) in enumerate(zip(prompts, olens)):
         engine.add_request(f"r{i}", p, SamplingParams(max_tokens=n, temperature=0, ignore_eos=True))
@@ -79,23 +94,28 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--profile", action="store_true", help="cProfile one extra run")
     ap.add_argument("--serial", action="store_true", help="async scheduling off")
+    ap.add_argument("--detokenize", action="store_true", help="text with the SmolLM2 tokenizer")
     args = ap.parse_args()
+    if args.detokenize:
+        args.vocab = 49152
     torch.set_num_threads(1)
     prompts, olens = load_workload().w1(args.vocab)
-    mode = not args.serial
-    run_once(prompts, olens, args.vocab, async_scheduling=mode)          # warm-up
-    runs = [run_once(prompts, olens, args.vocab, async_scheduling=mode) for _ in range(args.repeats)]
+    kw = dict(async_scheduling=not args.serial,
+              detokenize=smollm2_text_streams() if args.detokenize else None)
+    run_once(prompts, olens, args.vocab, **kw)                           # warm-up
+    runs = [run_once(prompts, olens, args.vocab, **kw) for _ in range(args.repeats)]
     # min over repeats: this machine is shared, and noise only ever adds time
     med = {k: min(r[k] for r in runs) for k in ("step_ms", "torch_ms", "host_ms")}
     r = runs[0]
     print(f"vocab={args.vocab} steps={r['steps']} tokens={r['tokens']} (min of {args.repeats},"
-          f" {'serial' if args.serial else 'async'} scheduling)")
+          f" {'serial' if args.serial else 'async'} scheduling"
+          f"{', with text' if args.detokenize else ''})")
     print(f"  step {med['step_ms']:.3f} ms = execute+sample {med['torch_ms']:.3f} ms"
           f" + host {med['host_ms']:.3f} ms")
     print(f"  host-only tokens/s: {r['tokens'] / (med['host_ms'] * r['steps'] / 1e3):,.0f}")
     if args.profile:
         prof = cProfile.Profile()
-        run_once(prompts, olens, args.vocab, prof, async_scheduling=mode)
+        run_once(prompts, olens, args.vocab, prof, **kw)
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 

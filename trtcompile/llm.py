@@ -34,6 +34,7 @@ class LLM:
 
         from trtcompile.artifact import load_artifact
         from trtcompile.backends.torch_backend import open_backend
+        from trtcompile.runtime.detokenizer import TextStreams
         from trtcompile.runtime.engine_core import EngineCore
         from trtcompile.runtime.model_runner import KVPoolSpec, ModelRunner, blocks_for_budget
         from trtcompile.runtime.scheduler import SchedulerConfig
@@ -59,7 +60,7 @@ class LLM:
         if cuda_graphs and self.device.type == "cuda" and (backend or m["backend"]) == "torch":
             self.runner.capture_decode_graphs(self.scheduler_config.max_num_seqs, max_blocks)
         eos = model["eos_token_ids"][0] if model["eos_token_ids"] else None
-        detok = self.decode if self.tokenizer is not None else None
+        detok = TextStreams(self.tokenizer) if self.tokenizer is not None else None
         self.engine = EngineCore(self.scheduler_config, self.runner, eos_token_id=eos,
                                  detokenize=detok,
                                  max_blocks_per_seq=max_blocks,

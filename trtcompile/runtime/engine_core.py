@@ -9,6 +9,8 @@ import torch
 
 from trtcompile import io_names
 from trtcompile.errors import RequestError
+from trtcompile.runtime.detokenizer import (Detokenize, IncrementalDetokenizer, TextStreams,
+                                            find_stop)
 from trtcompile.runtime.request import FinishReason, Request, RequestStatus, child_request_id
 from trtcompile.runtime.sampler import MIN_TEMPERATURE, SampledRows, Sampler, upload
 from trtcompile.runtime.sampling_params import SamplingParams
@@ -17,7 +19,6 @@ from trtcompile.runtime.scheduler_output import SchedulerOutput
 from trtcompile.runtime.step_inputs import StepInputs, build_step_inputs
 
 ExecuteFn = Callable[[StepInputs], torch.Tensor]     # -> float32 logits [S, vocab]
-Detokenize = Callable[[Sequence[int]], str]
 
 
 @dataclass(slots=True)    # not frozen: one per token, and frozen __init__ costs 3x
@@ -45,19 +46,27 @@ class EngineStats:
 
 class EngineCore:
     def __init__(self, scheduler_config: SchedulerConfig, execute_fn: ExecuteFn,
-                 eos_token_id: int | None = None, detokenize: Detokenize | None = None,
+                 eos_token_id: int | None = None,
+                 detokenize: Detokenize | TextStreams | None = None,
                  max_blocks_per_seq: int | None = None, seed: int = 0,
                  async_scheduling: bool = True) -> None:
         """async_scheduling: prepare and launch each step while the previous one runs
-        (see step); False runs every step to its end before the next is scheduled."""
+        (see step); False runs every step to its end before the next is scheduled.
+        detokenize: a decode function or a tokenizer's TextStreams; each output then
+        carries its text (grown incrementally, see runtime/detokenizer.py)."""
         self.scheduler = Scheduler(scheduler_config, eos_token_id)
         self.execute_fn = execute_fn
         self.detokenize = detokenize
+        if isinstance(detokenize, TextStreams):
+            self._new_text = detokenize.new
+        else:
+            self._new_text = lambda: IncrementalDetokenizer(detokenize)
         self.max_blocks_per_seq = max_blocks_per_seq
         self.sampler = Sampler()
         self._shared_gen = torch.Generator().manual_seed(seed)   # for requests without seed
         self._generators: dict[str, torch.Generator] = {}
         self._origin: dict[str, tuple[str, int]] = {}             # internal id -> (user id, index)
+        self._texts: dict = {}                                     # internal id -> its text stream
         self.async_scheduling = async_scheduling
         self._in_flight: _Launched | None = None                  # launched, not yet finished
 
@@ -95,6 +104,7 @@ class EngineCore:
     def _forget(self, request_id: str) -> None:
         self._generators.pop(request_id, None)
         self._origin.pop(request_id, None)
+        self._texts.pop(request_id, None)
 
     # -- one step --------------------------------------------------------------------------
     # Async scheduling (the default): while step N runs on the device, step N+1 is scheduled
@@ -213,8 +223,12 @@ class EngineCore:
             self._origin[rid] = (req.parent_id, req.index)
         text = None
         if self.detokenize is not None:
-            text = self.detokenize(req.output_token_ids)
-            cut = _find_stop(text, req.params.stop)
+            detok = self._texts.get(rid)
+            if detok is None:
+                detok = self._texts[rid] = self._new_text()
+            seen = len(detok.text)
+            text = detok.update(req.output_token_ids, final=req.status.is_finished)
+            cut = find_stop(text, req.params.stop, seen) if req.params.stop else None
             if cut is not None:
                 text = text[:cut]
                 self.scheduler.finish_request(req, FinishReason.STOP)
@@ -262,8 +276,3 @@ def _feed_sampled(inputs: StepInputs, out: SchedulerOutput, prev: _Launched) -> 
     ids = inputs.tensors[io_names.INPUT_IDS].to(tokens.device, non_blocking=True)
     ids[index[0]] = tokens[index[1]].to(ids.dtype)
     inputs.tensors[io_names.INPUT_IDS] = ids
-
-
-def _find_stop(text: str, stops: Sequence[str]) -> int | None:
-    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
-    return min(hits) if hits else None

@@ -22,10 +22,6 @@ class RequestStatus(enum.Enum):
     FINISHED_LENGTH = enum.auto()
     FINISHED_ABORTED = enum.auto()
 
-    def set_last_output(self, token_id: int) -> None:
-        """Replace the PLACEHOLDER output token with the sampled one."""
-        self.output_token_ids[-1] = self.all_token_ids[-1] = token_id
-
     @property
     def is_finished(self) -> bool:
         return self in _FINISHED
