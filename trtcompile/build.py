@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -84,6 +85,8 @@ def build(config: Config, dump_passes: Path | None = None,
         exported = tmp / "export" / "exported.onnx"
         stage("export", lambda: export_onnx(loaded.model, exported,
                                             max_tokens=config.build.export_max_tokens, log=log))
+        loaded.model = None        # the passes work on the ONNX graph: free the torch weights
+        gc.collect()
         import onnx
 
         ctx = PassContext(info=loaded.info, inv_freq=loaded.inv_freq, dtype=dtype,
