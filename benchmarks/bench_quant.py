@@ -6,7 +6,7 @@ Each number: the median of CUDA-event timings of one CUDA-graph replay of one ca
 flushed (a 256 MB buffer rewritten) before every replay, after warm-up (so the weights come
 from HBM, as in a model whose weights exceed L2, and host launch overhead is excluded).
 
-  python3 benchmarks/bench_quant.py [--json PATH] [--quick]
+  python3 benchmarks/bench_quant.py [--json PATH] [--quick] [--decode]
 """
 
 from __future__ import annotations
@@ -120,6 +120,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="write the rows to this file")
     ap.add_argument("--quick", action="store_true", help="one shape, fewer repeats")
+    ap.add_argument("--decode", action="store_true",
+                    help="only the WeightOnlyGemm GEMV sizes (M <= 16), both shapes")
     ap.add_argument("--repeats", type=int, default=30)
     args = ap.parse_args()
     if not torch.cuda.is_available():
@@ -128,8 +130,11 @@ def main() -> int:
     lib = cuda_kernels.load()
     timer = Timer(10 if args.quick else args.repeats)
     rows: list[dict] = []
-    bench_quantize(lib, timer, rows)
-    bench_gemm(lib, timer, DECODE_M + PREFILL_M, rows, args.quick)
+    if args.decode:
+        bench_gemm(lib, timer, [m for m in DECODE_M if m <= 16], rows, args.quick)
+    else:
+        bench_quantize(lib, timer, rows)
+        bench_gemm(lib, timer, DECODE_M + PREFILL_M, rows, args.quick)
     card = torch.cuda.get_device_name()
     print(f"# {card}, torch {torch.__version__}; median us, L2 flushed, CUDA-graph replay")
     print(f"{'shape':22} {'M':>5} {'variant':22} {'us':>9} {'GB/s':>7} {'TFLOP/s':>8} "

@@ -85,10 +85,11 @@ struct Affine {
 };
 
 // 16 bytes of weights read once: bypass L1 so that it keeps the activations, which every
-// warp of the SM re-reads.
+// warp of the SM re-reads, and have L2 fetch the whole 256-byte line: the warps of a block read
+// neighbouring 64-byte pieces of each row at about the same time.
 __device__ __forceinline__ uint4 load_stream(const void* p) {
   uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                : "l"(p));
   return v;

@@ -76,16 +76,31 @@ def check_gemm(y, x, qweight, scales, zeros, bits, group):
         assert excess <= rel * rms, f"max error {excess} > {rel} * rms {rms}"
 
 
-@pytest.mark.parametrize("dtype", HALF)
-@pytest.mark.parametrize("bits,group,zeros", LAYOUTS)
-@pytest.mark.parametrize("n,k", [(72, 128), (136, 4096), (1024, 256)])
-@pytest.mark.parametrize("m", [1, 3, 16, 17, 32, 33, 100, 1024])
-def test_weight_only_gemm(lib, dtype, bits, group, zeros, n, k, m):
+def gemm_random(lib, dtype, bits, group, zeros, n, k, m):
+    """The kernels on random weights [N, K] and x [m, K], checked by check_gemm."""
     qweight, scales, z = make_weight(n, k, bits, group, zeros, seed=n + k + bits + group)
     g = torch.Generator(device=DEV).manual_seed(m)
     x = torch.randn(m, k, device=DEV, generator=g).to(dtype)
     check_gemm(lib.weight_only_gemm(x, qweight, scales, z, bits, group), x, qweight, scales, z,
                bits, group)
+
+
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("bits,group,zeros", LAYOUTS)
+@pytest.mark.parametrize("n,k", [(72, 128), (136, 4096), (1024, 256)])
+@pytest.mark.parametrize("m", [1, 3, 16, 17, 32, 33, 100, 1024])
+def test_weight_only_gemm(lib, dtype, bits, group, zeros, n, k, m):
+    gemm_random(lib, dtype, bits, group, zeros, n, k, m)
+
+
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("bits,group,zeros", LAYOUTS)
+@pytest.mark.parametrize("m", [1, 8, 9, 16])
+def test_weight_only_gemm_wide_projection(lib, dtype, bits, group, zeros, m):
+    """N = 13000 (not a multiple of 16): enough 16-row tiles for the GEMV's 4-warp blocks
+    (one or two tiles per warp) on GPUs of up to 135 SMs (H100: 132); the other shapes run
+    8-warp ones."""
+    gemm_random(lib, dtype, bits, group, zeros, 13000, 512, m)
 
 
 @pytest.mark.parametrize("bits,group,zeros", [(8, 0, False), (4, 0, False), (8, 16, False)])

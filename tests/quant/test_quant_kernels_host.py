@@ -37,6 +37,20 @@ def test_group_pair_cache_hits_and_sees_in_place_updates():
     assert len(cache) == 2                                              # oldest evicted
 
 
+def test_float32_scales_convert_once_per_tensor():
+    cache = quant_kernels.DerivedCache()
+    f32 = torch.rand(4, 2)
+    assert cache.float32(f32) is f32 and len(cache) == 0             # already fit: no copy
+    bf = torch.rand(4, 2).to(torch.bfloat16)
+    first = cache.float32(bf)
+    assert first.dtype == torch.float32 and torch.equal(first, bf.float())
+    assert cache.float32(bf) is first                                  # cached
+    bf.add_(1)
+    assert torch.equal(cache.float32(bf), bf.float())                  # in-place update seen
+    t = torch.rand(2, 4).t()
+    assert cache.float32(t).is_contiguous() and torch.equal(cache.float32(t), t)
+
+
 @pytest.mark.parametrize("k,qshape,qdtype,sshape,zshape,bits,group,match", [
     (64, (8, 64), torch.int8, (8,), None, 3, 0, "bits"),
     (60, (8, 60), torch.int8, (8,), None, 8, 0, "multiple of 8"),

@@ -148,8 +148,8 @@ class KernelLibrary:
         pairs = None
         if group_size and self.pack_group_scales:
             pairs = self.group_pairs.get(scales, zeros, x.dtype)
-        scales = scales.float().contiguous()
-        zeros = zeros.float().contiguous() if zeros is not None else None
+        scales = self.group_pairs.float32(scales)
+        zeros = self.group_pairs.float32(zeros) if zeros is not None else None
         y = torch.empty(m, n, dtype=x.dtype, device=x.device)
         err = self._woq(x2.data_ptr(), x2.stride(0), qweight.data_ptr(), scales.data_ptr(),
                         zeros.data_ptr() if zeros is not None else None,

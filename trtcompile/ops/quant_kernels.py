@@ -3,6 +3,8 @@ scales into (scale, -zero * scale) pairs, cached so that it runs once, before gr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from trtcompile.errors import UnsupportedOpError
@@ -54,28 +56,47 @@ def _version(t: torch.Tensor) -> int:
         return 0
 
 
-class GroupPairCache:
-    """Packed pairs per (scales, zeros, dtype). Entries hold their source tensors, so a key's
-    data_ptr cannot be reused by another tensor while it is cached; the version counter
-    catches in-place updates."""
+def _key(t: torch.Tensor | None) -> tuple:
+    if t is None:
+        return (None,)
+    return (t.data_ptr(), _version(t), tuple(t.shape), t.stride(), t.dtype, t.device)
+
+
+class DerivedCache:
+    """Tensors derived once from weight tensors (packed, converted), per (sources, tag).
+    Entries hold their source tensors, so a key's data_ptr cannot be reused by another tensor
+    while it is cached; the version counter catches in-place updates."""
 
     def __init__(self, limit: int = _CACHE_LIMIT):
-        self._entries: dict[tuple, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]] = {}
+        self._entries: dict[tuple, tuple[tuple, torch.Tensor]] = {}
         self._limit = limit
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, scales: torch.Tensor, zeros: torch.Tensor | None,
-            dtype: torch.dtype) -> torch.Tensor:
-        key = (scales.data_ptr(), _version(scales), tuple(scales.shape), scales.device,
-               zeros.data_ptr() if zeros is not None else 0,
-               _version(zeros) if zeros is not None else 0, dtype)
+    def derive(self, sources: tuple[torch.Tensor | None, ...], tag,
+               make: Callable[[], torch.Tensor]) -> torch.Tensor:
+        key = tuple(_key(t) for t in sources) + (tag,)
         hit = self._entries.get(key)
         if hit is not None:
-            return hit[2]
+            return hit[1]
         if len(self._entries) >= self._limit:
             self._entries.pop(next(iter(self._entries)))
-        packed = pack_group_pairs(scales, zeros, dtype)
-        self._entries[key] = (scales, zeros, packed)
-        return packed
+        derived = make()
+        self._entries[key] = (sources, derived)
+        return derived
+
+    def float32(self, t: torch.Tensor) -> torch.Tensor:
+        """t as contiguous float32: t itself when it already is, else a cached conversion (a
+        graph may hold bf16/fp16 scales; converting them on every call costs a launch)."""
+        if t.dtype == torch.float32 and t.is_contiguous():
+            return t
+        return self.derive((t,), torch.float32, lambda: t.float().contiguous())
+
+
+class GroupPairCache(DerivedCache):
+    """Packed (scale, -zero * scale) pairs per (scales, zeros, dtype)."""
+
+    def get(self, scales: torch.Tensor, zeros: torch.Tensor | None,
+            dtype: torch.dtype) -> torch.Tensor:
+        return self.derive((scales, zeros), dtype, lambda: pack_group_pairs(scales, zeros, dtype))
