@@ -39,8 +39,8 @@ __device__ __forceinline__ void wgmma_fence() {
 __device__ __forceinline__ void wgmma_commit() {
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
-__device__ __forceinline__ void wgmma_wait_all() {
-  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 
 // Descriptor of a K-major operand in 128-byte-swizzled shared memory: rows of 128 bytes,
@@ -111,9 +111,13 @@ __device__ __forceinline__ void a_fragment(const uint32_t* codes, int s, uint32_
   }
 }
 
-//   step kt: wait for stage kt -> sync -> start loading stage kt + kStages - 1 (into the slot
-//   of stage kt - 1, whose MMAs all finished) -> per k16: dequantize A, issue the MMAs -> wait
-template <typename T, int BT, int BITS, bool kGroups>
+//   step kt: wait for stage kt -> sync -> start loading stage kt + kDepth (into the slot of
+//   stage kt - 1 - kInFlight, whose MMAs all finished) -> per k16: dequantize A, issue the
+//   MMAs -> wait until kInFlight steps of MMAs are left running (across the next barrier).
+// kInFlight is 0 with group scales: ptxas serializes all of the wgmmas of those kernels when
+// they run on across the loop (C7514), more than a wait per step costs.
+// kPairs (with kGroups): the group words are packed pairs, else float32 scales and zeros.
+template <typename T, int BT, int BITS, bool kGroups, bool kPairs>
 __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
     wgmma_kernel(Problem p, int steps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -122,6 +126,8 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
   Tiles& sm = *reinterpret_cast<Tiles*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
   constexpr int CB = kBlockBytes<BITS>;
   constexpr int kHalves = BT / 128;  // m64n128 MMAs per k16 and warpgroup
+  constexpr int kInFlight = kGroups ? 0 : 1;
+  constexpr int kDepth = kStages - 1 - kInFlight;  // stages loading ahead of the one computed
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BT;
@@ -156,7 +162,7 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
         const bool ok = n0 + r < p.n && k < p.k;
         const int64_t at = ok ? static_cast<int64_t>(n0 + r) * groups + k / p.group_size : 0;
         uint32_t* dst = sm.words[slot][r][s];
-        if (p.pairs) {
+        if constexpr (kPairs) {
           cp_async4(dst, p.pairs + at, ok ? 4 : 0);
         } else {
           cp_async4(dst, p.scales + at, ok ? 4 : 0);
@@ -173,17 +179,17 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
     for (int i = 0; i < 64; ++i) acc[h][i] = 0.f;
 
 #pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) {
+  for (int s = 0; s < kDepth; ++s) {
     if (s < steps) issue(s, s);
     cp_async_commit();  // one group per stage, empty or not, keeps the wait count uniform
   }
   const uint32_t x_base = static_cast<uint32_t>(__cvta_generic_to_shared(&sm.x[0][0]));
   for (int kt = 0; kt < steps; ++kt) {
     const int slot = kt % kStages;
-    cp_async_wait<kStages - 2>();
+    cp_async_wait<kDepth - 1>();
     fence_async_shared();  // this thread's copies, visible to the tensor cores' reads
     __syncthreads();
-    if (kt + kStages - 1 < steps) issue((kt + kStages - 1) % kStages, kt + kStages - 1);
+    if (kt + kDepth < steps) issue((kt + kDepth) % kStages, kt + kDepth);
     cp_async_commit();
 
     uint32_t codes[BITS == 8 ? 8 : 4];
@@ -194,8 +200,10 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
     if constexpr (kGroups) {
 #pragma unroll
       for (int s = 0; s < 4; ++s) {
-        pair_lo[s] = to_pair<T>(p, GroupWords{sm.words[slot][row][s][0], sm.words[slot][row][s][1]});
-        pair_hi[s] = to_pair<T>(p, GroupWords{sm.words[slot][row + 8][s][0], sm.words[slot][row + 8][s][1]});
+        const uint32_t* lo = sm.words[slot][row][s];
+        const uint32_t* hi = sm.words[slot][row + 8][s];
+        pair_lo[s] = kPairs ? lo[0] : make_pair<T>(__uint_as_float(lo[0]), __uint_as_float(lo[1]));
+        pair_hi[s] = kPairs ? hi[0] : make_pair<T>(__uint_as_float(hi[0]), __uint_as_float(hi[1]));
       }
     }
     const uint32_t x_slot = x_base + slot * BT * kStepK * 2;
@@ -209,8 +217,9 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
         wgmma_m64n128k16<T>(acc[h], a, swizzled_desc(x_slot + h * 128 * 128 + 32 * s));
     }
     wgmma_commit();
-    wgmma_wait_all();  // the slot is reloaded after the next barrier
+    wgmma_wait<kInFlight>();
   }
+  wgmma_wait<0>();
   cp_async_wait<0>();
   __syncthreads();
 
@@ -258,33 +267,35 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
 // Whether the library holds sm_90a code of the kernels for the current device.
 bool wgmma_ready() {
   cudaFuncAttributes attr{};
-  if (cudaFuncGetAttributes(&attr, wgmma_kernel<__nv_bfloat16, 128, 8, false>) != cudaSuccess) {
+  if (cudaFuncGetAttributes(&attr, wgmma_kernel<__nv_bfloat16, 128, 8, false, false>) != cudaSuccess) {
     cudaGetLastError();
     return false;
   }
   return attr.binaryVersion == 90;
 }
 
-template <typename T, int BT, int BITS, bool kGroups>
+template <typename T, int BT, int BITS, bool kGroups, bool kPairs>
 int launch_wgmma_as(const Problem& p, cudaStream_t stream) {
   constexpr size_t smem = sizeof(WgTiles<BT, BITS, kGroups>) + 1024;  // + alignment slack
   static std::atomic<uint64_t> opted{0};
-  const int e = opt_in_shared_memory(wgmma_kernel<T, BT, BITS, kGroups>, smem, opted);
+  const int e = opt_in_shared_memory(wgmma_kernel<T, BT, BITS, kGroups, kPairs>, smem, opted);
   if (e) return e;
   const dim3 grid(static_cast<unsigned>((p.m + BT - 1) / BT), (p.n + kRows - 1) / kRows);
   const int steps = (p.k + kStepK - 1) / kStepK;
-  wgmma_kernel<T, BT, BITS, kGroups><<<grid, kThreads, smem, stream>>>(p, steps);
+  wgmma_kernel<T, BT, BITS, kGroups, kPairs><<<grid, kThreads, smem, stream>>>(p, steps);
   return static_cast<int>(cudaGetLastError());
+}
+
+template <typename T, int BT, int BITS>
+int launch_wgmma_bits(const Problem& p, cudaStream_t stream) {
+  if (p.group_size == 0) return launch_wgmma_as<T, BT, BITS, false, false>(p, stream);
+  return p.pairs ? launch_wgmma_as<T, BT, BITS, true, true>(p, stream)
+                 : launch_wgmma_as<T, BT, BITS, true, false>(p, stream);
 }
 
 template <typename T, int BT>
 int launch_wgmma_tokens(const Problem& p, cudaStream_t stream) {
-  const bool groups = p.group_size > 0;
-  if (p.bits == 8)
-    return groups ? launch_wgmma_as<T, BT, 8, true>(p, stream)
-                  : launch_wgmma_as<T, BT, 8, false>(p, stream);
-  return groups ? launch_wgmma_as<T, BT, 4, true>(p, stream)
-                : launch_wgmma_as<T, BT, 4, false>(p, stream);
+  return p.bits == 8 ? launch_wgmma_bits<T, BT, 8>(p, stream) : launch_wgmma_bits<T, BT, 4>(p, stream);
 }
 
 }  // namespace
