@@ -111,11 +111,12 @@ __device__ __forceinline__ void a_fragment(const uint32_t* codes, int s, uint32_
   }
 }
 
-//   step kt: wait for stage kt -> sync -> start loading stage kt + kDepth (into the slot of
-//   stage kt - 1 - kInFlight, whose MMAs all finished) -> per k16: dequantize A, issue the
-//   MMAs -> wait until kInFlight steps of MMAs are left running (across the next barrier).
-// kInFlight is 0 with group scales: ptxas serializes all of the wgmmas of those kernels when
-// they run on across the loop (C7514), more than a wait per step costs.
+//   step kt: wait for stage kt -> sync -> start loading stage kt + kStages - 1 (into the slot
+//   of stage kt - 1, whose MMAs all finished) -> per k16: dequantize A (overlapping the MMAs
+//   of the k16 before), issue its MMAs -> wait for all of them.
+// Keeping one step of MMAs in flight across the loop gained ~2% for int8 and gave wrong
+// results with 256 tokens on the H100 (A registers reused early?); with group scales ptxas
+// serialized every wgmma of it (C7514).
 // kPairs (with kGroups): the group words are packed pairs, else float32 scales and zeros.
 template <typename T, int BT, int BITS, bool kGroups, bool kPairs>
 __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
@@ -126,8 +127,7 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
   Tiles& sm = *reinterpret_cast<Tiles*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
   constexpr int CB = kBlockBytes<BITS>;
   constexpr int kHalves = BT / 128;  // m64n128 MMAs per k16 and warpgroup
-  constexpr int kInFlight = kGroups ? 0 : 1;
-  constexpr int kDepth = kStages - 1 - kInFlight;  // stages loading ahead of the one computed
+  constexpr int kDepth = kStages - 1;  // stages loading ahead of the one computed
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BT;
@@ -137,23 +137,29 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
   const int groups = kGroups ? p.k / p.group_size : 1;
   const uint32_t flip = (BITS == 4 && p.zeros == nullptr) ? 0x00080008u : 0u;
 
+  // This thread's copies, fixed but for k: x chunk c (of 8 in a 128-byte row) of tokens
+  // x_row + 32i; code chunk `part` of row blocks code_rb + (kThreads / (CB / 16)) i.
+  constexpr int kXCopies = BT * 8 / kThreads, kCodeCopies = kRows / 16 * CB / 16 / kThreads;
+  const int x_row = tid >> 3, x_c = tid & 7;
+  const int x_dst = x_row * 128 + ((x_c ^ (x_row & 7)) << 4);
+  const T* x_src = x + (m0 + x_row) * p.x_stride + 8 * x_c;
+  const int64_t tokens_left = p.m - m0 - x_row;  // copies i < tokens_left / 32 hold a token
+  const int code_rb = tid / (CB / 16), code_part = tid % (CB / 16);
+  const uint8_t* code_src = p.qweight + static_cast<int64_t>(n0 / 16 + code_rb) * steps * CB + 16 * code_part;
+
   auto issue = [&](int slot, int kt) {
     const int k0 = kt * kStepK;
+    const bool k_ok = k0 + 8 * x_c < p.k;
 #pragma unroll
-    for (int i = 0; i < BT * 8 / kThreads; ++i) {  // 16-byte chunk c of token r, swizzled
-      const int idx = tid + kThreads * i, r = idx >> 3, c = idx & 7;
-      const int64_t token = m0 + r;
-      const int k = k0 + 8 * c;
-      const bool ok = token < p.m && k < p.k;
-      cp_async16(&sm.x[slot][r * 128 + ((c ^ (r & 7)) << 4)], ok ? x + token * p.x_stride + k : x,
+    for (int i = 0; i < kXCopies; ++i) {
+      const bool ok = k_ok && 32 * i < tokens_left;
+      cp_async16(&sm.x[slot][x_dst + 32 * 128 * i], ok ? x_src + 32 * i * p.x_stride + k0 : x,
                  ok ? 16 : 0);
     }
 #pragma unroll
-    for (int i = 0; i < kRows / 16 * CB / 16 / kThreads; ++i) {  // padded: always in range
-      const int idx = tid + kThreads * i, rb = idx / (CB / 16), part = idx % (CB / 16);
-      const uint8_t* src = p.qweight + (static_cast<int64_t>(n0 / 16 + rb) * steps + kt) * CB;
-      cp_async16(&sm.codes[slot][rb][16 * part], src + 16 * part, 16);
-    }
+    for (int i = 0; i < kCodeCopies; ++i)  // padded: always in range
+      cp_async16(&sm.codes[slot][code_rb + kThreads / (CB / 16) * i][16 * code_part],
+                 code_src + (static_cast<int64_t>(kThreads / (CB / 16) * i) * steps + kt) * CB, 16);
     if constexpr (kGroups) {
 #pragma unroll
       for (int i = 0; i < kRows * 4 / kThreads; ++i) {
@@ -217,9 +223,8 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
         wgmma_m64n128k16<T>(acc[h], a, swizzled_desc(x_slot + h * 128 * 128 + 32 * s));
     }
     wgmma_commit();
-    wgmma_wait<kInFlight>();
+    wgmma_wait<0>();  // the slot is reloaded after the next barrier
   }
-  wgmma_wait<0>();
   cp_async_wait<0>();
   __syncthreads();
 
@@ -329,7 +334,9 @@ extern "C" int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, con
   if (m == 0) return cudaSuccess;
   woq::Problem p{x, x_stride, static_cast<const uint8_t*>(packed), scales, zeros,
                  static_cast<const uint32_t*>(group_pairs), y, m, n, k, bits, group_size};
-  const int bt = tile_tokens ? tile_tokens : 128;
+  // Measured on the H100 (bench_quant.py --tile-tokens 128,256): 256 tokens for group scales,
+  // 128 (two blocks per SM) for per-channel scales.
+  const int bt = tile_tokens ? tile_tokens : group_size > 0 ? 256 : 128;
   auto run = [&](auto tag) {
     using T = decltype(tag);
     return bt == 128 ? woq::launch_wgmma_tokens<T, 128>(p, stream)
