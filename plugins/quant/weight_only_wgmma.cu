@@ -30,6 +30,8 @@ struct WgTiles {
   uint32_t words[kGroups ? kStages : 1][kRows][4][2];        // GroupWords per row and k16
 };
 
+// Hopper-only helpers: compiled for sm_90a alone (elsewhere they would be unreferenced).
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 __device__ __forceinline__ void fence_async_shared() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
@@ -86,6 +88,7 @@ __device__ __forceinline__ void wgmma_m64n128k16<__nv_bfloat16>(float (&d)[64],
   TRTC_WGMMA_M64N128K16("bf16");
 }
 #undef TRTC_WGMMA_M64N128K16
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 // The A fragment of k16 step s (a0, a2: row g; a1, a3: row g + 8) from this thread's codes of
 // the step (int8: words 2s, 2s + 1 = bytes a0 a0 a1 a1, a2 a2 a3 a3; int4: word s, nibbles
