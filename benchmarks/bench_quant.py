@@ -6,7 +6,13 @@ Each number: the median of CUDA-event timings of one CUDA-graph replay of one ca
 flushed (a 256 MB buffer rewritten) before every replay, after warm-up (so the weights come
 from HBM, as in a model whose weights exceed L2, and host launch overhead is excluded).
 
-  python3 benchmarks/bench_quant.py [--json PATH] [--quick] [--decode]
+  python3 benchmarks/bench_quant.py [--json PATH] [--quick] [--decode] [--prefill-only]
+                                   [--compare-tiled] [--tile-tokens 128,256]
+
+--decode: only the GEMV sizes (M <= 16), both shapes; --prefill-only: only M > 32.
+--compare-tiled adds, for M > 32 on Hopper, rows of the generic tiled kernel (natural code
+layout) beside the wgmma kernel on repacked codes; --tile-tokens times that kernel once per
+token tile (default: its own choice).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from trtcompile.ops import cuda_kernels, quant_reference
 DEV = "cuda"
 BF16 = torch.bfloat16
 DECODE_M = [1, 2, 4, 8, 16, 32]
-PREFILL_M = [1024, 4096]
+PREFILL_M = [256, 1024, 4096]
 SHAPES = [("up/gate 4096->14336", 4096, 14336), ("down 14336->4096", 14336, 4096)]
 # name, bits, group_size, zeros, pre-packed pairs
 VARIANTS = [("int8", 8, 0, False, True), ("int4 g128", 4, 128, True, True),
@@ -77,7 +83,15 @@ def weight_bytes(qweight, scales, zeros, packed: bool, group: int) -> int:
     return b + scales.numel() * 4 + (zeros.numel() * 4 if zeros is not None else 0)
 
 
-def bench_gemm(lib, timer, ms, rows, quick):
+def kernel_settings(lib, m, compare, tiles):
+    """(row label, (use_packed_gemm, packed_tile_tokens)) to time at M = m."""
+    if m <= 32 or not lib.packed_gemm_on(torch.device(DEV)):
+        return [("", (True, 0))]
+    out = [(f" wgmma t{t}" if t else "", (True, t)) for t in tiles]
+    return out + [(" generic tiled", (False, 0))] if compare else out
+
+
+def bench_gemm(lib, timer, ms, rows, quick, compare=False, tiles=(0,)):
     for shape_name, k, n in SHAPES[:1] if quick else SHAPES:
         w16 = torch.randn(k, n, device=DEV, dtype=BF16) / 64
         weights = {v[0]: quantized_weight(k, n, v[1], v[2], v[3]) for v in VARIANTS}
@@ -92,10 +106,13 @@ def bench_gemm(lib, timer, ms, rows, quick):
             for name, bits, group, _, packed in VARIANTS:
                 q, s, z = weights[name]
                 lib.pack_group_scales = packed
-                t = timer.us(lambda: lib.weight_only_gemm(x, q, s, z, bits, group))
-                rows.append(dict(shape=shape_name, m=m, variant=name, us=t,
-                                 gbps=(weight_bytes(q, s, z, packed, group) + io) / t / 1e3,
-                                 tflops=flops / t / 1e6, speedup=t_ref / t))
+                for label, setting in kernel_settings(lib, m, compare, tiles):
+                    lib.use_packed_gemm, lib.packed_tile_tokens = setting
+                    t = timer.us(lambda: lib.weight_only_gemm(x, q, s, z, bits, group))
+                    rows.append(dict(shape=shape_name, m=m, variant=name + label, us=t,
+                                     gbps=(weight_bytes(q, s, z, packed, group) + io) / t / 1e3,
+                                     tflops=flops / t / 1e6, speedup=t_ref / t))
+                lib.use_packed_gemm, lib.packed_tile_tokens = True, 0
         lib.pack_group_scales = True
         del w16, weights
 
@@ -123,6 +140,11 @@ def main() -> int:
     ap.add_argument("--decode", action="store_true",
                     help="only the WeightOnlyGemm GEMV sizes (M <= 16), both shapes")
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--prefill-only", action="store_true", help="only the GEMMs with M > 32")
+    ap.add_argument("--compare-tiled", action="store_true",
+                    help="also time the generic tiled kernel where the wgmma one runs")
+    ap.add_argument("--tile-tokens", default="0",
+                    help="comma-separated token tiles of the wgmma kernel (0: its default)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("bench_quant: needs a CUDA GPU", file=sys.stderr)
@@ -130,17 +152,21 @@ def main() -> int:
     lib = cuda_kernels.load()
     timer = Timer(10 if args.quick else args.repeats)
     rows: list[dict] = []
+    tiles = tuple(int(t) for t in args.tile_tokens.split(","))
     if args.decode:
-        bench_gemm(lib, timer, [m for m in DECODE_M if m <= 16], rows, args.quick)
+        sizes = [m for m in DECODE_M if m <= 16]
+    elif args.prefill_only:
+        sizes = PREFILL_M
     else:
         bench_quantize(lib, timer, rows)
-        bench_gemm(lib, timer, DECODE_M + PREFILL_M, rows, args.quick)
+        sizes = DECODE_M + PREFILL_M
+    bench_gemm(lib, timer, sizes, rows, args.quick, args.compare_tiled, tiles)
     card = torch.cuda.get_device_name()
     print(f"# {card}, torch {torch.__version__}; median us, L2 flushed, CUDA-graph replay")
-    print(f"{'shape':22} {'M':>5} {'variant':22} {'us':>9} {'GB/s':>7} {'TFLOP/s':>8} "
+    print(f"{'shape':22} {'M':>5} {'variant':28} {'us':>9} {'GB/s':>7} {'TFLOP/s':>8} "
           f"{'x bf16':>7}")
     for r in rows:
-        print(f"{r['shape']:22} {r['m']:5d} {r['variant']:22} {r['us']:9.1f} {r['gbps']:7.0f} "
+        print(f"{r['shape']:22} {r['m']:5d} {r['variant']:28} {r['us']:9.1f} {r['gbps']:7.0f} "
               f"{r['tflops']:8.1f} {r['speedup']:7.2f}")
     if args.json:
         with open(args.json, "w") as f:

@@ -77,6 +77,18 @@ int trtc_weight_only_gemm(const void* x, int64_t x_stride, const void* qweight,
                           void* y, int64_t m, int32_t n, int32_t k, int32_t bits,
                           int32_t group_size, trtc_dtype dtype, cudaStream_t stream);
 
+// The same product on Hopper (sm_90a) for M > 32 (prefill), with the codes repacked by
+// trtcompile/ops/quant_kernels.py repack_for_wgmma: packed uint8 [ceil(N/128)*8,
+// ceil(K/64), 1024 (int8) | 512 (int4)]. tile_tokens: 128, 256 or 0 (default). Other operands
+// as trtc_weight_only_gemm. trtc_weight_only_gemm_packed_supported(): 1 where the current
+// device runs it (compute capability 9.0 and sm_90a code in this library), else 0.
+int trtc_weight_only_gemm_packed_supported(void);
+int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, const void* packed,
+                                 const float* scales, const float* zeros, const void* group_pairs,
+                                 void* y, int64_t m, int32_t n, int32_t k, int32_t bits,
+                                 int32_t group_size, int32_t tile_tokens, trtc_dtype dtype,
+                                 cudaStream_t stream);
+
 // Per-token quantization of x [rows, k] (row stride x_stride elements; f32, f16 or bf16):
 // q [rows, k] contiguous (target TRTC_INT8 or TRTC_FP8_E4M3), scale [rows] in x's dtype;
 // scale = max|x| / (127 or 448), 1 for an all-zero row; x ~ q * scale.

@@ -3,8 +3,7 @@
 // each step's codes are dequantized to fp16/bf16 into one shared tile that the MMAs read, so W
 // is never materialized in global memory.
 // Also the C launcher of both paths (the GEMV for M <= 32 is in weight_only_gemv.cu).
-#include <atomic>
-
+#include "async_copy.cuh"
 #include "weight_only.cuh"
 
 namespace trtc {
@@ -53,19 +52,6 @@ __device__ __forceinline__ void dequant16(const uint4& raw, uint32_t pair, uint3
 #pragma unroll
     for (int i = 0; i < 8; ++i) out[i] = f.apply<T>(out[i]);
   }
-}
-
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
-  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async4(void* smem, const void* gmem, int src_bytes) {
-  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
 // Shared memory of one block: kStages of (x tile, raw weight codes, pair words) in flight
@@ -230,18 +216,9 @@ __global__ void __launch_bounds__(kThreads) tiled_kernel(Problem p) {
 
 template <typename T, int BITS, bool kGroups>
 int launch_tiled_as(const Problem& p, cudaStream_t stream) {
-  // More than the 48 KB default of shared memory: opt in once per device.
-  static std::atomic<uint64_t> opted{0};
-  int device = 0;
-  cudaGetDevice(&device);
-  const uint64_t bit = uint64_t{1} << (device & 63);
-  if (!(opted.load() & bit)) {
-    const cudaError_t e = cudaFuncSetAttribute(tiled_kernel<T, BITS, kGroups>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(sizeof(Tiles<T>)));
-    if (e != cudaSuccess) return static_cast<int>(e);
-    opted.fetch_or(bit);
-  }
+  static std::atomic<uint64_t> opted{0};  // more than the 48 KB default, once per device
+  const int e = opt_in_shared_memory(tiled_kernel<T, BITS, kGroups>, sizeof(Tiles<T>), opted);
+  if (e) return e;
   const dim3 grid(static_cast<unsigned>((p.m + BM - 1) / BM), (p.n + BN - 1) / BN);
   tiled_kernel<T, BITS, kGroups><<<grid, kThreads, sizeof(Tiles<T>), stream>>>(p);
   return static_cast<int>(cudaGetLastError());

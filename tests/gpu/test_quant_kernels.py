@@ -114,6 +114,28 @@ def test_weight_only_gemm_k_not_multiple_of_16(lib, bits, group, zeros, m):
                bits, group)
 
 
+@pytest.mark.parametrize("tokens", [128, 256])
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("bits,group,zeros", [(8, 0, False), (4, 32, True), (4, 128, True),
+                                              (4, 0, False), (8, 16, False)])
+@pytest.mark.parametrize("n,k,m", [(300, 200, 257), (128, 4096, 40)])
+def test_weight_only_gemm_prefill_tiles_and_tails(lib, tokens, dtype, bits, group, zeros, n, k,
+                                                  m):
+    """M > 32 on the Hopper kernel (repacked codes) with either token tile: N and K off its
+    128-row and 64-k steps, N % 8 != 0 (no 16-byte stores), partial token tiles. Elsewhere
+    (or when the library has no sm_90a code) the generic tiled kernel answers the same."""
+    if group and k % group:
+        pytest.skip("group does not divide K")
+    qweight, scales, z = make_weight(n, k, bits, group, zeros, seed=n + k + group)
+    x = torch.randn(m, k, device=DEV).to(dtype)
+    lib.packed_tile_tokens = tokens
+    try:
+        check_gemm(lib.weight_only_gemm(x, qweight, scales, z, bits, group), x, qweight, scales,
+                   z, bits, group)
+    finally:
+        lib.packed_tile_tokens = 0
+
+
 @pytest.mark.parametrize("pack", [True, False])
 @pytest.mark.parametrize("m", [4, 300])
 def test_weight_only_gemm_scale_modes_and_cache(lib, pack, m):

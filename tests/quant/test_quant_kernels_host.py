@@ -73,3 +73,50 @@ def test_check_weight_only_args_accepts_the_spec_layouts():
     assert quant_kernels.check_weight_only_args(128, q8, torch.ones(24), None, 8, 0) == 24
     assert quant_kernels.check_weight_only_args(128, q4, torch.ones(24, 4), torch.ones(24, 4),
                                                 4, 32) == 24
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_repack_for_wgmma_gives_each_lane_its_mma_fragments(bits):
+    """Reads the repacked codes as the Hopper kernel does (weight_only_wgmma.cu a_fragment) and
+    checks them against the m16n8k16 / wgmma A-fragment layout of PTX: lane (g, t), k16 step s:
+    a0 = row g, k 16s + 2t + {0, 1}; a1 = row g + 8; a2 = row g, k + 8; a3 = row g + 8, k + 8.
+    Rows and k past N and K (padding to 128 and 64) hold zero codes."""
+    g = torch.Generator().manual_seed(bits)
+    n, k = 150, 200
+    if bits == 8:
+        qweight = torch.randint(-128, 128, (n, k), generator=g, dtype=torch.int8)
+        codes = qweight.view(torch.uint8).long()
+    else:
+        qweight = torch.randint(0, 256, (n, k // 2), generator=g, dtype=torch.uint8)
+        codes = quant_reference.unpack_int4(qweight, signed=False).long()
+    packed = quant_kernels.repack_for_wgmma(qweight, bits)
+    assert packed.dtype == torch.uint8 and packed.shape == (256 // 16, 256 // 64, 8 * bits * 16)
+    full = torch.zeros(256, 256, dtype=torch.long)
+    full[:n, :k] = codes
+    for rb in (0, 9, 15):           # 9: rows 144..159 cross N = 150
+        for kt in range(4):         # 3: k 192..255 cross K = 200
+            block = packed[rb, kt].long()
+            for lane in range(32):
+                gg, t = divmod(lane, 4)
+                for s in range(4):
+                    if bits == 8:   # words 2s, 2s + 1 of the lane's 32 bytes (two 16-byte chunks)
+                        base = 512 * (s // 2) + 16 * lane + 8 * (s % 2)
+                        got = [(block[base + 2 * i], block[base + 2 * i + 1]) for i in range(4)]
+                    else:           # word s; nibble i (low half) and i + 4 (high half)
+                        word = block[16 * lane + 4 * s: 16 * lane + 4 * s + 4]
+                        nib = [(word[j // 2] >> (4 * (j % 2))) & 0xF for j in range(8)]
+                        got = [(nib[i], nib[i + 4]) for i in range(4)]
+                    for i, (lo, hi) in enumerate(got):
+                        row = 16 * rb + gg + 8 * (i & 1)
+                        col = 64 * kt + 16 * s + 8 * (i >> 1) + 2 * t
+                        assert (lo.item(), hi.item()) == (full[row, col].item(),
+                                                          full[row, col + 1].item())
+
+
+def test_repacked_weight_cache_sees_in_place_updates():
+    cache = quant_kernels.RepackedWeightCache(limit=2)
+    q = torch.randint(-128, 128, (16, 64), dtype=torch.int8)
+    first = cache.get(q, 8)
+    assert cache.get(q, 8) is first and len(cache) == 1
+    q.add_(1)
+    assert not torch.equal(cache.get(q, 8), first) and len(cache) == 2

@@ -21,6 +21,7 @@ _CUDA_ERROR_NOT_SUPPORTED = 801
 _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float8_e4m3fn: 3,
            torch.int8: 4}
 _QUANTIZED_POOLS = (torch.float8_e4m3fn, torch.int8)
+_GEMV_MAX_M = 32          # weight_only_gemm: larger M is prefill, run by a tiled kernel
 
 
 class PagedAttentionParams(ctypes.Structure):
@@ -77,6 +78,16 @@ class KernelLibrary:
         self._woq = lib.trtc_weight_only_gemm
         self._woq.argtypes = [p, i64, p, p, p, p, p, i64, i32, i32, i32, i32, ctypes.c_int, p]
         self._woq.restype = ctypes.c_int
+        self._woq_packed = lib.trtc_weight_only_gemm_packed
+        self._woq_packed.argtypes = [p, i64, p, p, p, p, p, i64, i32, i32, i32, i32, i32,
+                                     ctypes.c_int, p]
+        self._woq_packed.restype = ctypes.c_int
+        self._woq_packed_supported = lib.trtc_weight_only_gemm_packed_supported
+        self._woq_packed_supported.restype = ctypes.c_int
+        self._packed_devices: dict[int, bool] = {}
+        self.repacked_weights = quant_kernels.RepackedWeightCache()
+        self.use_packed_gemm = True     # False: M > 32 runs the generic tiled kernel too
+        self.packed_tile_tokens = 0     # 128 or 256 tokens per block; 0: the kernel's default
         self._quant = lib.trtc_quantize_per_token
         self._quant.argtypes = [p, i64, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p]
         self._quant.restype = ctypes.c_int
@@ -130,6 +141,17 @@ class KernelLibrary:
         self._check(err, "silu_mul")
         return y
 
+    def packed_gemm_on(self, device: torch.device) -> bool:
+        """Whether M > 32 runs the Hopper kernel on repacked codes on this device."""
+        if not self.use_packed_gemm:
+            return False
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        ok = self._packed_devices.get(index)
+        if ok is None:
+            with torch.cuda.device(index):
+                ok = self._packed_devices[index] = bool(self._woq_packed_supported())
+        return ok
+
     def weight_only_gemm(self, x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
                          zeros: torch.Tensor | None, bits: int, group_size: int) -> torch.Tensor:
         """y = x @ dequant(W) (ops/spec.py WeightOnlyGemm); fp16/bf16 x run the kernels, other
@@ -151,11 +173,17 @@ class KernelLibrary:
         scales = self.group_pairs.float32(scales)
         zeros = self.group_pairs.float32(zeros) if zeros is not None else None
         y = torch.empty(m, n, dtype=x.dtype, device=x.device)
-        err = self._woq(x2.data_ptr(), x2.stride(0), qweight.data_ptr(), scales.data_ptr(),
-                        zeros.data_ptr() if zeros is not None else None,
-                        pairs.data_ptr() if pairs is not None else None, y.data_ptr(), m, n, k,
-                        bits, group_size, _DTYPES[x.dtype],
-                        torch.cuda.current_stream(x.device).cuda_stream)
+        common = (scales.data_ptr(), zeros.data_ptr() if zeros is not None else None,
+                  pairs.data_ptr() if pairs is not None else None, y.data_ptr(), m, n, k, bits,
+                  group_size)
+        stream = torch.cuda.current_stream(x.device).cuda_stream
+        if m > _GEMV_MAX_M and self.packed_gemm_on(x.device):
+            packed = self.repacked_weights.get(qweight, bits)
+            err = self._woq_packed(x2.data_ptr(), x2.stride(0), packed.data_ptr(), *common,
+                                   self.packed_tile_tokens, _DTYPES[x.dtype], stream)
+        else:
+            err = self._woq(x2.data_ptr(), x2.stride(0), qweight.data_ptr(), *common,
+                            _DTYPES[x.dtype], stream)
         self._check(err, "weight_only_gemm")
         return y.reshape(*lead, n)
 

@@ -1,8 +1,10 @@
-"""Host side of the quantized CUDA kernels: argument checks and the per-weight packing of group
-scales into (scale, -zero * scale) pairs, cached so that it runs once, before graph capture."""
+"""Host side of the quantized CUDA kernels: argument checks, the per-weight packing of group
+scales into (scale, -zero * scale) pairs and the repacking of weight codes for the Hopper
+prefill kernel, each cached so that it runs once per weight, before graph capture."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -100,3 +102,58 @@ class GroupPairCache(DerivedCache):
     def get(self, scales: torch.Tensor, zeros: torch.Tensor | None,
             dtype: torch.dtype) -> torch.Tensor:
         return self.derive((scales, zeros), dtype, lambda: pack_group_pairs(scales, zeros, dtype))
+
+
+# The Hopper prefill kernel (plugins/quant/weight_only_wgmma.cu) reads the codes of each
+# 16-row x 64-k block as 32 lanes' wgmma A fragments. Lane (g = lane // 4, t = lane % 4) holds,
+# for each k16 step s, a0 = row g, k 16s + 2t + {0, 1}; a1 = row g + 8, same k; a2 = row g,
+# k 16s + 8 + 2t + {0, 1}; a3 = row g + 8, same k.
+WGMMA_ROWS, WGMMA_K = 128, 64       # rows padded to the kernel's block, k to its step
+
+
+@functools.cache
+def wgmma_fragment_order(bits: int) -> torch.Tensor:
+    """[1024] int64: for each code of a repacked 16 x 64 block, in storage order (int8: bytes,
+    lane's steps 0-1 at 16 * lane, steps 2-3 at 512 + 16 * lane; int4: nibbles, lane's step s
+    in word 4 * lane + s, nibble slot + 4 * half), its source index row * 64 + k."""
+    order = [0] * 1024
+    for lane in range(32):
+        g, t = divmod(lane, 4)
+        for s in range(4):
+            for slot in range(4):
+                for half in range(2):
+                    src = (g + 8 * (slot & 1)) * 64 + 16 * s + 8 * (slot >> 1) + 2 * t + half
+                    if bits == 8:
+                        dst = 512 * (s >> 1) + 16 * lane + 8 * (s & 1) + 2 * slot + half
+                    else:
+                        dst = 32 * lane + 8 * s + slot + 4 * half
+                    order[dst] = src
+    return torch.tensor(order, dtype=torch.int64)
+
+
+def repack_for_wgmma(qweight: torch.Tensor, bits: int) -> torch.Tensor:
+    """qweight int8 [N, K] or uint8 [N, K/2] (ops/spec.py) -> uint8 [N'/16, K'/64, 1024 | 512]
+    (N' = N rounded up to 128, K' = K to 64, zero codes in the padding): the codes of each
+    16 x 64 block in wgmma_fragment_order, the same raw bits (two's complement bytes, nibbles
+    low = even k)."""
+    n = qweight.shape[0]
+    raw = qweight.view(torch.uint8)
+    codes = torch.stack((raw & 0xF, raw >> 4), dim=-1).reshape(n, -1) if bits == 4 else raw
+    k = codes.shape[1]
+    n_pad = -(-n // WGMMA_ROWS) * WGMMA_ROWS
+    k_pad = -(-k // WGMMA_K) * WGMMA_K
+    full = torch.zeros(n_pad, k_pad, dtype=torch.uint8, device=qweight.device)
+    full[:n, :k] = codes
+    blocks = full.view(n_pad // 16, 16, k_pad // WGMMA_K, WGMMA_K).permute(0, 2, 1, 3)
+    blocks = blocks.reshape(n_pad // 16, k_pad // WGMMA_K, 1024)
+    frag = blocks[..., wgmma_fragment_order(bits).to(qweight.device)]
+    if bits == 4:
+        frag = frag[..., 0::2] | (frag[..., 1::2] << 4)
+    return frag.contiguous()
+
+
+class RepackedWeightCache(DerivedCache):
+    """repack_for_wgmma per (qweight, bits)."""
+
+    def get(self, qweight: torch.Tensor, bits: int) -> torch.Tensor:
+        return self.derive((qweight,), bits, lambda: repack_for_wgmma(qweight, bits))
