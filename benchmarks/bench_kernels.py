@@ -1,7 +1,11 @@
 """Kernel benchmarks on one GPU: paged decode/prefill attention vs torch SDPA, RMSNorm and
 SiluMul vs a device-to-device copy. GPU times from CUDA events around CUDA-graph replays
 (so host launch overhead is excluded on both sides); median of repeats after warm-up.
-Prints a table; writes $OUT/bench_kernels.json when OUT is set."""
+Prints a table; writes $OUT/bench_kernels.json when OUT is set.
+
+Flags: --splits (decode at forced split counts), --variants (prefill variants), --profile,
+--decode-only (skip prefill and bandwidth), --baseline-lib PATH (decode rows also timed with
+another build of the kernel library, in the same process, for A/B comparisons)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import math
 import os
 import statistics
 import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -97,7 +102,15 @@ def sdpa_decode_us(b, ctx, hq=32, hkv=8, d=128):
     return best
 
 
+def baseline_lib():
+    """The library named by --baseline-lib PATH, else None."""
+    if "--baseline-lib" not in sys.argv:
+        return None
+    return cuda_kernels.KernelLibrary(Path(sys.argv[sys.argv.index("--baseline-lib") + 1]))
+
+
 def bench_decode(lib, rows):
+    base = baseline_lib()
     for b, ctx in [(64, 2048), (256, 1024), (1, 4096)]:
         case = paged_case([(ctx - 1, 1)] * b)
         ours = gpu_time_us(lambda: lib.paged_attention(**case))
@@ -106,6 +119,10 @@ def bench_decode(lib, rows):
         rows.append(dict(bench=f"decode B={b} ctx={ctx}", ours_us=ours, ref_us=ref,
                          ref=f"SDPA ({how})", ratio=ours / ref, target=1.2 if b == 1 else 1.05,
                          ours_GBps=kv_bytes / ours / 1e3))
+        if base is not None:
+            t = gpu_time_us(lambda: base.paged_attention(**case))
+            rows.append(dict(bench="  same, baseline lib", ours_us=t, ref_us=ref, ratio=t / ref,
+                             ours_GBps=kv_bytes / t / 1e3))
         if "--splits" in sys.argv:  # the planner's choice against forced split counts
             for n in (1, 2, 3, 4, 8):
                 os.environ["TRTC_PA_NSPLIT"] = str(n)
@@ -196,7 +213,8 @@ def main() -> int:
     if "--profile" in sys.argv:
         profile(lib)
     rows: list[dict] = []
-    for step in (bench_decode, bench_prefill, bench_bandwidth):
+    steps = (bench_decode,) if "--decode-only" in sys.argv else (bench_decode, bench_prefill, bench_bandwidth)
+    for step in steps:
         try:
             step(lib, rows)
         except Exception as e:  # keep the other benchmarks' numbers

@@ -230,6 +230,7 @@ __global__ void __launch_bounds__(kWriteThreads)
 struct Plan {
   bool prefill;
   int max_decode_qlen, gq, head_chunks, nsplit, tile_bound;
+  bool hoist;    // decode variant with rotary angles hoisted (its grid fits one wave)
   int counters;  // split counters: S * Hkv * head_chunks
   size_t q_off, cum_off, done_off, ml_off, o_off, total;
 };
@@ -271,7 +272,7 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     // Pick the split count minimizing (waves of CTAs) x (keys per CTA + a fixed cost of two iterations); ties go
     // to fewer splits. Context is bounded by the block table width (shapes only).
     const long base = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks;
-    const long slots = static_cast<long>(num_sms()) * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq);
+    const long slots = static_cast<long>(num_sms()) * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, false);
     const long iter = decode_keys_per_iter(p.kv_dtype, p.head_dim, pl.gq);
     long ctx = static_cast<long>(p.max_blocks_per_seq) * p.block_size;
     if (p.sliding_window > 0 && p.sliding_window < ctx) ctx = p.sliding_window;
@@ -288,6 +289,9 @@ Plan make_plan(const trtc_paged_attention_params& p) {
       }
     }
   }
+  const long decode_ctas = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks * pl.nsplit;
+  pl.hoist = decode_ctas <= static_cast<long>(num_sms()) *
+                                decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, true);
   const long P = std::min<long>(S, T / 2);
   pl.tile_bound = static_cast<int>((T + P * (kPrefillBlockM - 1)) / kPrefillBlockM + 1);
   const size_t elt = static_cast<size_t>(element_size(p.dtype));
@@ -424,7 +428,7 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
     return static_cast<int>(cudaGetLastError());
   });
   if (err) return err;
-  if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, stream))) return err;
+  if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.hoist, stream))) return err;
   if (pl.prefill &&
       (err = launch_prefill(a, p->dtype, p->kv_dtype, p->head_dim, pl.tile_bound, stream)))
     return err;

@@ -155,10 +155,12 @@ __device__ __forceinline__ float rotate_q(float x, float y, bool first_half, flo
 
 // Decode kernel: one CTA per (kv head chunk, sequence, split); gq query heads per CTA. With
 // nsplit > 1 the last split of each (sequence, head chunk) to finish merges the partials.
+// hoist: the variant computing rotary angles once for its heads (fewer instructions, more
+// registers on 16-bit pools: for grids that fit one wave anyway).
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
-                  cudaStream_t stream);
+                  bool hoist, cudaStream_t stream);
 // Resident decode CTAs per SM and keys per CTA iteration (for split planning).
-int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq);
+int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool hoist);
 int decode_keys_per_iter(trtc_dtype kv_dtype, int head_dim, int gq);
 // Prefill kernel: tensor-core tiles of kPrefillBlockM query rows of sequences with >= 2 new
 // tokens; fp16/bf16 only. tile_bound bounds the number of tiles from shapes alone.

@@ -66,7 +66,8 @@ __device__ __forceinline__ void load_q(const T* row, float (&f)[N]) {
   }
 }
 
-template <typename T, typename P, int D, int GQ, int KPT>
+// HOIST: compute this lane's rotary angles once for its GQ heads (always on quantized pools).
+template <typename T, typename P, int D, int GQ, int KPT, bool HOIST>
 __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   using Cfg = DecodeCfg<P, D, GQ, KPT>;
   constexpr int VEC = Cfg::VEC, LPK = Cfg::LPK, KL = Cfg::KL, ITER = Cfg::ITER;
@@ -95,7 +96,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   // fp32 path: q carries the softmax scale; f16x2 path: q carries the k scale, scores get
   // the softmax scale after the sum.
   const float qscale = kQuant ? pool_scale(a.kv_scales, 0) : a.scale_log2;
-  const float vscale = pool_scale(a.kv_scales, 1);
+  const float vscale = kQuant ? pool_scale(a.kv_scales, 1) : 1.f;  // a constant: fewer registers
   const int bmask = (1 << a.log2_block) - 1;
   const int e0 = lane * VEC;
 
@@ -143,11 +144,13 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
 
     float qf[GQ][VEC];
     // This lane's rotary angles (rot is a multiple of 2; a slice may straddle it), computed
-    // once for its GQ heads where registers allow (GQ 8 over 16-bit pools would spill).
-    constexpr bool kHoist = kQuant || GQ <= 4;
-    const int half = a.rot / 2;
+    // once for its GQ heads with kHoist. Over 16-bit pools the hoisted angles (and even `half`
+    // kept live from here) take GQ 4 from 127 to 155-168 registers (-Xptxas -v): 3 CTAs/SM
+    // instead of 4, which only grids of one wave can afford.
+    constexpr bool kHoist = kQuant || HOIST;
     const float qposf = static_cast<float>(qpos);
     auto angle = [&](int c, float& cs, float& sn) {
+      const int half = a.rot / 2;
       sincosf(qposf * __ldg(a.inv_freq + (c < half ? c : c - half)), &sn, &cs);
       cs *= a.rotary_scaling;
       sn *= a.rotary_scaling;
@@ -164,6 +167,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
         const T* row = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + (h0 + g) * D;
         load_q<T>(row + e0, qf[g]);
         if (e0 < a.rot) {
+          const int half = a.rot / 2;
 #pragma unroll
           for (int e = 0; e < VEC; ++e) {
             const int c = e0 + e;
@@ -386,25 +390,27 @@ struct DecodeFn {
   int smem;
 };
 
-template <typename T, typename P, int D, int GQ, int KPT>
+template <typename T, typename P, int D, int GQ, int KPT, bool HOIST = false>
 DecodeFn make_fn() {
   constexpr int smem = DecodeCfg<P, D, GQ, KPT>::SMEM;
   static const bool raised = [] {  // > 48 KB of dynamic shared memory needs an opt-in
-    return cudaFuncSetAttribute(decode_kernel<T, P, D, GQ, KPT>,
+    return cudaFuncSetAttribute(decode_kernel<T, P, D, GQ, KPT, HOIST>,
                                 cudaFuncAttributeMaxDynamicSharedMemorySize, smem) == cudaSuccess;
   }();
   if (!raised) cudaGetLastError();
-  return {decode_kernel<T, P, D, GQ, KPT>, smem};
+  return {decode_kernel<T, P, D, GQ, KPT, HOIST>, smem};
 }
 
 template <typename T, typename P, int D>
-DecodeFn decode_fn(int gq) {
+DecodeFn decode_fn(int gq, bool hoist) {
   if constexpr (sizeof(T) == 4) {  // fp32 is a correctness path: one head per CTA
     return gq == 1 ? make_fn<T, P, D, 1, 4>() : DecodeFn{nullptr, 0};
   } else {
     switch (gq) {
       case 1: return make_fn<T, P, D, 1, 4>();
-      case 4: return make_fn<T, P, D, 4, 4>();
+      case 4:  // the hoisting variant only where it differs (16-bit pools)
+        if constexpr (kQuantPool<P>) return make_fn<T, P, D, 4, 4>();
+        else return hoist ? make_fn<T, P, D, 4, 4, true>() : make_fn<T, P, D, 4, 4>();
       case 8:  // not for a quantized pool (pick_gq): 16-element slices would spill
         if constexpr (kQuantPool<P>) return {nullptr, 0};
         else return make_fn<T, P, D, 8, 4>();
@@ -413,12 +419,12 @@ DecodeFn decode_fn(int gq) {
   }
 }
 
-DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
+DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool hoist) {
   DecodeFn f{nullptr, 0};
   dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {
     using T = decltype(tag);
     using P = decltype(pool_tag);
-    f = head_dim == 64 ? decode_fn<T, P, 64>(gq) : decode_fn<T, P, 128>(gq);
+    f = head_dim == 64 ? decode_fn<T, P, 64>(gq, hoist) : decode_fn<T, P, 128>(gq, hoist);
     return 0;
   });
   return f;
@@ -427,9 +433,9 @@ DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
 }  // namespace
 
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
-                  cudaStream_t stream) {
+                  bool hoist, cudaStream_t stream) {
   if (a.num_seqs == 0) return cudaSuccess;
-  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq);
+  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, hoist);
   if (f.fn == nullptr) return cudaErrorNotSupported;
   f.fn<<<dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit), kThreads, f.smem, stream>>>(a);
   return static_cast<int>(cudaGetLastError());
@@ -441,8 +447,8 @@ int decode_keys_per_iter(trtc_dtype kv_dtype, int head_dim, int gq) {
   return kThreads / (head_dim / vec) * 4;
 }
 
-int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
-  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq);
+int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool hoist) {
+  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, hoist);
   int n = 0;
   if (f.fn == nullptr ||
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f.fn, kThreads, f.smem) != cudaSuccess) {
