@@ -272,23 +272,36 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     // Pick the split count minimizing (waves of CTAs) x (keys per CTA + a fixed cost of two iterations); ties go
     // to fewer splits. Context is bounded by the block table width (shapes only).
     const long base = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks;
-    const long slots = static_cast<long>(num_sms()) * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, false);
     const long iter = decode_keys_per_iter(p.kv_dtype, p.head_dim, pl.gq);
     long ctx = static_cast<long>(p.max_blocks_per_seq) * p.block_size;
     if (p.sliding_window > 0 && p.sliding_window < ctx) ctx = p.sliding_window;
     // At most 32 splits: the last split merges them serially (64 cost 3.3x SDPA at B=1).
     const long max_split = std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
-    long best_cost = LONG_MAX;
-    for (long n = 1; base > 0 && n <= max_split; ++n) {
-      const long waves = (base * n + slots - 1) / slots;
-      const long keys = ((ctx + n - 1) / n + iter - 1) / iter * iter;
-      const long cost = waves * (keys + 2 * iter);
-      if (cost < best_cost) {
-        best_cost = cost;
-        pl.nsplit = static_cast<int>(n);
+    auto best_split = [&](long slots, long& waves) {
+      long best_cost = LONG_MAX;
+      int best = 1;
+      waves = 1;
+      for (long n = 1; base > 0 && n <= max_split; ++n) {
+        const long w = (base * n + slots - 1) / slots;
+        const long keys = ((ctx + n - 1) / n + iter - 1) / iter * iter;
+        const long cost = w * (keys + 2 * iter);
+        if (cost < best_cost) {
+          best_cost = cost;
+          best = static_cast<int>(n);
+          waves = w;
+        }
       }
-    }
+      return best;
+    };
+    // Planned for the hoisted-angle variant (fewer resident CTAs) first; where that plan needs
+    // more than one wave, for the leaner variant (B=16 ctx 4096: 3 hoisted splits beat 4 lean).
+    const long sms = num_sms();
+    long waves = 0;
+    pl.nsplit = best_split(sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, true), waves);
+    if (waves > 1)
+      pl.nsplit = best_split(sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, false), waves);
   }
+  // The hoisted-angle variant wherever the grid fits its one wave.
   const long decode_ctas = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks * pl.nsplit;
   pl.hoist = decode_ctas <= static_cast<long>(num_sms()) *
                                 decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, true);
