@@ -26,8 +26,9 @@ namespace {
 constexpr int kMaxRotaryHalf = 128;
 constexpr int kWriteThreads = 128;
 
-// Prefill tile prefix sums over sequences with >= 2 new tokens (one warp, serial over chunks).
-__device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum) {
+// Prefill tile prefix sums (tiles of bm rows) over sequences with >= 2 new tokens (one warp,
+// serial over chunks).
+__device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum, int bm) {
   if (threadIdx.x >= 32 || threadIdx.y != 0) return;
   const int lane = threadIdx.x;
   int carry = 0;
@@ -37,7 +38,7 @@ __device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum) 
     int tiles = 0;
     if (s < num_seqs) {
       const int q = qsl[s + 1] - qsl[s];
-      tiles = q >= 2 ? (q + kPrefillBlockM - 1) / kPrefillBlockM : 0;
+      tiles = q >= 2 ? (q + bm - 1) / bm : 0;
     }
     int incl = tiles;
 #pragma unroll
@@ -52,11 +53,11 @@ __device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum) 
 
 // The planning block (blockIdx.x == T of the kv_write grid, blockIdx.y == 0).
 __device__ void plan_block(const int32_t* qsl, int num_seqs, int32_t* tile_cum, int32_t* split_done,
-                           int counters) {
+                           int counters, int tile_rows) {
   if (blockIdx.y != 0) return;
   const int tid = threadIdx.y * blockDim.x + threadIdx.x, nt = blockDim.x * blockDim.y;
   for (int i = tid; i < counters; i += nt) split_done[i] = 0;
-  if (tile_cum != nullptr) plan_tiles(qsl, num_seqs, tile_cum);
+  if (tile_cum != nullptr) plan_tiles(qsl, num_seqs, tile_cum, tile_rows);
 }
 
 // Where one head row of token t goes: hh in [0, nq) is q (to qbuf, type T), then Hkv of k,
@@ -142,10 +143,10 @@ __global__ void kv_write_scalar_kernel(trtc_paged_attention_params p, const T* _
                                        P* __restrict__ k_pool, P* __restrict__ v_pool,
                                        const float* __restrict__ kv_scales, int nq,
                                        const int32_t* __restrict__ qsl, int32_t* tile_cum,
-                                       int32_t* split_done, int counters) {
+                                       int32_t* split_done, int counters, int tile_rows) {
   const int t = blockIdx.x;
   if (t == p.num_tokens) {
-    plan_block(qsl, p.num_seqs, tile_cum, split_done, counters);
+    plan_block(qsl, p.num_seqs, tile_cum, split_done, counters, tile_rows);
     return;
   }
   const int hh = blockIdx.y * kHeadsPerBlock + threadIdx.y;
@@ -179,11 +180,11 @@ __global__ void __launch_bounds__(kWriteThreads)
                     T* __restrict__ qbuf, P* __restrict__ k_pool, P* __restrict__ v_pool,
                     const float* __restrict__ kv_scales, int nq,
                     const int32_t* __restrict__ qsl, int32_t* tile_cum, int32_t* split_done,
-                    int counters) {
+                    int counters, int tile_rows) {
   constexpr int VEC = Vec16<T>::N;
   const int t = blockIdx.x;
   if (t == p.num_tokens) {
-    plan_block(qsl, p.num_seqs, tile_cum, split_done, counters);
+    plan_block(qsl, p.num_seqs, tile_cum, split_done, counters, tile_rows);
     return;
   }
   const int nv = p.head_dim / VEC;
@@ -229,7 +230,7 @@ __global__ void __launch_bounds__(kWriteThreads)
 
 struct Plan {
   bool prefill;
-  int max_decode_qlen, gq, head_chunks, nsplit, tile_bound;
+  int max_decode_qlen, gq, head_chunks, nsplit, tile_rows, tile_bound;
   int counters;  // split counters: S * Hkv * head_chunks
   size_t q_off, cum_off, done_off, ml_off, o_off, total;
 };
@@ -289,7 +290,8 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     }
   }
   const long P = std::min<long>(S, T / 2);
-  pl.tile_bound = static_cast<int>((T + P * (kPrefillBlockM - 1)) / kPrefillBlockM + 1);
+  pl.tile_rows = prefill_tile_rows(p.dtype, p.kv_dtype, p.scale);
+  pl.tile_bound = static_cast<int>((T + P * (pl.tile_rows - 1)) / pl.tile_rows + 1);
   const size_t elt = static_cast<size_t>(element_size(p.dtype));
   pl.q_off = 0;
   pl.cum_off = align256(static_cast<size_t>(T) * p.num_heads * p.head_dim * elt);
@@ -413,13 +415,13 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
       kv_write_kernel<T, P><<<blocks, kWriteThreads, 0, stream>>>(
           *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
           kv_scales, nq,
-          query_start_loc, tile_cum, a.split_done, pl.counters);
+          query_start_loc, tile_cum, a.split_done, pl.counters, pl.tile_rows);
     } else {
       const dim3 grid(blocks, (nq + 2 * p->num_kv_heads + kHeadsPerBlock - 1) / kHeadsPerBlock);
       kv_write_scalar_kernel<T, P><<<grid, dim3(p->head_dim / 2, kHeadsPerBlock), 0, stream>>>(
           *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
           kv_scales, nq,
-          query_start_loc, tile_cum, a.split_done, pl.counters);
+          query_start_loc, tile_cum, a.split_done, pl.counters, pl.tile_rows);
     }
     return static_cast<int>(cudaGetLastError());
   });

@@ -11,7 +11,7 @@
 namespace trtc {
 namespace pa {
 
-constexpr int kPrefillBlockM = 128;  // query rows per prefill tile
+constexpr int kPrefillBlockM = 128;  // query rows per tile of the quantized-pool prefill kernel
 constexpr int kMaxSplits = 64;
 
 // Everything the attention kernels read, resolved from the params and the workspace.
@@ -160,8 +160,10 @@ int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head
 // Resident decode CTAs per SM and keys per CTA iteration (for split planning).
 int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq);
 int decode_keys_per_iter(trtc_dtype kv_dtype, int head_dim, int gq);
-// Prefill kernel: tensor-core tiles of kPrefillBlockM query rows of sequences with >= 2 new
-// tokens; fp16/bf16 only. tile_bound bounds the number of tiles from shapes alone.
+// Prefill kernels: tensor-core tiles of query rows of sequences with >= 2 new tokens;
+// fp16/bf16 only. prefill_tile_rows: rows per tile of the kernel launch_prefill picks (tile_cum
+// is planned with it); tile_bound bounds the number of tiles from shapes alone.
+int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale);
 int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim,
                    int tile_bound, cudaStream_t stream);
 

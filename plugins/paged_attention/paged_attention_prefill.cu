@@ -75,24 +75,151 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   }
 }
 
-// Copies the K and V rows of keys [kt, kt + kBN) into one stage of rows LDS elements apart
-// (zero rows past kend).
-template <typename P, int D, int LDS>
+// Copies the K and V rows of keys [kt, kt + kBN) into one stage (NT threads; element (r, col)
+// of the stage at off(r, col); zero rows past kend).
+template <typename P, int D, int NT, typename Off>
 __device__ __forceinline__ void load_kv_tile(P* ks, P* vs, const P* kpool, const P* vpool,
                                              const int32_t* bt, int kt, int kend, int log2b,
-                                             int64_t slot_stride, int hkv) {
+                                             int64_t slot_stride, int hkv, Off off) {
   constexpr int EPC = 16 / sizeof(P), CPR = D / EPC;  // elements per 16-byte chunk, chunks per row
-  static_assert(kThreadsP % CPR == 0, "a thread keeps its column");
+  static_assert(NT % CPR == 0, "a thread keeps its column");
   const int col = (threadIdx.x % CPR) * EPC;
 #pragma unroll
-  for (int r = threadIdx.x / CPR; r < kBN; r += kThreadsP / CPR) {
+  for (int r = threadIdx.x / CPR; r < kBN; r += NT / CPR) {
     const int key = kt + r;
     const bool ok = key < kend;
     const int kk = ok ? key : 0;
     const int64_t o = ((static_cast<int64_t>(__ldg(bt + (kk >> log2b))) << log2b) |
                        (kk & ((1 << log2b) - 1))) * slot_stride + hkv * D + col;
-    cp_async16(ks + r * LDS + col, kpool + o, ok);
-    cp_async16(vs + r * LDS + col, vpool + o, ok);
+    const int so = off(r, col);
+    cp_async16(ks + so, kpool + o, ok);
+    cp_async16(vs + so, vpool + o, ok);
+  }
+}
+
+// Row-major stage of rows LD elements apart.
+template <int LD>
+struct RowMajor {
+  __device__ __forceinline__ int operator()(int r, int col) const { return r * LD + col; }
+};
+
+// Swizzled tile of rows of D elements (no padding): 16-byte chunk c of row r is stored at chunk
+// c ^ (r & 7), so 8 consecutive rows read at one logical chunk (ldmatrix) hit distinct banks.
+template <int D>
+struct Swizzled {
+  __device__ __forceinline__ int operator()(int r, int col) const {
+    return r * D + (((col >> 3) ^ (r & 7)) << 3) + (col & 7);
+  }
+};
+
+// The tile this CTA owns (grid.y walked from the end, so that the long last tiles of the
+// sequences start first): sequence s, first token q0 and rows of tiles of `bm` query rows.
+// False for the surplus CTAs of the shape-only grid bound.
+struct TileRef {
+  int s, q0, rows;
+};
+__device__ __forceinline__ bool locate_tile(const Args& a, int bm, TileRef& t) {
+  const int tile = gridDim.y - 1 - blockIdx.y;
+  const int S = a.num_seqs;
+  if (tile >= a.tile_cum[S]) return false;
+  int lo = 0, hi = S;  // find s: tile_cum[s] <= tile < tile_cum[s + 1]
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) >> 1;
+    if (a.tile_cum[mid] <= tile) lo = mid; else hi = mid;
+  }
+  t.s = lo;
+  t.q0 = a.qsl[lo] + (tile - a.tile_cum[lo]) * bm;
+  t.rows = min(a.qsl[lo + 1] - t.q0, bm);
+  return true;
+}
+
+// Smallest and largest position of the tile's rows (block-wide: every thread calls it).
+__device__ __forceinline__ void tile_positions(const Args& a, const TileRef& t, int& minpos, int& maxpos) {
+  __shared__ int s_minpos, s_maxpos;
+  if (threadIdx.x == 0) {
+    s_minpos = INT_MAX;
+    s_maxpos = -1;
+  }
+  __syncthreads();
+  if (static_cast<int>(threadIdx.x) < t.rows) {
+    const int p = a.positions[t.q0 + threadIdx.x];
+    atomicMin(&s_minpos, p);
+    atomicMax(&s_maxpos, p);
+  }
+  __syncthreads();
+  minpos = s_minpos;
+  maxpos = s_maxpos;
+}
+
+// Positions of the two rows r0, r0 + 8 a thread holds in mma fragments (-1: padding row, fully
+// masked), and the warp's largest and smallest position over its valid rows.
+struct WarpRows {
+  int pos0, pos1, wmax, wmin;
+};
+__device__ __forceinline__ WarpRows warp_rows(const Args& a, const TileRef& t, int r0) {
+  const int r1 = r0 + 8;
+  WarpRows w;
+  w.pos0 = r0 < t.rows ? a.positions[t.q0 + r0] : -1;
+  w.pos1 = r1 < t.rows ? a.positions[t.q0 + r1] : -1;
+  w.wmax = max(w.pos0, w.pos1);
+  w.wmin = min(r0 < t.rows ? w.pos0 : INT_MAX, r1 < t.rows ? w.pos1 : INT_MAX);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    w.wmax = max(w.wmax, __shfl_xor_sync(0xffffffffu, w.wmax, o));
+    w.wmin = min(w.wmin, __shfl_xor_sync(0xffffffffu, w.wmin, o));
+  }
+  return w;
+}
+
+// Copies `bm` q rows of head h (zero rows past t.rows) into Qs at off(r, col) (NT threads).
+template <typename T, int D, int NT, typename Off>
+__device__ __forceinline__ void load_q_rows(T* Qs, const Args& a, const TileRef& t, int h, int bm, Off off) {
+  const T* qsrc = static_cast<const T*>(a.q);
+  for (int c = threadIdx.x; c < bm * (D / 8); c += NT) {
+    const int r = c / (D / 8), col = (c - r * (D / 8)) * 8;
+    const bool valid = r < t.rows;
+    const T* src = valid ? qsrc + static_cast<int64_t>(t.q0 + r) * a.q_stride + h * D + col : qsrc;
+    cp_async16(Qs + off(r, col), src, valid);
+  }
+}
+
+// Rotate-half of the staged q rows in place, rounded to T as a separate pass would store it.
+template <typename T, int NT, typename Off>
+__device__ __forceinline__ void rotate_q_rows(T* Qs, const Args& a, const TileRef& t, Off off) {
+  const int half = a.rot / 2;
+  for (int idx = threadIdx.x; idx < t.rows * half; idx += NT) {
+    const int r = idx / half, j = idx - r * half;
+    const float pos = static_cast<float>(a.positions[t.q0 + r]);
+    const float f = __ldg(a.inv_freq + j);
+    T* x1p = Qs + off(r, j);
+    T* x2p = Qs + off(r, j + half);
+    const float x1 = to_float(*x1p), x2 = to_float(*x2p);
+    *x1p = from_float<T>(rotate_q<T>(x1, x2, true, pos, f, a.rotary_scaling));
+    *x2p = from_float<T>(rotate_q<T>(x2, x1, false, pos, f, a.rotary_scaling));
+  }
+}
+
+// Writes a warp's 16 output rows (fragments o, row sums l0, l1 of the thread's rows r0, r0 + 8
+// still per lane) scaled by vscale / l.
+template <typename T, int D>
+__device__ __forceinline__ void store_rows(const Args& a, const TileRef& t, int h, int r0,
+                                           const float (&o)[D / 8][4], float l0, float l1, float vscale) {
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float inv0 = l0 > 0.f ? vscale / l0 : 0.f, inv1 = l1 > 0.f ? vscale / l1 : 0.f;
+  const int r1 = r0 + 8, t4 = threadIdx.x & 3;
+  T* out = static_cast<T*>(a.out);
+#pragma unroll
+  for (int dt = 0; dt < D / 8; ++dt) {
+    const int col = h * D + dt * 8 + 2 * t4;
+    if (r0 < t.rows)
+      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(t.q0 + r0) * a.num_heads * D + col) =
+          pack2<T>(o[dt][0] * inv0, o[dt][1] * inv0);
+    if (r1 < t.rows)
+      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(t.q0 + r1) * a.num_heads * D + col) =
+          pack2<T>(o[dt][2] * inv1, o[dt][3] * inv1);
   }
 }
 
@@ -145,19 +272,10 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
   // the stages: [2][kBN][LDS] each of K and V (raw bytes of a quantized pool)
   P* Kst = kQuant ? reinterpret_cast<P*>(Vs + TST * kBN * LD) : reinterpret_cast<P*>(Ks);
   P* Vst = kQuant ? Kst + 2 * kBN * LDS : reinterpret_cast<P*>(Vs);
-  __shared__ int s_minpos, s_maxpos;
-
-  const int h = blockIdx.x, tile = gridDim.y - 1 - blockIdx.y;
-  const int S = a.num_seqs;
-  if (tile >= a.tile_cum[S]) return;
-  int lo = 0, hi = S;  // find s: tile_cum[s] <= tile < tile_cum[s + 1]
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) >> 1;
-    if (a.tile_cum[mid] <= tile) lo = mid; else hi = mid;
-  }
-  const int s = lo;
-  const int q0 = a.qsl[s] + (tile - a.tile_cum[s]) * kBM;
-  const int rows = min(a.qsl[s + 1] - q0, kBM);
+  const int h = blockIdx.x;
+  TileRef tr;
+  if (!locate_tile(a, kBM, tr)) return;
+  const int s = tr.s;
   const int n = a.seq_lens[s];
   const int hkv = h / a.group;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -169,27 +287,10 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
   const float vscale = pool_scale(a.kv_scales, 1);
 
   // Raw q rows first: they do not depend on the key range.
-  const T* qsrc = static_cast<const T*>(a.q);
-  for (int c = tid; c < kBM * (D / 8); c += kThreadsP) {
-    const int r = c / (D / 8), col = (c - r * (D / 8)) * 8;
-    const bool valid = r < rows;
-    const T* src = valid ? qsrc + static_cast<int64_t>(q0 + r) * a.q_stride + h * D + col : qsrc;
-    cp_async16(Qs + r * LD + col, src, valid);
-  }
+  load_q_rows<T, D, kThreadsP>(Qs, a, tr, h, kBM, RowMajor<LD>{});
   cp_async_commit();
-
-  if (tid == 0) {
-    s_minpos = INT_MAX;
-    s_maxpos = -1;
-  }
-  __syncthreads();
-  if (tid < rows) {
-    const int p = a.positions[q0 + tid];
-    atomicMin(&s_minpos, p);
-    atomicMax(&s_maxpos, p);
-  }
-  __syncthreads();
-  const int minpos = s_minpos, maxpos = s_maxpos;
+  int minpos, maxpos;
+  tile_positions(a, tr, minpos, maxpos);
   const int W = a.sliding_window;
   const int kend = min(n, maxpos + 1);
   const int kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(kBN - 1);
@@ -197,36 +298,21 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
 #pragma unroll
   for (int st = 0; st < 2; ++st) {
     if (kstart + st * kBN < kend)
-      load_kv_tile<P, D, LDS>(Kst + st * kBN * LDS, Vst + st * kBN * LDS, kpool, vpool, bt,
-                              kstart + st * kBN, kend, a.log2_block, slot_stride, hkv);
+      load_kv_tile<P, D, kThreadsP>(Kst + st * kBN * LDS, Vst + st * kBN * LDS, kpool, vpool, bt,
+                                    kstart + st * kBN, kend, a.log2_block, slot_stride, hkv,
+                                    RowMajor<LDS>{});
     cp_async_commit();
   }
 
-  const int g = lane >> 2, t4 = lane & 3;
-  const int r0 = warp * 16 + g, r1 = r0 + 8;
-  const int pos0 = r0 < rows ? a.positions[q0 + r0] : -1;  // -1: padding row, fully masked
-  const int pos1 = r1 < rows ? a.positions[q0 + r1] : -1;
-  int wmax = max(pos0, pos1);
-  int wmin = min(r0 < rows ? pos0 : INT_MAX, r1 < rows ? pos1 : INT_MAX);
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    wmax = max(wmax, __shfl_xor_sync(0xffffffffu, wmax, o));
-    wmin = min(wmin, __shfl_xor_sync(0xffffffffu, wmin, o));
-  }
+  const int t4 = lane & 3;
+  const int r0 = warp * 16 + (lane >> 2);
+  const WarpRows wr = warp_rows(a, tr, r0);
+  const int pos0 = wr.pos0, pos1 = wr.pos1, wmax = wr.wmax, wmin = wr.wmin;
 
   cp_async_wait<2>();
   __syncthreads();
-  if (a.rot > 0) {  // rotate-half in place, rounded to T as a separate pass would store it
-    const int half = a.rot / 2;
-    for (int idx = tid; idx < rows * half; idx += kThreadsP) {
-      const int r = idx / half, j = idx - r * half;
-      const float pos = static_cast<float>(a.positions[q0 + r]);
-      const float f = __ldg(a.inv_freq + j);
-      T* row = Qs + r * LD;
-      const float x1 = to_float(row[j]), x2 = to_float(row[j + half]);
-      row[j] = from_float<T>(rotate_q<T>(x1, x2, true, pos, f, a.rotary_scaling));
-      row[j + half] = from_float<T>(rotate_q<T>(x2, x1, false, pos, f, a.rotary_scaling));
-    }
+  if (a.rot > 0) {
+    rotate_q_rows<T, kThreadsP>(Qs, a, tr, RowMajor<LD>{});
     __syncthreads();
   }
   constexpr bool kQReg = MINB == 1;
@@ -327,28 +413,13 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
     }
     __syncthreads();  // every warp is done with this stage
     if (kt + 2 * kBN < kend)
-      load_kv_tile<P, D, LDS>(Kst + (it & 1) * kBN * LDS, Vst + (it & 1) * kBN * LDS, kpool, vpool,
-                              bt, kt + 2 * kBN, kend, a.log2_block, slot_stride, hkv);
+      load_kv_tile<P, D, kThreadsP>(Kst + (it & 1) * kBN * LDS, Vst + (it & 1) * kBN * LDS, kpool,
+                                    vpool, bt, kt + 2 * kBN, kend, a.log2_block, slot_stride, hkv,
+                                    RowMajor<LDS>{});
     cp_async_commit();
   }
   cp_async_wait<0>();
-
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  const float inv0 = l0 > 0.f ? vscale / l0 : 0.f, inv1 = l1 > 0.f ? vscale / l1 : 0.f;
-  T* out = static_cast<T*>(a.out);
-#pragma unroll
-  for (int dt = 0; dt < D / 8; ++dt) {
-    const int col = h * D + dt * 8 + 2 * t4;
-    if (r0 < rows)
-      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(q0 + r0) * a.num_heads * D + col) =
-          pack2<T>(o[dt][0] * inv0, o[dt][1] * inv0);
-    if (r1 < rows)
-      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(q0 + r1) * a.num_heads * D + col) =
-          pack2<T>(o[dt][2] * inv1, o[dt][3] * inv1);
-  }
+  store_rows<T, D>(a, tr, h, r0, o, l0, l1, vscale);
 }
 
 template <typename T, typename P, int D, int MINB>
@@ -370,7 +441,215 @@ int prefill_t(const Args& a, int tile_bound, cudaStream_t stream) {
   return prefill_d<T, P, D, 2>(a, tile_bound, stream);
 }
 
+// ---------------------------------------------------------------- fast kernel (16-bit pools)
+//
+// CTA = (query head, tile of kFaRows = 64 query rows); 4 warps of 16 rows. q is staged once
+// through shared memory (rotated there), then held in registers as mma A fragments for the
+// whole key loop. K/V tiles of 64 keys stream through a ring of STAGES swizzled stages
+// (cp.async, one barrier per tile); the q staging area is the last K stage, first overwritten
+// after the barrier of the first iteration, when every warp holds its fragments.
+//
+//   wait tile j, barrier | issue tile j + STAGES - 1 | S = Q K_j^T, online softmax, O += P V_j
+//
+// Scores stay raw; the softmax scale (log2 units) is folded into one fma per exponent.
+constexpr int kFaRows = 64, kFaWarps = kFaRows / 16, kFaThreads = kFaWarps * 32;
+
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+template <typename T, int D, int STAGES, int MINB>
+__global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args a) {
+  static_assert(kFaRows * D <= kBN * D, "q staging fits one K stage");
+  constexpr int TILE = kBN * D;
+  const Swizzled<D> swz;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* Ks = reinterpret_cast<T*>(smem_raw);  // [STAGES][kBN][D] swizzled
+  T* Vs = Ks + STAGES * TILE;              // [STAGES][kBN][D] swizzled
+  T* Qs = Ks + (STAGES - 1) * TILE;        // [kFaRows][D] swizzled, until the first iteration
+
+  const int h = blockIdx.x;
+  TileRef tr;
+  if (!locate_tile(a, kFaRows, tr)) return;
+  const int n = a.seq_lens[tr.s];
+  const int hkv = h / a.group;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int32_t* bt = a.block_tables + static_cast<int64_t>(tr.s) * a.max_blocks;
+  const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
+  const T* kpool = static_cast<const T*>(a.k_pool);
+  const T* vpool = static_cast<const T*>(a.v_pool);
+  const float scale = a.scale_log2;  // > 0 (the launcher checks)
+
+  load_q_rows<T, D, kFaThreads>(Qs, a, tr, h, kFaRows, swz);
+  cp_async_commit();
+  int minpos, maxpos;
+  tile_positions(a, tr, minpos, maxpos);
+  const int W = a.sliding_window;
+  const int kend = min(n, maxpos + 1);
+  const int kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(kBN - 1);
+#pragma unroll
+  for (int st = 0; st < STAGES - 1; ++st) {
+    if (kstart + st * kBN < kend)
+      load_kv_tile<T, D, kFaThreads>(Ks + st * TILE, Vs + st * TILE, kpool, vpool, bt,
+                                     kstart + st * kBN, kend, a.log2_block, slot_stride, hkv, swz);
+    cp_async_commit();
+  }
+
+  const int t4 = lane & 3;
+  const int r0 = warp * 16 + (lane >> 2);
+  const WarpRows wr = warp_rows(a, tr, r0);
+
+  cp_async_wait<STAGES - 1>();  // q has landed
+  __syncthreads();
+  if (a.rot > 0) {
+    rotate_q_rows<T, kFaThreads>(Qs, a, tr, swz);
+    __syncthreads();
+  }
+  uint32_t qa[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+    ldmatrix_x4(qa[kk], Qs + swz(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;  // m: running max, scaled log2 units
+
+  // Lane parts of the ldmatrix addresses: K (non-transposed B) and V (transposed B). Moving
+  // 16 rows keeps r & 7; moving 16 columns flips chunk bit 1: swz(r + 16i, c + 16j) ==
+  // 16 i D + (swz(r, c) ^ 16 j) for c < 16, so each address is one xor and one add.
+  const int koff = swz((lane & 7) + ((lane >> 4) << 3), ((lane >> 3) & 1) * 8);
+  const int voff = swz((lane & 7) + (((lane >> 3) & 1) << 3), (lane >> 4) * 8);
+
+  int stage = 0;
+  for (int kt = kstart; kt < kend; kt += kBN) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // tile kt visible to all; every warp is done with the stage refilled next
+    {
+      const int nk = kt + (STAGES - 1) * kBN;
+      const int ns = stage == 0 ? STAGES - 1 : stage - 1;
+      if (nk < kend)
+        load_kv_tile<T, D, kFaThreads>(Ks + ns * TILE, Vs + ns * TILE, kpool, vpool, bt, nk, kend,
+                                       a.log2_block, slot_stride, hkv, swz);
+      cp_async_commit();
+    }
+    const T* Kt = Ks + stage * TILE;
+    const T* Vt = Vs + stage * TILE;
+    stage = stage == STAGES - 1 ? 0 : stage + 1;
+    if (kt > wr.wmax || (W > 0 && kt + kBN <= wr.wmin - W + 1)) continue;  // masked for the warp
+
+    float sc[kBN / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < kBN / 8; ++nt) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+      for (int np = 0; np < kBN / 16; ++np) {
+        uint32_t b[4];
+        ldmatrix_x4(b, Kt + np * 16 * D + (koff ^ (kk * 16)));
+        mma16816<T>(sc[2 * np], qa[kk], b[0], b[1]);
+        mma16816<T>(sc[2 * np + 1], qa[kk], b[2], b[3]);
+      }
+    }
+    // Mask only tiles not fully visible to the warp's rows (the causal diagonal, the window
+    // edge, the end of the context).
+    const bool full = kt + kBN - 1 <= wr.wmin && kt + kBN <= n && (W == 0 || kt > wr.wmax - W);
+    if (!full) {
+#pragma unroll
+      for (int nt = 0; nt < kBN / 8; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = kt + nt * 8 + 2 * t4 + (e & 1);
+          const int p = e < 2 ? wr.pos0 : wr.pos1;
+          if (key > p || key >= n || (W > 0 && key <= p - W)) sc[nt][e] = -INFINITY;
+        }
+      }
+    }
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < kBN / 8; ++nt) {
+      mx0 = fmaxf(mx0, fmaxf(sc[nt][0], sc[nt][1]));
+      mx1 = fmaxf(mx1, fmaxf(sc[nt][2], sc[nt][3]));
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    mx0 = fmaxf(m0, mx0 * scale);
+    mx1 = fmaxf(m1, mx1 * scale);
+    const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
+    m0 = mx0;
+    m1 = mx1;
+    float ls0 = 0.f, ls1 = 0.f;
+#pragma unroll
+    for (int nt = 0; nt < kBN / 8; ++nt) {
+      sc[nt][0] = ex2(fmaf(sc[nt][0], scale, -mx0));
+      sc[nt][1] = ex2(fmaf(sc[nt][1], scale, -mx0));
+      sc[nt][2] = ex2(fmaf(sc[nt][2], scale, -mx1));
+      sc[nt][3] = ex2(fmaf(sc[nt][3], scale, -mx1));
+      ls0 += sc[nt][0] + sc[nt][1];
+      ls1 += sc[nt][2] + sc[nt][3];
+    }
+    l0 = fmaf(l0, c0, ls0);
+    l1 = fmaf(l1, c1, ls1);
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt) {
+      o[dt][0] *= c0;
+      o[dt][1] *= c0;
+      o[dt][2] *= c1;
+      o[dt][3] *= c1;
+    }
+#pragma unroll
+    for (int kk = 0; kk < kBN / 16; ++kk) {
+      const uint32_t pa[4] = {pack2<T>(sc[2 * kk][0], sc[2 * kk][1]), pack2<T>(sc[2 * kk][2], sc[2 * kk][3]),
+                              pack2<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
+                              pack2<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+#pragma unroll
+      for (int dp = 0; dp < D / 16; ++dp) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, Vt + kk * 16 * D + (voff ^ (dp * 16)));
+        mma16816<T>(o[2 * dp], pa, b[0], b[1]);
+        mma16816<T>(o[2 * dp + 1], pa, b[2], b[3]);
+      }
+    }
+  }
+  cp_async_wait<0>();
+  store_rows<T, D>(a, tr, h, r0, o, l0, l1, 1.f);
+}
+
+template <typename T, int D, int STAGES, int MINB>
+int prefill_fa_d(const Args& a, int tile_bound, cudaStream_t stream) {
+  constexpr int smem = 2 * STAGES * kBN * D * static_cast<int>(sizeof(T));
+  auto kernel = prefill_fa_kernel<T, D, STAGES, MINB>;
+  if (smem > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return static_cast<int>(e);
+  }
+  kernel<<<dim3(a.num_heads, tile_bound), kFaThreads, smem, stream>>>(a);
+  return static_cast<int>(cudaGetLastError());
+}
+
+template <typename T, int D>
+int prefill_fa_t(const Args& a, int tile_bound, cudaStream_t stream) {
+  const char* stages = getenv("TRTC_PA_PREFILL_STAGES");  // tuning override, for benchmarks
+  if (stages != nullptr && atoi(stages) == 3) return prefill_fa_d<T, D, 3, 2>(a, tile_bound, stream);
+  return prefill_fa_d<T, D, 2, 3>(a, tile_bound, stream);
+}
+
+// The fast kernel takes 16-bit pools of the activation type (and a positive scale, which
+// keeps the running max of raw scores valid); the tile kernel above takes quantized pools.
+bool fast_prefill(trtc_dtype dtype, trtc_dtype kv_dtype, float scale) {
+  const char* legacy = getenv("TRTC_PA_PREFILL_LEGACY");  // tuning override, for benchmarks
+  return kv_dtype == dtype && scale > 0.f && !(legacy != nullptr && atoi(legacy) == 1);
+}
+
 }  // namespace
+
+int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale) {
+  return fast_prefill(dtype, kv_dtype, scale) ? kFaRows : kPrefillBlockM;
+}
 
 int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim,
                    int tile_bound, cudaStream_t stream) {
@@ -379,6 +658,11 @@ int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int hea
     using T = decltype(tag);
     using P = decltype(pool_tag);
     if constexpr (sizeof(T) == 2) {
+      if constexpr (std::is_same<T, P>::value) {
+        if (fast_prefill(dtype, kv_dtype, a.scale_log2))
+          return head_dim == 64 ? prefill_fa_t<T, 64>(a, tile_bound, stream)
+                                : prefill_fa_t<T, 128>(a, tile_bound, stream);
+      }
       return head_dim == 64 ? prefill_t<T, P, 64>(a, tile_bound, stream)
                             : prefill_t<T, P, 128>(a, tile_bound, stream);
     } else {
