@@ -20,6 +20,7 @@ struct Args {
   int q_stride;                 // elements between token rows of q
   int rot;                      // rotary dims applied to q on load (0: q is final)
   const float* inv_freq;        // [rot / 2]
+  const float2* rot_cs;         // [T, rot / 2] (cos, sin) * scaling per token (kv_write), or null
   float rotary_scaling;
   const void* k_pool;           // [N, b, Hkv, D] of this layer
   const void* v_pool;
@@ -137,20 +138,12 @@ inline int dispatch_pool(trtc_dtype dtype, trtc_dtype kv_dtype, F&& f) {
 
 // Rotate-half of one q element in fp32 without fma contraction, rounded to T (the value the
 // separate rotary pass would have stored). x: the element, y: its partner (e +- rot / 2).
-// rotate_q_cs: the same with cs, sn = cos, sin(pos * inv_freq) * scaling given.
+// cs, sn = cos, sin(pos * inv_freq) * scaling.
 template <typename T>
 __device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, float cs, float sn) {
   const float r = first_half ? __fadd_rn(__fmul_rn(x, cs), __fmul_rn(-y, sn))
                              : __fadd_rn(__fmul_rn(x, cs), __fmul_rn(y, sn));
   return to_float(from_float<T>(r));
-}
-
-template <typename T>
-__device__ __forceinline__ float rotate_q(float x, float y, bool first_half, float pos,
-                                          float inv_freq, float scaling) {
-  float sn, cs;
-  sincosf(pos * inv_freq, &sn, &cs);
-  return rotate_q_cs<T>(x, y, first_half, cs * scaling, sn * scaling);
 }
 
 // Decode kernel: one CTA per (kv head chunk, sequence, split); gq query heads per CTA. With

@@ -65,6 +65,15 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
 }
 
 template <typename T>
+__device__ __forceinline__ float2 unpack2(uint32_t v) {
+  if constexpr (std::is_same<T, __half>::value) {
+    return __half22float2(*reinterpret_cast<const __half2*>(&v));
+  } else {
+    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v));
+  }
+}
+
+template <typename T>
 __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   if constexpr (std::is_same<T, __half>::value) {
     __half2 h = __floats2half2_rn(lo, hi);
@@ -183,19 +192,44 @@ __device__ __forceinline__ void load_q_rows(T* Qs, const Args& a, const TileRef&
   }
 }
 
-// Rotate-half of the staged q rows in place, rounded to T as a separate pass would store it.
+// Rotate-half of the staged q rows in place, rounded to T as a separate pass would store it
+// (factors from the per-token table kv_write filled).
 template <typename T, int NT, typename Off>
 __device__ __forceinline__ void rotate_q_rows(T* Qs, const Args& a, const TileRef& t, Off off) {
   const int half = a.rot / 2;
   for (int idx = threadIdx.x; idx < t.rows * half; idx += NT) {
     const int r = idx / half, j = idx - r * half;
-    const float pos = static_cast<float>(a.positions[t.q0 + r]);
-    const float f = __ldg(a.inv_freq + j);
+    const float2 c = a.rot_cs[static_cast<int64_t>(t.q0 + r) * half + j];
     T* x1p = Qs + off(r, j);
     T* x2p = Qs + off(r, j + half);
     const float x1 = to_float(*x1p), x2 = to_float(*x2p);
-    *x1p = from_float<T>(rotate_q<T>(x1, x2, true, pos, f, a.rotary_scaling));
-    *x2p = from_float<T>(rotate_q<T>(x2, x1, false, pos, f, a.rotary_scaling));
+    *x1p = from_float<T>(rotate_q_cs<T>(x1, x2, true, c.x, c.y));
+    *x2p = from_float<T>(rotate_q_cs<T>(x2, x1, false, c.x, c.y));
+  }
+}
+
+// Full rotary (rot == D) on q held as mma A fragments: the pair (j, j + D/2) sits in k-steps
+// kk and kk + D/32 of the same register of the same lane. Rows past t.rows are left alone.
+template <typename T, int D>
+__device__ __forceinline__ void rotate_q_frags(uint32_t (&qa)[D / 16][4], const Args& a, const TileRef& t, int r0) {
+  const int t4 = threadIdx.x & 3;
+#pragma unroll
+  for (int hi = 0; hi < 2; ++hi) {  // registers 0, 2: row r0; 1, 3: row r0 + 8
+    const int r = r0 + 8 * hi;
+    if (r >= t.rows) continue;
+    const float2* cs = a.rot_cs + static_cast<int64_t>(t.q0 + r) * (D / 2);
+#pragma unroll
+    for (int kk = 0; kk < D / 32; ++kk) {
+#pragma unroll
+      for (int c8 = 0; c8 < 2; ++c8) {
+        const int i = hi + 2 * c8, j = kk * 16 + c8 * 8 + 2 * t4;
+        const float4 c = *reinterpret_cast<const float4*>(cs + j);  // (cos, sin) of j, j + 1
+        const float2 x = unpack2<T>(qa[kk][i]), y = unpack2<T>(qa[kk + D / 32][i]);
+        qa[kk][i] = pack2<T>(rotate_q_cs<T>(x.x, y.x, true, c.x, c.y), rotate_q_cs<T>(x.y, y.y, true, c.z, c.w));
+        qa[kk + D / 32][i] = pack2<T>(rotate_q_cs<T>(y.x, x.x, false, c.x, c.y),
+                                      rotate_q_cs<T>(y.y, x.y, false, c.z, c.w));
+      }
+    }
   }
 }
 
@@ -503,7 +537,7 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
 
   cp_async_wait<STAGES - 1>();  // q has landed
   __syncthreads();
-  if (a.rot > 0) {
+  if (a.rot > 0 && a.rot < D) {  // partial rotary: in shared memory
     rotate_q_rows<T, kFaThreads>(Qs, a, tr, swz);
     __syncthreads();
   }
@@ -511,6 +545,7 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk)
     ldmatrix_x4(qa[kk], Qs + swz(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
+  if (a.rot == D) rotate_q_frags<T, D>(qa, a, tr, r0);
 
   float o[D / 8][4];
 #pragma unroll
