@@ -183,7 +183,8 @@ __global__ void kv_write_scalar_kernel(trtc_paged_attention_params p, const T* _
 }
 
 // 16-byte path: one block per token, threads over the 16-byte vectors of its head rows. A
-// thread owning vector e0 < rot/2 also owns its rotary partner e0 + rot/2.
+// thread owning vector e0 < rot/2 also owns its rotary partner e0 + rot/2. The token's rotary
+// factors are computed once, in shared memory.
 template <typename T, typename P>
 __global__ void __launch_bounds__(kWriteThreads)
     kv_write_kernel(trtc_paged_attention_params p, const T* __restrict__ q, const T* __restrict__ k,
@@ -199,22 +200,19 @@ __global__ void __launch_bounds__(kWriteThreads)
     plan_block(qsl, p.num_seqs, tile_cum, split_done, counters, tile_rows);
     return;
   }
-  const int nv = p.head_dim / VEC;
-  const int rows = nq + 2 * p.num_kv_heads;
-  const int total = (rows + (rot_cs != nullptr ? 1 : 0)) * nv;
-  const int64_t slot = slot_mapping[t];
+  // The token's rotary factors, once for all its heads (and to rot_cs for the prefill kernels).
+  __shared__ float2 s_cs[kMaxRotaryHalf];
   const float pos = static_cast<float>(positions[t]);
+  for (int j = threadIdx.x; j < p.rotary_dim / 2; j += kWriteThreads) {
+    s_cs[j] = rotary_cs(pos, __ldg(inv_freq + j), p.rotary_scaling);
+    if (rot_cs != nullptr) rot_cs[static_cast<int64_t>(t) * (p.rotary_dim / 2) + j] = s_cs[j];
+  }
+  __syncthreads();
+  const int nv = p.head_dim / VEC;
+  const int total = (nq + 2 * p.num_kv_heads) * nv;
+  const int64_t slot = slot_mapping[t];
   for (int idx = threadIdx.x; idx < total; idx += kWriteThreads) {
     const int hh = idx / nv, e0 = (idx - hh * nv) * VEC;
-    if (hh == rows) {  // the row of rotary factors
-      const int half = p.rotary_dim / 2;
-#pragma unroll
-      for (int i = 0; i < VEC; ++i)
-        if (e0 + i < half)
-          rot_cs[static_cast<int64_t>(t) * half + e0 + i] =
-              rotary_cs(pos, __ldg(inv_freq + e0 + i), p.rotary_scaling);
-      continue;
-    }
     HeadRow<T, P> r;
     if (!head_row(p, t, hh, nq, q, k, v, slot, qbuf, k_pool, v_pool, kv_scales, r)) continue;
     const int half = r.rot / 2;
@@ -227,8 +225,7 @@ __global__ void __launch_bounds__(kWriteThreads)
       b.to_floats(x2);
 #pragma unroll
       for (int i = 0; i < VEC; ++i) {
-        const float2 c = rotary_cs(pos, __ldg(inv_freq + e0 + i), p.rotary_scaling);
-        const float cs = c.x, sn = c.y;
+        const float cs = s_cs[e0 + i].x, sn = s_cs[e0 + i].y;
         y1[i] = __fadd_rn(__fmul_rn(x1[i], cs), __fmul_rn(-x2[i], sn));
         y2[i] = __fadd_rn(__fmul_rn(x2[i], cs), __fmul_rn(x1[i], sn));
       }
