@@ -133,6 +133,7 @@ def bench_prefill(lib, rows):
                      ours_TFLOPs=flops / ours / 1e6))
     if "--variants" in sys.argv:  # tuning overrides against the default
         variants = {"fast kernel, 3 stages / 2 CTAs per SM": {"TRTC_PA_PREFILL_STAGES": "3"},
+                    "fast kernel, 32-key tiles": {"TRTC_PA_PREFILL_KEYS": "32"},
                     "tile kernel (quantized-pool path), MINB=2": {"TRTC_PA_PREFILL_LEGACY": "1"},
                     "tile kernel, MINB=1": {"TRTC_PA_PREFILL_LEGACY": "1", "TRTC_PA_PREFILL_MINB": "1"}}
         for name, env in variants.items():
