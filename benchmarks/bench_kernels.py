@@ -148,12 +148,17 @@ def bench_prefill(lib, rows):
     rows.append(dict(bench=f"prefill {n}x{new} new, causal", ours_us=ours, ref_us=ref,
                      ref=f"SDPA ({how})", ratio=ours / ref, target=1.25,
                      ours_TFLOPs=flops / ours / 1e6))
-    if "--variants" in sys.argv:  # the register-capped variant (2 CTAs/SM) against the default
-        for minb in ("1", "2"):
-            os.environ["TRTC_PA_PREFILL_MINB"] = minb
+    if "--variants" in sys.argv:  # tuning overrides against the default
+        variants = {"fast kernel, 3 stages / 2 CTAs per SM": {"TRTC_PA_PREFILL_STAGES": "3"},
+                    "fast kernel, 32-key tiles": {"TRTC_PA_PREFILL_KEYS": "32"},
+                    "tile kernel (quantized-pool path), MINB=2": {"TRTC_PA_PREFILL_LEGACY": "1"},
+                    "tile kernel, MINB=1": {"TRTC_PA_PREFILL_LEGACY": "1", "TRTC_PA_PREFILL_MINB": "1"}}
+        for name, env in variants.items():
+            os.environ.update(env)
             t = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
-            rows.append(dict(bench=f"  same, prefill MINB={minb}", ours_us=t, ours_TFLOPs=flops / t / 1e6))
-        del os.environ["TRTC_PA_PREFILL_MINB"]
+            rows.append(dict(bench=f"  same, {name}", ours_us=t, ours_TFLOPs=flops / t / 1e6))
+            for k in env:
+                del os.environ[k]
     cached = 1536
     case = paged_case([(cached, new)] * n)
     ours = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
@@ -213,7 +218,12 @@ def main() -> int:
     if "--profile" in sys.argv:
         profile(lib)
     rows: list[dict] = []
-    steps = (bench_decode,) if "--decode-only" in sys.argv else (bench_decode, bench_prefill, bench_bandwidth)
+    if "--decode-only" in sys.argv:
+        steps = (bench_decode,)
+    elif "--prefill-only" in sys.argv:
+        steps = (bench_prefill,)
+    else:
+        steps = (bench_decode, bench_prefill, bench_bandwidth)
     for step in steps:
         try:
             step(lib, rows)

@@ -26,8 +26,9 @@ namespace {
 constexpr int kMaxRotaryHalf = 128;
 constexpr int kWriteThreads = 128;
 
-// Prefill tile prefix sums over sequences with >= 2 new tokens (one warp, serial over chunks).
-__device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum) {
+// Prefill tile prefix sums (tiles of bm rows) over sequences with >= 2 new tokens (one warp,
+// serial over chunks).
+__device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum, int bm) {
   if (threadIdx.x >= 32 || threadIdx.y != 0) return;
   const int lane = threadIdx.x;
   int carry = 0;
@@ -37,7 +38,7 @@ __device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum) 
     int tiles = 0;
     if (s < num_seqs) {
       const int q = qsl[s + 1] - qsl[s];
-      tiles = q >= 2 ? (q + kPrefillBlockM - 1) / kPrefillBlockM : 0;
+      tiles = q >= 2 ? (q + bm - 1) / bm : 0;
     }
     int incl = tiles;
 #pragma unroll
@@ -52,11 +53,11 @@ __device__ void plan_tiles(const int32_t* qsl, int num_seqs, int32_t* tile_cum) 
 
 // The planning block (blockIdx.x == T of the kv_write grid, blockIdx.y == 0).
 __device__ void plan_block(const int32_t* qsl, int num_seqs, int32_t* tile_cum, int32_t* split_done,
-                           int counters) {
+                           int counters, int tile_rows) {
   if (blockIdx.y != 0) return;
   const int tid = threadIdx.y * blockDim.x + threadIdx.x, nt = blockDim.x * blockDim.y;
   for (int i = tid; i < counters; i += nt) split_done[i] = 0;
-  if (tile_cum != nullptr) plan_tiles(qsl, num_seqs, tile_cum);
+  if (tile_cum != nullptr) plan_tiles(qsl, num_seqs, tile_cum, tile_rows);
 }
 
 // Where one head row of token t goes: hh in [0, nq) is q (to qbuf, type T), then Hkv of k,
@@ -127,6 +128,13 @@ __device__ __forceinline__ void put_vec(const HeadRow<T, P>& r, int e0, const fl
   }
 }
 
+// Rotary factors (cos, sin) * scaling of angle pos * inv_freq, as every rotation here uses them.
+__device__ __forceinline__ float2 rotary_cs(float pos, float inv_freq, float scaling) {
+  float sn, cs;
+  sincosf(pos * inv_freq, &sn, &cs);
+  return make_float2(cs * scaling, sn * scaling);
+}
+
 // Scalar fallback (rows not 16-byte aligned, or rotary_dim / 2 not a multiple of 16 bytes).
 // Block = (D/2 threads) x (4 heads of one token). Thread j of a rotated head owns the rotary
 // pair (j, j + rot/2) when j < rot/2, else two of the trailing D - rot elements. Matches the
@@ -142,23 +150,28 @@ __global__ void kv_write_scalar_kernel(trtc_paged_attention_params p, const T* _
                                        P* __restrict__ k_pool, P* __restrict__ v_pool,
                                        const float* __restrict__ kv_scales, int nq,
                                        const int32_t* __restrict__ qsl, int32_t* tile_cum,
-                                       int32_t* split_done, int counters) {
+                                       int32_t* split_done, int counters, int tile_rows,
+                                       float2* __restrict__ rot_cs) {
   const int t = blockIdx.x;
   if (t == p.num_tokens) {
-    plan_block(qsl, p.num_seqs, tile_cum, split_done, counters);
+    plan_block(qsl, p.num_seqs, tile_cum, split_done, counters, tile_rows);
     return;
   }
   const int hh = blockIdx.y * kHeadsPerBlock + threadIdx.y;
-  if (hh >= nq + 2 * p.num_kv_heads) return;
+  const int j = threadIdx.x;
+  if (hh == nq + 2 * p.num_kv_heads) {  // the row of rotary factors, when asked for
+    if (rot_cs != nullptr && j < p.rotary_dim / 2)
+      rot_cs[static_cast<int64_t>(t) * (p.rotary_dim / 2) + j] =
+          rotary_cs(static_cast<float>(positions[t]), inv_freq[j], p.rotary_scaling);
+    return;
+  }
+  if (hh > nq + 2 * p.num_kv_heads) return;
   HeadRow<T, P> r;
   if (!head_row(p, t, hh, nq, q, k, v, slot_mapping[t], qbuf, k_pool, v_pool, kv_scales, r)) return;
-  const int j = threadIdx.x, half = r.rot / 2;
+  const int half = r.rot / 2;
   if (j < half) {
-    const float f = static_cast<float>(positions[t]) * inv_freq[j];
-    float sn, cs;
-    sincosf(f, &sn, &cs);
-    cs *= p.rotary_scaling;
-    sn *= p.rotary_scaling;
+    const float2 c = rotary_cs(static_cast<float>(positions[t]), inv_freq[j], p.rotary_scaling);
+    const float cs = c.x, sn = c.y;
     const float x1 = to_float(r.src[j]), x2 = to_float(r.src[j + half]);
     put(r, j, __fadd_rn(__fmul_rn(x1, cs), __fmul_rn(-x2, sn)));
     put(r, j + half, __fadd_rn(__fmul_rn(x2, cs), __fmul_rn(x1, sn)));
@@ -170,7 +183,8 @@ __global__ void kv_write_scalar_kernel(trtc_paged_attention_params p, const T* _
 }
 
 // 16-byte path: one block per token, threads over the 16-byte vectors of its head rows. A
-// thread owning vector e0 < rot/2 also owns its rotary partner e0 + rot/2.
+// thread owning vector e0 < rot/2 also owns its rotary partner e0 + rot/2. The token's rotary
+// factors are computed once, in shared memory.
 template <typename T, typename P>
 __global__ void __launch_bounds__(kWriteThreads)
     kv_write_kernel(trtc_paged_attention_params p, const T* __restrict__ q, const T* __restrict__ k,
@@ -179,17 +193,24 @@ __global__ void __launch_bounds__(kWriteThreads)
                     T* __restrict__ qbuf, P* __restrict__ k_pool, P* __restrict__ v_pool,
                     const float* __restrict__ kv_scales, int nq,
                     const int32_t* __restrict__ qsl, int32_t* tile_cum, int32_t* split_done,
-                    int counters) {
+                    int counters, int tile_rows, float2* __restrict__ rot_cs) {
   constexpr int VEC = Vec16<T>::N;
   const int t = blockIdx.x;
   if (t == p.num_tokens) {
-    plan_block(qsl, p.num_seqs, tile_cum, split_done, counters);
+    plan_block(qsl, p.num_seqs, tile_cum, split_done, counters, tile_rows);
     return;
   }
+  // The token's rotary factors, once for all its heads (and to rot_cs for the prefill kernels).
+  __shared__ float2 s_cs[kMaxRotaryHalf];
+  const float pos = static_cast<float>(positions[t]);
+  for (int j = threadIdx.x; j < p.rotary_dim / 2; j += kWriteThreads) {
+    s_cs[j] = rotary_cs(pos, __ldg(inv_freq + j), p.rotary_scaling);
+    if (rot_cs != nullptr) rot_cs[static_cast<int64_t>(t) * (p.rotary_dim / 2) + j] = s_cs[j];
+  }
+  __syncthreads();
   const int nv = p.head_dim / VEC;
   const int total = (nq + 2 * p.num_kv_heads) * nv;
   const int64_t slot = slot_mapping[t];
-  const float pos = static_cast<float>(positions[t]);
   for (int idx = threadIdx.x; idx < total; idx += kWriteThreads) {
     const int hh = idx / nv, e0 = (idx - hh * nv) * VEC;
     HeadRow<T, P> r;
@@ -204,10 +225,7 @@ __global__ void __launch_bounds__(kWriteThreads)
       b.to_floats(x2);
 #pragma unroll
       for (int i = 0; i < VEC; ++i) {
-        float sn, cs;
-        sincosf(pos * __ldg(inv_freq + e0 + i), &sn, &cs);
-        cs *= p.rotary_scaling;
-        sn *= p.rotary_scaling;
+        const float cs = s_cs[e0 + i].x, sn = s_cs[e0 + i].y;
         y1[i] = __fadd_rn(__fmul_rn(x1[i], cs), __fmul_rn(-x2[i], sn));
         y2[i] = __fadd_rn(__fmul_rn(x2[i], cs), __fmul_rn(x1[i], sn));
       }
@@ -229,10 +247,10 @@ __global__ void __launch_bounds__(kWriteThreads)
 
 struct Plan {
   bool prefill;
-  int max_decode_qlen, gq, head_chunks, nsplit, tile_bound;
+  int max_decode_qlen, gq, head_chunks, nsplit, tile_rows, tile_bound;
   bool hoist;    // decode variant with rotary angles hoisted (its grid fits one wave)
   int counters;  // split counters: S * Hkv * head_chunks
-  size_t q_off, cum_off, done_off, ml_off, o_off, total;
+  size_t q_off, cs_off, cum_off, done_off, ml_off, o_off, total;
 };
 
 size_t align256(size_t x) { return (x + 255) & ~static_cast<size_t>(255); }
@@ -306,10 +324,14 @@ Plan make_plan(const trtc_paged_attention_params& p) {
   pl.hoist = decode_ctas <= static_cast<long>(num_sms()) *
                                 decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, true);
   const long P = std::min<long>(S, T / 2);
-  pl.tile_bound = static_cast<int>((T + P * (kPrefillBlockM - 1)) / kPrefillBlockM + 1);
+  pl.tile_rows = prefill_tile_rows(p.dtype, p.kv_dtype, p.scale);
+  pl.tile_bound = static_cast<int>((T + P * (pl.tile_rows - 1)) / pl.tile_rows + 1);
   const size_t elt = static_cast<size_t>(element_size(p.dtype));
   pl.q_off = 0;
-  pl.cum_off = align256(static_cast<size_t>(T) * p.num_heads * p.head_dim * elt);
+  pl.cs_off = align256(static_cast<size_t>(T) * p.num_heads * p.head_dim * elt);
+  // rotary factors of the prefill kernels: [T, rotary_dim / 2] float2
+  const size_t cs_bytes = pl.prefill ? static_cast<size_t>(T) * (p.rotary_dim / 2) * sizeof(float2) : 0;
+  pl.cum_off = pl.cs_off + align256(cs_bytes);
   pl.counters = pl.nsplit > 1 ? S * p.num_kv_heads * pl.head_chunks : 0;
   pl.done_off = pl.cum_off + align256(static_cast<size_t>(S + 1) * sizeof(int32_t));
   pl.ml_off = pl.done_off + align256(static_cast<size_t>(pl.counters) * sizeof(int32_t));
@@ -387,6 +409,8 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   a.q_stride = q_direct ? p->q_stride : p->num_heads * p->head_dim;
   a.rot = q_direct ? p->rotary_dim : 0;
   a.inv_freq = inv_freq;
+  float2* rot_cs = pl.prefill && a.rot > 0 ? reinterpret_cast<float2*>(ws + pl.cs_off) : nullptr;
+  a.rot_cs = rot_cs;
   a.rotary_scaling = p->rotary_scaling;
   a.k_pool = k_pool;
   a.v_pool = v_pool;
@@ -430,13 +454,14 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
       kv_write_kernel<T, P><<<blocks, kWriteThreads, 0, stream>>>(
           *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
           kv_scales, nq,
-          query_start_loc, tile_cum, a.split_done, pl.counters);
+          query_start_loc, tile_cum, a.split_done, pl.counters, pl.tile_rows, rot_cs);
     } else {
-      const dim3 grid(blocks, (nq + 2 * p->num_kv_heads + kHeadsPerBlock - 1) / kHeadsPerBlock);
+      const int rows = nq + 2 * p->num_kv_heads + (rot_cs != nullptr ? 1 : 0);
+      const dim3 grid(blocks, (rows + kHeadsPerBlock - 1) / kHeadsPerBlock);
       kv_write_scalar_kernel<T, P><<<grid, dim3(p->head_dim / 2, kHeadsPerBlock), 0, stream>>>(
           *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
           kv_scales, nq,
-          query_start_loc, tile_cum, a.split_done, pl.counters);
+          query_start_loc, tile_cum, a.split_done, pl.counters, pl.tile_rows, rot_cs);
     }
     return static_cast<int>(cudaGetLastError());
   });

@@ -11,7 +11,7 @@
 namespace trtc {
 namespace pa {
 
-constexpr int kPrefillBlockM = 128;  // query rows per prefill tile
+constexpr int kPrefillBlockM = 128;  // query rows per tile of the quantized-pool prefill kernel
 constexpr int kMaxSplits = 64;
 
 // Everything the attention kernels read, resolved from the params and the workspace.
@@ -20,6 +20,7 @@ struct Args {
   int q_stride;                 // elements between token rows of q
   int rot;                      // rotary dims applied to q on load (0: q is final)
   const float* inv_freq;        // [rot / 2]
+  const float2* rot_cs;         // [T, rot / 2] (cos, sin) * scaling per token (kv_write), or null
   float rotary_scaling;
   const void* k_pool;           // [N, b, Hkv, D] of this layer
   const void* v_pool;
@@ -137,20 +138,12 @@ inline int dispatch_pool(trtc_dtype dtype, trtc_dtype kv_dtype, F&& f) {
 
 // Rotate-half of one q element in fp32 without fma contraction, rounded to T (the value the
 // separate rotary pass would have stored). x: the element, y: its partner (e +- rot / 2).
-// rotate_q_cs: the same with cs, sn = cos, sin(pos * inv_freq) * scaling given.
+// cs, sn = cos, sin(pos * inv_freq) * scaling.
 template <typename T>
 __device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, float cs, float sn) {
   const float r = first_half ? __fadd_rn(__fmul_rn(x, cs), __fmul_rn(-y, sn))
                              : __fadd_rn(__fmul_rn(x, cs), __fmul_rn(y, sn));
   return to_float(from_float<T>(r));
-}
-
-template <typename T>
-__device__ __forceinline__ float rotate_q(float x, float y, bool first_half, float pos,
-                                          float inv_freq, float scaling) {
-  float sn, cs;
-  sincosf(pos * inv_freq, &sn, &cs);
-  return rotate_q_cs<T>(x, y, first_half, cs * scaling, sn * scaling);
 }
 
 // Decode kernel: one CTA per (kv head chunk, sequence, split); gq query heads per CTA. With
@@ -162,8 +155,10 @@ int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head
 // Resident decode CTAs per SM and keys per CTA iteration (for split planning).
 int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool hoist);
 int decode_keys_per_iter(trtc_dtype kv_dtype, int head_dim, int gq);
-// Prefill kernel: tensor-core tiles of kPrefillBlockM query rows of sequences with >= 2 new
-// tokens; fp16/bf16 only. tile_bound bounds the number of tiles from shapes alone.
+// Prefill kernels: tensor-core tiles of query rows of sequences with >= 2 new tokens;
+// fp16/bf16 only. prefill_tile_rows: rows per tile of the kernel launch_prefill picks (tile_cum
+// is planned with it); tile_bound bounds the number of tiles from shapes alone.
+int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale);
 int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim,
                    int tile_bound, cudaStream_t stream);
 

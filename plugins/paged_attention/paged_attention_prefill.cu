@@ -1,5 +1,6 @@
-// PagedAttention prefill kernel: FlashAttention-2 style tiles on tensor cores (mma.sync
-// m16n8k16, fp16/bf16 in, fp32 accumulate).
+// PagedAttention prefill, tile kernel: FlashAttention-2 style tiles on tensor cores (mma.sync
+// m16n8k16, fp16/bf16 in, fp32 accumulate). It takes quantized pools (and 16-bit pools when
+// TRTC_PA_PREFILL_LEGACY=1); the fast kernel (paged_attention_prefill_fa.cu) the rest.
 //
 // CTA = (query head, tile of 128 query rows of one sequence); 8 warps, 16 rows each. q rows
 // are copied raw and rotated in shared memory. Keys are read 64 at a time through the block
@@ -18,83 +19,15 @@
 // folded into the softmax scale, the v scale into the output.
 #include <cstdlib>
 
-#include "paged_attention.cuh"
+#include "paged_attention_prefill.cuh"
 
 namespace trtc {
 namespace pa {
+namespace prefill {
 namespace {
 
-constexpr int kBM = kPrefillBlockM, kBN = 64, kPad = 8, kWarps = kBM / 16;
+constexpr int kBM = kPrefillBlockM, kPad = 8, kWarps = kBM / 16;
 constexpr int kThreadsP = kWarps * 32;
-
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  const int bytes = valid ? 16 : 0;  // 0: zero-fill, nothing read
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
-}
-
-template <typename T>
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (std::is_same<T, __half>::value) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
-
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  if constexpr (std::is_same<T, __half>::value) {
-    __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&h);
-  } else {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&h);
-  }
-}
-
-// Copies the K and V rows of keys [kt, kt + kBN) into one stage of rows LDS elements apart
-// (zero rows past kend).
-template <typename P, int D, int LDS>
-__device__ __forceinline__ void load_kv_tile(P* ks, P* vs, const P* kpool, const P* vpool,
-                                             const int32_t* bt, int kt, int kend, int log2b,
-                                             int64_t slot_stride, int hkv) {
-  constexpr int EPC = 16 / sizeof(P), CPR = D / EPC;  // elements per 16-byte chunk, chunks per row
-  static_assert(kThreadsP % CPR == 0, "a thread keeps its column");
-  const int col = (threadIdx.x % CPR) * EPC;
-#pragma unroll
-  for (int r = threadIdx.x / CPR; r < kBN; r += kThreadsP / CPR) {
-    const int key = kt + r;
-    const bool ok = key < kend;
-    const int kk = ok ? key : 0;
-    const int64_t o = ((static_cast<int64_t>(__ldg(bt + (kk >> log2b))) << log2b) |
-                       (kk & ((1 << log2b) - 1))) * slot_stride + hkv * D + col;
-    cp_async16(ks + r * LDS + col, kpool + o, ok);
-    cp_async16(vs + r * LDS + col, vpool + o, ok);
-  }
-}
 
 // Quantized pool: widens the chunks this thread copied (load_kv_tile<P, D, D>) into T rows.
 template <typename T, typename P, int D>
@@ -145,19 +78,10 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
   // the stages: [2][kBN][LDS] each of K and V (raw bytes of a quantized pool)
   P* Kst = kQuant ? reinterpret_cast<P*>(Vs + TST * kBN * LD) : reinterpret_cast<P*>(Ks);
   P* Vst = kQuant ? Kst + 2 * kBN * LDS : reinterpret_cast<P*>(Vs);
-  __shared__ int s_minpos, s_maxpos;
-
-  const int h = blockIdx.x, tile = gridDim.y - 1 - blockIdx.y;
-  const int S = a.num_seqs;
-  if (tile >= a.tile_cum[S]) return;
-  int lo = 0, hi = S;  // find s: tile_cum[s] <= tile < tile_cum[s + 1]
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) >> 1;
-    if (a.tile_cum[mid] <= tile) lo = mid; else hi = mid;
-  }
-  const int s = lo;
-  const int q0 = a.qsl[s] + (tile - a.tile_cum[s]) * kBM;
-  const int rows = min(a.qsl[s + 1] - q0, kBM);
+  const int h = blockIdx.x;
+  TileRef tr;
+  if (!locate_tile(a, kBM, tr)) return;
+  const int s = tr.s;
   const int n = a.seq_lens[s];
   const int hkv = h / a.group;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -169,27 +93,10 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
   const float vscale = pool_scale(a.kv_scales, 1);
 
   // Raw q rows first: they do not depend on the key range.
-  const T* qsrc = static_cast<const T*>(a.q);
-  for (int c = tid; c < kBM * (D / 8); c += kThreadsP) {
-    const int r = c / (D / 8), col = (c - r * (D / 8)) * 8;
-    const bool valid = r < rows;
-    const T* src = valid ? qsrc + static_cast<int64_t>(q0 + r) * a.q_stride + h * D + col : qsrc;
-    cp_async16(Qs + r * LD + col, src, valid);
-  }
+  load_q_rows<T, D, kThreadsP>(Qs, a, tr, h, kBM, RowMajor<LD>{});
   cp_async_commit();
-
-  if (tid == 0) {
-    s_minpos = INT_MAX;
-    s_maxpos = -1;
-  }
-  __syncthreads();
-  if (tid < rows) {
-    const int p = a.positions[q0 + tid];
-    atomicMin(&s_minpos, p);
-    atomicMax(&s_maxpos, p);
-  }
-  __syncthreads();
-  const int minpos = s_minpos, maxpos = s_maxpos;
+  int minpos, maxpos;
+  tile_positions(a, tr, minpos, maxpos);
   const int W = a.sliding_window;
   const int kend = min(n, maxpos + 1);
   const int kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(kBN - 1);
@@ -197,36 +104,21 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
 #pragma unroll
   for (int st = 0; st < 2; ++st) {
     if (kstart + st * kBN < kend)
-      load_kv_tile<P, D, LDS>(Kst + st * kBN * LDS, Vst + st * kBN * LDS, kpool, vpool, bt,
-                              kstart + st * kBN, kend, a.log2_block, slot_stride, hkv);
+      load_kv_tile<P, D, kThreadsP>(Kst + st * kBN * LDS, Vst + st * kBN * LDS, kpool, vpool, bt,
+                                    kstart + st * kBN, kend, a.log2_block, slot_stride, hkv,
+                                    RowMajor<LDS>{});
     cp_async_commit();
   }
 
-  const int g = lane >> 2, t4 = lane & 3;
-  const int r0 = warp * 16 + g, r1 = r0 + 8;
-  const int pos0 = r0 < rows ? a.positions[q0 + r0] : -1;  // -1: padding row, fully masked
-  const int pos1 = r1 < rows ? a.positions[q0 + r1] : -1;
-  int wmax = max(pos0, pos1);
-  int wmin = min(r0 < rows ? pos0 : INT_MAX, r1 < rows ? pos1 : INT_MAX);
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    wmax = max(wmax, __shfl_xor_sync(0xffffffffu, wmax, o));
-    wmin = min(wmin, __shfl_xor_sync(0xffffffffu, wmin, o));
-  }
+  const int t4 = lane & 3;
+  const int r0 = warp * 16 + (lane >> 2);
+  const WarpRows wr = warp_rows(a, tr, r0);
+  const int pos0 = wr.pos0, pos1 = wr.pos1, wmax = wr.wmax, wmin = wr.wmin;
 
   cp_async_wait<2>();
   __syncthreads();
-  if (a.rot > 0) {  // rotate-half in place, rounded to T as a separate pass would store it
-    const int half = a.rot / 2;
-    for (int idx = tid; idx < rows * half; idx += kThreadsP) {
-      const int r = idx / half, j = idx - r * half;
-      const float pos = static_cast<float>(a.positions[q0 + r]);
-      const float f = __ldg(a.inv_freq + j);
-      T* row = Qs + r * LD;
-      const float x1 = to_float(row[j]), x2 = to_float(row[j + half]);
-      row[j] = from_float<T>(rotate_q<T>(x1, x2, true, pos, f, a.rotary_scaling));
-      row[j + half] = from_float<T>(rotate_q<T>(x2, x1, false, pos, f, a.rotary_scaling));
-    }
+  if (a.rot > 0) {
+    rotate_q_rows<T, kThreadsP>(Qs, a, tr, RowMajor<LD>{});
     __syncthreads();
   }
   constexpr bool kQReg = MINB == 1;
@@ -327,28 +219,13 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
     }
     __syncthreads();  // every warp is done with this stage
     if (kt + 2 * kBN < kend)
-      load_kv_tile<P, D, LDS>(Kst + (it & 1) * kBN * LDS, Vst + (it & 1) * kBN * LDS, kpool, vpool,
-                              bt, kt + 2 * kBN, kend, a.log2_block, slot_stride, hkv);
+      load_kv_tile<P, D, kThreadsP>(Kst + (it & 1) * kBN * LDS, Vst + (it & 1) * kBN * LDS, kpool,
+                                    vpool, bt, kt + 2 * kBN, kend, a.log2_block, slot_stride, hkv,
+                                    RowMajor<LDS>{});
     cp_async_commit();
   }
   cp_async_wait<0>();
-
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  const float inv0 = l0 > 0.f ? vscale / l0 : 0.f, inv1 = l1 > 0.f ? vscale / l1 : 0.f;
-  T* out = static_cast<T*>(a.out);
-#pragma unroll
-  for (int dt = 0; dt < D / 8; ++dt) {
-    const int col = h * D + dt * 8 + 2 * t4;
-    if (r0 < rows)
-      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(q0 + r0) * a.num_heads * D + col) =
-          pack2<T>(o[dt][0] * inv0, o[dt][1] * inv0);
-    if (r1 < rows)
-      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(q0 + r1) * a.num_heads * D + col) =
-          pack2<T>(o[dt][2] * inv1, o[dt][3] * inv1);
-  }
+  store_rows<T, D>(a, tr, h, r0, o, l0, l1, vscale);
 }
 
 template <typename T, typename P, int D, int MINB>
@@ -371,16 +248,23 @@ int prefill_t(const Args& a, int tile_bound, cudaStream_t stream) {
 }
 
 }  // namespace
+}  // namespace prefill
+
+int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale) {
+  return prefill::fast_prefill(dtype, kv_dtype, scale) ? prefill::kFaRows : kPrefillBlockM;
+}
 
 int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim,
                    int tile_bound, cudaStream_t stream) {
   if (dtype != TRTC_F16 && dtype != TRTC_BF16) return cudaErrorNotSupported;
+  if (prefill::fast_prefill(dtype, kv_dtype, a.scale_log2))
+    return prefill::launch_prefill_fa(a, dtype, head_dim, tile_bound, stream);
   return dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {
     using T = decltype(tag);
     using P = decltype(pool_tag);
     if constexpr (sizeof(T) == 2) {
-      return head_dim == 64 ? prefill_t<T, P, 64>(a, tile_bound, stream)
-                            : prefill_t<T, P, 128>(a, tile_bound, stream);
+      return head_dim == 64 ? prefill::prefill_t<T, P, 64>(a, tile_bound, stream)
+                            : prefill::prefill_t<T, P, 128>(a, tile_bound, stream);
     } else {
       return static_cast<int>(cudaErrorNotSupported);
     }

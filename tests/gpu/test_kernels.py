@@ -154,6 +154,24 @@ def test_paged_attention_sliding_window(lib, dtype, window):
     _close(out, ref, ATOL[dtype])
 
 
+# Prefill chunks around the fast kernel's edges: 64-row tiles and 64-key tiles (lengths of
+# 63/64/65/128/129), chunks starting mid-block and mid-tile over a cached prefix, many tiles.
+PREFILL_EDGES = [(0, 63), (0, 64), (0, 65), (64, 64), (7, 129), (61, 67), (130, 2), (1000, 190),
+                 (0, 513)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64", "mqa8_1_d128_b32"])
+@pytest.mark.parametrize("window", [0, 70])
+def test_paged_attention_prefill_tile_edges(lib, dtype, shape, window):
+    hq, hkv, d, block = SHAPES[shape]
+    case = _make_case(PREFILL_EDGES, hq, hkv, d, block, dtype, seed=window + d)
+    case["sliding_window"] = window
+    out, ref, kv, kv_ref = _run_both(lib, case)
+    _close(out, ref, ATOL[dtype])
+    _close(kv, kv_ref, {torch.float16: 2e-3, torch.bfloat16: 1.6e-2}[dtype])
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("rotary_dim", [0, 32])
 def test_paged_attention_fused_qkv_partial_rotary(lib, dtype, rotary_dim):

@@ -1,0 +1,252 @@
+// Building blocks of the PagedAttention prefill kernels (internal): cp.async, ldmatrix and
+// mma.sync m16n8k16 wrappers, K/V tile loads through the block table, tile lookup, q staging
+// and rotation, output rows.
+#pragma once
+
+#include "paged_attention.cuh"
+
+namespace trtc {
+namespace pa {
+namespace prefill {
+
+constexpr int kBN = 64;      // keys per K/V tile
+constexpr int kFaRows = 64;  // query rows per tile of the fast kernel
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int bytes = valid ? 16 : 0;  // 0: zero-fill, nothing read
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same<T, __half>::value) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ float2 unpack2(uint32_t v) {
+  if constexpr (std::is_same<T, __half>::value) {
+    return __half22float2(*reinterpret_cast<const __half2*>(&v));
+  } else {
+    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v));
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  if constexpr (std::is_same<T, __half>::value) {
+    __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&h);
+  } else {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+}
+
+// Copies the K and V rows of keys [kt, kt + BN) into one stage (NT threads; element (r, col)
+// of the stage at off(r, col); zero rows past kend).
+template <typename P, int D, int NT, typename Off, int BN = kBN>
+__device__ __forceinline__ void load_kv_tile(P* ks, P* vs, const P* kpool, const P* vpool,
+                                             const int32_t* bt, int kt, int kend, int log2b,
+                                             int64_t slot_stride, int hkv, Off off) {
+  constexpr int EPC = 16 / sizeof(P), CPR = D / EPC;  // elements per 16-byte chunk, chunks per row
+  static_assert(NT % CPR == 0, "a thread keeps its column");
+  const int col = (threadIdx.x % CPR) * EPC;
+#pragma unroll
+  for (int r = threadIdx.x / CPR; r < BN; r += NT / CPR) {
+    const int key = kt + r;
+    const bool ok = key < kend;
+    const int kk = ok ? key : 0;
+    const int64_t o = ((static_cast<int64_t>(__ldg(bt + (kk >> log2b))) << log2b) |
+                       (kk & ((1 << log2b) - 1))) * slot_stride + hkv * D + col;
+    const int so = off(r, col);
+    cp_async16(ks + so, kpool + o, ok);
+    cp_async16(vs + so, vpool + o, ok);
+  }
+}
+
+// Row-major stage of rows LD elements apart.
+template <int LD>
+struct RowMajor {
+  __device__ __forceinline__ int operator()(int r, int col) const { return r * LD + col; }
+};
+
+// Swizzled tile of rows of D elements (no padding): 16-byte chunk c of row r is stored at chunk
+// c ^ (r & 7), so 8 consecutive rows read at one logical chunk (ldmatrix) hit distinct banks.
+template <int D>
+struct Swizzled {
+  __device__ __forceinline__ int operator()(int r, int col) const {
+    return r * D + (((col >> 3) ^ (r & 7)) << 3) + (col & 7);
+  }
+};
+
+// The tile this CTA owns (grid.y walked from the end, so that the long last tiles of the
+// sequences start first): sequence s, first token q0 and rows of tiles of `bm` query rows.
+// False for the surplus CTAs of the shape-only grid bound.
+struct TileRef {
+  int s, q0, rows;
+};
+__device__ __forceinline__ bool locate_tile(const Args& a, int bm, TileRef& t) {
+  const int tile = gridDim.y - 1 - blockIdx.y;
+  const int S = a.num_seqs;
+  if (tile >= a.tile_cum[S]) return false;
+  int lo = 0, hi = S;  // find s: tile_cum[s] <= tile < tile_cum[s + 1]
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) >> 1;
+    if (a.tile_cum[mid] <= tile) lo = mid; else hi = mid;
+  }
+  t.s = lo;
+  t.q0 = a.qsl[lo] + (tile - a.tile_cum[lo]) * bm;
+  t.rows = min(a.qsl[lo + 1] - t.q0, bm);
+  return true;
+}
+
+// Smallest and largest position of the tile's rows (block-wide: every thread calls it).
+__device__ __forceinline__ void tile_positions(const Args& a, const TileRef& t, int& minpos, int& maxpos) {
+  __shared__ int s_minpos, s_maxpos;
+  if (threadIdx.x == 0) {
+    s_minpos = INT_MAX;
+    s_maxpos = -1;
+  }
+  __syncthreads();
+  if (static_cast<int>(threadIdx.x) < t.rows) {
+    const int p = a.positions[t.q0 + threadIdx.x];
+    atomicMin(&s_minpos, p);
+    atomicMax(&s_maxpos, p);
+  }
+  __syncthreads();
+  minpos = s_minpos;
+  maxpos = s_maxpos;
+}
+
+// Positions of the two rows r0, r0 + 8 a thread holds in mma fragments (-1: padding row, fully
+// masked), and the warp's largest and smallest position over its valid rows.
+struct WarpRows {
+  int pos0, pos1, wmax, wmin;
+};
+__device__ __forceinline__ WarpRows warp_rows(const Args& a, const TileRef& t, int r0) {
+  const int r1 = r0 + 8;
+  WarpRows w;
+  w.pos0 = r0 < t.rows ? a.positions[t.q0 + r0] : -1;
+  w.pos1 = r1 < t.rows ? a.positions[t.q0 + r1] : -1;
+  w.wmax = max(w.pos0, w.pos1);
+  w.wmin = min(r0 < t.rows ? w.pos0 : INT_MAX, r1 < t.rows ? w.pos1 : INT_MAX);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    w.wmax = max(w.wmax, __shfl_xor_sync(0xffffffffu, w.wmax, o));
+    w.wmin = min(w.wmin, __shfl_xor_sync(0xffffffffu, w.wmin, o));
+  }
+  return w;
+}
+
+// Copies `bm` q rows of head h (zero rows past t.rows) into Qs at off(r, col) (NT threads).
+template <typename T, int D, int NT, typename Off>
+__device__ __forceinline__ void load_q_rows(T* Qs, const Args& a, const TileRef& t, int h, int bm, Off off) {
+  const T* qsrc = static_cast<const T*>(a.q);
+  for (int c = threadIdx.x; c < bm * (D / 8); c += NT) {
+    const int r = c / (D / 8), col = (c - r * (D / 8)) * 8;
+    const bool valid = r < t.rows;
+    const T* src = valid ? qsrc + static_cast<int64_t>(t.q0 + r) * a.q_stride + h * D + col : qsrc;
+    cp_async16(Qs + off(r, col), src, valid);
+  }
+}
+
+// Rotate-half of the staged q rows in place, rounded to T as a separate pass would store it
+// (factors from the per-token table kv_write filled).
+template <typename T, int NT, typename Off>
+__device__ __forceinline__ void rotate_q_rows(T* Qs, const Args& a, const TileRef& t, Off off) {
+  const int half = a.rot / 2;
+  for (int idx = threadIdx.x; idx < t.rows * half; idx += NT) {
+    const int r = idx / half, j = idx - r * half;
+    const float2 c = a.rot_cs[static_cast<int64_t>(t.q0 + r) * half + j];
+    T* x1p = Qs + off(r, j);
+    T* x2p = Qs + off(r, j + half);
+    const float x1 = to_float(*x1p), x2 = to_float(*x2p);
+    *x1p = from_float<T>(rotate_q_cs<T>(x1, x2, true, c.x, c.y));
+    *x2p = from_float<T>(rotate_q_cs<T>(x2, x1, false, c.x, c.y));
+  }
+}
+
+// Full rotary (rot == D) on q held as mma A fragments: the pair (j, j + D/2) sits in k-steps
+// kk and kk + D/32 of the same register of the same lane. Rows past t.rows are left alone.
+template <typename T, int D>
+__device__ __forceinline__ void rotate_q_frags(uint32_t (&qa)[D / 16][4], const Args& a, const TileRef& t, int r0) {
+  const int t4 = threadIdx.x & 3;
+#pragma unroll
+  for (int hi = 0; hi < 2; ++hi) {  // registers 0, 2: row r0; 1, 3: row r0 + 8
+    const int r = r0 + 8 * hi;
+    if (r >= t.rows) continue;
+    const float2* cs = a.rot_cs + static_cast<int64_t>(t.q0 + r) * (D / 2);
+#pragma unroll
+    for (int kk = 0; kk < D / 32; ++kk) {
+#pragma unroll
+      for (int c8 = 0; c8 < 2; ++c8) {
+        const int i = hi + 2 * c8, j = kk * 16 + c8 * 8 + 2 * t4;
+        const float4 c = *reinterpret_cast<const float4*>(cs + j);  // (cos, sin) of j, j + 1
+        const float2 x = unpack2<T>(qa[kk][i]), y = unpack2<T>(qa[kk + D / 32][i]);
+        qa[kk][i] = pack2<T>(rotate_q_cs<T>(x.x, y.x, true, c.x, c.y), rotate_q_cs<T>(x.y, y.y, true, c.z, c.w));
+        qa[kk + D / 32][i] = pack2<T>(rotate_q_cs<T>(y.x, x.x, false, c.x, c.y),
+                                      rotate_q_cs<T>(y.y, x.y, false, c.z, c.w));
+      }
+    }
+  }
+}
+
+// Writes a warp's 16 output rows (fragments o, row sums l0, l1 of the thread's rows r0, r0 + 8
+// still per lane) scaled by vscale / l.
+template <typename T, int D>
+__device__ __forceinline__ void store_rows(const Args& a, const TileRef& t, int h, int r0,
+                                           const float (&o)[D / 8][4], float l0, float l1, float vscale) {
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float inv0 = l0 > 0.f ? vscale / l0 : 0.f, inv1 = l1 > 0.f ? vscale / l1 : 0.f;
+  const int r1 = r0 + 8, t4 = threadIdx.x & 3;
+  T* out = static_cast<T*>(a.out);
+#pragma unroll
+  for (int dt = 0; dt < D / 8; ++dt) {
+    const int col = h * D + dt * 8 + 2 * t4;
+    if (r0 < t.rows)
+      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(t.q0 + r0) * a.num_heads * D + col) =
+          pack2<T>(o[dt][0] * inv0, o[dt][1] * inv0);
+    if (r1 < t.rows)
+      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(t.q0 + r1) * a.num_heads * D + col) =
+          pack2<T>(o[dt][2] * inv1, o[dt][3] * inv1);
+  }
+}
+
+// Fast kernel (paged_attention_prefill_fa.cu): whether it takes this call, and its launch.
+bool fast_prefill(trtc_dtype dtype, trtc_dtype kv_dtype, float scale);
+int launch_prefill_fa(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
+                      cudaStream_t stream);
+
+}  // namespace prefill
+}  // namespace pa
+}  // namespace trtc

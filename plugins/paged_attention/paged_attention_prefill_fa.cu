@@ -1,0 +1,241 @@
+// PagedAttention prefill, fast kernel (16-bit pools of the activation type): FlashAttention-2
+// style, mma.sync m16n8k16 (fp16/bf16 in, fp32 accumulate).
+//
+// CTA = (query head, tile of kFaRows = 64 query rows); 4 warps of 16 rows. q is staged once
+// through shared memory, then held in registers as mma A fragments for the whole key loop
+// (rotated with kv_write's per-token (cos, sin) table: full rotary in the registers, partial
+// rotary in shared memory). K/V tiles of BN = 64 keys stream through a ring of STAGES
+// swizzled stages (cp.async, one barrier per tile); the q staging area is the last K stage,
+// first overwritten after the barrier of the first iteration, when every warp holds its
+// fragments.
+//
+//   wait tile j, barrier | issue tile j + STAGES - 1 | S = Q K_j^T, online softmax, O += P V_j
+//
+// Scores stay raw; the softmax scale (log2 units) is folded into one fma per exponent.
+//
+// Tiles are found as in the tile kernel (locate_tile: tile_cum planned with kFaRows rows,
+// grid.y walked from the end so the long last tiles of the sequences start first).
+#include <cstdlib>
+
+#include "paged_attention_prefill.cuh"
+
+namespace trtc {
+namespace pa {
+namespace prefill {
+namespace {
+
+constexpr int kFaWarps = kFaRows / 16, kFaThreads = kFaWarps * 32;
+
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+template <typename T, int D, int STAGES, int MINB, int BN>
+__global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args a) {
+  constexpr int TILE = BN * D;
+  constexpr bool kQAlias = BN >= kFaRows;  // q staged in the last K stage, else after V
+  const Swizzled<D> swz;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* Ks = reinterpret_cast<T*>(smem_raw);  // [STAGES][BN][D] swizzled
+  T* Vs = Ks + STAGES * TILE;              // [STAGES][BN][D] swizzled
+  T* Qs = kQAlias ? Ks + (STAGES - 1) * TILE : Vs + STAGES * TILE;  // [kFaRows][D] swizzled
+
+  const int h = blockIdx.x;
+  TileRef tr;
+  if (!locate_tile(a, kFaRows, tr)) return;
+  const int n = a.seq_lens[tr.s];
+  const int hkv = h / a.group;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int32_t* bt = a.block_tables + static_cast<int64_t>(tr.s) * a.max_blocks;
+  const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
+  const T* kpool = static_cast<const T*>(a.k_pool);
+  const T* vpool = static_cast<const T*>(a.v_pool);
+  const float scale = a.scale_log2;  // > 0 (the launcher checks)
+
+  load_q_rows<T, D, kFaThreads>(Qs, a, tr, h, kFaRows, swz);
+  cp_async_commit();
+  int minpos, maxpos;
+  tile_positions(a, tr, minpos, maxpos);
+  const int W = a.sliding_window;
+  const int kend = min(n, maxpos + 1);
+  const int kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(BN - 1);
+#pragma unroll
+  for (int st = 0; st < STAGES - 1; ++st) {
+    if (kstart + st * BN < kend)
+      load_kv_tile<T, D, kFaThreads, Swizzled<D>, BN>(Ks + st * TILE, Vs + st * TILE, kpool, vpool,
+                                                      bt, kstart + st * BN, kend, a.log2_block,
+                                                      slot_stride, hkv, swz);
+    cp_async_commit();
+  }
+
+  const int t4 = lane & 3;
+  const int r0 = warp * 16 + (lane >> 2);
+  const WarpRows wr = warp_rows(a, tr, r0);
+
+  cp_async_wait<STAGES - 1>();  // q has landed
+  __syncthreads();
+  if (a.rot > 0 && a.rot < D) {  // partial rotary: in shared memory
+    rotate_q_rows<T, kFaThreads>(Qs, a, tr, swz);
+    __syncthreads();
+  }
+  uint32_t qa[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+    ldmatrix_x4(qa[kk], Qs + swz(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
+  if (a.rot == D) rotate_q_frags<T, D>(qa, a, tr, r0);
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;  // m: running max, scaled log2 units
+
+  // Lane parts of the ldmatrix addresses: K (non-transposed B) and V (transposed B). Moving
+  // 16 rows keeps r & 7; moving 16 columns flips chunk bit 1: swz(r + 16i, c + 16j) ==
+  // 16 i D + (swz(r, c) ^ 16 j) for c < 16, so each address is one xor and one add.
+  const int koff = swz((lane & 7) + ((lane >> 4) << 3), ((lane >> 3) & 1) * 8);
+  const int voff = swz((lane & 7) + (((lane >> 3) & 1) << 3), (lane >> 4) * 8);
+
+  int stage = 0;
+  for (int kt = kstart; kt < kend; kt += BN) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // tile kt visible to all; every warp is done with the stage refilled next
+    {
+      const int nk = kt + (STAGES - 1) * BN;
+      const int ns = stage == 0 ? STAGES - 1 : stage - 1;
+      if (nk < kend)
+        load_kv_tile<T, D, kFaThreads, Swizzled<D>, BN>(Ks + ns * TILE, Vs + ns * TILE, kpool,
+                                                        vpool, bt, nk, kend, a.log2_block,
+                                                        slot_stride, hkv, swz);
+      cp_async_commit();
+    }
+    const T* Kt = Ks + stage * TILE;
+    const T* Vt = Vs + stage * TILE;
+    stage = stage == STAGES - 1 ? 0 : stage + 1;
+    if (kt > wr.wmax || (W > 0 && kt + BN <= wr.wmin - W + 1)) continue;  // masked for the warp
+
+    float sc[BN / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < BN / 8; ++nt) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+      for (int np = 0; np < BN / 16; ++np) {
+        uint32_t b[4];
+        ldmatrix_x4(b, Kt + np * 16 * D + (koff ^ (kk * 16)));
+        mma16816<T>(sc[2 * np], qa[kk], b[0], b[1]);
+        mma16816<T>(sc[2 * np + 1], qa[kk], b[2], b[3]);
+      }
+    }
+    // Mask only tiles not fully visible to the warp's rows (the causal diagonal, the window
+    // edge, the end of the context).
+    const bool full = kt + BN - 1 <= wr.wmin && kt + BN <= n && (W == 0 || kt > wr.wmax - W);
+    if (!full) {
+#pragma unroll
+      for (int nt = 0; nt < BN / 8; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = kt + nt * 8 + 2 * t4 + (e & 1);
+          const int p = e < 2 ? wr.pos0 : wr.pos1;
+          if (key > p || key >= n || (W > 0 && key <= p - W)) sc[nt][e] = -INFINITY;
+        }
+      }
+    }
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < BN / 8; ++nt) {
+      mx0 = fmaxf(mx0, fmaxf(sc[nt][0], sc[nt][1]));
+      mx1 = fmaxf(mx1, fmaxf(sc[nt][2], sc[nt][3]));
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    mx0 = fmaxf(m0, mx0 * scale);
+    mx1 = fmaxf(m1, mx1 * scale);
+    const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
+    m0 = mx0;
+    m1 = mx1;
+    float ls0 = 0.f, ls1 = 0.f;
+#pragma unroll
+    for (int nt = 0; nt < BN / 8; ++nt) {
+      sc[nt][0] = ex2(fmaf(sc[nt][0], scale, -mx0));
+      sc[nt][1] = ex2(fmaf(sc[nt][1], scale, -mx0));
+      sc[nt][2] = ex2(fmaf(sc[nt][2], scale, -mx1));
+      sc[nt][3] = ex2(fmaf(sc[nt][3], scale, -mx1));
+      ls0 += sc[nt][0] + sc[nt][1];
+      ls1 += sc[nt][2] + sc[nt][3];
+    }
+    l0 = fmaf(l0, c0, ls0);
+    l1 = fmaf(l1, c1, ls1);
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt) {
+      o[dt][0] *= c0;
+      o[dt][1] *= c0;
+      o[dt][2] *= c1;
+      o[dt][3] *= c1;
+    }
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      const uint32_t pa[4] = {pack2<T>(sc[2 * kk][0], sc[2 * kk][1]), pack2<T>(sc[2 * kk][2], sc[2 * kk][3]),
+                              pack2<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
+                              pack2<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+#pragma unroll
+      for (int dp = 0; dp < D / 16; ++dp) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, Vt + kk * 16 * D + (voff ^ (dp * 16)));
+        mma16816<T>(o[2 * dp], pa, b[0], b[1]);
+        mma16816<T>(o[2 * dp + 1], pa, b[2], b[3]);
+      }
+    }
+  }
+  cp_async_wait<0>();
+  store_rows<T, D>(a, tr, h, r0, o, l0, l1, 1.f);
+}
+
+template <typename T, int D, int STAGES, int MINB, int BN>
+int prefill_fa_d(const Args& a, int tile_bound, cudaStream_t stream) {
+  constexpr int rows = 2 * STAGES * BN + (BN >= kFaRows ? 0 : kFaRows);  // K, V stages, q
+  constexpr int smem = rows * D * static_cast<int>(sizeof(T));
+  auto kernel = prefill_fa_kernel<T, D, STAGES, MINB, BN>;
+  if (smem > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return static_cast<int>(e);
+  }
+  kernel<<<dim3(a.num_heads, tile_bound), kFaThreads, smem, stream>>>(a);
+  return static_cast<int>(cudaGetLastError());
+}
+
+template <typename T, int D>
+int prefill_fa_t(const Args& a, int tile_bound, cudaStream_t stream) {
+  const char* stages = getenv("TRTC_PA_PREFILL_STAGES");  // tuning overrides, for benchmarks
+  const char* keys = getenv("TRTC_PA_PREFILL_KEYS");
+  if (stages != nullptr && atoi(stages) == 3) return prefill_fa_d<T, D, 3, 2, 64>(a, tile_bound, stream);
+  if (keys != nullptr && atoi(keys) == 32) return prefill_fa_d<T, D, 2, 3, 32>(a, tile_bound, stream);
+  return prefill_fa_d<T, D, 2, 3, 64>(a, tile_bound, stream);
+}
+
+}  // namespace
+
+// Takes 16-bit pools of the activation type with a positive scale (which keeps the running
+// max of raw scores valid); the tile kernel takes the rest (quantized pools).
+bool fast_prefill(trtc_dtype dtype, trtc_dtype kv_dtype, float scale) {
+  const char* legacy = getenv("TRTC_PA_PREFILL_LEGACY");  // tuning override, for benchmarks
+  return (dtype == TRTC_F16 || dtype == TRTC_BF16) && kv_dtype == dtype && scale > 0.f &&
+         !(legacy != nullptr && atoi(legacy) == 1);
+}
+
+int launch_prefill_fa(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
+                      cudaStream_t stream) {
+  const bool d64 = head_dim == 64;
+  if (dtype == TRTC_F16)
+    return d64 ? prefill_fa_t<__half, 64>(a, tile_bound, stream)
+               : prefill_fa_t<__half, 128>(a, tile_bound, stream);
+  return d64 ? prefill_fa_t<__nv_bfloat16, 64>(a, tile_bound, stream)
+             : prefill_fa_t<__nv_bfloat16, 128>(a, tile_bound, stream);
+}
+
+}  // namespace prefill
+}  // namespace pa
+}  // namespace trtc
