@@ -53,13 +53,9 @@ class Timed:
 
 
 def smollm2_text_streams():
-    import transformers
+    from trtcompile.models.loading import smollm2_tokenizer
 
-    from trtcompile.models.loading import smollm2_gguf
-
-    path = smollm2_gguf()
-    tok = transformers.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    return TextStreams(tok)                      # what LLM gives the engine
+    return TextStreams(smollm2_tokenizer())      # what LLM gives the engine
 
 
 def run_once(prompts, olens, vocab: int, profile: cProfile.Profile | None = None,

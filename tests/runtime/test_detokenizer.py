@@ -16,12 +16,9 @@ from trtcompile.runtime.detokenizer import IncrementalDetokenizer, TextStreams, 
 
 @functools.cache
 def smollm2_tokenizer():
-    import transformers
+    from trtcompile.models.loading import smollm2_tokenizer as load
 
-    from trtcompile.models.loading import smollm2_gguf
-
-    path = smollm2_gguf()
-    return transformers.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    return load()
 
 
 def streams(kind: str):

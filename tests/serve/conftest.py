@@ -35,10 +35,9 @@ def _tokenizer():
     built = REPO / "artifacts" / "smollm2-135m" / "tokenizer"
     if (built / "tokenizer.json").is_file():
         return AutoTokenizer.from_pretrained(str(built))
-    from trtcompile.models.loading import smollm2_gguf
+    from trtcompile.models.loading import smollm2_tokenizer
 
-    gguf = smollm2_gguf()
-    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    return smollm2_tokenizer()
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,14 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
+def smollm2_tokenizer():
+    """The tokenizer stored in SmolLM2's GGUF file (no model weights loaded)."""
+    import transformers
+
+    path = smollm2_gguf()
+    return transformers.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+
+
 def _resolve(source: str) -> tuple[str, Path | None]:
     """('tiny', None) | ('gguf', file) | ('hf', dir)."""
     if source.startswith("tiny-"):
@@ -123,7 +131,7 @@ def load_model(source: str, dtype: str = "float32", seed: int = 0,
             model = transformers.AutoModelForCausalLM.from_pretrained(
                 path.parent, gguf_file=path.name, dtype=torch_dtype,
                 attn_implementation=attn_implementation)
-            tokenizer = transformers.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+            tokenizer = smollm2_tokenizer()
         else:
             check_architecture(peek_model_type(str(path)), source)
             model = transformers.AutoModelForCausalLM.from_pretrained(
