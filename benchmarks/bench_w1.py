@@ -37,25 +37,41 @@ def load_workload():
     sys.exit("workload.py not found: set TRTCOMPILE_WORKLOAD to shared/bench/workload.py")
 
 
+def random_llama(cfg, seed: int = 0):
+    """A bf16 Llama with HF's initial distribution (N(0, 0.02) weights, unit norms), drawn on
+    the GPU when there is one: CPU init of the 8B shape takes minutes."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    with torch.device("meta"):
+        model = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    model = model.to_empty(device="cpu")
+    if cfg.tie_word_embeddings:
+        model.tie_weights()
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    gen = torch.Generator(dev).manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():        # tied parameters are listed once
+            if name.endswith("norm.weight"):
+                p.fill_(1.0)
+                continue
+            for rows in torch.split(p.view(p.shape[0], -1), 8192):
+                rows.copy_(torch.randn(rows.shape, generator=gen, device=dev,
+                                       dtype=torch.bfloat16).mul_(cfg.initializer_range))
+    return model
+
+
 def build_random_artifact(shape: dict, dtype: str, out: Path, max_num_seqs: int,
                           max_num_tokens: int, max_model_len: int,
                           overrides: list[str] = ()) -> float:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig
 
     from trtcompile.build import build
     from trtcompile.config import load_config
 
     hf_dir = out.parent / "hf"
-    torch.manual_seed(0)
     cfg = LlamaConfig(**shape, max_position_embeddings=max(2048, max_model_len))
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16)      # random bf16 weights: half the bytes to write
-    try:
-        with torch.device("cpu"):
-            model = LlamaForCausalLM(cfg)
-    finally:
-        torch.set_default_dtype(default)
+    model = random_llama(cfg)
     model.save_pretrained(hf_dir)
     del model
     start = time.perf_counter()

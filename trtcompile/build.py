@@ -57,12 +57,12 @@ def check_supported(config: Config) -> None:
 def build(config: Config, dump_passes: Path | None = None,
           log: Callable[[str], None] = print) -> BuildResult:
     check_supported(config)
-    from trtcompile.export.onnx_export import export_onnx
+    from trtcompile.export.onnx_export import export_graph
     from trtcompile.models.loading import load_model
     from trtcompile.passes.context import PassContext
-    from trtcompile.passes.pipeline import save_model
+    from trtcompile.passes.graph_io import save_graph
     from trtcompile.quant.kv_cache import pool_dtype
-    from trtcompile.quant.pipeline import run_pipeline
+    from trtcompile.quant.pipeline import run_pipeline_on_graph
 
     out = Path(config.build.output_dir)
     result = BuildResult(output_dir=out)
@@ -82,25 +82,19 @@ def build(config: Config, dump_passes: Path | None = None,
         if config.limits.max_model_len > loaded.info.max_position_embeddings:
             raise ConfigError(f"limits.max_model_len {config.limits.max_model_len} exceeds the "
                               f"model's limit of {loaded.info.max_position_embeddings} positions")
-        exported = tmp / "export" / "exported.onnx"
-        stage("export", lambda: export_onnx(loaded.model, exported,
-                                            max_tokens=config.build.export_max_tokens, log=log))
-        loaded.model = None        # the passes work on the ONNX graph: free the torch weights
+        graph = stage("export", lambda: export_graph(
+            loaded.model, max_tokens=config.build.export_max_tokens, log=log))
+        loaded.model = None   # the graph's weights keep the tensors they view alive, no more
         gc.collect()
-        import onnx
-
         ctx = PassContext(info=loaded.info, inv_freq=loaded.inv_freq, dtype=dtype,
                           block_size=config.kv_cache.block_size, kv_dtype=kv_dtype)
-        model = onnx.load(str(exported))
-        before = Counter(n.op_type for n in model.graph.node)
-        model, reports, ctx = stage("passes", lambda: run_pipeline(
-            model, config, ctx, loaded.tokenizer, dump_passes, log=log))
-        after = Counter(n.op_type for n in model.graph.node)
+        before = Counter(n.op for n in graph.nodes)
+        reports, ctx = stage("passes", lambda: run_pipeline_on_graph(
+            graph, config, ctx, loaded.tokenizer, dump_passes, log=log))
+        after = Counter(n.op for n in graph.nodes)
         result.op_histogram = dict(after)
-        for f in exported.parent.iterdir():
-            f.unlink()
-        exported.parent.rmdir()
-        stage("save", lambda: save_model(model, tmp / MODEL_ONNX))
+        stage("save", lambda: save_graph(graph, tmp / MODEL_ONNX))
+        del graph
         if loaded.tokenizer is not None:
             loaded.tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
         engines = {}

@@ -89,29 +89,63 @@ def _quiet_exporter():
             lg.setLevel(level)
 
 
-def export_onnx(model, out_path: str | Path, max_tokens: int = 8192, log=print) -> Path:
-    """Export `model` to `out_path` (weights as external data when large). Returns the path."""
+@contextlib.contextmanager
+def _traced(model, max_tokens: int):
+    """The torch.onnx program of `model` (attention as trtcompile.CausalAttention)."""
     import torch
 
     register_attention()
     register_onnx_schemas()
     previous = model.config._attn_implementation
     model.set_attn_implementation(ATTN_IMPLEMENTATION)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         example = torch.arange(7, dtype=torch.long)[None] % model.config.vocab_size
         tokens = torch.export.Dim("T", min=2, max=max_tokens)
-        start = time.perf_counter()
         with _quiet_exporter():
             program = torch.onnx.export(
                 _LogitsOnly(model).eval(), (example, torch.arange(7)[None]), dynamo=True, opset_version=23,
-            input_names=list(EXPORT_INPUTS), output_names=[EXPORT_OUTPUT],
-            dynamic_shapes=({1: tokens}, {1: tokens}), verbose=False,
-            custom_translation_table={torch.ops.trtcompile.attention.default: _attention_to_onnx()})
-        weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-        program.save(str(out_path), external_data=weight_bytes > EXTERNAL_DATA_THRESHOLD)
-        log(f"exported {out_path.name} in {time.perf_counter() - start:.1f} s")
+                input_names=list(EXPORT_INPUTS), output_names=[EXPORT_OUTPUT],
+                dynamic_shapes=({1: tokens}, {1: tokens}), verbose=False,
+                custom_translation_table={torch.ops.trtcompile.attention.default: _attention_to_onnx()})
+        yield program
     finally:
         model.set_attn_implementation(previous)
+
+
+def export_onnx(model, out_path: str | Path, max_tokens: int = 8192, log=print) -> Path:
+    """Export `model` to `out_path` (weights as external data when large). Returns the path."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with _traced(model, max_tokens) as program:
+        weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        program.save(str(out_path), external_data=weight_bytes > EXTERNAL_DATA_THRESHOLD)
+    log(f"exported {out_path.name} in {time.perf_counter() - start:.1f} s")
     return out_path
+
+
+def export_graph(model, max_tokens: int = 8192, log=print):
+    """The exported graph as a gs.Graph whose weights are numpy views of the model's tensors:
+    nothing is serialized, so an 8B model costs no more than its graph. The model must stay
+    unchanged while the graph uses its weights."""
+    import onnx_graphsurgeon as gs
+
+    from trtcompile.passes.graph_io import attach_weights
+
+    start = time.perf_counter()
+    with _traced(model, max_tokens) as program:
+        initializers = program.model.graph.initializers
+        weights = {name: value.const_value.numpy() for name, value in initializers.items()
+                   if value.const_value is not None}
+        initializers.clear()
+        proto = program.model_proto
+    graph = gs.import_onnx(proto)
+    attached = attach_weights(graph, weights)
+    names = {t.name for t in graph.inputs}
+    undefined = [t.name for t in graph.tensors().values() if isinstance(t, gs.Variable)
+                 and t.name and not t.inputs and t.name not in names]
+    if undefined:
+        raise RuntimeError(f"exported graph reads undefined tensors: {undefined[:5]}")
+    log(f"exported the graph ({len(graph.nodes)} nodes, {attached} weights) in "
+        f"{time.perf_counter() - start:.1f} s")
+    return graph

@@ -15,10 +15,11 @@ _ONNX_CODE = {"float16": onnx.TensorProto.FLOAT16, "bfloat16": onnx.TensorProto.
 
 
 def _convert(values: np.ndarray, dtype: str) -> np.ndarray:
+    """A C-contiguous copy in `dtype` (exported weights may be transposed views)."""
     if dtype == "bfloat16":
         import ml_dtypes
-        return values.astype(ml_dtypes.bfloat16)
-    return values.astype(np.float16)
+        return values.astype(ml_dtypes.bfloat16, order="C")
+    return values.astype(np.float16, order="C")
 
 
 def cast_to_dtype(graph: gs.Graph, ctx: PassContext) -> PassReport:

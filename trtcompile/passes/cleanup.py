@@ -55,12 +55,17 @@ def _collapse_reshapes(graph: gs.Graph) -> int:
     return collapsed
 
 
+DEDUPE_MAX_BYTES = 1 << 20
+
+
 def _dedupe(graph: gs.Graph) -> int:
+    """Merge equal small constants (shapes, axes, scalars). Weights are not hashed: hashing an
+    8B model's would cost tens of seconds, and an exporter does not repeat a weight."""
     seen: dict[tuple, gs.Constant] = {}
     merged = 0
     for node in graph.nodes:
         for i, t in enumerate(node.inputs):
-            if not isinstance(t, gs.Constant):
+            if not isinstance(t, gs.Constant) or t.values.nbytes > DEDUPE_MAX_BYTES:
                 continue
             v = t.values
             key = (str(v.dtype), v.shape, hashlib.sha1(np.ascontiguousarray(v).view(np.uint8)).hexdigest())

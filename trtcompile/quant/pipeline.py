@@ -45,11 +45,12 @@ def _calibrate_kv(model, config: Config, ctx, tokenizer, log):
     return dataclasses.replace(ctx, kv_scales=scales_from_absmax(absmax, ctx.kv_dtype))
 
 
-def run_pipeline(model: onnx.ModelProto, config: Config, ctx, tokenizer=None,
-                 dump_dir: Path | None = None, log: Callable[[str], None] = print):
-    """-> (model, reports, ctx): config.build.passes with the quant passes inserted, and the
-    context the last passes saw (its kv_scales, when calibrated)."""
-    from trtcompile.passes.pipeline import run_passes
+def run_pipeline_on_graph(graph, config: Config, ctx, tokenizer=None,
+                          dump_dir: Path | None = None, log: Callable[[str], None] = print):
+    """-> (reports, ctx): config.build.passes with the quant passes inserted, run on `graph` in
+    place, and the context the last passes saw (its kv_scales, when calibrated)."""
+    from trtcompile.passes.graph_io import to_model
+    from trtcompile.passes.pipeline import run_passes_on_graph
 
     plan = plan_for(config)
     flags = plan.flags if plan else flags_of(QuantMode.NONE)
@@ -66,10 +67,21 @@ def run_pipeline(model: onnx.ModelProto, config: Config, ctx, tokenizer=None,
     reports, start, dump = [], 0, dump_dir
     for name, calibrate in points:
         at = names.index(name)
-        model, done = run_passes(model, names[start:at], ctx, dump, log=log)
-        reports += done
-        ctx = calibrate(model, config, ctx, tokenizer, log)
+        reports += run_passes_on_graph(graph, names[start:at], ctx, dump, log=log)
+        ctx = calibrate(to_model(graph), config, ctx, tokenizer, log)
         start = at
         dump = None if dump_dir is None else Path(dump_dir) / f"before_{name}"
-    model, done = run_passes(model, names[start:], ctx, dump, log=log)
-    return model, reports + done, ctx
+    reports += run_passes_on_graph(graph, names[start:], ctx, dump, log=log)
+    return reports, ctx
+
+
+def run_pipeline(model: onnx.ModelProto, config: Config, ctx, tokenizer=None,
+                 dump_dir: Path | None = None, log: Callable[[str], None] = print):
+    """-> (model, reports, ctx): run_pipeline_on_graph on a ModelProto."""
+    import onnx_graphsurgeon as gs
+
+    from trtcompile.passes.graph_io import to_model
+
+    graph = gs.import_onnx(model)
+    reports, ctx = run_pipeline_on_graph(graph, config, ctx, tokenizer, dump_dir, log)
+    return to_model(graph), reports, ctx

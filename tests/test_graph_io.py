@@ -1,0 +1,65 @@
+"""The in-memory export (weights as views of the torch tensors) and the direct external-data
+writer: same graph and weights as the file export, saved files the executor reads back."""
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+import pytest
+import torch
+
+from trtcompile.executor import OnnxExecutor
+from trtcompile.passes import graph_io
+
+
+def _weights(graph: gs.Graph) -> dict[str, np.ndarray]:
+    return {t.name: np.asarray(t.values) for t in graph.tensors().values()
+            if isinstance(t, gs.Constant)}
+
+
+@pytest.fixture(scope="module")
+def llama(exported):
+    from trtcompile.export.onnx_export import export_graph
+
+    loaded, path = exported("llama")
+    return loaded, path, export_graph(loaded.model, max_tokens=512, log=lambda m: None)
+
+
+def test_export_graph_equals_the_file_export(llama):
+    _loaded, path, graph = llama
+    from_file = gs.import_onnx(onnx.load(str(path)))
+    assert [n.op for n in graph.nodes] == [n.op for n in from_file.nodes]
+    ours, theirs = _weights(graph), _weights(from_file)
+    assert ours.keys() == theirs.keys()
+    for name, values in theirs.items():
+        np.testing.assert_array_equal(ours[name], values, err_msg=name)
+
+
+def test_weights_are_views_of_the_model(llama):
+    loaded, _path, graph = llama
+    embed = loaded.model.get_input_embeddings().weight
+    views = [t for t in graph.tensors().values() if isinstance(t, gs.Constant)
+             and t.values.shape == tuple(embed.shape)]
+    assert views and any(np.shares_memory(t.values, embed.detach().numpy()) for t in views)
+
+
+@pytest.mark.parametrize("external", [False, True])
+def test_saved_graph_runs_like_the_export(llama, tmp_path, monkeypatch, external):
+    loaded, path, graph = llama
+    if external:
+        monkeypatch.setattr(graph_io, "EXTERNAL_ABOVE", 0)
+    before = _weights(graph)
+    out = tmp_path / "model.onnx"
+    graph_io.save_graph(graph, out)
+    assert (tmp_path / "model.onnx.data").exists() == external
+    after = _weights(graph)                 # the graph is left as it was
+    assert all(after[k] is before[k] for k in before)
+    if external:
+        proto = onnx.load(str(out), load_external_data=False)
+        offsets = [int(e.value) for t in proto.graph.initializer for e in t.external_data
+                   if e.key == "offset"]
+        assert offsets and all(o % graph_io.ALIGN == 0 for o in offsets)
+    ids = torch.randint(0, loaded.info.vocab_size, (1, 9), generator=torch.Generator().manual_seed(1))
+    feeds = {"input_ids": ids, "position_ids": torch.arange(9)[None]}
+    got = OnnxExecutor(out).run(feeds)["logits"]
+    want = OnnxExecutor(path).run(feeds)["logits"]
+    torch.testing.assert_close(got, want, rtol=0, atol=0)

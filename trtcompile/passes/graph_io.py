@@ -1,0 +1,91 @@
+"""Weights between the exporter, the passes and the artifact without protobuf copies: they stay
+numpy arrays (views of the exported torch tensors) on the gs.Graph and are written once,
+straight into `<model>.onnx.data`, when the graph is saved."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+from onnx_graphsurgeon.ir.tensor import LazyValues
+
+from trtcompile.ops.spec import DOMAIN, OPSET_VERSION
+
+EXTERNAL_ABOVE = 64 << 20      # total weight bytes above which they go to an external file
+EXTERNAL_MIN_TENSOR = 1024     # smaller tensors stay inside the .onnx file
+ALIGN = 4096                   # offsets of tensors in the data file (page aligned)
+
+
+def attach_weights(graph: gs.Graph, weights: Mapping[str, np.ndarray]) -> int:
+    """Turn the graph's undefined tensors named in `weights` into constants holding those
+    arrays (no copy). Returns how many were attached."""
+    tensors = graph.tensors()
+    attached = 0
+    for name, values in weights.items():
+        tensor = tensors.get(name)
+        if isinstance(tensor, gs.Variable):
+            tensor.to_constant(values)
+            attached += 1
+    return attached
+
+
+def to_model(graph: gs.Graph) -> onnx.ModelProto:
+    model = gs.export_onnx(graph)
+    if not any(o.domain == DOMAIN for o in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid(DOMAIN, OPSET_VERSION))
+    return model
+
+
+def _constants(graph: gs.Graph) -> list[gs.Constant]:
+    seen, out = set(), []
+    for tensor in graph.tensors().values():
+        if isinstance(tensor, gs.Constant) and id(tensor) not in seen \
+                and not isinstance(tensor._values, LazyValues):
+            seen.add(id(tensor))
+            out.append(tensor)
+    return out
+
+
+def _external_proto(const: gs.Constant, location: str, offset: int, length: int) -> onnx.TensorProto:
+    from onnx_graphsurgeon.exporters.onnx_exporter import dtype_to_onnx
+
+    proto = onnx.TensorProto(name=const.name, dims=list(const.values.shape),
+                             data_type=dtype_to_onnx(const.values.dtype),
+                             data_location=onnx.TensorProto.EXTERNAL)
+    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
+        entry = proto.external_data.add()
+        entry.key, entry.value = key, value
+    return proto
+
+
+def save_graph(graph: gs.Graph, path: Path) -> None:
+    """Save `graph` to `path`; when its weights exceed EXTERNAL_ABOVE bytes, every tensor of at
+    least EXTERNAL_MIN_TENSOR bytes goes to `<name>.data`, written from its array directly.
+    The graph is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    consts = [c for c in _constants(graph) if c.export_dtype == c.values.dtype]
+    if sum(c.values.nbytes for c in consts) <= EXTERNAL_ABOVE:
+        onnx.save_model(to_model(graph), str(path))
+        return
+    location = path.name + ".data"
+    swapped: list[tuple[gs.Constant, object]] = []
+    try:
+        with open(path.parent / location, "wb") as f:
+            for const in consts:
+                values = const.values
+                if values.nbytes < EXTERNAL_MIN_TENSOR:
+                    continue
+                offset = -f.tell() % ALIGN + f.tell()
+                f.seek(offset)
+                f.write(np.ascontiguousarray(values).reshape(-1).view(np.uint8).data)
+                swapped.append((const, const._values))
+                const._values = LazyValues(
+                    _external_proto(const, location, offset, values.nbytes))
+        onnx.save_model(to_model(graph), str(path))
+    finally:
+        for const, values in swapped:
+            const._values = values
