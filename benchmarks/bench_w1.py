@@ -89,6 +89,7 @@ def run_w1(llm, prompts, olens):
     from trtcompile.runtime.sampling_params import SamplingParams
 
     engine = llm.engine
+    steps0 = engine.stats.num_steps
     t0 = time.perf_counter()
     first, last, count = {}, {}, {}
     for i, (p, n) in enumerate(zip(prompts, olens)):
@@ -107,8 +108,23 @@ def run_w1(llm, prompts, olens):
     ttft = [first[k] - t0 for k in first]
     tpot = [(last[k] - first[k]) / (count[k] - 1) for k in first if count[k] > 1]
     return {"wall_s": wall, "output_tokens": total, "tokens_per_s": total / wall,
-            "steps": engine.stats.num_steps, "preemptions": engine.stats.num_preemptions,
+            "steps": engine.stats.num_steps - steps0, "preemptions": engine.stats.num_preemptions,
             "ttft_ms": pct(ttft), "tpot_ms": pct(tpot)}
+
+
+def gpu_profile(llm, prompts, olens, top: int = 20) -> None:
+    """One W1 run under torch.profiler: GPU time per kernel, against the run's wall time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        r = run_w1(llm, prompts, olens)
+    rows = sorted(((e.self_device_time_total, e.count, e.key) for e in prof.key_averages()),
+                  reverse=True)
+    busy = sum(t for t, _, _ in rows)
+    print(f"profiled run: {r['wall_s']:.2f} s wall, {busy / 1e6:.2f} s of kernel time, "
+          f"{r['steps']} steps")
+    for t, n, name in rows[:top]:
+        print(f"{t / 1e3:9.1f} ms {100 * t / busy:5.1f} % {n:7d}x  {name[:100]}")
 
 
 def small_batch_latency(llm, prompts, batches) -> dict:
@@ -136,11 +152,14 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--num-requests", type=int, default=256)
     ap.add_argument("--max-num-tokens", type=int, default=8192)
-    ap.add_argument("--artifact", type=Path, help="reuse an artifact instead of building")
+    ap.add_argument("--artifact", type=Path,
+                    help="use the artifact at this path, building it there first when absent")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="build config override, e.g. --set quantization.mode=fp8 (repeatable)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--profile", action="store_true", help="cProfile one extra run (host time)")
+    ap.add_argument("--gpu-profile", action="store_true",
+                    help="one extra run under torch.profiler: GPU time per kernel")
     ap.add_argument("--latency-batches", default="", metavar="B,B,..",
                     help="also time small batches: B requests of W1 prompts cut to 128 tokens, 128 output "
                          "tokens each; time per output token (median of 3 after a warm-up)")
@@ -156,9 +175,9 @@ def main():
     result = {"shape": args.shape, "dtype": args.dtype, "overrides": args.overrides,
               "device": torch.cuda.get_device_name(),
               "num_requests": args.num_requests, "date": time.strftime("%Y-%m-%d")}
-    artifact = args.artifact
-    if artifact is None:
-        artifact = Path(tempfile.mkdtemp(prefix="w1-")) / "artifact"
+    artifact = args.artifact or Path(tempfile.mkdtemp(prefix="w1-")) / "artifact"
+    if not artifact.exists():
+        artifact.parent.mkdir(parents=True, exist_ok=True)
         result["build_s"] = build_random_artifact(shape, args.dtype, artifact, args.num_requests,
                                                   args.max_num_tokens, 1024, args.overrides)
         print(f"built {args.shape} in {result['build_s']:.1f} s", flush=True)
@@ -186,6 +205,8 @@ def main():
         run_w1(llm, prompts, olens)
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(22)
+    if args.gpu_profile:
+        gpu_profile(llm, prompts, olens)
     if args.latency_batches:
         result["latency"] = small_batch_latency(llm, prompts, map(int, args.latency_batches.split(",")))
     result["runs"] = runs

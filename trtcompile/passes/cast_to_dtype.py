@@ -8,6 +8,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from trtcompile.passes.context import PassContext, PassReport
+from trtcompile.passes.graph_util import convert_weight
 
 KEEP_FP32_CONSTANTS = ("rope_inv_freq", "kv_scales")
 KEEP_FP32_CASTS = ("logits_cast",)
@@ -18,8 +19,8 @@ def _convert(values: np.ndarray, dtype: str) -> np.ndarray:
     """A C-contiguous copy in `dtype` (exported weights may be transposed views)."""
     if dtype == "bfloat16":
         import ml_dtypes
-        return values.astype(ml_dtypes.bfloat16, order="C")
-    return values.astype(np.float16, order="C")
+        return convert_weight(values, ml_dtypes.bfloat16)
+    return convert_weight(values, np.float16)
 
 
 def cast_to_dtype(graph: gs.Graph, ctx: PassContext) -> PassReport:

@@ -27,6 +27,7 @@ class PassReport:
     notes: list[str] = field(default_factory=list)
     nodes_before: int = 0
     nodes_after: int = 0
+    seconds: float = 0.0                 # wall time (logged, not in the manifest)
 
     def summary(self) -> str:
         state = f"matched {self.matched}" if self.changed else "unchanged"

@@ -6,7 +6,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from trtcompile.passes.context import PassContext, PassReport
-from trtcompile.passes.graph_util import (add_node, const, is_op, matmul_with_const, new_var,
+from trtcompile.passes.graph_util import (add_node, concat_weights, const, is_op, matmul_with_const, new_var,
                                           plugin_node, producer)
 
 
@@ -45,7 +45,7 @@ def fuse_gate_up(graph: gs.Graph, ctx: PassContext) -> PassReport:
         mul.inputs.clear()
         mul.outputs.clear()
         fused = new_var(graph, "gate_up", dtype=out.dtype)
-        add_node(graph, "MatMul", [x, const(graph, "gate_up_weight", np.concatenate([wg, wu], 1))],
+        add_node(graph, "MatMul", [x, const(graph, "gate_up_weight", concat_weights([wg, wu], 1))],
                  [fused])
         plugin_node(graph, "SiluMul", [fused], [out])
         report.matched += 1

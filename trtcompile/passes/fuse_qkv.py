@@ -6,7 +6,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from trtcompile.passes.context import PassContext, PassReport
-from trtcompile.passes.graph_util import (add_node, const, is_op, matmul_with_const, new_var,
+from trtcompile.passes.graph_util import (add_node, concat_weights, const, is_op, matmul_with_const, new_var,
                                           producer)
 
 
@@ -25,7 +25,7 @@ def _merged_projection(graph: gs.Graph, q, k, v) -> gs.Tensor | None:
     if any(p is None for p in parts) or len({id(p[0]) for p in parts}) != 1:
         return None
     x = parts[0][0]
-    weight = np.concatenate([p[1] for p in parts], axis=1)
+    weight = concat_weights([p[1] for p in parts], axis=1)
     out = new_var(graph, "qkv_proj", dtype=q.dtype)
     add_node(graph, "MatMul", [x, const(graph, "qkv_weight", weight)], [out])
     if all(p[2] is None for p in parts):

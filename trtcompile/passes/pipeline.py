@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,11 +26,12 @@ def run_passes_on_graph(graph: gs.Graph, names: Sequence[str], ctx: PassContext,
     if dump_dir is not None:
         save_graph(graph, Path(dump_dir) / "00_exported.onnx")
     for i, name in enumerate(names, start=1):
-        before = len(graph.nodes)
+        before, start = len(graph.nodes), time.perf_counter()
         report = load_pass(name)(graph, ctx)
         report.nodes_before, report.nodes_after = before, len(graph.nodes)
+        report.seconds = time.perf_counter() - start
         reports.append(report)
-        log(report.summary())
+        log(f"{report.summary()} [{report.seconds:.1f} s]")
         if dump_dir is not None:
             save_graph(graph, Path(dump_dir) / f"{i:02d}_{name}.onnx")
     return reports
