@@ -35,8 +35,9 @@ struct Chunk {
 
 // W: warps per block (they split K); TM: 16-row weight tiles per warp; NT: n8 token tiles
 // (M <= 8 * NT); D: chunks in flight per warp; SC: a Scales mode; MB: blocks per SM the
-// registers must allow.
-template <typename T, int BITS, int SC, int W, int TM, int NT, int D, int MB>
+// registers must allow; XA: x loaded a chunk ahead (two buffers) or as each chunk starts (one,
+// fewer registers; x is re-read from L1).
+template <typename T, int BITS, int SC, int W, int TM, int NT, int D, int MB, bool XA>
 __global__ void __launch_bounds__(W * 32, MB) gemv_kernel(Problem p) {
   constexpr bool kGroups = SC != kRowScales;
   constexpr int kWarps = W;
@@ -167,26 +168,31 @@ __global__ void __launch_bounds__(W * 32, MB) gemv_kernel(Problem p) {
   };
 
   // A ring of D chunks of weights per warp stays in flight (chunk c is computed while the next
-  // D-1 load), and x one chunk ahead in two alternating buffers (D is even).
+  // D-1 load), and x either one chunk ahead in two alternating buffers (D is even) or loaded
+  // as its chunk starts. Chunks past the end are not loaded (warp-uniform branches).
   static_assert(D % 2 == 0, "x buffers alternate with the parity of d");
   Chunk<TM> ring[D];
   uint4 xa[NT][XV], xb[NT][XV];
 #pragma unroll
-  for (int d = 0; d < D; ++d) issue(ring[d], warp + d * kWarps);
-  load_x(xa, warp);
+  for (int d = 0; d < D; ++d)
+    if (warp + d * kWarps < nchunks) issue(ring[d], warp + d * kWarps);
+  if (XA) load_x(xa, warp);
   for (int c0 = warp; c0 < nchunks; c0 += D * kWarps) {  // warp-uniform: all lanes reach the MMAs
 #pragma unroll
     for (int d = 0; d < D; ++d) {
       const int c = c0 + d * kWarps;
       if (c >= nchunks) break;
-      if (d & 1) {
+      if (!XA) {
+        load_x(xa, c);
+        compute(ring[d], xa);
+      } else if (d & 1) {
         load_x(xa, c + kWarps);
         compute(ring[d], xb);
       } else {
         load_x(xb, c + kWarps);
         compute(ring[d], xa);
       }
-      issue(ring[d], c + D * kWarps);
+      if (c + D * kWarps < nchunks) issue(ring[d], c + D * kWarps);
     }
   }
 
@@ -217,12 +223,12 @@ __global__ void __launch_bounds__(W * 32, MB) gemv_kernel(Problem p) {
 // One instantiation: its blocks per SM (registers, shared memory; asked once) and its launch.
 // D: chunks in flight per warp, deeper with fewer registers per chunk.
 template <typename T, int BITS, int SC, int W, int TM, int NT,
-          int D = (W == 8 && TM == 1 && NT < 4) ? 4 : 2, int MB = 1>
+          int D = (W == 8 && TM == 1 && NT < 4) ? 4 : 2, int MB = 1, bool XA = true>
 struct Variant {
   static int blocks_per_sm() {
     static const int n = [] {
       int b = 1;
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, gemv_kernel<T, BITS, SC, W, TM, NT, D, MB>,
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, gemv_kernel<T, BITS, SC, W, TM, NT, D, MB, XA>,
                                                     W * 32, 0);
       return b > 0 ? b : 1;
     }();
@@ -230,7 +236,7 @@ struct Variant {
   }
   static int launch(const Problem& p, cudaStream_t stream) {
     const dim3 grid((p.n + 16 * TM - 1) / (16 * TM));
-    gemv_kernel<T, BITS, SC, W, TM, NT, D, MB><<<grid, W * 32, 0, stream>>>(p);
+    gemv_kernel<T, BITS, SC, W, TM, NT, D, MB, XA><<<grid, W * 32, 0, stream>>>(p);
     return static_cast<int>(cudaGetLastError());
   }
 };
@@ -245,23 +251,31 @@ int sm_count() {
 // Many rows (a wide projection): blocks of 4 warps, which split K half as many ways as 8, so
 // that more 16-row tiles stream at once in the same registers and each warp runs through more
 // chunks per ramp-up (H100, N 14336: 1.15-1.3x over 8 warps); with 9-16 tokens two tiles per
-// warp halve the re-reads of x. Few rows: blocks of 8 warps keep enough loads in flight, with
-// one or two tiles per warp: two halve the re-reads of x, one makes blocks half as long, so a
-// last partial wave of blocks costs less; the smaller (waves x tiles) wins.
+// warp halve the re-reads of x. Their registers are capped (x read as each chunk starts, one
+// buffer) so that 7 blocks of one tile or 4 of two fit per SM: N 14336 runs in one wave instead
+// of two (H100, int4: 1.2x at 1-8 tokens, 1.4x at 9-16). int8 at 1-8 tokens fits 8 blocks
+// with x a chunk ahead, its faster form there. Few rows: blocks of 8 warps keep enough loads
+// in flight, with one or two tiles per warp: two halve the re-reads of x, one makes blocks half
+// as long, so a last partial wave of blocks costs less; the smaller (waves x tiles) wins, two
+// tiles on a tie.
 template <typename T, int BITS, int SC, int NT>
 int launch_nt(const Problem& p, cudaStream_t stream) {
   constexpr int kWideTM = NT == 1 ? 1 : 2;
   const int sms = sm_count();
   const int64_t wide_blocks = (p.n + 16 * kWideTM - 1) / (16 * kWideTM);
-  if (wide_blocks >= 3 * static_cast<int64_t>(sms))
-    return Variant<T, BITS, SC, 4, kWideTM, NT>::launch(p, stream);
+  if (wide_blocks >= 3 * static_cast<int64_t>(sms)) {
+    if constexpr (NT == 1 && BITS == 8)
+      return Variant<T, BITS, SC, 4, 1, NT>::launch(p, stream);
+    else
+      return Variant<T, BITS, SC, 4, kWideTM, NT, 2, NT == 1 ? 7 : 4, false>::launch(p, stream);
+  }
   using One = Variant<T, BITS, SC, 8, 1, NT>;
   using Two = Variant<T, BITS, SC, 8, 2, NT>;
   auto cost = [&](int tm, int per_sm) {
     const int64_t blocks = (p.n + 16 * tm - 1) / (16 * tm), slots = static_cast<int64_t>(per_sm) * sms;
     return ((blocks + slots - 1) / slots) * tm;
   };
-  if (cost(2, Two::blocks_per_sm()) < cost(1, One::blocks_per_sm())) return Two::launch(p, stream);
+  if (cost(2, Two::blocks_per_sm()) <= cost(1, One::blocks_per_sm())) return Two::launch(p, stream);
   return One::launch(p, stream);
 }
 
