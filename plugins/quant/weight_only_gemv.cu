@@ -283,7 +283,8 @@ template <typename T, int BITS, int SC>
 int launch_tm(const Problem& p, cudaStream_t stream) {
   if (p.m <= 8) return launch_nt<T, BITS, SC, 1>(p, stream);
   if (p.m <= 16) return launch_nt<T, BITS, SC, 2>(p, stream);
-  return Variant<T, BITS, SC, 8, 1, 4>::launch(p, stream);  // registers: one tile per warp
+  // registers: one tile per warp; int8 capped at 2 blocks per SM (no spills)
+  return Variant<T, BITS, SC, 8, 1, 4, 2, BITS == 8 ? 2 : 1>::launch(p, stream);
 }
 
 }  // namespace
