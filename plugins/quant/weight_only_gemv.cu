@@ -109,14 +109,16 @@ __global__ void __launch_bounds__(W * 32, MB) gemv_kernel(Problem p) {
 #pragma unroll
     for (int j = 0; j < NT; ++j)
 #pragma unroll
-      for (int v = 0; v < XV; ++v) xv[j][v] = kin ? __ldg(xrow[j] + k / 8 + v) : make_uint4(0, 0, 0, 0);
+      for (int v = 0; v < XV; ++v)
+        xv[j][v] = kin ? __ldg(xrow[j] + k / 8 + v) : make_uint4(0, 0, 0, 0);
   };
 
   auto compute = [&](const Chunk<TM>& ch, const uint4 (&xv)[NT][XV]) {
 #pragma unroll
     for (int r = 0; r < TM; ++r) {
       auto pair = [&](GroupWords w) {
-        if constexpr (SC == kGroupFloats) return make_pair<T>(__uint_as_float(w.a), __uint_as_float(w.b));
+        if constexpr (SC == kGroupFloats)
+          return make_pair<T>(__uint_as_float(w.a), __uint_as_float(w.b));
         return w.a;
       };
       const Affine f0(pair(ch.gw[r][0])), f1(pair(ch.gw[r][1]));
@@ -248,16 +250,15 @@ int sm_count() {
   return sms;
 }
 
-// Many rows (a wide projection): blocks of 4 warps, which split K half as many ways as 8, so
-// that more 16-row tiles stream at once in the same registers and each warp runs through more
-// chunks per ramp-up (H100, N 14336: 1.15-1.3x over 8 warps); with 9-16 tokens two tiles per
-// warp halve the re-reads of x. Their registers are capped (x read as each chunk starts, one
-// buffer) so that 7 blocks of one tile or 4 of two fit per SM: N 14336 runs in one wave instead
-// of two (H100, int4: 1.2x at 1-8 tokens, 1.4x at 9-16). int8 at 1-8 tokens fits 8 blocks
-// with x a chunk ahead, its faster form there. Few rows: blocks of 8 warps keep enough loads
-// in flight, with one or two tiles per warp: two halve the re-reads of x, one makes blocks half
-// as long, so a last partial wave of blocks costs less; the smaller (waves x tiles) wins, two
-// tiles on a tie.
+// Many rows (a wide projection): blocks of 4 warps, which split K half as many ways as 8, so that
+// more 16-row tiles stream at once in the same registers and each warp runs through more chunks
+// per ramp-up (H100, N 14336: 1.15-1.3x over 8 warps); with 9-16 tokens two tiles per warp halve
+// the re-reads of x. Their registers are capped (x read as each chunk starts, one buffer) so that
+// 7 blocks of one tile or 4 of two fit per SM: N 14336 runs in one wave instead of two (H100,
+// int4: 1.25x over the same kernel uncapped, 1-16 tokens). int8 at 1-8 tokens fits 7-8 blocks with
+// x a chunk ahead, its faster form there. Few rows: blocks of 8 warps keep enough loads in flight,
+// with one or two tiles per warp: two halve the re-reads of x, one makes blocks half as long, so a
+// last partial wave of blocks costs less; the smaller (waves x tiles) wins, two tiles on a tie.
 template <typename T, int BITS, int SC, int NT>
 int launch_nt(const Problem& p, cudaStream_t stream) {
   constexpr int kWideTM = NT == 1 ? 1 : 2;
