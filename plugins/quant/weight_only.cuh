@@ -103,10 +103,13 @@ template <typename T>
 __device__ __forceinline__ void int4_word_to_pairs(uint32_t w, uint32_t flip, uint32_t (&out)[4]) {
   using T2 = typename Types<T>::T2;
   constexpr uint32_t magic = Types<T>::kMagic | (Types<T>::kMagic << 16);
-  const T2 bias = as_t2<T2>(magic | flip);  // magic (+ 8) as a T value
+  // the nibbles (bits 0-3 of each half) are disjoint from magic's bits and hold flip's bit,
+  // so ((q ^ flip) | magic) == q ^ (flip | magic): one three-input logic op per pair
+  const uint32_t bias_bits = magic | flip;
+  const T2 bias = as_t2<T2>(bias_bits);  // magic (+ 8) as a T value
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const uint32_t v = (((w >> (4 * i)) & 0x000F000Fu) ^ flip) | magic;
+    const uint32_t v = ((w >> (4 * i)) & 0x000F000Fu) ^ bias_bits;
     out[i] = as_u32(__hsub2(as_t2<T2>(v), bias));
   }
 }

@@ -12,12 +12,18 @@
 //
 // Warps of a block split K; partial sums meet in shared memory at the end.
 #include <algorithm>
+#include <type_traits>
 
 #include "weight_only.cuh"
 
 namespace trtc {
 namespace woq {
 namespace {
+
+// How a row's weights are scaled: one float per row applied to the sums, or per group
+// (scale, min) pairs in the dequantization, packed in the activation type or made from the
+// float32 scales (and zeros) as they are read.
+enum Scales { kRowScales, kGroupPairs, kGroupFloats };
 
 // One chunk of one warp as this thread holds it: 16 weight bytes of rows g and g+8 of each
 // 16-row tile, and the words of their groups' (scale, min) pairs.
@@ -28,10 +34,12 @@ struct Chunk {
 };
 
 // W: warps per block (they split K); TM: 16-row weight tiles per warp; NT: n8 token tiles
-// (M <= 8 * NT); D: chunks in flight per warp; kGroups: per-group (scale, min) pairs in the
-// dequantization, else one float scale per row applied to the sums.
-template <typename T, int BITS, bool kGroups, int W, int TM, int NT, int D>
-__global__ void __launch_bounds__(W * 32) gemv_kernel(Problem p) {
+// (M <= 8 * NT); D: chunks in flight per warp; SC: a Scales mode; MB: blocks per SM the
+// registers must allow; XA: x loaded a chunk ahead (two buffers) or as each chunk starts (one,
+// fewer registers; x is re-read from L1).
+template <typename T, int BITS, int SC, int W, int TM, int NT, int D, int MB, bool XA>
+__global__ void __launch_bounds__(W * 32, MB) gemv_kernel(Problem p) {
+  constexpr bool kGroups = SC != kRowScales;
   constexpr int kWarps = W;
   constexpr int CH = BITS == 8 ? 16 : 32;  // k per thread per chunk
   constexpr int KW = 4 * CH;                // k per warp per chunk
@@ -44,33 +52,45 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(Problem p) {
   const int64_t row_bytes = BITS == 8 ? p.k : p.k / 2;
   const int nchunks = (p.k + KW - 1) / KW;
   const int groups = kGroups ? p.k / p.group_size : 1;
+  // k -> group: a shift for the usual power-of-two group sizes, not a division per chunk
+  const bool group_pow2 = kGroups && (p.group_size & (p.group_size - 1)) == 0;
+  const int group_shift = kGroups ? __ffs(p.group_size) - 1 : 0;
+  auto group_of = [&](int k) { return group_pow2 ? k >> group_shift : k / p.group_size; };
   const uint32_t flip = (BITS == 4 && p.zeros == nullptr) ? 0x00080008u : 0u;
   const T* x = static_cast<const T*>(p.x);
 
-  int rows[TM][2];
-  bool rvalid[TM][2];
+  // Loads need no bounds checks: rows past N read row N-1 and tokens past M token M-1 (their
+  // sums are never stored), chunks past the end and the lanes past K of a last partial chunk
+  // read the last CH codes of the row, which meet x = 0 or are never used.
+  const uint8_t* wrow[TM][2];
+  int64_t grow[TM][2];  // index of the row's first group
 #pragma unroll
   for (int r = 0; r < TM; ++r)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      rows[r][h] = row0 + 16 * r + g + 8 * h;
-      rvalid[r][h] = rows[r][h] < p.n;
+      const int row = min(row0 + 16 * r + g + 8 * h, p.n - 1);
+      wrow[r][h] = p.qweight + row * row_bytes;
+      grow[r][h] = static_cast<int64_t>(row) * groups;
     }
+  const uint4* xrow[NT];
+#pragma unroll
+  for (int j = 0; j < NT; ++j)
+    xrow[j] = reinterpret_cast<const uint4*>(
+        x + min(static_cast<int64_t>(8 * j + g), p.m - 1) * p.x_stride + t * CH);
 
   auto issue = [&](Chunk<TM>& ch, int c) {
-    const int k0 = c * KW + t * CH;
-    const bool in = c < nchunks && k0 < p.k;
+    const int k0 = min(c * KW + t * CH, p.k - CH);
 #pragma unroll
     for (int r = 0; r < TM; ++r)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const bool ok = in && rvalid[r][h];
-        ch.w[r][h] = ok ? load_stream(p.qweight + rows[r][h] * row_bytes + k0 * BITS / 8)
-                        : make_uint4(0, 0, 0, 0);
-        if constexpr (kGroups)
-          ch.gw[r][h] = ok ? load_group_words(p, static_cast<int64_t>(rows[r][h]) * groups +
-                                                     k0 / p.group_size)
-                           : GroupWords{0u, 0u};
+        ch.w[r][h] = load_stream(wrow[r][h] + k0 * BITS / 8);
+        const int64_t gi = grow[r][h] + group_of(k0);
+        if constexpr (SC == kRowScales) ch.gw[r][h] = {0u, 0u};
+        if constexpr (SC == kGroupPairs) ch.gw[r][h] = {__ldg(p.pairs + gi), 0u};
+        if constexpr (SC == kGroupFloats)
+          ch.gw[r][h] = {__float_as_uint(__ldg(p.scales + gi)),
+                         p.zeros ? __float_as_uint(__ldg(p.zeros + gi)) : 0u};
       }
   };
 
@@ -82,26 +102,26 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(Problem p) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) acc[r][j][i] = 0.f;
 
-  // x of chunk c for this thread's tokens (zeros past M or K)
+  // x of chunk c for this thread's tokens (zeros past K)
   auto load_x = [&](uint4 (&xv)[NT][XV], int c) {
-    const int k0 = c * KW + t * CH;
-    const bool kin = c < nchunks && k0 < p.k;
+    const int k = c * KW;
+    const bool kin = k + t * CH < p.k;
 #pragma unroll
-    for (int j = 0; j < NT; ++j) {
-      const int token = 8 * j + g;
-      const bool in = kin && token < p.m;
-      const uint4* src = reinterpret_cast<const uint4*>(x + (in ? token * p.x_stride + k0 : 0));
+    for (int j = 0; j < NT; ++j)
 #pragma unroll
-      for (int v = 0; v < XV; ++v) xv[j][v] = in ? __ldg(src + v) : make_uint4(0, 0, 0, 0);
-    }
+      for (int v = 0; v < XV; ++v)
+        xv[j][v] = kin ? __ldg(xrow[j] + k / 8 + v) : make_uint4(0, 0, 0, 0);
   };
 
   auto compute = [&](const Chunk<TM>& ch, const uint4 (&xv)[NT][XV]) {
 #pragma unroll
     for (int r = 0; r < TM; ++r) {
-      // out-of-range rows and k have zero pairs: w = 0 there, whatever the codes
-      const Affine f0(kGroups ? to_pair<T>(p, ch.gw[r][0]) : 0u);
-      const Affine f1(kGroups ? to_pair<T>(p, ch.gw[r][1]) : 0u);
+      auto pair = [&](GroupWords w) {
+        if constexpr (SC == kGroupFloats)
+          return make_pair<T>(__uint_as_float(w.a), __uint_as_float(w.b));
+        return w.a;
+      };
+      const Affine f0(pair(ch.gw[r][0])), f1(pair(ch.gw[r][1]));
       const uint32_t* w0 = reinterpret_cast<const uint32_t*>(&ch.w[r][0]);
       const uint32_t* w1 = reinterpret_cast<const uint32_t*>(&ch.w[r][1]);
 #pragma unroll
@@ -150,26 +170,31 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(Problem p) {
   };
 
   // A ring of D chunks of weights per warp stays in flight (chunk c is computed while the next
-  // D-1 load), and x one chunk ahead in two alternating buffers (D is even).
+  // D-1 load), and x either one chunk ahead in two alternating buffers (D is even) or loaded
+  // as its chunk starts. Chunks past the end are not loaded (warp-uniform branches).
   static_assert(D % 2 == 0, "x buffers alternate with the parity of d");
   Chunk<TM> ring[D];
   uint4 xa[NT][XV], xb[NT][XV];
 #pragma unroll
-  for (int d = 0; d < D; ++d) issue(ring[d], warp + d * kWarps);
-  load_x(xa, warp);
+  for (int d = 0; d < D; ++d)
+    if (warp + d * kWarps < nchunks) issue(ring[d], warp + d * kWarps);
+  if (XA) load_x(xa, warp);
   for (int c0 = warp; c0 < nchunks; c0 += D * kWarps) {  // warp-uniform: all lanes reach the MMAs
 #pragma unroll
     for (int d = 0; d < D; ++d) {
       const int c = c0 + d * kWarps;
       if (c >= nchunks) break;
-      if (d & 1) {
+      if (!XA) {
+        load_x(xa, c);
+        compute(ring[d], xa);
+      } else if (d & 1) {
         load_x(xa, c + kWarps);
         compute(ring[d], xb);
       } else {
         load_x(xb, c + kWarps);
         compute(ring[d], xa);
       }
-      issue(ring[d], c + D * kWarps);
+      if (c + D * kWarps < nchunks) issue(ring[d], c + D * kWarps);
     }
   }
 
@@ -199,13 +224,13 @@ __global__ void __launch_bounds__(W * 32) gemv_kernel(Problem p) {
 
 // One instantiation: its blocks per SM (registers, shared memory; asked once) and its launch.
 // D: chunks in flight per warp, deeper with fewer registers per chunk.
-template <typename T, int BITS, bool kGroups, int W, int TM, int NT,
-          int D = (W == 8 && TM == 1 && NT < 4) ? 4 : 2>
+template <typename T, int BITS, int SC, int W, int TM, int NT,
+          int D = (W == 8 && TM == 1 && NT < 4) ? 4 : 2, int MB = 1, bool XA = true>
 struct Variant {
   static int blocks_per_sm() {
     static const int n = [] {
       int b = 1;
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, gemv_kernel<T, BITS, kGroups, W, TM, NT, D>,
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, gemv_kernel<T, BITS, SC, W, TM, NT, D, MB, XA>,
                                                     W * 32, 0);
       return b > 0 ? b : 1;
     }();
@@ -213,7 +238,7 @@ struct Variant {
   }
   static int launch(const Problem& p, cudaStream_t stream) {
     const dim3 grid((p.n + 16 * TM - 1) / (16 * TM));
-    gemv_kernel<T, BITS, kGroups, W, TM, NT, D><<<grid, W * 32, 0, stream>>>(p);
+    gemv_kernel<T, BITS, SC, W, TM, NT, D, MB, XA><<<grid, W * 32, 0, stream>>>(p);
     return static_cast<int>(cudaGetLastError());
   }
 };
@@ -225,34 +250,42 @@ int sm_count() {
   return sms;
 }
 
-// Many rows (a wide projection): blocks of 4 warps, which split K half as many ways as 8, so
-// that more 16-row tiles stream at once in the same registers and each warp runs through more
-// chunks per ramp-up (H100, N 14336: 1.15-1.3x over 8 warps); with 9-16 tokens two tiles per
-// warp halve the re-reads of x. Few rows: blocks of 8 warps keep enough loads in flight, with
-// one or two tiles per warp: two halve the re-reads of x, one makes blocks half as long, so a
-// last partial wave of blocks costs less; the smaller (waves x tiles) wins.
-template <typename T, int BITS, bool kGroups, int NT>
+// Many rows (a wide projection): blocks of 4 warps, which split K half as many ways as 8, so that
+// more 16-row tiles stream at once in the same registers and each warp runs through more chunks
+// per ramp-up (H100, N 14336: 1.15-1.3x over 8 warps); with 9-16 tokens two tiles per warp halve
+// the re-reads of x. Their registers are capped (x read as each chunk starts, one buffer) so that
+// 7 blocks of one tile or 4 of two fit per SM: N 14336 runs in one wave instead of two (H100,
+// int4: 1.25x over the same kernel uncapped, 1-16 tokens). int8 at 1-8 tokens fits 7-8 blocks with
+// x a chunk ahead, its faster form there. Few rows: blocks of 8 warps keep enough loads in flight,
+// with one or two tiles per warp: two halve the re-reads of x, one makes blocks half as long, so a
+// last partial wave of blocks costs less; the smaller (waves x tiles) wins, two tiles on a tie.
+template <typename T, int BITS, int SC, int NT>
 int launch_nt(const Problem& p, cudaStream_t stream) {
   constexpr int kWideTM = NT == 1 ? 1 : 2;
   const int sms = sm_count();
   const int64_t wide_blocks = (p.n + 16 * kWideTM - 1) / (16 * kWideTM);
-  if (wide_blocks >= 3 * static_cast<int64_t>(sms))
-    return Variant<T, BITS, kGroups, 4, kWideTM, NT>::launch(p, stream);
-  using One = Variant<T, BITS, kGroups, 8, 1, NT>;
-  using Two = Variant<T, BITS, kGroups, 8, 2, NT>;
+  if (wide_blocks >= 3 * static_cast<int64_t>(sms)) {
+    if constexpr (NT == 1 && BITS == 8)
+      return Variant<T, BITS, SC, 4, 1, NT>::launch(p, stream);
+    else
+      return Variant<T, BITS, SC, 4, kWideTM, NT, 2, NT == 1 ? 7 : 4, false>::launch(p, stream);
+  }
+  using One = Variant<T, BITS, SC, 8, 1, NT>;
+  using Two = Variant<T, BITS, SC, 8, 2, NT>;
   auto cost = [&](int tm, int per_sm) {
     const int64_t blocks = (p.n + 16 * tm - 1) / (16 * tm), slots = static_cast<int64_t>(per_sm) * sms;
     return ((blocks + slots - 1) / slots) * tm;
   };
-  if (cost(2, Two::blocks_per_sm()) < cost(1, One::blocks_per_sm())) return Two::launch(p, stream);
+  if (cost(2, Two::blocks_per_sm()) <= cost(1, One::blocks_per_sm())) return Two::launch(p, stream);
   return One::launch(p, stream);
 }
 
-template <typename T, int BITS, bool kGroups>
+template <typename T, int BITS, int SC>
 int launch_tm(const Problem& p, cudaStream_t stream) {
-  if (p.m <= 8) return launch_nt<T, BITS, kGroups, 1>(p, stream);
-  if (p.m <= 16) return launch_nt<T, BITS, kGroups, 2>(p, stream);
-  return Variant<T, BITS, kGroups, 8, 1, 4>::launch(p, stream);  // registers: one tile per warp
+  if (p.m <= 8) return launch_nt<T, BITS, SC, 1>(p, stream);
+  if (p.m <= 16) return launch_nt<T, BITS, SC, 2>(p, stream);
+  // registers: one tile per warp; int8 capped at 2 blocks per SM (no spills)
+  return Variant<T, BITS, SC, 8, 1, 4, 2, BITS == 8 ? 2 : 1>::launch(p, stream);
 }
 
 }  // namespace
@@ -265,9 +298,14 @@ bool gemv_supported(const Problem& p) {
 
 template <typename T>
 int launch_gemv(const Problem& p, cudaStream_t stream) {
-  const bool groups = p.group_size > 0;
-  if (p.bits == 8) return groups ? launch_tm<T, 8, true>(p, stream) : launch_tm<T, 8, false>(p, stream);
-  return groups ? launch_tm<T, 4, true>(p, stream) : launch_tm<T, 4, false>(p, stream);
+  const Scales sc = p.group_size == 0 ? kRowScales : p.pairs ? kGroupPairs : kGroupFloats;
+  auto run = [&](auto bits) {
+    constexpr int B = decltype(bits)::value;
+    if (sc == kGroupPairs) return launch_tm<T, B, kGroupPairs>(p, stream);
+    if (sc == kGroupFloats) return launch_tm<T, B, kGroupFloats>(p, stream);
+    return launch_tm<T, B, kRowScales>(p, stream);
+  };
+  return p.bits == 8 ? run(std::integral_constant<int, 8>{}) : run(std::integral_constant<int, 4>{});
 }
 
 template int launch_gemv<__half>(const Problem&, cudaStream_t);

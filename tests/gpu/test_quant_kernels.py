@@ -103,6 +103,19 @@ def test_weight_only_gemm_wide_projection(lib, dtype, bits, group, zeros, m):
     gemm_random(lib, dtype, bits, group, zeros, 13000, 512, m)
 
 
+@pytest.mark.parametrize("bits,group,zeros", LAYOUTS)
+@pytest.mark.parametrize("n", [72, 13000])
+@pytest.mark.parametrize("k", [160, 576])
+@pytest.mark.parametrize("m", [1, 9])
+def test_weight_only_gemm_gemv_partial_last_chunk(lib, bits, group, zeros, n, k, m):
+    """K a multiple of a GEMV lane's k (int4 32, int8 16) but not of a warp's chunk (128, 64):
+    in the last chunk the lanes past K read clamped codes against x = 0 (576: SmolLM2's hidden
+    size). N 13000 runs the 4-warp blocks, N 72 the 8-warp ones."""
+    if group and k % group:
+        pytest.skip("group does not divide K")
+    gemm_random(lib, torch.bfloat16, bits, group, zeros, n, k, m)
+
+
 @pytest.mark.parametrize("bits,group,zeros", [(8, 0, False), (4, 0, False), (8, 16, False)])
 @pytest.mark.parametrize("m", [1, 40])
 def test_weight_only_gemm_k_not_multiple_of_16(lib, bits, group, zeros, m):
