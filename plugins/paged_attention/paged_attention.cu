@@ -4,8 +4,8 @@
 //      on the way for an fp8/int8 pool (k and v rounded to the activation type first, then
 //      sat(round(x / scale)), as the reference does);
 //      one extra block zeroes the split counters and computes the prefill tile prefix sums;
-//   2. attention: decode kernel (split-K, merged by the last split) and/or tensor-core prefill
-//      kernel. Both rotate q as they load it. Where q rows are not 16-byte aligned and the
+//   2. attention: decode kernel (split-K, merged by the last split; on sm_90+ launched while
+//      kv_write runs, see wait_for_write) and/or tensor-core prefill kernel. Both rotate q as they load it. Where q rows are not 16-byte aligned and the
 //      prefill kernel runs, kv_write also stores rotated q to the workspace and the kernels
 //      read that instead.
 //
@@ -152,6 +152,7 @@ __global__ void kv_write_scalar_kernel(trtc_paged_attention_params p, const T* _
                                        const int32_t* __restrict__ qsl, int32_t* tile_cum,
                                        int32_t* split_done, int counters, int tile_rows,
                                        float2* __restrict__ rot_cs) {
+  allow_next_kernel();
   const int t = blockIdx.x;
   if (t == p.num_tokens) {
     plan_block(qsl, p.num_seqs, tile_cum, split_done, counters, tile_rows);
@@ -195,6 +196,7 @@ __global__ void __launch_bounds__(kWriteThreads)
                     const int32_t* __restrict__ qsl, int32_t* tile_cum, int32_t* split_done,
                     int counters, int tile_rows, float2* __restrict__ rot_cs) {
   constexpr int VEC = Vec16<T>::N;
+  allow_next_kernel();
   const int t = blockIdx.x;
   if (t == p.num_tokens) {
     plan_block(qsl, p.num_seqs, tile_cum, split_done, counters, tile_rows);
@@ -263,6 +265,17 @@ int num_sms() {
     sms = 132;
   }
   return sms;
+}
+
+// Programmatic dependent launch needs sm_90+.
+bool can_overlap() {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return major >= 9;
 }
 
 // Query heads per decode CTA. A quantized pool gives each lane 16 elements (not 8): at most
@@ -406,6 +419,7 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   void* qbuf = ws + pl.q_off;
   Args a{};
   a.q = q_direct ? q : qbuf;
+  a.q_from_write = q_direct ? 0 : 1;
   a.q_stride = q_direct ? p->q_stride : p->num_heads * p->head_dim;
   a.rot = q_direct ? p->rotary_dim : 0;
   a.inv_freq = inv_freq;
@@ -466,7 +480,9 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
     return static_cast<int>(cudaGetLastError());
   });
   if (err) return err;
-  if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.hoist, stream))) return err;
+  if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.hoist, can_overlap(),
+                           stream)))
+    return err;
   if (pl.prefill &&
       (err = launch_prefill(a, p->dtype, p->kv_dtype, p->head_dim, pl.tile_bound, stream)))
     return err;

@@ -17,6 +17,7 @@ constexpr int kMaxSplits = 64;
 // Everything the attention kernels read, resolved from the params and the workspace.
 struct Args {
   const void* q;                // [T, q_stride] rows, head h at h * D; rotated on load when rot > 0
+  int q_from_write;             // q is kv_write's copy in the workspace (wait for it)
   int q_stride;                 // elements between token rows of q
   int rot;                      // rotary dims applied to q on load (0: q is final)
   const float* inv_freq;        // [rot / 2]
@@ -41,6 +42,31 @@ struct Args {
   int max_decode_qlen;          // decode kernel handles sequences with 1..this many new tokens
   int head_chunks;              // CTAs per kv head in the decode kernel (group / GQ rounded up)
 };
+
+// Programmatic dependent launch (sm_90+). The decode kernel is launched while kv_write still
+// runs: it reads what kv_write does not write (q rows, block tables, the cached keys) first and
+// waits only before what it does write (new keys, split counters, a workspace copy of q).
+// wait_for_write: returns once the preceding kernel has finished and its writes are visible
+// (at once without such a launch); every decode CTA calls it before it exits, so the kernels
+// after the decode kernel see kv_write done. allow_next_kernel: lets that launch begin.
+__device__ __forceinline__ void wait_for_write() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+// wait_for_write where `cond` holds: a predicated instruction, not a branch (a branch around
+// the wait costs the decode kernel ~30 registers).
+__device__ __forceinline__ void wait_for_write_if(bool cond) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %0, 0;\n@p griddepcontrol.wait;\n}\n"
+               ::"r"(static_cast<int>(cond)) : "memory");
+#endif
+}
+__device__ __forceinline__ void allow_next_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
 
 // Pool element types: the activation type T, or a quantized one (stored = sat(round(x / s))).
 using fp8 = __nv_fp8_e4m3;
@@ -150,8 +176,9 @@ __device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, 
 // nsplit > 1 the last split of each (sequence, head chunk) to finish merges the partials.
 // hoist: the variant computing rotary angles once for its heads (fewer instructions, more
 // registers on 16-bit pools: for grids that fit one wave anyway).
+// overlap: launched as a programmatic dependent of the kernel before it (kv_write; sm_90+).
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
-                  bool hoist, cudaStream_t stream);
+                  bool hoist, bool overlap, cudaStream_t stream);
 // Resident decode CTAs per SM and keys per CTA iteration (for split planning).
 int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool hoist);
 int decode_keys_per_iter(trtc_dtype kv_dtype, int head_dim, int gq);

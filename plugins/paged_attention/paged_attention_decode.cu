@@ -20,6 +20,10 @@
 //
 // Split-K: each split writes its normalized partial (o, max, sum); the last split of a
 // (sequence, head chunk) to finish (a counter in the workspace) merges them into out.
+//
+// Overlap with kv_write (sm_90+, programmatic dependent launch): a CTA reads its sequence's
+// metadata, q rows and cached keys while kv_write still runs; it waits for kv_write only
+// before the keys of this step's tokens, the split counter, or q copied to the workspace.
 #include "paged_attention.cuh"
 
 namespace trtc {
@@ -82,8 +86,11 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   const int chunk = blockIdx.x - hkv * a.head_chunks;
   const int s = blockIdx.y, split = blockIdx.z;
   const int q0 = a.qsl[s], q1 = a.qsl[s + 1];
-  if (q1 <= q0 || q1 - q0 > a.max_decode_qlen) return;
   const int n = a.seq_lens[s];
+  if (q1 <= q0 || q1 - q0 > a.max_decode_qlen) {
+    wait_for_write();
+    return;
+  }
   const int tid = threadIdx.x;
   const int lane = tid % LPK, kl = tid / LPK;
   const int h0 = hkv * a.group + chunk * GQ;
@@ -99,6 +106,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   const float vscale = kQuant ? pool_scale(a.kv_scales, 1) : 1.f;  // a constant: fewer registers
   const int bmask = (1 << a.log2_block) - 1;
   const int e0 = lane * VEC;
+  wait_for_write_if(a.q_from_write);
 
   for (int t = q0; t < q1; ++t) {
     const int qpos = a.positions[t];
@@ -109,6 +117,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
     const int kbeg = lo + split * per;
     const int kend = min(hi, kbeg + per);
     const int nit = kend > kbeg ? (kend - kbeg + ITER - 1) / ITER : 0;
+    wait_for_write_if(kend > n - (q1 - q0));  // keys [n - new tokens, n) come from kv_write
 
     // Block ids of iteration it's keys (read one iteration before they are needed, so the
     // block-table latency hides behind the math), then the copies of its K/V slices into
@@ -325,6 +334,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
       __threadfence();
       __syncthreads();
       if (tid == 0) {
+        wait_for_write();  // kv_write zeroes the counters
         const int c = atomicAdd(a.split_done + s * gridDim.x + blockIdx.x, 1);
         s_last = c == a.nsplit - 1;
       }
@@ -336,12 +346,14 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
         float* s_tot = sm_o + GQ * kMaxSplits;
         for (int g = tid >> 5; g < ng; g += kThreads / 32) {
           const int64_t base = (static_cast<int64_t>(s) * a.num_heads + h0 + g) * a.nsplit;
-          float mi[kMaxSplits / 32], mx = -1e30f;
+          float2 ml[kMaxSplits / 32];  // (max, sum) of split i, both in one load
+          float mx = -1e30f;
 #pragma unroll
           for (int j = 0; j < kMaxSplits / 32; ++j) {
             const int i = (tid & 31) + 32 * j;
-            mi[j] = i < a.nsplit ? __ldcg(a.part_ml + (base + i) * 2) : -1e30f;
-            mx = fmaxf(mx, mi[j]);
+            ml[j] = i < a.nsplit ? __ldcg(reinterpret_cast<const float2*>(a.part_ml) + base + i)
+                                 : make_float2(-1e30f, 0.f);
+            mx = fmaxf(mx, ml[j].x);
           }
 #pragma unroll
           for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
@@ -349,8 +361,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
 #pragma unroll
           for (int j = 0; j < kMaxSplits / 32; ++j) {
             const int i = (tid & 31) + 32 * j;
-            const float w = i < a.nsplit ? __ldcg(a.part_ml + (base + i) * 2 + 1) * exp2f(mi[j] - mx) : 0.f;
-            s_w[g * kMaxSplits + i] = w;
+            const float w = ml[j].y * exp2f(ml[j].x - mx);
+            if (i < a.nsplit) s_w[g * kMaxSplits + i] = w;
             sum += w;
           }
           sum = warp_sum(sum);
@@ -383,6 +395,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
     }
     __syncthreads();
   }
+  wait_for_write();
 }
 
 struct DecodeFn {
@@ -433,12 +446,21 @@ DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool 
 }  // namespace
 
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
-                  bool hoist, cudaStream_t stream) {
+                  bool hoist, bool overlap, cudaStream_t stream) {
   if (a.num_seqs == 0) return cudaSuccess;
   const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, hoist);
   if (f.fn == nullptr) return cudaErrorNotSupported;
-  f.fn<<<dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit), kThreads, f.smem, stream>>>(a);
-  return static_cast<int>(cudaGetLastError());
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = static_cast<size_t>(f.smem);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = overlap ? 1 : 0;
+  return static_cast<int>(cudaLaunchKernelEx(&cfg, f.fn, a));
 }
 
 int decode_keys_per_iter(trtc_dtype kv_dtype, int head_dim, int gq) {
