@@ -268,15 +268,7 @@ int num_sms() {
 }
 
 // Programmatic dependent launch needs sm_90+.
-bool can_overlap() {
-  int device = 0, major = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-    cudaGetLastError();
-    return false;
-  }
-  return major >= 9;
-}
+bool can_overlap() { return device_capability() >= 90; }
 
 // Query heads per decode CTA. A quantized pool gives each lane 16 elements (not 8): at most
 // 4 heads keep q and the accumulators in registers.

@@ -311,14 +311,7 @@ int launch_wgmma_tokens(const Problem& p, cudaStream_t stream) {
 }  // namespace trtc
 
 extern "C" int trtc_weight_only_gemm_packed_supported(void) {
-  int device = 0, major = 0, minor = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  return major == 9 && minor == 0 && trtc::woq::wgmma_ready();
+  return trtc::device_capability() == 90 && trtc::woq::wgmma_ready();
 }
 
 extern "C" int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, const void* packed,
