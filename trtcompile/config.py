@@ -80,6 +80,9 @@ class QuantConfig:
     smoothquant_alpha: float = field(default=0.5, metadata={"doc": "int8_sq migration strength"})
     calibration_data: str = field(default="", metadata={
         "doc": "text file for calibration; '' = the built-in English sample"})
+    fp8_fast_accumulation: bool = field(default=False, metadata={
+        "doc": "fp8 GEMMs accumulate in the tensor cores' fast mode (torch backend, "
+               "torch._scaled_mm use_fast_accum): faster, ~2x the accumulation error"})
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,10 @@ def perplexity(artifact: str | Path, text: str, *, max_tokens: int | None = None
             if dev.type == "cuda":
                 from trtcompile.ops.cuda_kernels import register_cuda_impls
                 register_cuda_impls()
-            ex, kv = OnnxExecutor(graph, dev), pool.allocate(num_blocks, dev)
+            from trtcompile.backends.torch_backend import executor_options
+
+            ex = OnnxExecutor(graph, dev, **executor_options(m))
+            kv = pool.allocate(num_blocks, dev)
 
             def run_window(chunk):
                 feeds = {k: v.to(dev) for k, v in _one_sequence_feeds(chunk, pool.block_size).items()}

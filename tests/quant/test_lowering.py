@@ -52,3 +52,31 @@ def test_lowering_leaves_unquantized_graphs_alone(exported):
     assert sum(lowered.lowering.fused.values()) == 0
     assert all(s.fn.__module__ != "trtcompile.executor.lowering" for s in lowered.steps)
 
+
+
+@pytest.mark.parametrize("case", ["fp8_dynamic", "int8_sq_dynamic"])
+def test_fast_accumulation_reaches_only_the_fp8_gemms(exported, case):
+    quant, target = W8A8[case]
+    loaded, path = exported("llama")
+    model = quantized_model(loaded, path, **quant)
+    for fast in (False, True):
+        lowered = OnnxExecutor(model, lower=True, fp8_fast_accumulation=fast)
+        flags = {s.attrs["fast_accum"] for s in lowered.steps if s.fn.__name__ == "quantized_gemm"}
+        assert flags == {fast and target == "fp8"}
+
+
+def test_fast_accumulation_is_a_build_setting_of_fp8_on_torch():
+    from trtcompile.backends.torch_backend import executor_options
+    from trtcompile.build import check_supported
+    from trtcompile.config import load_config
+    from trtcompile.errors import ConfigError
+
+    base = ["model.source=tiny-llama", "quantization.fp8_fast_accumulation=true"]
+    config = load_config(None, base + ["quantization.mode=fp8"])
+    check_supported(config)
+    assert executor_options({"build_config": config.to_dict()}) == {"fp8_fast_accumulation": True}
+    assert executor_options({}) == {"fp8_fast_accumulation": False}    # artifacts before the key
+    for extra in (["quantization.mode=int8_sq"], ["quantization.mode=fp8", "quantization.activation=static",
+                                                       "build.backend=tensorrt"]):
+        with pytest.raises(ConfigError, match="fp8_fast_accumulation"):
+            check_supported(load_config(None, base + extra))

@@ -19,10 +19,17 @@ class TorchEngine:
         if self.device.type == "cuda":
             from trtcompile.ops.cuda_kernels import register_cuda_impls
             register_cuda_impls()
-        self.executor = OnnxExecutor(artifact.model_onnx, self.device)
+        self.executor = OnnxExecutor(artifact.model_onnx, self.device,
+                                     **executor_options(artifact.manifest))
 
     def execute(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.executor.run(inputs)[io.LOGITS]
+
+
+def executor_options(manifest: Mapping) -> dict:
+    """OnnxExecutor options that the artifact's build config decides."""
+    quant = manifest.get("build_config", {}).get("quantization", {})
+    return {"fp8_fast_accumulation": bool(quant.get("fp8_fast_accumulation", False))}
 
 
 def open_backend(artifact: Artifact, device: str | torch.device, backend: str | None = None):

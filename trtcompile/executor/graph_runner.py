@@ -35,10 +35,11 @@ _TABLES = {DOMAIN: trtc_ops.HANDLERS, lowering.LOWERED_DOMAIN: lowering.HANDLERS
 class OnnxExecutor:
     """Executes an ONNX model with torch on `device`. `run(feeds) -> {output name: tensor}`.
     `lower`: fuse the quantized GEMM patterns into library GEMMs (executor/lowering.py);
-    default: on for CUDA devices, off on the CPU (where the graph runs as written)."""
+    default: on for CUDA devices, off on the CPU (where the graph runs as written).
+    `fp8_fast_accumulation`: the lowered fp8 GEMMs use the fast accumulation mode."""
 
     def __init__(self, model: onnx.ModelProto | str | Path, device: str | torch.device = "cpu",
-                 lower: bool | None = None):
+                 lower: bool | None = None, fp8_fast_accumulation: bool = False):
         base_dir = None
         if not isinstance(model, onnx.ModelProto):
             base_dir = str(Path(model).parent)
@@ -57,8 +58,8 @@ class OnnxExecutor:
         if lower is None:
             lower = self.device.type == "cuda"
         if lower:
-            nodes, self.lowering = lowering.lower_quantized_gemms(nodes, self.constants,
-                                                                  set(self.output_names))
+            nodes, self.lowering = lowering.lower_quantized_gemms(
+                nodes, self.constants, set(self.output_names), fp8_fast_accumulation)
         self.steps = self._plan(nodes)
 
     def _plan(self, nodes: list[Node]) -> list[_Step]:

@@ -94,7 +94,8 @@ def _static_activation(g: _Graph, a: Node, constants) -> tuple[list[Node], str, 
 
 
 def lower_quantized_gemms(nodes: list[Node], constants: dict[str, torch.Tensor],
-                          graph_outputs: set[str]) -> tuple[list[Node], LoweringReport]:
+                          graph_outputs: set[str], fp8_fast_accumulation: bool = False
+                          ) -> tuple[list[Node], LoweringReport]:
     """-> (nodes with each matched pattern replaced by one QuantizedGemm step, report).
     Updates `constants`: each fused weight is stored once, laid out for the library GEMM."""
     g = _Graph(nodes, graph_outputs)
@@ -134,14 +135,17 @@ def lower_quantized_gemms(nodes: list[Node], constants: dict[str, torch.Tensor],
                 constants.pop(name, None)
         dropped.update(id(p) for p in pattern + [dq])
         fused_at[id(mm)] = Node("QuantizedGemm", LOWERED_DOMAIN, (x, w_name, s_name, act_scale),
-                                mm.outputs, {"target": target}, f"{mm.name}.lowered")
+                                mm.outputs, {"target": target,
+                                             "fast_accum": fp8_fast_accumulation and target == "fp8"},
+                                f"{mm.name}.lowered")
         report.fused[target] += 1
     out = [fused_at.get(id(n), n) for n in nodes if id(n) not in dropped]
     return out, report
 
 
 def quantized_gemm(x: torch.Tensor, w: torch.Tensor, w_scale: torch.Tensor,
-                   act_scale: torch.Tensor | None = None, *, target: str) -> torch.Tensor:
+                   act_scale: torch.Tensor | None = None, *, target: str,
+                   fast_accum: bool = False) -> torch.Tensor:
     """y = (q(x) * sx) @ (W_q * w_scale): x [.., K], W_q [K, N] column-major, w_scale float32
     [1, N]; activations quantized per token (act_scale None) or with one static scale."""
     lead, k = x.shape[:-1], x.shape[-1]
@@ -157,7 +161,7 @@ def quantized_gemm(x: torch.Tensor, w: torch.Tensor, w_scale: torch.Tensor,
         y = (q.float() * sx) @ (w.float() * w_scale)
     elif target == "fp8":
         y = torch._scaled_mm(q, w, scale_a=sx.contiguous(), scale_b=w_scale,
-                             out_dtype=torch.bfloat16)
+                             out_dtype=torch.bfloat16, use_fast_accum=fast_accum)
     else:
         if rows < _INT_MM_MIN_ROWS:
             q = torch.nn.functional.pad(q, (0, 0, 0, _INT_MM_MIN_ROWS - rows))
