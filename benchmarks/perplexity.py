@@ -26,7 +26,7 @@ MODES = {
     "fp32": ([], 0.1),
     "int8_weight_only": (["quantization.mode=int8_weight_only"], 1.0),
     "fp8": (["quantization.mode=fp8"], 3.0),                                   # dynamic
-    "fp8_fast": (["quantization.mode=fp8", "quantization.fp8_fast_accumulation=true"], 3.0),
+    "fp8_exact": (["quantization.mode=fp8", "quantization.fp8_fast_accumulation=false"], 3.0),
     "fp8_static": (["quantization.mode=fp8", "quantization.activation=static"], 3.0),
     "int8_sq": (["quantization.mode=int8_sq"], 3.0),                           # dynamic
     "int8_sq_static": (["quantization.mode=int8_sq", "quantization.activation=static"], 3.0),

@@ -39,11 +39,6 @@ def check_supported(config: Config) -> None:
                               "per-token QuantizeFp8/QuantizeInt8 TensorRT plugins, which are not "
                               "built yet; use quantization.activation: static (TensorRT's own "
                               "Q/DQ) or build.backend: torch")
-    if config.quantization.fp8_fast_accumulation and (
-            config.build.backend == Backend.TENSORRT or mode != QuantMode.FP8):
-        raise ConfigError("quantization.fp8_fast_accumulation applies to quantization.mode: fp8 "
-                          "on build.backend: torch only (found mode "
-                          f"'{mode}', backend '{config.build.backend}')")
     if config.kv_cache.dtype != KVCacheDType.AUTO and config.build.backend == Backend.TENSORRT:
         raise ConfigError(f"kv_cache.dtype '{config.kv_cache.dtype}' is not enabled for "
                           "build.backend: tensorrt: the PagedAttention plugin accepts an fp8/int8 "

@@ -65,18 +65,14 @@ def test_fast_accumulation_reaches_only_the_fp8_gemms(exported, case):
         assert flags == {fast and target == "fp8"}
 
 
-def test_fast_accumulation_is_a_build_setting_of_fp8_on_torch():
+def test_fast_accumulation_is_a_build_setting():
     from trtcompile.backends.torch_backend import executor_options
-    from trtcompile.build import check_supported
     from trtcompile.config import load_config
-    from trtcompile.errors import ConfigError
 
-    base = ["model.source=tiny-llama", "quantization.fp8_fast_accumulation=true"]
-    config = load_config(None, base + ["quantization.mode=fp8"])
-    check_supported(config)
+    config = load_config(None, ["model.source=tiny-llama", "quantization.mode=fp8"])
+    assert config.quantization.fp8_fast_accumulation               # the default
     assert executor_options({"build_config": config.to_dict()}) == {"fp8_fast_accumulation": True}
-    assert executor_options({}) == {"fp8_fast_accumulation": False}    # artifacts before the key
-    for extra in (["quantization.mode=int8_sq"], ["quantization.mode=fp8", "quantization.activation=static",
-                                                       "build.backend=tensorrt"]):
-        with pytest.raises(ConfigError, match="fp8_fast_accumulation"):
-            check_supported(load_config(None, base + extra))
+    exact = load_config(None, ["model.source=tiny-llama", "quantization.mode=fp8",
+                               "quantization.fp8_fast_accumulation=false"])
+    assert executor_options({"build_config": exact.to_dict()}) == {"fp8_fast_accumulation": False}
+    assert executor_options({}) == {"fp8_fast_accumulation": False}  # artifacts before the key
