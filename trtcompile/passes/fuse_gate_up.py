@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import onnx_graphsurgeon as gs
 
 from trtcompile.passes.context import PassContext, PassReport
-from trtcompile.passes.graph_util import (add_node, concat_weights, const, is_op, matmul_with_const, new_var,
-                                          plugin_node, producer)
+from trtcompile.passes.graph_util import (add_node, concat_weights, const, is_op,
+                                          matmul_with_const, new_var, plugin_node, producer)
 
 
 def _silu_input(t: gs.Tensor) -> gs.Tensor | None:

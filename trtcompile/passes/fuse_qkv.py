@@ -6,8 +6,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from trtcompile.passes.context import PassContext, PassReport
-from trtcompile.passes.graph_util import (add_node, concat_weights, const, is_op, matmul_with_const, new_var,
-                                          producer)
+from trtcompile.passes.graph_util import (add_node, concat_weights, const, is_op,
+                                          matmul_with_const, new_var, producer)
 
 
 def _split_source(q: gs.Tensor, k: gs.Tensor, v: gs.Tensor) -> gs.Tensor | None:
