@@ -63,3 +63,16 @@ def test_saved_graph_runs_like_the_export(llama, tmp_path, monkeypatch, external
     got = OnnxExecutor(out).run(feeds)["logits"]
     want = OnnxExecutor(path).run(feeds)["logits"]
     torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_truncated_data_file_is_refused_with_the_tensor_name(llama, tmp_path, monkeypatch):
+    from trtcompile.errors import ArtifactError
+
+    _loaded, _path, graph = llama
+    monkeypatch.setattr(graph_io, "EXTERNAL_ABOVE", 0)
+    out = tmp_path / "model.onnx"
+    graph_io.save_graph(graph, out)
+    data = tmp_path / "model.onnx.data"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    with pytest.raises(ArtifactError, match="tensor '.*' needs"):
+        OnnxExecutor(out)

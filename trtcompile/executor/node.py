@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -20,13 +21,33 @@ class Node:
     name: str
 
 
+_VIEWED = {onnx.TensorProto.BFLOAT16: (np.int16, torch.bfloat16),          # numpy storage, torch
+           onnx.TensorProto.FLOAT8E4M3FN: (np.uint8, torch.float8_e4m3fn)}
+
+
+def _read_external(t: onnx.TensorProto, base_dir: str) -> torch.Tensor:
+    """One read of an external tensor straight into the array torch takes over (no copies)."""
+    from trtcompile.errors import ArtifactError
+
+    info = {e.key: e.value for e in t.external_data}
+    storage, viewed = _VIEWED.get(t.data_type, (onnx.helper.tensor_dtype_to_np_dtype(t.data_type), None))
+    count = int(np.prod(t.dims, dtype=np.int64))
+    path = Path(base_dir) / info["location"]
+    arr = np.fromfile(path, dtype=storage, count=count, offset=int(info.get("offset", 0)))
+    if arr.size != count:
+        raise ArtifactError(f"{path.name}: tensor '{t.name}' needs {count} elements at offset "
+                            f"{info.get('offset', 0)}, the file holds {arr.size}")
+    out = torch.from_numpy(arr.reshape(tuple(t.dims)))
+    return out if viewed is None else out.view(viewed)
+
+
 def tensor_to_torch(t: onnx.TensorProto, base_dir: str | None = None) -> torch.Tensor:
-    if t.data_type == onnx.TensorProto.BFLOAT16:
+    if base_dir is not None and t.data_location == onnx.TensorProto.EXTERNAL:
+        return _read_external(t, base_dir)
+    if t.data_type in _VIEWED:
+        storage, viewed = _VIEWED[t.data_type]
         raw = numpy_helper.to_array(t, base_dir or "")
-        return torch.from_numpy(np.ascontiguousarray(raw).view(np.int16).copy()).view(torch.bfloat16)
-    if t.data_type == onnx.TensorProto.FLOAT8E4M3FN:
-        raw = numpy_helper.to_array(t, base_dir or "")
-        return torch.from_numpy(np.ascontiguousarray(raw).view(np.uint8).copy()).view(torch.float8_e4m3fn)
+        return torch.from_numpy(np.ascontiguousarray(raw).view(storage).copy()).view(viewed)
     arr = numpy_helper.to_array(t, base_dir or "")
     return torch.from_numpy(np.array(arr, copy=True))
 
