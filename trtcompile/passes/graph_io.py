@@ -79,7 +79,7 @@ def save_graph(graph: gs.Graph, path: Path) -> None:
                 values = const.values
                 if values.nbytes < EXTERNAL_MIN_TENSOR:
                     continue
-                offset = -f.tell() % ALIGN + f.tell()
+                offset = -(-f.tell() // ALIGN) * ALIGN          # round up to the alignment
                 f.seek(offset)
                 f.write(np.ascontiguousarray(values).reshape(-1).view(np.uint8).data)
                 swapped.append((const, const._values))

@@ -51,9 +51,10 @@ def convert_weight(values: np.ndarray, dtype) -> np.ndarray:
     target = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype.name)
     if values.dtype != np.float32 or target is None:
         return values.astype(dtype, order="C")
-    src = torch.from_numpy(values.T if _transposed(values) else values)
+    transposed = _transposed(values)
+    src = torch.from_numpy(values.T if transposed else values)
     out = torch.empty(src.shape, dtype=target).copy_(src)
-    if _transposed(values):
+    if transposed:
         out = torch.empty(values.shape, dtype=target).copy_(out.t())
     return out.view(torch.int16).numpy().view(dtype)
 
