@@ -3,12 +3,16 @@ shapes: the library GEMM alone (torch._scaled_mm fp8 with row-wise scales, torch
 int8) and the whole lowered step (per-token activation quantization + GEMM + scales, as
 trtcompile.executor.lowering.quantized_gemm runs it in a model).
 
-    python benchmarks/bench_w8a8.py [--json FILE]
+    python benchmarks/bench_w8a8.py [--json FILE] [--producers-only]
 
 Times: CUDA events around CUDA-graph replays of 10 calls, median of 30 (bench_kernels.py's
 gpu_time_us). Weights are 29-117 MB, above the 50 MB L2 for the larger shapes only.
 Then, at M = 1024, the relative error of bf16, fp8 and fp8 with fast accumulation against a
 float64 product of the same operands, to decide whether fast accumulation is usable.
+Last (or alone with --producers-only): the per-token fp8 quantization of the GEMM inputs that
+the lowering fuses into RMSNorm and SiluMul, fused against the kernels it replaces (RMSNorm or
+SiluMul, then quantize_per_token, then the bf16 -> float32 scale copy) and against the bf16
+RMSNorm / SiluMul alone (what the bf16 model runs there).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_kernels import gpu_time_us  # noqa: E402
 
 from trtcompile.executor.lowering import quantized_gemm  # noqa: E402
+from trtcompile.ops import cuda_kernels  # noqa: E402
 
 SHAPES = {"qkv 4096x6144": (4096, 6144), "gate_up 4096x28672": (4096, 28672),
           "down 14336x4096": (14336, 4096)}
@@ -87,14 +92,53 @@ def accuracy(m: int, k: int, n: int) -> dict:
     return out
 
 
+def producers() -> list[dict]:
+    """RMSNorm(+residual) 4096 and SiluMul 14336 -> fp8 codes: fused vs separate vs bf16 alone."""
+    lib = cuda_kernels.load()
+    out = []
+    print("quantizing producers, times in us (llama-3.1-8b widths)")
+    print(f"{'producer':<22}{'rows':>6}{'bf16 alone':>12}{'separate':>10}{'fused':>8}{'saved':>8}")
+    for rows in (256, 2048, 8192):
+        g = torch.Generator(device="cuda").manual_seed(rows)
+        x = torch.randn(rows, 4096, device="cuda", generator=g, dtype=torch.bfloat16)
+        r = torch.randn(rows, 4096, device="cuda", generator=g, dtype=torch.bfloat16)
+        w = torch.rand(4096, device="cuda", generator=g, dtype=torch.bfloat16) + 0.5
+        gu = torch.randn(rows, 2 * 14336, device="cuda", generator=g, dtype=torch.bfloat16)
+
+        def separate_norm():
+            y, _ = lib.rms_norm(x, w, r, 1e-5)
+            return lib.quantize_per_token(y, "fp8")[1].float()
+
+        def separate_silu():
+            return lib.quantize_per_token(lib.silu_mul(gu), "fp8")[1].float()
+
+        cases = {"rmsnorm+res 4096": (lambda: lib.rms_norm(x, w, r, 1e-5), separate_norm,
+                                      lambda: lib.rms_norm_quantize(x, w, r, 1e-5, "fp8")),
+                 "silu_mul 14336": (lambda: lib.silu_mul(gu), separate_silu,
+                                    lambda: lib.silu_mul_quantize(gu, "fp8"))}
+        for name, (alone, sep, fused) in cases.items():
+            t = {k: gpu_time_us(f) for k, f in (("bf16", alone), ("separate", sep), ("fused", fused))}
+            out.append({"producer": name, "rows": rows, **t})
+            print(f"{name:<22}{rows:>6}{t['bf16']:12.1f}{t['separate']:10.1f}{t['fused']:8.1f}"
+                  f"{t['separate'] - t['fused']:8.1f}", flush=True)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--producers-only", action="store_true",
+                    help="only the fused quantizing RMSNorm / SiluMul against the separate kernels")
     args = ap.parse_args()
     from trtcompile.ops.cuda_kernels import register_cuda_impls
     register_cuda_impls()
-    rows = []
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    if args.producers_only:
+        result = {"device": torch.cuda.get_device_name(), "producers": producers()}
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1))
+        return
+    rows = []
     cols = ("fp8_gemm", "fp8_gemm_fast_accum", "fp8_step", "int8_gemm", "int8_step")
     print("times in us; x = bf16 time / this time")
     print(f"{'shape':<20}{'M':>6}{'bf16':>9}" + "".join(f"{c:>{max(len(c), 9) + 1}}{'x':>6}"
@@ -123,9 +167,11 @@ def main():
         accuracy_rows.append(r)
         print(f"{label:<20}{r['M']:>6}{r['bf16']:10.2e}{r['fp8_gemm']:10.2e}"
               f"{r['fp8_gemm_fast_accum']:12.2e}", flush=True)
+    producer_rows = producers()
     if args.json:
         args.json.write_text(json.dumps({"device": torch.cuda.get_device_name(), "rows": rows,
-                                         "accuracy": accuracy_rows}, indent=1))
+                                         "accuracy": accuracy_rows, "producers": producer_rows},
+                                        indent=1))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,18 @@ int trtc_rmsnorm(const void* x, const void* residual, const void* weight, void* 
 int trtc_silu_mul(const void* x, void* y, int64_t rows, int32_t inter, trtc_dtype dtype,
                   cudaStream_t stream);
 
+// RMSNorm and SiluMul followed by per-token quantization of their output (as
+// trtc_quantize_per_token), without writing the output: q [rows, hidden | inter] codes
+// (target TRTC_INT8 or TRTC_FP8_E4M3), scale float32 [rows] holding the scale rounded to
+// dtype (the value trtc_quantize_per_token writes), same codes bit for bit. Rows must be
+// 16-byte aligned, a multiple of 16 elements and at most 8192 16-byte vectors; other rows
+// return cudaErrorNotSupported (run the two kernels instead).
+int trtc_rmsnorm_quantize(const void* x, const void* residual, const void* weight, void* q,
+                          float* scale, void* residual_out, int64_t rows, int32_t hidden,
+                          float epsilon, trtc_dtype dtype, trtc_dtype target, cudaStream_t stream);
+int trtc_silu_mul_quantize(const void* x, void* q, float* scale, int64_t rows, int32_t inter,
+                           trtc_dtype dtype, trtc_dtype target, cudaStream_t stream);
+
 // y[M, N] = x[M, K] @ dequant(qweight)^T, x and y fp16 or bf16 (dtype), y contiguous.
 // bits 8: qweight int8 [N, K]; bits 4: uint8 [N, K/2], low nibble = even k. group_size 0:
 // scales float32 [N] (one per output channel); else scales (and zeros, or NULL) float32

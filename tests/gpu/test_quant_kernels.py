@@ -238,3 +238,55 @@ def test_quantize_per_token_batched_and_errors(lib):
     assert torch.equal(q.cpu(), q_ref) and torch.equal(s.cpu(), s_ref)
     with pytest.raises(UnsupportedOpError, match="target"):
         lib.quantize_per_token(x, "int4")
+
+
+# ------------------------------------- quantization fused into RMSNorm and SiluMul (lowering)
+
+def _same_codes(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.dtype == b.dtype and torch.equal(a.view(torch.int8), b.view(torch.int8))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("target", ["int8", "fp8"])
+@pytest.mark.parametrize("rows,hidden", [(1, 576), (7, 4096), (300, 2048), (3, 16384), (5, 1000)])
+@pytest.mark.parametrize("residual", [False, True])
+def test_rms_norm_quantize_equals_the_two_kernels(lib, dtype, target, rows, hidden, residual):
+    """Bit for bit the codes and scales of RMSNorm then quantize_per_token (hidden 1000: not a
+    multiple of 16, so the fused kernel declines and both kernels run)."""
+    g = torch.Generator(device=DEV).manual_seed(rows + hidden)
+    x = (2 * torch.randn(rows, hidden, device=DEV, generator=g)).to(dtype)
+    r = torch.randn(rows, hidden, device=DEV, generator=g).to(dtype) if residual else None
+    w = (1 + 0.5 * torch.randn(hidden, device=DEV, generator=g)).to(dtype)
+    x[0] = 0                                                   # all-zero row: scale 1
+    if residual:
+        r[0] = 0
+    if rows > 2:
+        x[1] *= 300
+    q, s, res = lib.rms_norm_quantize(x, w, r, 1e-5, target)
+    y, res_ref = lib.rms_norm(x, w, r, 1e-5)
+    q_ref, s_ref = lib.quantize_per_token(y, target)
+    assert s.dtype == torch.float32 and s.shape == (rows, 1) and s[0].item() == 1.0
+    assert torch.equal(s, s_ref.float()) and _same_codes(q, q_ref)
+    assert (res is None) == (not residual) and (res is None or torch.equal(res, res_ref))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("target", ["int8", "fp8"])
+@pytest.mark.parametrize("rows,inter", [(1, 64), (9, 1536), (256, 14336), (4, 1000)])
+def test_silu_mul_quantize_equals_the_two_kernels(lib, dtype, target, rows, inter):
+    g = torch.Generator(device=DEV).manual_seed(rows * inter)
+    x = (3 * torch.randn(2, rows, 2 * inter, device=DEV, generator=g)).to(dtype)
+    x[0, 0] = 0
+    q, s = lib.silu_mul_quantize(x, target)
+    q_ref, s_ref = lib.quantize_per_token(lib.silu_mul(x), target)
+    assert q.shape == (2, rows, inter) and s.shape == (2, rows, 1) and s.dtype == torch.float32
+    assert s[0, 0].item() == 1.0
+    assert torch.equal(s, s_ref.float()) and _same_codes(q, q_ref)
+
+
+def test_fused_quantize_ops_errors(lib):
+    x = torch.randn(4, 256, device=DEV)
+    with pytest.raises(UnsupportedOpError, match="target"):
+        lib.rms_norm_quantize(x, torch.ones(256, device=DEV), None, 1e-6, "int4")
+    with pytest.raises(UnsupportedOpError, match="float32, float16 or bfloat16"):
+        lib.silu_mul_quantize(x.to(torch.float64), "fp8")

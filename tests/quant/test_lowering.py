@@ -33,7 +33,14 @@ def test_lowering_fuses_every_quantized_gemm_and_keeps_the_logits(exported, case
     assert lowered.lowering.fused == Counter({target: 8}), lowered.lowering.summary()
     assert not lowered.lowering.kept
     ops = Counter(s.fn.__name__ for s in lowered.steps)
-    assert ops["quantized_gemm"] == 8
+    if quant.get("activation") == "static":
+        assert ops["quantized_gemm"] == 8 and not lowered.lowering.quantizing
+    else:   # per layer: qkv and gate_up take their norm's codes, down SiluMul's; o quantizes
+        assert lowered.lowering.quantizing == Counter(RMSNorm=4, SiluMul=2)
+        assert (ops["quantized_gemm"], ops["quantized_gemm_codes"]) == (2, 6)
+        assert (ops["rms_norm_quantize"], ops["silu_mul_quantize"]) == (4, 2)
+        assert ops["rms_norm"] == 1 and ops["silu_mul"] == 0   # the final norm feeds lm_head
+        assert "quantization fused into 4 RMSNorm, 2 SiluMul" in lowered.lowering.summary()
     assert not {"quantize_linear", "dequantize_linear", "quantize_int8", "quantize_fp8"} & set(ops)
     # the fused weights replace the originals: no quantized constant is kept twice
     assert sum(t.dtype in (torch.int8, torch.float8_e4m3fn) and t.dim() == 2
@@ -61,8 +68,9 @@ def test_fast_accumulation_reaches_only_the_fp8_gemms(exported, case):
     model = quantized_model(loaded, path, **quant)
     for fast in (False, True):
         lowered = OnnxExecutor(model, lower=True, fp8_fast_accumulation=fast)
-        flags = {s.attrs["fast_accum"] for s in lowered.steps if s.fn.__name__ == "quantized_gemm"}
-        assert flags == {fast and target == "fp8"}
+        flags = [s.attrs["fast_accum"] for s in lowered.steps
+                 if s.fn.__name__ in ("quantized_gemm", "quantized_gemm_codes")]
+        assert len(flags) == 8 and set(flags) == {fast and target == "fp8"}
 
 
 def test_fast_accumulation_is_a_build_setting():

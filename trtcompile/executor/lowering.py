@@ -9,6 +9,10 @@ and every value between x and the MatMul feeding only the next node of the patte
 The fused step computes the pattern's arithmetic (products of the quantized values, float32
 accumulation, the same scales); it skips the graph's rounding of the dequantized activation
 to the model dtype, so results differ from the node-by-node run by that rounding only.
+
+Where x of a dynamic pattern is the only use of an RMSNorm or SiluMul output, that node and
+the quantization become one kernel that writes the codes and scales instead of x
+(RMSNormQuantize / SiluMulQuantize; the same bits as the two kernels).
 """
 
 from __future__ import annotations
@@ -31,14 +35,20 @@ _INT_MM_MIN_ROWS = 17          # torch._int_mm wants more than 16 rows
 _ONNX_CODE = {"fp8": 17, "int8": 3}   # QuantizeLinear output_dtype of each target
 
 
+_QUANTIZING_PRODUCERS = {"RMSNorm": "RMSNormQuantize", "SiluMul": "SiluMulQuantize"}
+
+
 @dataclass
 class LoweringReport:
     fused: Counter = field(default_factory=Counter)        # target -> GEMMs fused
     kept: list[str] = field(default_factory=list)          # "node: why" for patterns left alone
+    quantizing: Counter = field(default_factory=Counter)   # producer op -> quantization fused in
 
     def summary(self) -> str:
         done = ", ".join(f"{n} {t}" for t, n in sorted(self.fused.items())) or "none"
-        return f"fused quantized GEMMs: {done}" + (f"; {len(self.kept)} kept" if self.kept else "")
+        into = ", ".join(f"{n} {op}" for op, n in sorted(self.quantizing.items()))
+        return (f"fused quantized GEMMs: {done}" + (f"; quantization fused into {into}" if into else "")
+                + (f"; {len(self.kept)} kept" if self.kept else ""))
 
 
 class _Graph:
@@ -93,6 +103,18 @@ def _static_activation(g: _Graph, a: Node, constants) -> tuple[list[Node], str, 
     return (None if target is None else ([q, a], q.inputs[0], target, q.inputs[1]))
 
 
+def _quantizing_producer(g: _Graph, x: str, target: str) -> Node | None:
+    """The RMSNorm / SiluMul node whose first output x feeds only the quantization, as one
+    node that writes the codes (x.codes) and float32 scales (x.scale) instead; else None."""
+    src = g.producer.get(x)
+    if src is None or src.domain != DOMAIN or src.op_type not in _QUANTIZING_PRODUCERS \
+            or src.outputs[0] != x or g.uses[x] != 1:
+        return None
+    return Node(_QUANTIZING_PRODUCERS[src.op_type], LOWERED_DOMAIN, src.inputs,
+                (f"{x}.codes", f"{x}.scale", *src.outputs[1:]), {**src.attrs, "target": target},
+                f"{src.name}.quantize")
+
+
 def lower_quantized_gemms(nodes: list[Node], constants: dict[str, torch.Tensor],
                           graph_outputs: set[str], fp8_fast_accumulation: bool = False
                           ) -> tuple[list[Node], LoweringReport]:
@@ -101,7 +123,7 @@ def lower_quantized_gemms(nodes: list[Node], constants: dict[str, torch.Tensor],
     g = _Graph(nodes, graph_outputs)
     report = LoweringReport()
     dropped: set[int] = set()
-    fused_at: dict[int, Node] = {}
+    fused_at: dict[int, Node] = {}      # id(original node) -> its replacement
     for mm in nodes:
         if mm.op_type != "MatMul" or mm.domain:
             continue
@@ -128,36 +150,35 @@ def lower_quantized_gemms(nodes: list[Node], constants: dict[str, torch.Tensor],
             report.kept.append(f"{mm.name}: K={k}, N={n} not multiples of {_ALIGN[target]}")
             continue
         w_name, s_name = f"{dq.inputs[0]}.lowered", f"{dq.inputs[1]}.lowered"
+        out_dtype = constants[dq.inputs[1]].dtype                   # the MatMul's dtype
         constants[w_name] = wq.t().contiguous().t()                 # column-major [K, N]
         constants[s_name] = constants[dq.inputs[1]].float().reshape(1, n).contiguous()
         for name in dq.inputs:
             if g.uses[name] == 1:
                 constants.pop(name, None)
         dropped.update(id(p) for p in pattern + [dq])
-        fused_at[id(mm)] = Node("QuantizedGemm", LOWERED_DOMAIN, (x, w_name, s_name, act_scale),
-                                mm.outputs, {"target": target,
-                                             "fast_accum": fp8_fast_accumulation and target == "fp8"},
-                                f"{mm.name}.lowered")
+        attrs = {"target": target, "fast_accum": fp8_fast_accumulation and target == "fp8"}
+        producer = None if act_scale else _quantizing_producer(g, x, target)
+        if producer is not None:
+            fused_at[id(g.producer[x])] = producer
+            report.quantizing[g.producer[x].op_type] += 1
+            fused_at[id(mm)] = Node("QuantizedGemmCodes", LOWERED_DOMAIN,
+                                    (producer.outputs[0], producer.outputs[1], w_name, s_name),
+                                    mm.outputs, {**attrs, "out_dtype": out_dtype},
+                                    f"{mm.name}.lowered")
+        else:
+            fused_at[id(mm)] = Node("QuantizedGemm", LOWERED_DOMAIN, (x, w_name, s_name, act_scale),
+                                    mm.outputs, attrs, f"{mm.name}.lowered")
         report.fused[target] += 1
     out = [fused_at.get(id(n), n) for n in nodes if id(n) not in dropped]
     return out, report
 
 
-def quantized_gemm(x: torch.Tensor, w: torch.Tensor, w_scale: torch.Tensor,
-                   act_scale: torch.Tensor | None = None, *, target: str,
-                   fast_accum: bool = False) -> torch.Tensor:
-    """y = (q(x) * sx) @ (W_q * w_scale): x [.., K], W_q [K, N] column-major, w_scale float32
-    [1, N]; activations quantized per token (act_scale None) or with one static scale."""
-    lead, k = x.shape[:-1], x.shape[-1]
-    x2 = x.reshape(-1, k)
-    rows = x2.shape[0]
-    if act_scale is None:
-        q, sx = torch.ops.trtcompile.quantize_per_token(x2, target)
-        sx = sx.float()
-    else:
-        q = onnx_ops.quantize_linear(x2, act_scale, output_dtype=_ONNX_CODE[target])
-        sx = act_scale.float().reshape(1, 1).expand(rows, 1)
-    if not x.is_cuda:                                   # the same arithmetic, for CPU checks
+def _library_gemm(q: torch.Tensor, sx: torch.Tensor, w: torch.Tensor, w_scale: torch.Tensor,
+                  target: str, fast_accum: bool, out_dtype: torch.dtype) -> torch.Tensor:
+    """(q * sx) @ (W_q * w_scale) for codes q [M, K] and float32 scales sx [M, 1]."""
+    rows = q.shape[0]
+    if not q.is_cuda:                                   # the same arithmetic, for CPU checks
         y = (q.float() * sx) @ (w.float() * w_scale)
     elif target == "fp8":
         y = torch._scaled_mm(q, w, scale_a=sx.contiguous(), scale_b=w_scale,
@@ -167,7 +188,45 @@ def quantized_gemm(x: torch.Tensor, w: torch.Tensor, w_scale: torch.Tensor,
             q = torch.nn.functional.pad(q, (0, 0, 0, _INT_MM_MIN_ROWS - rows))
         acc = torch._int_mm(q, w)[:rows]
         y = (acc * sx).mul_(w_scale)
-    return y.to(x.dtype).reshape(*lead, w.shape[1])
+    return y.to(out_dtype)
 
 
-HANDLERS = {"QuantizedGemm": quantized_gemm}
+def quantized_gemm(x: torch.Tensor, w: torch.Tensor, w_scale: torch.Tensor,
+                   act_scale: torch.Tensor | None = None, *, target: str,
+                   fast_accum: bool = False) -> torch.Tensor:
+    """y = (q(x) * sx) @ (W_q * w_scale): x [.., K], W_q [K, N] column-major, w_scale float32
+    [1, N]; activations quantized per token (act_scale None) or with one static scale."""
+    lead, k = x.shape[:-1], x.shape[-1]
+    x2 = x.reshape(-1, k)
+    if act_scale is None:
+        q, sx = torch.ops.trtcompile.quantize_per_token(x2, target)
+        sx = sx.float()
+    else:
+        q = onnx_ops.quantize_linear(x2, act_scale, output_dtype=_ONNX_CODE[target])
+        sx = act_scale.float().reshape(1, 1).expand(x2.shape[0], 1)
+    y = _library_gemm(q, sx, w, w_scale, target, fast_accum, x.dtype)
+    return y.reshape(*lead, w.shape[1])
+
+
+def quantized_gemm_codes(q: torch.Tensor, sx: torch.Tensor, w: torch.Tensor,
+                         w_scale: torch.Tensor, *, target: str, fast_accum: bool = False,
+                         out_dtype: torch.dtype) -> torch.Tensor:
+    """QuantizedGemm on activations a quantizing producer already turned into codes q [.., K]
+    and float32 per-token scales sx [.., 1]."""
+    lead, k = q.shape[:-1], q.shape[-1]
+    y = _library_gemm(q.reshape(-1, k), sx.reshape(-1, 1), w, w_scale, target, fast_accum, out_dtype)
+    return y.reshape(*lead, w.shape[1])
+
+
+def rms_norm_quantize(x, weight, residual=None, *, epsilon=1e-6, target, plugin_version=None,
+                      plugin_namespace=None):
+    q, scale, res = torch.ops.trtcompile.rms_norm_quantize(x, weight, residual, float(epsilon), target)
+    return (q, scale, res) if residual is not None else (q, scale)
+
+
+def silu_mul_quantize(x, *, target, plugin_version=None, plugin_namespace=None):
+    return torch.ops.trtcompile.silu_mul_quantize(x, target)
+
+
+HANDLERS = {"QuantizedGemm": quantized_gemm, "QuantizedGemmCodes": quantized_gemm_codes,
+            "RMSNormQuantize": rms_norm_quantize, "SiluMulQuantize": silu_mul_quantize}

@@ -91,6 +91,12 @@ class KernelLibrary:
         self._quant = lib.trtc_quantize_per_token
         self._quant.argtypes = [p, i64, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p]
         self._quant.restype = ctypes.c_int
+        self._rms_quant = lib.trtc_rmsnorm_quantize
+        self._rms_quant.argtypes = [p, p, p, p, p, p, i64, i32, f32, ctypes.c_int, ctypes.c_int, p]
+        self._rms_quant.restype = ctypes.c_int
+        self._silu_quant = lib.trtc_silu_mul_quantize
+        self._silu_quant.argtypes = [p, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p]
+        self._silu_quant.restype = ctypes.c_int
         self.group_pairs = quant_kernels.GroupPairCache()
         self.pack_group_scales = True   # False: the kernels read the float32 scales/zeros
         self._params = PagedAttentionParams()
@@ -187,15 +193,63 @@ class KernelLibrary:
         self._check(err, "weight_only_gemm")
         return y.reshape(*lead, n)
 
-    def quantize_per_token(self, x: torch.Tensor, target: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [.., K] -> (q int8 | float8_e4m3fn [.., K], scale [.., 1] in x's dtype)."""
+    @staticmethod
+    def _quant_dtype(what: str, x: torch.Tensor, target: str) -> torch.dtype:
         qdtype = quant_kernels.QUANT_TARGETS.get(target)
         if qdtype is None:
-            raise UnsupportedOpError(f"quantize_per_token: target must be one of "
+            raise UnsupportedOpError(f"{what}: target must be one of "
                                      f"{sorted(quant_kernels.QUANT_TARGETS)}, got {target!r}")
         if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
-            raise UnsupportedOpError(f"quantize_per_token: x must be float32, float16 or "
-                                     f"bfloat16, got {x.dtype}")
+            raise UnsupportedOpError(f"{what}: x must be float32, float16 or bfloat16, "
+                                     f"got {x.dtype}")
+        return qdtype
+
+    def rms_norm_quantize(self, x: torch.Tensor, weight: torch.Tensor,
+                          residual: torch.Tensor | None, epsilon: float, target: str
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """RMSNorm whose output is quantized per token instead of written: -> (codes, scale
+        float32 [.., 1], residual_out); rows the fused kernel does not take run both kernels."""
+        qdtype = self._quant_dtype("rms_norm_quantize", x, target)
+        x, weight = x.contiguous(), weight.contiguous()
+        hidden = x.shape[-1]
+        q = torch.empty(x.shape, dtype=qdtype, device=x.device)
+        scale = torch.empty(*x.shape[:-1], 1, dtype=torch.float32, device=x.device)
+        res_out = None
+        if residual is not None:
+            residual = residual.contiguous()
+            res_out = torch.empty_like(x)
+        err = self._rms_quant(x.data_ptr(), residual.data_ptr() if residual is not None else None,
+                              weight.data_ptr(), q.data_ptr(), scale.data_ptr(),
+                              res_out.data_ptr() if res_out is not None else None,
+                              x.numel() // hidden, hidden, epsilon, _DTYPES[x.dtype],
+                              _DTYPES[qdtype], torch.cuda.current_stream(x.device).cuda_stream)
+        if err == _CUDA_ERROR_NOT_SUPPORTED:
+            y, res_out = self.rms_norm(x, weight, residual, epsilon)
+            q, scale = self.quantize_per_token(y, target)
+            return q, scale.float(), res_out
+        self._check(err, "rms_norm_quantize")
+        return q, scale, res_out
+
+    def silu_mul_quantize(self, x: torch.Tensor, target: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """SiluMul whose output is quantized per token instead of written: -> (codes, scale
+        float32 [.., 1]); rows the fused kernel does not take run both kernels."""
+        qdtype = self._quant_dtype("silu_mul_quantize", x, target)
+        x = x.contiguous()
+        inter = x.shape[-1] // 2
+        q = torch.empty(*x.shape[:-1], inter, dtype=qdtype, device=x.device)
+        scale = torch.empty(*x.shape[:-1], 1, dtype=torch.float32, device=x.device)
+        err = self._silu_quant(x.data_ptr(), q.data_ptr(), scale.data_ptr(),
+                               x.numel() // (2 * inter), inter, _DTYPES[x.dtype], _DTYPES[qdtype],
+                               torch.cuda.current_stream(x.device).cuda_stream)
+        if err == _CUDA_ERROR_NOT_SUPPORTED:
+            q, scale = self.quantize_per_token(self.silu_mul(x), target)
+            return q, scale.float()
+        self._check(err, "silu_mul_quantize")
+        return q, scale
+
+    def quantize_per_token(self, x: torch.Tensor, target: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [.., K] -> (q int8 | float8_e4m3fn [.., K], scale [.., 1] in x's dtype)."""
+        qdtype = self._quant_dtype("quantize_per_token", x, target)
         lead, k = x.shape[:-1], x.shape[-1]
         rows = x.numel() // k if k else 0
         q = torch.empty(*lead, k, dtype=qdtype, device=x.device)
@@ -281,3 +335,5 @@ def register_cuda_impls() -> None:
     LIBRARY.impl("silu_mul", lib.silu_mul, "CUDA")
     LIBRARY.impl("weight_only_gemm", lib.weight_only_gemm, "CUDA")
     LIBRARY.impl("quantize_per_token", lib.quantize_per_token, "CUDA")
+    LIBRARY.impl("rms_norm_quantize", lib.rms_norm_quantize, "CUDA")
+    LIBRARY.impl("silu_mul_quantize", lib.silu_mul_quantize, "CUDA")

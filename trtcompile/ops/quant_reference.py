@@ -48,3 +48,21 @@ def quantize_per_token(x: torch.Tensor, target: str) -> tuple[torch.Tensor, torc
     if target == "int8":
         return y.round().clamp(-127, 127).to(torch.int8), scale_out
     return y.clamp(-FP8_E4M3_MAX, FP8_E4M3_MAX).to(torch.float8_e4m3fn), scale_out
+
+
+def rms_norm_quantize(x, weight, residual, epsilon: float, target: str):
+    """RMSNorm, then per-token quantization of its output (the fused kernel's oracle):
+    -> (codes, scale float32 [.., 1] = the model-dtype scale widened, residual_out | None)."""
+    from trtcompile.ops import reference
+
+    y, res = reference.rms_norm(x, weight, residual, epsilon=epsilon)
+    q, scale = quantize_per_token(y, target)
+    return q, scale.float(), res
+
+
+def silu_mul_quantize(x: torch.Tensor, target: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """SiluMul, then per-token quantization of its output: -> (codes, scale float32 [.., 1])."""
+    from trtcompile.ops import reference
+
+    q, scale = quantize_per_token(reference.silu_mul(x), target)
+    return q, scale.float()

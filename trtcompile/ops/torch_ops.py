@@ -23,6 +23,9 @@ _SCHEMAS = {
     "weight_only_gemm": "weight_only_gemm(Tensor x, Tensor qweight, Tensor scales, Tensor? zeros, "
                         "int bits, int group_size) -> Tensor",
     "quantize_per_token": "quantize_per_token(Tensor x, str target) -> (Tensor, Tensor)",
+    "rms_norm_quantize": "rms_norm_quantize(Tensor x, Tensor weight, Tensor? residual, "
+                         "float epsilon, str target) -> (Tensor, Tensor, Tensor?)",
+    "silu_mul_quantize": "silu_mul_quantize(Tensor x, str target) -> (Tensor, Tensor)",
 }
 
 
@@ -59,6 +62,8 @@ def _register() -> torch.library.Library:
     lib.impl("silu_mul", reference.silu_mul, "CPU")
     lib.impl("weight_only_gemm", quant_reference.weight_only_gemm, "CPU")
     lib.impl("quantize_per_token", quant_reference.quantize_per_token, "CPU")
+    lib.impl("rms_norm_quantize", quant_reference.rms_norm_quantize, "CPU")
+    lib.impl("silu_mul_quantize", quant_reference.silu_mul_quantize, "CPU")
     # The export boundary runs anywhere (CPU and CUDA) through the reference; its fake
     # (meta) kernel lets torch.export trace it.
     lib.impl("attention", _attention_any, "CompositeExplicitAutograd")
