@@ -31,6 +31,12 @@ def test_attention_is_one_explicit_node_per_layer(exported, family):
     layer_ids = sorted(onnx.helper.get_attribute_value(a) for n in attn for a in n.attribute
                        if a.name == "layer_idx")
     assert layer_ids == list(range(loaded.info.num_layers))
+    # typed outputs: an untyped value makes the serializer warn once per layer and drop its shape
+    info = {v.name: v.type.tensor_type for v in onnx.load(str(path), load_external_data=False)
+            .graph.value_info}
+    for n in attn:
+        assert info[n.output[0]].elem_type == onnx.TensorProto.FLOAT, n.output[0]
+        assert len(info[n.output[0]].shape.dim) == 4
 
 
 def test_mistral_window_is_on_the_node(exported):

@@ -89,6 +89,17 @@ def _quiet_exporter():
             lg.setLevel(level)
 
 
+def _type_custom_outputs(graph) -> None:
+    """A trtcompile-domain node's outputs take its first input's element type: the exporter
+    cannot infer types of custom ops, and the serializer warns about (and drops) the shape of
+    every untyped value, once per layer."""
+    for node in graph:
+        if node.domain == DOMAIN and node.inputs and node.inputs[0] is not None:
+            for out in node.outputs:
+                if out.type is None:
+                    out.dtype = node.inputs[0].dtype
+
+
 @contextlib.contextmanager
 def _traced(model, max_tokens: int):
     """The torch.onnx program of `model` (attention as trtcompile.CausalAttention)."""
@@ -107,6 +118,7 @@ def _traced(model, max_tokens: int):
                 input_names=list(EXPORT_INPUTS), output_names=[EXPORT_OUTPUT],
                 dynamic_shapes=({1: tokens}, {1: tokens}), verbose=False,
                 custom_translation_table={torch.ops.trtcompile.attention.default: _attention_to_onnx()})
+        _type_custom_outputs(program.model.graph)
         yield program
     finally:
         model.set_attn_implementation(previous)
