@@ -3,7 +3,8 @@ SiluMul vs a device-to-device copy. GPU times from CUDA events around CUDA-graph
 (so host launch overhead is excluded on both sides); median of repeats after warm-up.
 Prints a table; writes $OUT/bench_kernels.json when OUT is set.
 
-Flags: --splits (decode at forced split counts), --variants (prefill variants), --profile,
+Flags: --splits (decode at forced split counts), --decode-variants (decode tuning overrides),
+--variants (prefill variants), --profile,
 --decode-only (skip prefill and bandwidth), --baseline-lib PATH (decode rows also timed with
 another build of the kernel library, in the same process, for A/B comparisons)."""
 
@@ -111,7 +112,8 @@ def baseline_lib():
 
 def bench_decode(lib, rows):
     base = baseline_lib()
-    for b, ctx in [(64, 2048), (256, 1024), (1, 4096)]:
+    # B=256 ctx 512: the short contexts of the serving run (W1, llama-3.1-8b shape)
+    for b, ctx in [(64, 2048), (256, 1024), (1, 4096), (256, 512)]:
         case = paged_case([(ctx - 1, 1)] * b)
         ours = gpu_time_us(lambda: lib.paged_attention(**case))
         ref, how = sdpa_decode_us(b, ctx)
@@ -123,11 +125,21 @@ def bench_decode(lib, rows):
             t = gpu_time_us(lambda: base.paged_attention(**case))
             rows.append(dict(bench="  same, baseline lib", ours_us=t, ref_us=ref, ratio=t / ref,
                              ours_GBps=kv_bytes / t / 1e3))
+        if "--decode-variants" in sys.argv:  # tuning overrides against the planner's kernel
+            for name, env in {"2-stage rings": {"TRTC_PA_DECODE_STAGES": "2"},
+                              "CUDA-core kernel": {"TRTC_PA_DECODE_LEGACY": "1"}}.items():
+                os.environ.update(env)
+                t = gpu_time_us(lambda: lib.paged_attention(**case))
+                rows.append(dict(bench=f"  same, {name}", ours_us=t, ref_us=ref, ratio=t / ref,
+                                 ours_GBps=kv_bytes / t / 1e3))
+                for k in env:
+                    del os.environ[k]
         if "--splits" in sys.argv:  # the planner's choice against forced split counts
-            for n in (1, 2, 3, 4, 8):
+            for n in (1, 2, 3, 4, 8, 16, 32):
                 os.environ["TRTC_PA_NSPLIT"] = str(n)
                 t = gpu_time_us(lambda: lib.paged_attention(**case))
-                rows.append(dict(bench=f"  same, nsplit={n}", ours_us=t, ours_GBps=kv_bytes / t / 1e3))
+                rows.append(dict(bench=f"  same, nsplit={n}", ours_us=t, ref_us=ref, ratio=t / ref,
+                                 ours_GBps=kv_bytes / t / 1e3))
             del os.environ["TRTC_PA_NSPLIT"]
 
 
