@@ -9,7 +9,7 @@
 // Each warp owns every NW-th 16-key tile of the CTA's key range and streams it with cp.async
 // through its own ring of STAGES swizzled K/V stages (no CTA barrier in the key loop):
 //
-//   ring[warp][stage][K|V][16 keys][D]      lane: key lane / 2, 16-byte chunks lane % 2 + 2 c
+//   ring[warp][stage][K|V][16 keys][D]      (copied a whole row per D / 8 lanes)
 //
 // q is rotated once per token into shared memory (rounded to T, as the separate rotary pass
 // would store it) and held as A fragments. Warps are merged, splits written and merged by
@@ -68,11 +68,12 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   const int ng = min(GQ, a.group - chunk * GQ);
   const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.max_blocks;
   const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
-  const T* kpool = static_cast<const T*>(a.k_pool) + hkv * D + (lane & 1) * 8;
-  const T* vpool = static_cast<const T*>(a.v_pool) + hkv * D + (lane & 1) * 8;
+  constexpr int CPR = D / 8, RPI = 32 / CPR;  // 16-byte chunks per row, rows per copy instruction
+  const int kcol = (lane % CPR) * 8;           // the column this lane copies
+  const T* kpool = static_cast<const T*>(a.k_pool) + hkv * D + kcol;
+  const T* vpool = static_cast<const T*>(a.v_pool) + hkv * D + kcol;
   T* ring = reinterpret_cast<T*>(smem_raw) + warp * STAGES * 2 * TILE;
   const int bmask = (1 << a.log2_block) - 1;
-  const int kr = lane >> 1;  // the key row this lane copies
   const int nnew = q1 - q0;
   // Lane parts of the ldmatrix addresses (see the prefill kernel): K tiles, V tiles (trans).
   const int koff = swz((lane & 7) + ((lane >> 4) << 3), ((lane >> 3) & 1) * 8);
@@ -90,26 +91,27 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     const int ntiles = kend > kbeg ? (kend - kbeg + kTileKeys - 1) / kTileKeys : 0;
     const int nmine = ntiles > warp ? (ntiles - warp + NW - 1) / NW : 0;  // tiles warp + NW j
 
-    // Block id of this lane's key of the warp's tile j (-1 past the end), then the copies of
-    // the tile's K/V rows into stage j % STAGES (an empty group past the end).
+    // Block id of key lane % 16 of the warp's tile j (-1 past the end), then the copies of
+    // the tile's K/V rows into stage j % STAGES (an empty group past the end): whole rows per
+    // instruction (32 lanes, RPI rows of CPR 16-byte chunks), block ids passed by shuffles.
     auto block_of = [&](int j) {
-      const int key = kbeg + (warp + j * NW) * kTileKeys + kr;
+      const int key = kbeg + (warp + j * NW) * kTileKeys + (lane & (kTileKeys - 1));
       return j < nmine && key < kend ? __ldg(bt + (key >> a.log2_block)) : -1;
     };
     auto issue = [&](int j, int32_t blk) {
       if (j < nmine) {
         const int tb = kbeg + (warp + j * NW) * kTileKeys;
         wait_for_write_if(tb + kTileKeys > n - nnew);  // the keys of this step come from kv_write
-        const bool ok = blk >= 0;
-        const int64_t slot = (static_cast<int64_t>(ok ? blk : 0) << a.log2_block) | ((tb + kr) & bmask);
-        const T* ksrc = kpool + slot * slot_stride;
-        const T* vsrc = vpool + slot * slot_stride;
         T* ks = ring + (j % STAGES) * 2 * TILE;
 #pragma unroll
-        for (int c = 0; c < D / 16; ++c) {
-          const int so = swz(kr, (lane & 1) * 8 + c * 16);
-          cp_async16(ks + so, ksrc + c * 16, ok);
-          cp_async16(ks + TILE + so, vsrc + c * 16, ok);
+        for (int i = 0; i < kTileKeys / RPI; ++i) {
+          const int r = i * RPI + lane / CPR;
+          const int32_t b = __shfl_sync(0xffffffffu, blk, r);
+          const bool ok = b >= 0;
+          const int64_t slot = (static_cast<int64_t>(ok ? b : 0) << a.log2_block) | ((tb + r) & bmask);
+          const int so = swz(r, kcol);
+          cp_async16(ks + so, kpool + slot * slot_stride, ok);
+          cp_async16(ks + TILE + so, vpool + slot * slot_stride, ok);
         }
       }
       cp_async_commit();
