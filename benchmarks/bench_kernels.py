@@ -126,8 +126,10 @@ def bench_decode(lib, rows):
             rows.append(dict(bench="  same, baseline lib", ours_us=t, ref_us=ref, ratio=t / ref,
                              ours_GBps=kv_bytes / t / 1e3))
         if "--decode-variants" in sys.argv:  # tuning overrides against the planner's kernel
-            for name, env in {"2-stage rings": {"TRTC_PA_DECODE_STAGES": "2"},
-                              "CUDA-core kernel": {"TRTC_PA_DECODE_LEGACY": "1"}}.items():
+            variants = {f"mma warps x stages {v}": {"TRTC_PA_DECODE_MMA": v}
+                        for v in ("4,2", "2,6", "2,4", "8,3")}
+            variants["CUDA-core kernel"] = {"TRTC_PA_DECODE_LEGACY": "1"}
+            for name, env in variants.items():
                 os.environ.update(env)
                 t = gpu_time_us(lambda: lib.paged_attention(**case))
                 rows.append(dict(bench=f"  same, {name}", ours_us=t, ref_us=ref, ratio=t / ref,

@@ -297,7 +297,8 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     // Pick the split count minimizing (waves of CTAs) x (keys per CTA + a fixed cost of two iterations); ties go
     // to fewer splits. Context is bounded by the block table width (shapes only).
     const long base = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks;
-    const long iter = decode_keys_per_iter(p.kv_dtype, p.head_dim, mma ? DecodeKind::kMma : DecodeKind::kLean);
+    const long iter = decode_keys_per_iter(p.dtype, p.kv_dtype, p.head_dim, pl.gq,
+                                           mma ? DecodeKind::kMma : DecodeKind::kLean);
     long ctx = static_cast<long>(p.max_blocks_per_seq) * p.block_size;
     if (p.sliding_window > 0 && p.sliding_window < ctx) ctx = p.sliding_window;
     // At most 32 splits: the last split merges them serially (64 cost 3.3x SDPA at B=1).

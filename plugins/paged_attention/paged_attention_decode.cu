@@ -367,8 +367,8 @@ int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head
   return static_cast<int>(cudaLaunchKernelEx(&cfg, f.fn, a));
 }
 
-int decode_keys_per_iter(trtc_dtype kv_dtype, int head_dim, DecodeKind kind) {
-  if (kind == DecodeKind::kMma) return decode_mma_keys_per_iter();
+int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind) {
+  if (kind == DecodeKind::kMma) return decode_mma_keys_per_iter(decode_mma_fn(dtype, kv_dtype, head_dim, gq));
   const int vec = 16 / element_size(kv_dtype);
   return kThreads / (head_dim / vec) * 4;
 }

@@ -128,9 +128,9 @@ struct DecodeFn {
 };
 
 // Tensor-core kernel (paged_attention_decode_mma.cu): 16-bit pools of the activation type,
-// gq 4 or 8; null fn otherwise. Keys per CTA iteration for split planning.
+// gq 4 or 8; null fn otherwise. Keys per CTA iteration of one of its kernels (split planning).
 DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq);
-int decode_mma_keys_per_iter();
+int decode_mma_keys_per_iter(const DecodeFn& f);
 
 }  // namespace pa
 }  // namespace trtc

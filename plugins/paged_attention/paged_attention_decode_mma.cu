@@ -31,7 +31,6 @@ using prefill::cp_async_commit;
 using prefill::cp_async_wait;
 
 constexpr int kTileKeys = 16;  // keys per warp tile
-constexpr int kWarps = 4;
 constexpr int kMaxRows = 8;    // query heads per CTA at most (A rows 0..7)
 
 template <int D, int GQ, int NW, int STAGES>
@@ -241,23 +240,36 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   wait_for_write();
 }
 
-template <typename T, int D, int GQ, int STAGES>
+template <typename T, int D, int GQ, int NW, int STAGES>
 DecodeFn make_mma_fn() {
-  constexpr int smem = MmaCfg<D, GQ, kWarps, STAGES>::SMEM;
+  constexpr int smem = MmaCfg<D, GQ, NW, STAGES>::SMEM;
   static const bool raised = [] {  // > 48 KB of dynamic shared memory needs an opt-in
-    return cudaFuncSetAttribute(decode_mma_kernel<T, D, GQ, kWarps, STAGES>,
+    return cudaFuncSetAttribute(decode_mma_kernel<T, D, GQ, NW, STAGES>,
                                 cudaFuncAttributeMaxDynamicSharedMemorySize, smem) == cudaSuccess;
   }();
   if (!raised) cudaGetLastError();
-  return {decode_mma_kernel<T, D, GQ, kWarps, STAGES>, smem, kWarps * 32};
+  return {decode_mma_kernel<T, D, GQ, NW, STAGES>, smem, NW * 32};
+}
+
+// Warps x ring stages: 4 x 3 (2 CTAs per SM); TRTC_PA_DECODE_MMA=NW,STAGES picks another of
+// 4x2, 2x6, 2x4, 8x3 (tuning override, for benchmarks).
+template <typename T, int D, int GQ>
+DecodeFn mma_fn_g() {
+  const char* v = getenv("TRTC_PA_DECODE_MMA");
+  const int code = v != nullptr && v[0] != 0 && v[1] == ',' ? (v[0] - '0') * 10 + atoi(v + 2) : 0;
+  switch (code) {
+    case 42: return make_mma_fn<T, D, GQ, 4, 2>();
+    case 26: return make_mma_fn<T, D, GQ, 2, 6>();
+    case 24: return make_mma_fn<T, D, GQ, 2, 4>();
+    case 83: return make_mma_fn<T, D, GQ, 8, 3>();
+    default: return make_mma_fn<T, D, GQ, 4, 3>();
+  }
 }
 
 template <typename T, int D>
 DecodeFn mma_fn_d(int gq) {
-  const char* stages = getenv("TRTC_PA_DECODE_STAGES");  // tuning override, for benchmarks
-  const bool two = stages != nullptr && atoi(stages) == 2;
-  if (gq == 4) return two ? make_mma_fn<T, D, 4, 2>() : make_mma_fn<T, D, 4, 3>();
-  if (gq == 8) return two ? make_mma_fn<T, D, 8, 2>() : make_mma_fn<T, D, 8, 3>();
+  if (gq == 4) return mma_fn_g<T, D, 4>();
+  if (gq == 8) return mma_fn_g<T, D, 8>();
   return {nullptr, 0, 0};
 }
 
@@ -271,7 +283,7 @@ DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int 
   return {nullptr, 0, 0};
 }
 
-int decode_mma_keys_per_iter() { return kWarps * kTileKeys; }
+int decode_mma_keys_per_iter(const DecodeFn& f) { return f.threads / 32 * kTileKeys; }
 
 bool decode_mma_exists(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
   return kv_dtype == dtype && (dtype == TRTC_F16 || dtype == TRTC_BF16) &&
