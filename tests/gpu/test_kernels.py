@@ -207,7 +207,7 @@ def test_paged_attention_new_keys_after_write(lib, seqs):
 # Decode kernels of 16-bit pools: tensor cores (the planner's pick for 4 or 8 heads per CTA;
 # variants of warps x ring stages) and the CUDA-core kernel (tuning overrides read at each call).
 DECODE_VARIANTS = {"mma": {}, "mma_4x2": {"TRTC_PA_DECODE_MMA": "4,2"},
-                   "mma_2x6": {"TRTC_PA_DECODE_MMA": "2,6"},
+                   "mma_8x3": {"TRTC_PA_DECODE_MMA": "8,3"},
                    "cuda_cores": {"TRTC_PA_DECODE_LEGACY": "1"}}
 
 
