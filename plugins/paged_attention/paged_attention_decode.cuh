@@ -10,7 +10,6 @@ namespace pa {
 // Shared-memory floats finish_decode needs for NP parts of GQ heads of D columns.
 template <int D, int GQ, int NP>
 constexpr int finish_floats() {
-  static_assert(NP * GQ * D >= GQ * (kMaxSplits + 1), "split weights fit the merge buffer");
   return NP * GQ * D + 2 * NP * GQ;
 }
 
@@ -20,7 +19,7 @@ constexpr int finish_floats() {
 // Merges them into out (nsplit 1) or into the split partial (part_o normalized, part_ml),
 // then with nsplit > 1 the last split to finish (a counter in the workspace) merges the
 // partials: out = sum_i w_i o_i / sum_i w_i, w_i = l_i * 2^(m_i - max m).
-// Every thread calls it; it ends with a barrier (sm_o is free again).
+// Every thread calls it; it ends with a barrier (the buffers are free again).
 template <typename T, int D, int GQ, int NP, int NT>
 __device__ __forceinline__ void finish_decode(const Args& a, float* sm_o, const float* sm_m,
                                               const float* sm_l, int t, int s, int split, int h0,
@@ -64,50 +63,49 @@ __device__ __forceinline__ void finish_decode(const Args& a, float* sm_o, const 
     __syncthreads();
     if (s_last) {
       __threadfence();
-      // Weights of all splits, one warp per head: w_i = l_i * 2^(m_i - max m), in s_w.
-      float* s_w = sm_o;  // [GQ][kMaxSplits]; the merge buffers are free again
-      float* s_tot = sm_o + GQ * kMaxSplits;
-      for (int g = tid >> 5; g < ng; g += NT / 32) {
-        const int64_t base = (static_cast<int64_t>(s) * a.num_heads + h0 + g) * a.nsplit;
-        float2 ml[kMaxSplits / 32];  // (max, sum) of split i, both in one load
-        float mx = -1e30f;
-#pragma unroll
-        for (int j = 0; j < kMaxSplits / 32; ++j) {
-          const int i = (tid & 31) + 32 * j;
-          ml[j] = i < a.nsplit ? __ldcg(reinterpret_cast<const float2*>(a.part_ml) + base + i)
-                               : make_float2(-1e30f, 0.f);
-          mx = fmaxf(mx, ml[j].x);
-        }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-        float sum = 0.f;
-#pragma unroll
-        for (int j = 0; j < kMaxSplits / 32; ++j) {
-          const int i = (tid & 31) + 32 * j;
-          const float w = ml[j].y * exp2f(ml[j].x - mx);
-          if (i < a.nsplit) s_w[g * kMaxSplits + i] = w;
-          sum += w;
-        }
-        sum = warp_sum(sum);
-        if ((tid & 31) == 0) s_tot[g] = sum;
-      }
-      __syncthreads();
-      for (int idx = tid; idx < GQ * D / 4; idx += NT) {  // 4 columns a thread
+      // 4 columns a thread; the splits' (max, sum) and outputs are loaded together, kBatch
+      // splits at a time, and folded in with a running max.
+      constexpr int kBatch = 8;
+      for (int idx = tid; idx < GQ * D / 4; idx += NT) {
         const int g = idx / (D / 4), d = (idx - g * (D / 4)) * 4;
         if (g >= ng) continue;
         const int h = h0 + g;
         const int64_t base = (static_cast<int64_t>(s) * a.num_heads + h) * a.nsplit;
+        const float2* ml = reinterpret_cast<const float2*>(a.part_ml) + base;
+        const float* po = a.part_o + base * D + d;
+        float M = -1e30f, L = 0.f;
         float4 O = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll 16
-        for (int i = 0; i < a.nsplit; ++i) {
-          const float w = s_w[g * kMaxSplits + i];
-          const float4 x = __ldcg(reinterpret_cast<const float4*>(a.part_o + (base + i) * D + d));
-          O.x += w * x.x;
-          O.y += w * x.y;
-          O.z += w * x.z;
-          O.w += w * x.w;
+        for (int i0 = 0; i0 < a.nsplit; i0 += kBatch) {
+          float2 mi[kBatch];
+          float4 oi[kBatch];
+#pragma unroll
+          for (int k = 0; k < kBatch; ++k) {
+            const bool in = i0 + k < a.nsplit;
+            mi[k] = in ? __ldcg(ml + i0 + k) : make_float2(-1e30f, 0.f);
+            oi[k] = in ? __ldcg(reinterpret_cast<const float4*>(po + (i0 + k) * D))
+                       : make_float4(0.f, 0.f, 0.f, 0.f);
+          }
+          float mx = M;
+#pragma unroll
+          for (int k = 0; k < kBatch; ++k) mx = fmaxf(mx, mi[k].x);
+          const float c = exp2f(M - mx);
+          M = mx;
+          L *= c;
+          O.x *= c;
+          O.y *= c;
+          O.z *= c;
+          O.w *= c;
+#pragma unroll
+          for (int k = 0; k < kBatch; ++k) {
+            const float w = mi[k].y * exp2f(mi[k].x - mx);
+            L += w;
+            O.x += w * oi[k].x;
+            O.y += w * oi[k].y;
+            O.z += w * oi[k].z;
+            O.w += w * oi[k].w;
+          }
         }
-        const float L = s_tot[g], inv = L > 0.f ? 1.f / L : 0.f;
+        const float inv = L > 0.f ? 1.f / L : 0.f;
         T* dst = static_cast<T*>(a.out) + (static_cast<int64_t>(t) * a.num_heads + h) * D + d;
         dst[0] = from_float<T>(O.x * inv);
         dst[1] = from_float<T>(O.y * inv);
