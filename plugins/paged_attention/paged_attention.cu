@@ -4,10 +4,11 @@
 //      on the way for an fp8/int8 pool (k and v rounded to the activation type first, then
 //      sat(round(x / scale)), as the reference does);
 //      one extra block zeroes the split counters and computes the prefill tile prefix sums;
-//   2. attention: decode kernel (split-K, merged by the last split; on sm_90+ launched while
-//      kv_write runs, see wait_for_write) and/or tensor-core prefill kernel. Both rotate q as they load it. Where q rows are not 16-byte aligned and the
-//      prefill kernel runs, kv_write also stores rotated q to the workspace and the kernels
-//      read that instead.
+//   2. attention: decode kernel (tensor cores for 16-bit pools with 4 or 8 heads per CTA, else
+//      CUDA cores; split-K, merged by the last split; on sm_90+ launched while kv_write runs,
+//      see wait_for_write) and/or tensor-core prefill kernel. Both rotate q as they load it.
+//      Where q rows are not 16-byte aligned and the prefill kernel runs, kv_write also stores
+//      rotated q to the workspace and the kernels read that instead.
 //
 // Modes (T tokens, S sequences; every scheduled sequence has >= 1 new token):
 //   fp16/bf16, T > S : decode kernel takes sequences with 1 new token, prefill kernel the rest.
@@ -328,16 +329,17 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     const long sms = num_sms();
     long waves = 0;
     const DecodeKind first = mma ? DecodeKind::kMma : DecodeKind::kHoist;
-    pl.nsplit = best_split(sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, first), waves);
-    if (!mma && waves > 1)
-      pl.nsplit = best_split(
-          sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, DecodeKind::kLean), waves);
+    auto slots = [&](DecodeKind kind) {
+      return sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
+    };
+    pl.nsplit = best_split(slots(first), waves);
+    if (!mma && waves > 1) pl.nsplit = best_split(slots(DecodeKind::kLean), waves);
   }
   // CUDA cores: the hoisted-angle variant wherever the grid fits its one wave.
   const long decode_ctas = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks * pl.nsplit;
-  const bool one_wave =
-      decode_ctas <= static_cast<long>(num_sms()) *
-                         decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, DecodeKind::kHoist);
+  const bool one_wave = decode_ctas <= static_cast<long>(num_sms()) *
+                                           decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim,
+                                                              pl.gq, DecodeKind::kHoist);
   pl.kind = mma ? DecodeKind::kMma : one_wave ? DecodeKind::kHoist : DecodeKind::kLean;
   const long P = std::min<long>(S, T / 2);
   pl.tile_rows = prefill_tile_rows(p.dtype, p.kv_dtype, p.scale);

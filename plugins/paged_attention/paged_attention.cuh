@@ -189,8 +189,10 @@ enum class DecodeKind { kLean, kHoist, kMma };
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                   DecodeKind kind, bool overlap, cudaStream_t stream);
 // Resident decode CTAs per SM and keys per CTA iteration (for split planning).
-int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind);
-int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind);
+int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
+                       DecodeKind kind);
+int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
+                         DecodeKind kind);
 bool decode_mma_exists(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq);
 // Prefill kernels: tensor-core tiles of query rows of sequences with >= 2 new tokens;
 // fp16/bf16 only. prefill_tile_rows: rows per tile of the kernel launch_prefill picks (tile_cum

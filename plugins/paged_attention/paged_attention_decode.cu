@@ -1,4 +1,6 @@
-// PagedAttention decode kernel (few new tokens per sequence), with the split-K merge.
+// PagedAttention decode, CUDA-core kernel (few new tokens per sequence): fp32 and quantized
+// pools, one head per CTA, and 16-bit pools where the tensor-core kernel does not run
+// (paged_attention_decode_mma.cu). The end (key-lane merge, split-K) is finish_decode.
 //
 // CTA = (kv head, chunk of GQ query heads of its group, sequence, split). The CTA's keys are
 // dealt to "key lanes": LPK threads share one key, each holding one 16-byte slice of it, so a
@@ -18,8 +20,8 @@
 // half, then summed in fp32): its rounding is far below fp8's own. V slices are widened to
 // fp32 in registers; the v scale is applied to the output.
 //
-// Split-K: each split writes its normalized partial (o, max, sum); the last split of a
-// (sequence, head chunk) to finish (a counter in the workspace) merges them into out.
+// Split-K (finish_decode): each split writes its normalized partial (o, max, sum); the last
+// split of a (sequence, head chunk) to finish (a counter in the workspace) merges them.
 //
 // Overlap with kv_write (sm_90+, programmatic dependent launch): a CTA reads its sequence's
 // metadata, q rows and cached keys while kv_write still runs; it waits for kv_write only
@@ -367,13 +369,16 @@ int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head
   return static_cast<int>(cudaLaunchKernelEx(&cfg, f.fn, a));
 }
 
-int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind) {
-  if (kind == DecodeKind::kMma) return decode_mma_keys_per_iter(decode_mma_fn(dtype, kv_dtype, head_dim, gq));
+int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
+                         DecodeKind kind) {
+  if (kind == DecodeKind::kMma)
+    return decode_mma_keys_per_iter(decode_mma_fn(dtype, kv_dtype, head_dim, gq));
   const int vec = 16 / element_size(kv_dtype);
   return kThreads / (head_dim / vec) * 4;
 }
 
-int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind) {
+int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
+                       DecodeKind kind) {
   const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, kind);
   int n = 0;
   if (f.fn == nullptr ||

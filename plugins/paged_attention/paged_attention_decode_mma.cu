@@ -108,7 +108,8 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
           const int r = i * RPI + lane / CPR;
           const int32_t b = __shfl_sync(0xffffffffu, blk, r);
           const bool ok = b >= 0;
-          const int64_t slot = (static_cast<int64_t>(ok ? b : 0) << a.log2_block) | ((tb + r) & bmask);
+          const int64_t slot =
+              (static_cast<int64_t>(ok ? b : 0) << a.log2_block) | ((tb + r) & bmask);
           const int so = swz(r, kcol);
           cp_async16(ks + so, kpool + slot * slot_stride, ok);
           cp_async16(ks + TILE + so, vpool + slot * slot_stride, ok);
@@ -274,7 +275,8 @@ DecodeFn mma_fn_d(int gq) {
 
 DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
   if (kv_dtype != dtype || (head_dim != 64 && head_dim != 128)) return {nullptr, 0, 0};
-  if (dtype == TRTC_F16) return head_dim == 64 ? mma_fn_d<__half, 64>(gq) : mma_fn_d<__half, 128>(gq);
+  if (dtype == TRTC_F16)
+    return head_dim == 64 ? mma_fn_d<__half, 64>(gq) : mma_fn_d<__half, 128>(gq);
   if (dtype == TRTC_BF16)
     return head_dim == 64 ? mma_fn_d<__nv_bfloat16, 64>(gq) : mma_fn_d<__nv_bfloat16, 128>(gq);
   return {nullptr, 0, 0};
