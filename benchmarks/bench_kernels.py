@@ -3,7 +3,8 @@ SiluMul vs a device-to-device copy. GPU times from CUDA events around CUDA-graph
 (so host launch overhead is excluded on both sides); median of repeats after warm-up.
 Prints a table; writes $OUT/bench_kernels.json when OUT is set.
 
-Flags: --splits (decode at forced split counts), --variants (prefill variants), --profile,
+Flags: --splits (decode at forced split counts), --decode-variants (decode tuning overrides),
+--variants (prefill variants), --profile,
 --decode-only (skip prefill and bandwidth), --baseline-lib PATH (decode rows also timed with
 another build of the kernel library, in the same process, for A/B comparisons)."""
 
@@ -111,23 +112,44 @@ def baseline_lib():
 
 def bench_decode(lib, rows):
     base = baseline_lib()
-    for b, ctx in [(64, 2048), (256, 1024), (1, 4096)]:
-        case = paged_case([(ctx - 1, 1)] * b)
+    # B=256 ctx 512: the short contexts of the serving run (W1, llama-3.1-8b shape)
+    shapes = [(64, 2048), (256, 1024), (1, 4096), (256, 512)]  # GQA 32/8, head_dim 128
+    if "--decode-variants" in sys.argv:
+        shapes.append((1, 16))  # one key tile: the fixed cost of a call
+        # 8 query heads per kv head; head_dim 64 (kernels of other shapes than the issue's)
+        shapes += [(64, 2048, 32, 4, 128), (256, 512, 32, 4, 128), (64, 2048, 32, 8, 64),
+                   (256, 512, 32, 8, 64)]
+    for b, ctx, *heads in shapes:
+        hq, hkv, d = heads or (32, 8, 128)
+        case = paged_case([(ctx - 1, 1)] * b, hq=hq, hkv=hkv, d=d)
         ours = gpu_time_us(lambda: lib.paged_attention(**case))
-        ref, how = sdpa_decode_us(b, ctx)
-        kv_bytes = b * ctx * 8 * 128 * 2 * 2
-        rows.append(dict(bench=f"decode B={b} ctx={ctx}", ours_us=ours, ref_us=ref,
+        ref, how = sdpa_decode_us(b, ctx, hq=hq, hkv=hkv, d=d)
+        kv_bytes = b * ctx * hkv * d * 2 * 2
+        name = f"decode B={b} ctx={ctx}" + (f" {hq}/{hkv} d{d}" if heads else "")
+        rows.append(dict(bench=name, ours_us=ours, ref_us=ref,
                          ref=f"SDPA ({how})", ratio=ours / ref, target=1.2 if b == 1 else 1.05,
                          ours_GBps=kv_bytes / ours / 1e3))
         if base is not None:
             t = gpu_time_us(lambda: base.paged_attention(**case))
             rows.append(dict(bench="  same, baseline lib", ours_us=t, ref_us=ref, ratio=t / ref,
                              ours_GBps=kv_bytes / t / 1e3))
-        if "--splits" in sys.argv:  # the planner's choice against forced split counts
-            for n in (1, 2, 3, 4, 8):
+        if "--decode-variants" in sys.argv:  # tuning overrides against the planner's kernel
+            variants = {f"mma warps x stages {v}": {"TRTC_PA_DECODE_MMA": v}
+                        for v in ("4,2", "8,3")}
+            variants["CUDA-core kernel"] = {"TRTC_PA_DECODE_LEGACY": "1"}
+            for name, env in variants.items():
+                os.environ.update(env)
+                t = gpu_time_us(lambda: lib.paged_attention(**case))
+                rows.append(dict(bench=f"  same, {name}", ours_us=t, ref_us=ref, ratio=t / ref,
+                                 ours_GBps=kv_bytes / t / 1e3))
+                for k in env:
+                    del os.environ[k]
+        if "--splits" in sys.argv and not heads:  # the planner's choice against forced splits
+            for n in (1, 2, 3, 4, 8, 16, 32):
                 os.environ["TRTC_PA_NSPLIT"] = str(n)
                 t = gpu_time_us(lambda: lib.paged_attention(**case))
-                rows.append(dict(bench=f"  same, nsplit={n}", ours_us=t, ours_GBps=kv_bytes / t / 1e3))
+                rows.append(dict(bench=f"  same, nsplit={n}", ours_us=t, ref_us=ref, ratio=t / ref,
+                                 ours_GBps=kv_bytes / t / 1e3))
             del os.environ["TRTC_PA_NSPLIT"]
 
 

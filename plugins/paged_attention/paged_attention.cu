@@ -4,10 +4,11 @@
 //      on the way for an fp8/int8 pool (k and v rounded to the activation type first, then
 //      sat(round(x / scale)), as the reference does);
 //      one extra block zeroes the split counters and computes the prefill tile prefix sums;
-//   2. attention: decode kernel (split-K, merged by the last split; on sm_90+ launched while
-//      kv_write runs, see wait_for_write) and/or tensor-core prefill kernel. Both rotate q as they load it. Where q rows are not 16-byte aligned and the
-//      prefill kernel runs, kv_write also stores rotated q to the workspace and the kernels
-//      read that instead.
+//   2. attention: decode kernel (tensor cores for 16-bit pools with 4 or 8 heads per CTA, else
+//      CUDA cores; split-K, merged by the last split; on sm_90+ launched while kv_write runs,
+//      see wait_for_write) and/or tensor-core prefill kernel. Both rotate q as they load it.
+//      Where q rows are not 16-byte aligned and the prefill kernel runs, kv_write also stores
+//      rotated q to the workspace and the kernels read that instead.
 //
 // Modes (T tokens, S sequences; every scheduled sequence has >= 1 new token):
 //   fp16/bf16, T > S : decode kernel takes sequences with 1 new token, prefill kernel the rest.
@@ -128,13 +129,6 @@ __device__ __forceinline__ void put_vec(const HeadRow<T, P>& r, int e0, const fl
   }
 }
 
-// Rotary factors (cos, sin) * scaling of angle pos * inv_freq, as every rotation here uses them.
-__device__ __forceinline__ float2 rotary_cs(float pos, float inv_freq, float scaling) {
-  float sn, cs;
-  sincosf(pos * inv_freq, &sn, &cs);
-  return make_float2(cs * scaling, sn * scaling);
-}
-
 // Scalar fallback (rows not 16-byte aligned, or rotary_dim / 2 not a multiple of 16 bytes).
 // Block = (D/2 threads) x (4 heads of one token). Thread j of a rotated head owns the rotary
 // pair (j, j + rot/2) when j < rot/2, else two of the trailing D - rot elements. Matches the
@@ -250,7 +244,7 @@ __global__ void __launch_bounds__(kWriteThreads)
 struct Plan {
   bool prefill;
   int max_decode_qlen, gq, head_chunks, nsplit, tile_rows, tile_bound;
-  bool hoist;    // decode variant with rotary angles hoisted (its grid fits one wave)
+  DecodeKind kind;  // decode kernel: tensor cores, or CUDA cores (hoisted where one wave)
   int counters;  // split counters: S * Hkv * head_chunks
   size_t q_off, cs_off, cum_off, done_off, ml_off, o_off, total;
 };
@@ -278,6 +272,14 @@ int pick_gq(int group, trtc_dtype dtype, trtc_dtype kv_dtype) {
   return group <= 4 || kv_dtype != dtype ? 4 : 8;
 }
 
+// The tensor-core decode kernel where it exists (16-bit pools of the activation type, 4 or 8
+// heads per CTA), unless TRTC_PA_DECODE_LEGACY=1 (tuning override, for benchmarks).
+bool use_mma_decode(const trtc_paged_attention_params& p, int gq) {
+  const char* legacy = getenv("TRTC_PA_DECODE_LEGACY");
+  return decode_mma_exists(p.dtype, p.kv_dtype, p.head_dim, gq) &&
+         !(legacy != nullptr && atoi(legacy) == 1);
+}
+
 Plan make_plan(const trtc_paged_attention_params& p) {
   Plan pl{};
   const int T = p.num_tokens, S = p.num_seqs;
@@ -287,6 +289,7 @@ Plan make_plan(const trtc_paged_attention_params& p) {
   pl.gq = pick_gq(group, p.dtype, p.kv_dtype);
   pl.head_chunks = (group + pl.gq - 1) / pl.gq;
   pl.nsplit = 1;
+  const bool mma = use_mma_decode(p, pl.gq);
   // Split-K only where partials are per sequence (fast mode) or T == S (all decode).
   const char* force = getenv("TRTC_PA_NSPLIT");  // tuning override, e.g. for benchmarks
   if (force != nullptr && (pl.prefill || T == S)) {
@@ -295,11 +298,15 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     // Pick the split count minimizing (waves of CTAs) x (keys per CTA + a fixed cost of two iterations); ties go
     // to fewer splits. Context is bounded by the block table width (shapes only).
     const long base = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks;
-    const long iter = decode_keys_per_iter(p.kv_dtype, p.head_dim, pl.gq);
+    const long iter = decode_keys_per_iter(p.dtype, p.kv_dtype, p.head_dim, pl.gq,
+                                           mma ? DecodeKind::kMma : DecodeKind::kLean);
     long ctx = static_cast<long>(p.max_blocks_per_seq) * p.block_size;
     if (p.sliding_window > 0 && p.sliding_window < ctx) ctx = p.sliding_window;
     // At most 32 splits: the last split merges them serially (64 cost 3.3x SDPA at B=1).
     const long max_split = std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
+    // Tensor-core kernel: each split also costs about 16 keys (its partial, the serial merge;
+    // H100, B=1 ctx 4096: 16 splits 13.8 us, 32 splits 14.7 us).
+    const long per_split = mma ? 16 : 0;
     auto best_split = [&](long slots, long& waves) {
       long best_cost = LONG_MAX;
       int best = 1;
@@ -307,7 +314,7 @@ Plan make_plan(const trtc_paged_attention_params& p) {
       for (long n = 1; base > 0 && n <= max_split; ++n) {
         const long w = (base * n + slots - 1) / slots;
         const long keys = ((ctx + n - 1) / n + iter - 1) / iter * iter;
-        const long cost = w * (keys + 2 * iter);
+        const long cost = w * (keys + 2 * iter) + n * per_split;
         if (cost < best_cost) {
           best_cost = cost;
           best = static_cast<int>(n);
@@ -316,18 +323,24 @@ Plan make_plan(const trtc_paged_attention_params& p) {
       }
       return best;
     };
-    // Planned for the hoisted-angle variant (fewer resident CTAs) first; where that plan needs
-    // more than one wave, for the leaner variant (B=16 ctx 4096: 3 hoisted splits beat 4 lean).
+    // CUDA cores: planned for the hoisted-angle variant (fewer resident CTAs) first; where that
+    // plan needs more than one wave, for the leaner variant (B=16 ctx 4096: 3 hoisted splits
+    // beat 4 lean).
     const long sms = num_sms();
     long waves = 0;
-    pl.nsplit = best_split(sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, true), waves);
-    if (waves > 1)
-      pl.nsplit = best_split(sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, false), waves);
+    const DecodeKind first = mma ? DecodeKind::kMma : DecodeKind::kHoist;
+    auto slots = [&](DecodeKind kind) {
+      return sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
+    };
+    pl.nsplit = best_split(slots(first), waves);
+    if (!mma && waves > 1) pl.nsplit = best_split(slots(DecodeKind::kLean), waves);
   }
-  // The hoisted-angle variant wherever the grid fits its one wave.
+  // CUDA cores: the hoisted-angle variant wherever the grid fits its one wave.
   const long decode_ctas = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks * pl.nsplit;
-  pl.hoist = decode_ctas <= static_cast<long>(num_sms()) *
-                                decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, true);
+  const bool one_wave = decode_ctas <= static_cast<long>(num_sms()) *
+                                           decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim,
+                                                              pl.gq, DecodeKind::kHoist);
+  pl.kind = mma ? DecodeKind::kMma : one_wave ? DecodeKind::kHoist : DecodeKind::kLean;
   const long P = std::min<long>(S, T / 2);
   pl.tile_rows = prefill_tile_rows(p.dtype, p.kv_dtype, p.scale);
   pl.tile_bound = static_cast<int>((T + P * (pl.tile_rows - 1)) / pl.tile_rows + 1);
@@ -472,7 +485,7 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
     return static_cast<int>(cudaGetLastError());
   });
   if (err) return err;
-  if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.hoist, can_overlap(),
+  if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.kind, can_overlap(),
                            stream)))
     return err;
   if (pl.prefill &&

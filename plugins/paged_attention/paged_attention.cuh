@@ -162,6 +162,13 @@ inline int dispatch_pool(trtc_dtype dtype, trtc_dtype kv_dtype, F&& f) {
   });
 }
 
+// Rotary factors (cos, sin) * scaling of angle pos * inv_freq, as every rotation here uses them.
+__device__ __forceinline__ float2 rotary_cs(float pos, float inv_freq, float scaling) {
+  float sn, cs;
+  sincosf(pos * inv_freq, &sn, &cs);
+  return make_float2(cs * scaling, sn * scaling);
+}
+
 // Rotate-half of one q element in fp32 without fma contraction, rounded to T (the value the
 // separate rotary pass would have stored). x: the element, y: its partner (e +- rot / 2).
 // cs, sn = cos, sin(pos * inv_freq) * scaling.
@@ -174,14 +181,19 @@ __device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, 
 
 // Decode kernel: one CTA per (kv head chunk, sequence, split); gq query heads per CTA. With
 // nsplit > 1 the last split of each (sequence, head chunk) to finish merges the partials.
-// hoist: the variant computing rotary angles once for its heads (fewer instructions, more
-// registers on 16-bit pools: for grids that fit one wave anyway).
+// Kinds: CUDA cores, lean or with the rotary angles hoisted (fewer instructions, more
+// registers on 16-bit pools: for grids that fit one wave anyway); tensor cores (kMma: 16-bit
+// pools of the activation type, gq 4 or 8; decode_mma_fn says where it exists).
 // overlap: launched as a programmatic dependent of the kernel before it (kv_write; sm_90+).
+enum class DecodeKind { kLean, kHoist, kMma };
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
-                  bool hoist, bool overlap, cudaStream_t stream);
+                  DecodeKind kind, bool overlap, cudaStream_t stream);
 // Resident decode CTAs per SM and keys per CTA iteration (for split planning).
-int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool hoist);
-int decode_keys_per_iter(trtc_dtype kv_dtype, int head_dim, int gq);
+int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
+                       DecodeKind kind);
+int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
+                         DecodeKind kind);
+bool decode_mma_exists(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq);
 // Prefill kernels: tensor-core tiles of query rows of sequences with >= 2 new tokens;
 // fp16/bf16 only. prefill_tile_rows: rows per tile of the kernel launch_prefill picks (tile_cum
 // is planned with it); tile_bound bounds the number of tiles from shapes alone.

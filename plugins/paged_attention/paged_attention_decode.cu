@@ -1,4 +1,6 @@
-// PagedAttention decode kernel (few new tokens per sequence), with the split-K merge.
+// PagedAttention decode, CUDA-core kernel (few new tokens per sequence): fp32 and quantized
+// pools, one head per CTA, and 16-bit pools where the tensor-core kernel does not run
+// (paged_attention_decode_mma.cu). The end (key-lane merge, split-K) is finish_decode.
 //
 // CTA = (kv head, chunk of GQ query heads of its group, sequence, split). The CTA's keys are
 // dealt to "key lanes": LPK threads share one key, each holding one 16-byte slice of it, so a
@@ -18,13 +20,13 @@
 // half, then summed in fp32): its rounding is far below fp8's own. V slices are widened to
 // fp32 in registers; the v scale is applied to the output.
 //
-// Split-K: each split writes its normalized partial (o, max, sum); the last split of a
-// (sequence, head chunk) to finish (a counter in the workspace) merges them into out.
+// Split-K (finish_decode): each split writes its normalized partial (o, max, sum); the last
+// split of a (sequence, head chunk) to finish (a counter in the workspace) merges them.
 //
 // Overlap with kv_write (sm_90+, programmatic dependent launch): a CTA reads its sequence's
 // metadata, q rows and cached keys while kv_write still runs; it waits for kv_write only
 // before the keys of this step's tokens, the split counter, or q copied to the workspace.
-#include "paged_attention.cuh"
+#include "paged_attention_decode.cuh"
 
 namespace trtc {
 namespace pa {
@@ -49,8 +51,7 @@ struct DecodeCfg {
   static constexpr int KL = kThreads / LPK;  // key lanes
   static constexpr int ITER = KL * KPT;      // keys per CTA iteration
   static constexpr int RING = kStages * KPT * 2 * kThreads * 16;
-  static constexpr int MERGE = (KL * GQ * D + 2 * KL * GQ) * 4;
-  static_assert(KL * GQ * D >= GQ * (kMaxSplits + 1), "split weights fit the merge buffer");
+  static constexpr int MERGE = finish_floats<D, GQ, KL>() * 4;
   static constexpr int SMEM = RING > MERGE ? RING : MERGE;
 };
 
@@ -80,7 +81,6 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   float* sm_o = reinterpret_cast<float*>(ring);  // [KL][GQ][D]
   float* sm_m = sm_o + KL * GQ * D;               // [KL][GQ]
   float* sm_l = sm_m + KL * GQ;
-  __shared__ int s_last;
 
   const int hkv = blockIdx.x / a.head_chunks;
   const int chunk = blockIdx.x - hkv * a.head_chunks;
@@ -302,106 +302,10 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
       for (int e = 0; e < VEC; ++e) sm_o[(kl * GQ + g) * D + e0 + e] = acc[g][e];
     }
     __syncthreads();
-    for (int idx = tid; idx < GQ * D; idx += kThreads) {
-      const int g = idx / D, d = idx - g * D;
-      if (g >= ng) continue;
-      float mx = -1e30f;
-#pragma unroll
-      for (int j = 0; j < KL; ++j) mx = fmaxf(mx, sm_m[j * GQ + g]);
-      float L = 0.f, O = 0.f;
-#pragma unroll
-      for (int j = 0; j < KL; ++j) {
-        const float w = exp2f(sm_m[j * GQ + g] - mx);
-        L += sm_l[j * GQ + g] * w;
-        O += sm_o[(j * GQ + g) * D + d] * w;
-      }
-      const int h = h0 + g;
-      if (a.nsplit == 1) {
-        static_cast<T*>(a.out)[(static_cast<int64_t>(t) * a.num_heads + h) * D + d] =
-            from_float<T>(L > 0.f ? O / L * vscale : 0.f);
-      } else {  // nsplit > 1 only when every sequence here has one new token: row s
-        const int64_t pi = (static_cast<int64_t>(s) * a.num_heads + h) * a.nsplit + split;
-        a.part_o[pi * D + d] = L > 0.f ? O / L * vscale : 0.f;
-        if (d == 0) {
-          a.part_ml[pi * 2] = mx;
-          a.part_ml[pi * 2 + 1] = L;
-        }
-      }
-    }
-    if (a.nsplit > 1) {
-      // The last split to finish merges: out = sum_i w_i o_i / sum_i w_i,
-      // w_i = l_i * 2^(m_i - max m).
-      __threadfence();
-      __syncthreads();
-      if (tid == 0) {
-        wait_for_write();  // kv_write zeroes the counters
-        const int c = atomicAdd(a.split_done + s * gridDim.x + blockIdx.x, 1);
-        s_last = c == a.nsplit - 1;
-      }
-      __syncthreads();
-      if (s_last) {
-        __threadfence();
-        // Weights of all splits, one warp per head: w_i = l_i * 2^(m_i - max m), in s_w.
-        float* s_w = sm_o;  // [GQ][kMaxSplits]; the merge buffers are free again
-        float* s_tot = sm_o + GQ * kMaxSplits;
-        for (int g = tid >> 5; g < ng; g += kThreads / 32) {
-          const int64_t base = (static_cast<int64_t>(s) * a.num_heads + h0 + g) * a.nsplit;
-          float2 ml[kMaxSplits / 32];  // (max, sum) of split i, both in one load
-          float mx = -1e30f;
-#pragma unroll
-          for (int j = 0; j < kMaxSplits / 32; ++j) {
-            const int i = (tid & 31) + 32 * j;
-            ml[j] = i < a.nsplit ? __ldcg(reinterpret_cast<const float2*>(a.part_ml) + base + i)
-                                 : make_float2(-1e30f, 0.f);
-            mx = fmaxf(mx, ml[j].x);
-          }
-#pragma unroll
-          for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-          float sum = 0.f;
-#pragma unroll
-          for (int j = 0; j < kMaxSplits / 32; ++j) {
-            const int i = (tid & 31) + 32 * j;
-            const float w = ml[j].y * exp2f(ml[j].x - mx);
-            if (i < a.nsplit) s_w[g * kMaxSplits + i] = w;
-            sum += w;
-          }
-          sum = warp_sum(sum);
-          if ((tid & 31) == 0) s_tot[g] = sum;
-        }
-        __syncthreads();
-        for (int idx = tid; idx < GQ * D / 4; idx += kThreads) {  // 4 columns a thread
-          const int g = idx / (D / 4), d = (idx - g * (D / 4)) * 4;
-          if (g >= ng) continue;
-          const int h = h0 + g;
-          const int64_t base = (static_cast<int64_t>(s) * a.num_heads + h) * a.nsplit;
-          float4 O = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll 16
-          for (int i = 0; i < a.nsplit; ++i) {
-            const float w = s_w[g * kMaxSplits + i];
-            const float4 x = __ldcg(reinterpret_cast<const float4*>(a.part_o + (base + i) * D + d));
-            O.x += w * x.x;
-            O.y += w * x.y;
-            O.z += w * x.z;
-            O.w += w * x.w;
-          }
-          const float L = s_tot[g], inv = L > 0.f ? 1.f / L : 0.f;
-          T* dst = static_cast<T*>(a.out) + (static_cast<int64_t>(t) * a.num_heads + h) * D + d;
-          dst[0] = from_float<T>(O.x * inv);
-          dst[1] = from_float<T>(O.y * inv);
-          dst[2] = from_float<T>(O.z * inv);
-          dst[3] = from_float<T>(O.w * inv);
-        }
-      }
-    }
-    __syncthreads();
+    finish_decode<T, D, GQ, KL, kThreads>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng, vscale);
   }
   wait_for_write();
 }
-
-struct DecodeFn {
-  void (*fn)(Args);
-  int smem;
-};
 
 template <typename T, typename P, int D, int GQ, int KPT, bool HOIST = false>
 DecodeFn make_fn() {
@@ -411,13 +315,13 @@ DecodeFn make_fn() {
                                 cudaFuncAttributeMaxDynamicSharedMemorySize, smem) == cudaSuccess;
   }();
   if (!raised) cudaGetLastError();
-  return {decode_kernel<T, P, D, GQ, KPT, HOIST>, smem};
+  return {decode_kernel<T, P, D, GQ, KPT, HOIST>, smem, kThreads};
 }
 
 template <typename T, typename P, int D>
 DecodeFn decode_fn(int gq, bool hoist) {
   if constexpr (sizeof(T) == 4) {  // fp32 is a correctness path: one head per CTA
-    return gq == 1 ? make_fn<T, P, D, 1, 4>() : DecodeFn{nullptr, 0};
+    return gq == 1 ? make_fn<T, P, D, 1, 4>() : DecodeFn{nullptr, 0, 0};
   } else {
     switch (gq) {
       case 1: return make_fn<T, P, D, 1, 4>();
@@ -425,15 +329,17 @@ DecodeFn decode_fn(int gq, bool hoist) {
         if constexpr (kQuantPool<P>) return make_fn<T, P, D, 4, 4>();
         else return hoist ? make_fn<T, P, D, 4, 4, true>() : make_fn<T, P, D, 4, 4>();
       case 8:  // not for a quantized pool (pick_gq): 16-element slices would spill
-        if constexpr (kQuantPool<P>) return {nullptr, 0};
+        if constexpr (kQuantPool<P>) return {nullptr, 0, 0};
         else return make_fn<T, P, D, 8, 4>();
-      default: return {nullptr, 0};
+      default: return {nullptr, 0, 0};
     }
   }
 }
 
-DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool hoist) {
-  DecodeFn f{nullptr, 0};
+DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind) {
+  if (kind == DecodeKind::kMma) return decode_mma_fn(dtype, kv_dtype, head_dim, gq);
+  const bool hoist = kind == DecodeKind::kHoist;
+  DecodeFn f{nullptr, 0, 0};
   dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {
     using T = decltype(tag);
     using P = decltype(pool_tag);
@@ -446,13 +352,13 @@ DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool 
 }  // namespace
 
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
-                  bool hoist, bool overlap, cudaStream_t stream) {
+                  DecodeKind kind, bool overlap, cudaStream_t stream) {
   if (a.num_seqs == 0) return cudaSuccess;
-  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, hoist);
+  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, kind);
   if (f.fn == nullptr) return cudaErrorNotSupported;
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit);
-  cfg.blockDim = dim3(kThreads);
+  cfg.blockDim = dim3(f.threads);
   cfg.dynamicSmemBytes = static_cast<size_t>(f.smem);
   cfg.stream = stream;
   cudaLaunchAttribute attr[1];
@@ -463,17 +369,20 @@ int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head
   return static_cast<int>(cudaLaunchKernelEx(&cfg, f.fn, a));
 }
 
-int decode_keys_per_iter(trtc_dtype kv_dtype, int head_dim, int gq) {
-  (void)gq;
+int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
+                         DecodeKind kind) {
+  if (kind == DecodeKind::kMma)
+    return decode_mma_keys_per_iter(decode_mma_fn(dtype, kv_dtype, head_dim, gq));
   const int vec = 16 / element_size(kv_dtype);
   return kThreads / (head_dim / vec) * 4;
 }
 
-int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool hoist) {
-  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, hoist);
+int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
+                       DecodeKind kind) {
+  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, kind);
   int n = 0;
   if (f.fn == nullptr ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f.fn, kThreads, f.smem) != cudaSuccess) {
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f.fn, f.threads, f.smem) != cudaSuccess) {
     cudaGetLastError();
     return 1;
   }

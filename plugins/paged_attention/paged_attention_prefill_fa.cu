@@ -26,12 +26,6 @@ namespace {
 
 constexpr int kFaWarps = kFaRows / 16, kFaThreads = kFaWarps * 32;
 
-__device__ __forceinline__ float ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
 template <typename T, int D, int STAGES, int MINB, int BN>
 __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args a) {
   constexpr int TILE = BN * D;

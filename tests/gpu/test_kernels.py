@@ -204,6 +204,47 @@ def test_paged_attention_new_keys_after_write(lib, seqs):
         _close(out, ref, ATOL[torch.bfloat16])
 
 
+# Decode kernels of 16-bit pools: tensor cores (the planner's pick for 4 or 8 heads per CTA;
+# variants of warps x ring stages) and the CUDA-core kernel (tuning overrides read at each call).
+DECODE_VARIANTS = {"mma": {}, "mma_4x2": {"TRTC_PA_DECODE_MMA": "4,2"},
+                   "mma_8x3": {"TRTC_PA_DECODE_MMA": "8,3"},
+                   "cuda_cores": {"TRTC_PA_DECODE_LEGACY": "1"}}
+
+
+@pytest.mark.parametrize("variant", list(DECODE_VARIANTS))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64", "mqa8_1_d128_b32",
+                                   "gqa12_2_d128_b64"])
+@pytest.mark.parametrize("nsplit", [1, 3, 32])
+@pytest.mark.parametrize("window", [0, 100])
+def test_paged_attention_decode_variants(lib, monkeypatch, variant, dtype, shape, nsplit, window):
+    """4 heads per CTA (group 4; group 3: a padded one), 8 (group 8; group 6 padded), head_dim
+    64 and 128, forced split counts (32: splits with no keys for the short sequences)."""
+    for k, v in dict(DECODE_VARIANTS[variant], TRTC_PA_NSPLIT=str(nsplit)).items():
+        monkeypatch.setenv(k, v)
+    hq, hkv, d, block = SHAPES[shape]
+    case = _make_case(DECODE + [(4000, 1), (130, 1)], hq, hkv, d, block, dtype,
+                      seed=nsplit + window + d)
+    case["sliding_window"] = window
+    out, ref, _, _ = _run_both(lib, case)
+    _close(out, ref, ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("rotary_dim", [128, 32])
+def test_paged_attention_decode_unaligned_q(lib, dtype, rotary_dim):
+    """q rows not 16-byte aligned: kv_write rotates q into the workspace, the decode kernel
+    waits for it before reading q."""
+    case = _make_case(DECODE, 32, 8, 128, 16, dtype, rotary_dim=rotary_dim, seed=21)
+    q = case["q"]
+    buf = torch.empty(q.shape[0], q.shape[1] + 1, device=DEV, dtype=dtype)
+    buf[:, 1:] = q
+    case["q"] = buf[:, 1:]
+    case["rotary_scaling"] = 1.1
+    out, ref, _, _ = _run_both(lib, case)
+    _close(out, ref, ATOL[dtype])
+
+
 def test_paged_attention_torch_op(lib):
     from trtcompile.ops import cuda_kernels, torch_ops  # noqa: F401
 

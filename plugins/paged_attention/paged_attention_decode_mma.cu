@@ -1,0 +1,293 @@
+// PagedAttention decode, tensor-core kernel (16-bit pools of the activation type, GQ >= 2
+// query heads per CTA): mma.sync m16n8k16, fp32 accumulate.
+//
+// CTA = (kv head, chunk of GQ <= 8 query heads, sequence, split), NW warps. The GQ heads are
+// rows 0..GQ-1 of the mma A operand (rows 8..15 are zero registers): S = Q K^T over a tile of
+// 16 keys is 2 n-tiles x D/16 k-steps, O += P V is D/8 n-tiles of one k-step, P (rounded to T)
+// taken straight from the S accumulators as in the prefill kernel.
+//
+// Each warp owns every NW-th 16-key tile of the CTA's key range and streams it with cp.async
+// through its own ring of STAGES swizzled K/V stages (no CTA barrier in the key loop):
+//
+//   ring[warp][stage][K|V][16 keys][D]      (copied a whole row per D / 8 lanes)
+//
+// q is rotated once per token into shared memory (rounded to T, as the separate rotary pass
+// would store it) and held as A fragments. Warps are merged, splits written and merged by
+// finish_decode (shared with the CUDA-core kernel).
+//
+// PDL (sm_90+): a warp waits for kv_write only before copying a tile that holds keys of this
+// step's tokens; finish_decode waits before the split counter.
+#include <cstdlib>
+#include <cstring>
+
+#include "paged_attention_decode.cuh"
+#include "paged_attention_prefill.cuh"
+
+namespace trtc {
+namespace pa {
+namespace {
+
+using prefill::cp_async16;
+using prefill::cp_async_commit;
+using prefill::cp_async_wait;
+
+constexpr int kTileKeys = 16;  // keys per warp tile
+constexpr int kMaxRows = 8;    // query heads per CTA at most (A rows 0..7)
+
+template <int D, int GQ, int NW, int STAGES>
+struct MmaCfg {
+  static constexpr int TILE = kTileKeys * D;             // elements of one K (or V) stage
+  static constexpr int RING = NW * STAGES * 2 * TILE * 2;  // bytes
+  static constexpr int MERGE = finish_floats<D, GQ, NW>() * 4;
+  static constexpr int SMEM = RING > MERGE ? RING : MERGE;
+};
+
+template <typename T, int D, int GQ, int NW, int STAGES>
+__global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
+  static_assert(GQ >= 2 && GQ <= kMaxRows, "heads are A rows 0..7");
+  constexpr int NT = NW * 32, TILE = MmaCfg<D, GQ, NW, STAGES>::TILE, ITER = NW * kTileKeys;
+  const prefill::Swizzled<D> swz;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __shared__ __align__(16) T s_q[kMaxRows * D];  // swizzled rows of the heads, zero past ng
+  __shared__ float2 s_cs[D / 2];                  // rotary factors of the token
+  float* sm_o = reinterpret_cast<float*>(smem_raw);  // merge buffers, over the rings
+  float* sm_m = sm_o + NW * GQ * D;
+  float* sm_l = sm_m + NW * GQ;
+
+  const int hkv = blockIdx.x / a.head_chunks;
+  const int chunk = blockIdx.x - hkv * a.head_chunks;
+  const int s = blockIdx.y, split = blockIdx.z;
+  const int q0 = a.qsl[s], q1 = a.qsl[s + 1];
+  const int n = a.seq_lens[s];
+  if (q1 <= q0 || q1 - q0 > a.max_decode_qlen) {
+    wait_for_write();
+    return;
+  }
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, t4 = lane & 3;
+  const int h0 = hkv * a.group + chunk * GQ;
+  const int ng = min(GQ, a.group - chunk * GQ);
+  const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.max_blocks;
+  const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
+  constexpr int CPR = D / 8, RPI = 32 / CPR;  // 16-byte chunks per row, rows per copy instruction
+  const int kcol = (lane % CPR) * 8;           // the column this lane copies
+  const T* kpool = static_cast<const T*>(a.k_pool) + hkv * D + kcol;
+  const T* vpool = static_cast<const T*>(a.v_pool) + hkv * D + kcol;
+  T* ring = reinterpret_cast<T*>(smem_raw) + warp * STAGES * 2 * TILE;
+  const int bmask = (1 << a.log2_block) - 1;
+  const int nnew = q1 - q0;
+  // Lane parts of the ldmatrix addresses (see the prefill kernel): K tiles, V tiles (trans).
+  const int koff = swz((lane & 7) + ((lane >> 4) << 3), ((lane >> 3) & 1) * 8);
+  const int voff = swz((lane & 7) + (((lane >> 3) & 1) << 3), (lane >> 4) * 8);
+  wait_for_write_if(a.q_from_write);
+
+  for (int t = q0; t < q1; ++t) {
+    const int qpos = a.positions[t];
+    const int hi = min(n, qpos + 1);
+    const int lo = a.sliding_window > 0 ? max(0, qpos - a.sliding_window + 1) : 0;
+    const int len = max(0, hi - lo);
+    const int per = ((len + a.nsplit - 1) / a.nsplit + ITER - 1) / ITER * ITER;
+    const int kbeg = lo + split * per;
+    const int kend = min(hi, kbeg + per);
+    const int ntiles = kend > kbeg ? (kend - kbeg + kTileKeys - 1) / kTileKeys : 0;
+    const int nmine = ntiles > warp ? (ntiles - warp + NW - 1) / NW : 0;  // tiles warp + NW j
+
+    // Block id of key lane % 16 of the warp's tile j (-1 past the end), then the copies of
+    // the tile's K/V rows into stage j % STAGES (an empty group past the end): whole rows per
+    // instruction (32 lanes, RPI rows of CPR 16-byte chunks), block ids passed by shuffles.
+    auto block_of = [&](int j) {
+      const int key = kbeg + (warp + j * NW) * kTileKeys + (lane & (kTileKeys - 1));
+      return j < nmine && key < kend ? __ldg(bt + (key >> a.log2_block)) : -1;
+    };
+    auto issue = [&](int j, int32_t blk) {
+      if (j < nmine) {
+        const int tb = kbeg + (warp + j * NW) * kTileKeys;
+        wait_for_write_if(tb + kTileKeys > n - nnew);  // the keys of this step come from kv_write
+        T* ks = ring + (j % STAGES) * 2 * TILE;
+#pragma unroll
+        for (int i = 0; i < kTileKeys / RPI; ++i) {
+          const int r = i * RPI + lane / CPR;
+          const int32_t b = __shfl_sync(0xffffffffu, blk, r);
+          const bool ok = b >= 0;
+          const int64_t slot =
+              (static_cast<int64_t>(ok ? b : 0) << a.log2_block) | ((tb + r) & bmask);
+          const int so = swz(r, kcol);
+          cp_async16(ks + so, kpool + slot * slot_stride, ok);
+          cp_async16(ks + TILE + so, vpool + slot * slot_stride, ok);
+        }
+      }
+      cp_async_commit();
+    };
+    int32_t blk[STAGES];
+#pragma unroll
+    for (int j = 0; j < STAGES; ++j) blk[j] = block_of(j);
+#pragma unroll
+    for (int j = 0; j < STAGES - 1; ++j) issue(j, blk[j]);
+    int32_t next = blk[STAGES - 1];  // block of tile j + STAGES - 1 at iteration j
+
+    // q rows of the heads, rotated and rounded to T, zero past ng; then A fragments (rows 0..7
+    // of two k-steps per ldmatrix).
+    const int half = a.rot / 2;
+    for (int j = tid; j < half; j += NT)
+      s_cs[j] = rotary_cs(static_cast<float>(qpos), __ldg(a.inv_freq + j), a.rotary_scaling);
+    __syncthreads();
+    const T* qrow = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + h0 * D;
+    for (int idx = tid; idx < kMaxRows * D; idx += NT) {
+      const int g = idx / D, c = idx - g * D;
+      float x = 0.f;
+      if (g < ng) {
+        const T* row = qrow + g * D;
+        x = to_float(row[c]);
+        if (c < a.rot) {
+          const bool first = c < half;
+          const float2 cs = s_cs[first ? c : c - half];
+          x = rotate_q_cs<T>(x, to_float(row[first ? c + half : c - half]), first, cs.x, cs.y);
+        }
+      }
+      s_q[swz(g, c)] = from_float<T>(x);
+    }
+    __syncthreads();
+    uint32_t qa[D / 16][2];  // A registers 0 and 2 (rows 0..7) of each k-step
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk += 2) {
+      uint32_t r[4];
+      prefill::ldmatrix_x4(r, s_q + swz(lane & 7, kk * 16 + (lane >> 3) * 8));
+      qa[kk][0] = r[0];
+      qa[kk][1] = r[1];
+      qa[kk + 1][0] = r[2];
+      qa[kk + 1][1] = r[3];
+    }
+
+    float o[D / 8][4];
+#pragma unroll
+    for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+    float m = -1e30f, l = 0.f;  // of row lane / 4 (log2 units); l: this lane's columns
+    const float scale = a.scale_log2;
+
+    for (int j = 0; j < nmine; ++j) {
+      cp_async_wait<STAGES - 2>();
+      __syncwarp();  // tile j landed for the whole warp; the stage refilled next was read
+      issue(j + STAGES - 1, next);
+      next = block_of(j + STAGES);
+      const T* Kt = ring + (j % STAGES) * 2 * TILE;
+      const T* Vt = Kt + TILE;
+
+      float sc[2][4];
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        uint32_t b[4];
+        prefill::ldmatrix_x4(b, Kt + (koff ^ (kk * 16)));
+        const uint32_t qk[4] = {qa[kk][0], 0u, qa[kk][1], 0u};
+        prefill::mma16816<T>(sc[0], qk, b[0], b[1]);
+        prefill::mma16816<T>(sc[1], qk, b[2], b[3]);
+      }
+      const int tb = kbeg + (warp + j * NW) * kTileKeys;
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const bool in = tb + nt * 8 + 2 * t4 + e < kend;
+          sc[nt][e] = in ? sc[nt][e] * scale : -INFINITY;
+          mx = fmaxf(mx, sc[nt][e]);
+        }
+      }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      mx = fmaxf(m, mx);
+      const float corr = prefill::ex2(m - mx);
+      m = mx;
+      float ps = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+        sc[nt][0] = prefill::ex2(sc[nt][0] - mx);
+        sc[nt][1] = prefill::ex2(sc[nt][1] - mx);
+        ps += sc[nt][0] + sc[nt][1];
+      }
+      l = fmaf(l, corr, ps);
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt) {
+        o[dt][0] *= corr;
+        o[dt][1] *= corr;
+      }
+      const uint32_t pa[4] = {prefill::pack2<T>(sc[0][0], sc[0][1]), 0u,
+                              prefill::pack2<T>(sc[1][0], sc[1][1]), 0u};
+#pragma unroll
+      for (int dp = 0; dp < D / 16; ++dp) {
+        uint32_t b[4];
+        prefill::ldmatrix_x4_trans(b, Vt + (voff ^ (dp * 16)));
+        prefill::mma16816<T>(o[2 * dp], pa, b[0], b[1]);
+        prefill::mma16816<T>(o[2 * dp + 1], pa, b[2], b[3]);
+      }
+    }
+    cp_async_wait<0>();
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    __syncthreads();  // every warp is done with its ring before it becomes the merge buffer
+    const int g = lane >> 2;
+    if (g < GQ) {
+      float* dst = sm_o + (warp * GQ + g) * D + 2 * t4;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt)
+        *reinterpret_cast<float2*>(dst + dt * 8) = make_float2(o[dt][0], o[dt][1]);
+      if (t4 == 0) {
+        sm_m[warp * GQ + g] = m;
+        sm_l[warp * GQ + g] = l;
+      }
+    }
+    __syncthreads();
+    finish_decode<T, D, GQ, NW, NT>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng, 1.f);
+  }
+  wait_for_write();
+}
+
+template <typename T, int D, int GQ, int NW, int STAGES>
+DecodeFn make_mma_fn() {
+  constexpr int smem = MmaCfg<D, GQ, NW, STAGES>::SMEM;
+  static const bool raised = [] {  // > 48 KB of dynamic shared memory needs an opt-in
+    return cudaFuncSetAttribute(decode_mma_kernel<T, D, GQ, NW, STAGES>,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize, smem) == cudaSuccess;
+  }();
+  if (!raised) cudaGetLastError();
+  return {decode_mma_kernel<T, D, GQ, NW, STAGES>, smem, NW * 32};
+}
+
+// Warps x ring stages: 4 x 3 (2 CTAs per SM); TRTC_PA_DECODE_MMA=4,2 or 8,3 picks another
+// (tuning override, for benchmarks; on H100 neither was faster than 4 x 3 by more than noise,
+// nor were 2 x 6 and 2 x 4, which were slower).
+template <typename T, int D, int GQ>
+DecodeFn mma_fn_g() {
+  const char* v = getenv("TRTC_PA_DECODE_MMA");
+  if (v != nullptr && strcmp(v, "4,2") == 0) return make_mma_fn<T, D, GQ, 4, 2>();
+  if (v != nullptr && strcmp(v, "8,3") == 0) return make_mma_fn<T, D, GQ, 8, 3>();
+  return make_mma_fn<T, D, GQ, 4, 3>();
+}
+
+template <typename T, int D>
+DecodeFn mma_fn_d(int gq) {
+  if (gq == 4) return mma_fn_g<T, D, 4>();
+  if (gq == 8) return mma_fn_g<T, D, 8>();
+  return {nullptr, 0, 0};
+}
+
+}  // namespace
+
+DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
+  if (kv_dtype != dtype || (head_dim != 64 && head_dim != 128)) return {nullptr, 0, 0};
+  if (dtype == TRTC_F16)
+    return head_dim == 64 ? mma_fn_d<__half, 64>(gq) : mma_fn_d<__half, 128>(gq);
+  if (dtype == TRTC_BF16)
+    return head_dim == 64 ? mma_fn_d<__nv_bfloat16, 64>(gq) : mma_fn_d<__nv_bfloat16, 128>(gq);
+  return {nullptr, 0, 0};
+}
+
+int decode_mma_keys_per_iter(const DecodeFn& f) { return f.threads / 32 * kTileKeys; }
+
+bool decode_mma_exists(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
+  return kv_dtype == dtype && (dtype == TRTC_F16 || dtype == TRTC_BF16) &&
+         (head_dim == 64 || head_dim == 128) && (gq == 4 || gq == 8);
+}
+
+}  // namespace pa
+}  // namespace trtc
