@@ -218,6 +218,83 @@ __device__ __forceinline__ void rotate_q_frags(uint32_t (&qa)[D / 16][4], const 
   }
 }
 
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Running max m (scaled log2 units) and sum l of the thread's two rows r0, r0 + 8.
+struct RowStats {
+  float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;
+};
+
+// Online softmax over one tile of BN keys from kt: raw scores sc (mma C fragments: key
+// kt + 8 nt + 2 t4 + (e & 1), row r0 for e < 2 else r0 + 8) -> probabilities, masked where the
+// tile is not fully visible to the warp's rows (the causal diagonal, the window edge, the end
+// of the context); the running stats updated and the output fragments o rescaled. The softmax
+// scale (log2 units) is folded into one fma per exponent.
+template <int BN, int D>
+__device__ __forceinline__ void softmax_tile(float (&sc)[BN / 8][4], float (&o)[D / 8][4], RowStats& st,
+                                             const WarpRows& wr, int kt, int n, int W, float scale) {
+  const int t4 = threadIdx.x & 3;
+  const bool full = kt + BN - 1 <= wr.wmin && kt + BN <= n && (W == 0 || kt > wr.wmax - W);
+  if (!full) {
+#pragma unroll
+    for (int nt = 0; nt < BN / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = kt + nt * 8 + 2 * t4 + (e & 1);
+        const int p = e < 2 ? wr.pos0 : wr.pos1;
+        if (key > p || key >= n || (W > 0 && key <= p - W)) sc[nt][e] = -INFINITY;
+      }
+    }
+  }
+  float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+  for (int nt = 0; nt < BN / 8; ++nt) {
+    mx0 = fmaxf(mx0, fmaxf(sc[nt][0], sc[nt][1]));
+    mx1 = fmaxf(mx1, fmaxf(sc[nt][2], sc[nt][3]));
+  }
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+  mx0 = fmaxf(st.m0, mx0 * scale);
+  mx1 = fmaxf(st.m1, mx1 * scale);
+  const float c0 = ex2(st.m0 - mx0), c1 = ex2(st.m1 - mx1);
+  st.m0 = mx0;
+  st.m1 = mx1;
+  float ls0 = 0.f, ls1 = 0.f;
+#pragma unroll
+  for (int nt = 0; nt < BN / 8; ++nt) {
+    sc[nt][0] = ex2(fmaf(sc[nt][0], scale, -mx0));
+    sc[nt][1] = ex2(fmaf(sc[nt][1], scale, -mx0));
+    sc[nt][2] = ex2(fmaf(sc[nt][2], scale, -mx1));
+    sc[nt][3] = ex2(fmaf(sc[nt][3], scale, -mx1));
+    ls0 += sc[nt][0] + sc[nt][1];
+    ls1 += sc[nt][2] + sc[nt][3];
+  }
+  st.l0 = fmaf(st.l0, c0, ls0);
+  st.l1 = fmaf(st.l1, c1, ls1);
+#pragma unroll
+  for (int dt = 0; dt < D / 8; ++dt) {
+    o[dt][0] *= c0;
+    o[dt][1] *= c0;
+    o[dt][2] *= c1;
+    o[dt][3] *= c1;
+  }
+}
+
+// The A fragment (m16k16) of keys 16 kk .. 16 kk + 15 of the probabilities p (C fragments).
+template <typename T, int BN>
+__device__ __forceinline__ void p_fragment(const float (&p)[BN / 8][4], int kk, uint32_t (&a)[4]) {
+  a[0] = pack2<T>(p[2 * kk][0], p[2 * kk][1]);
+  a[1] = pack2<T>(p[2 * kk][2], p[2 * kk][3]);
+  a[2] = pack2<T>(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+  a[3] = pack2<T>(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+}
+
 // Writes a warp's 16 output rows (fragments o, row sums l0, l1 of the thread's rows r0, r0 + 8
 // still per lane) scaled by vscale / l.
 template <typename T, int D>
@@ -242,9 +319,14 @@ __device__ __forceinline__ void store_rows(const Args& a, const TileRef& t, int 
   }
 }
 
-// Fast kernel (paged_attention_prefill_fa.cu): whether it takes this call, and its launch.
+// Fast kernels (16-bit pools, tiles of kFaRows): whether they take this call; the mma.sync
+// kernel (paged_attention_prefill_fa.cu) and, on sm_90a, the wgmma kernel
+// (paged_attention_prefill_wgmma.cu; wgmma_prefill: whether it runs on this device).
 bool fast_prefill(trtc_dtype dtype, trtc_dtype kv_dtype, float scale);
 int launch_prefill_fa(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
+                      cudaStream_t stream);
+bool wgmma_prefill();
+int launch_prefill_wg(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
                       cudaStream_t stream);
 
 }  // namespace prefill

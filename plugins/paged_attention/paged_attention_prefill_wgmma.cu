@@ -1,0 +1,181 @@
+// PagedAttention prefill, Hopper kernel (sm_90a, 16-bit pools of the activation type): the fast
+// kernel's tiling (paged_attention_prefill_fa.cu) on warpgroup MMAs.
+//
+// CTA = (query head, tile of kFaRows = 64 query rows) = one warpgroup; warp w owns rows
+// 16w..16w+15, so each thread holds the same two rows as in the mma.sync kernel and shares its
+// masking, online softmax and output code. All operands sit in shared memory in wgmma's
+// 128-byte swizzle (Swizzled128): q (rotated there once), and a ring of STAGES K/V tiles of 64
+// keys filled by cp.async through the block table.
+//
+//   wait tile j, barrier | issue tile j + STAGES - 1 |
+//   S = Q K_j^T   (m64n64k16 x D/16; A = q, B = K_j [key][d]: K-major)  -> registers
+//   online softmax on S; P -> 16-bit A fragments in registers
+//   O += P V_j    (m64n64k16 x BN/16 x D/64; B = V_j [key][d]: MN-major, transposed)
+//
+// Each MMA batch is waited for before its results are used; two CTAs per SM overlap one's
+// softmax with the other's MMAs. The V descriptor's n extent is one 64-wide slab per MMA.
+#include <cstdlib>
+
+#include "../common/wgmma.cuh"
+#include "paged_attention_prefill.cuh"
+
+namespace trtc {
+namespace pa {
+namespace prefill {
+namespace {
+
+constexpr int kWgThreads = 128;  // one warpgroup
+static_assert(kBN == kFaRows, "q and the K/V tiles share one swizzled layout");
+
+// Shared memory: q [kFaRows][D], K and V [STAGES][kBN][D], from a 1024-aligned base.
+template <int D, int STAGES>
+constexpr int wg_smem_bytes() {
+  return (kFaRows + 2 * STAGES * kBN) * D * 2 + 1024;  // + alignment slack
+}
+
+template <typename T, int D, int STAGES>
+__global__ void __launch_bounds__(kWgThreads, 2) prefill_wg_kernel(const Args a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int BN = kBN, TILE = BN * D;
+  constexpr uint32_t kSlab = BN * 128;  // bytes of one 64-column slab of a tile
+  const Swizzled128<BN> swz;
+  extern __shared__ unsigned char smem_raw[];
+  T* Qs = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
+  T* Ks = Qs + kFaRows * D;
+  T* Vs = Ks + STAGES * TILE;
+
+  const int h = blockIdx.x;
+  TileRef tr;
+  if (!locate_tile(a, kFaRows, tr)) return;
+  const int n = a.seq_lens[tr.s];
+  const int hkv = h / a.group;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int32_t* bt = a.block_tables + static_cast<int64_t>(tr.s) * a.max_blocks;
+  const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
+  const T* kpool = static_cast<const T*>(a.k_pool);
+  const T* vpool = static_cast<const T*>(a.v_pool);
+  const float scale = a.scale_log2;  // > 0 (the launcher checks)
+
+  load_q_rows<T, D, kWgThreads>(Qs, a, tr, h, kFaRows, swz);
+  cp_async_commit();
+  int minpos, maxpos;
+  tile_positions(a, tr, minpos, maxpos);
+  const int W = a.sliding_window;
+  const int kend = min(n, maxpos + 1);
+  const int kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(BN - 1);
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (kstart + s * BN < kend)
+      load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + s * TILE, Vs + s * TILE, kpool, vpool, bt,
+                                                          kstart + s * BN, kend, a.log2_block,
+                                                          slot_stride, hkv, swz);
+    cp_async_commit();
+  }
+  const int r0 = warp * 16 + (lane >> 2);
+  const WarpRows wr = warp_rows(a, tr, r0);
+
+  cp_async_wait<STAGES - 1>();  // q has landed
+  __syncthreads();
+  if (a.rot > 0) {
+    rotate_q_rows<T, kWgThreads>(Qs, a, tr, swz);  // made visible by the loop's first fence
+    __syncthreads();
+  }
+  const uint32_t q_addr = static_cast<uint32_t>(__cvta_generic_to_shared(Qs));
+  const uint32_t k_addr = static_cast<uint32_t>(__cvta_generic_to_shared(Ks));
+  const uint32_t v_addr = static_cast<uint32_t>(__cvta_generic_to_shared(Vs));
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  RowStats rs;
+
+  int stage = 0;
+  for (int kt = kstart; kt < kend; kt += BN) {
+    cp_async_wait<STAGES - 2>();
+    fence_async_shared();  // this thread's copies (and q writes), visible to the tensor cores
+    __syncthreads();       // ... of every thread; every MMA of the stage refilled next is done
+    {
+      const int nk = kt + (STAGES - 1) * BN;
+      const int ns = stage == 0 ? STAGES - 1 : stage - 1;
+      if (nk < kend)
+        load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + ns * TILE, Vs + ns * TILE, kpool,
+                                                            vpool, bt, nk, kend, a.log2_block,
+                                                            slot_stride, hkv, swz);
+      cp_async_commit();
+    }
+    const uint32_t kb = k_addr + stage * TILE * 2, vb = v_addr + stage * TILE * 2;
+    stage = stage == STAGES - 1 ? 0 : stage + 1;
+
+    float sc[BN / 8][4];  // accumulator 4 nt + e of m64n64: sc[nt][e]
+    wgmma_fence();
+#pragma unroll
+    for (int s = 0; s < D / 16; ++s) {  // k16 step s: slab s / 4, 32 bytes per step in the slab
+      const uint32_t off = (s >> 2) * kSlab + (s & 3) * 32;
+      wgmma_m64n64k16_ss<T>(*reinterpret_cast<float(*)[32]>(&sc[0][0]), swizzled_desc(q_addr + off),
+                            swizzled_desc(kb + off), s > 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+
+    softmax_tile<BN, D>(sc, o, rs, wr, kt, n, W, scale);
+
+    uint32_t pa[BN / 16][4];  // all of P first: no register writes between the MMAs
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) p_fragment<T, BN>(sc, kk, pa[kk]);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {  // keys 16 kk..: rows 16 kk.. of V (2 atoms)
+#pragma unroll
+      for (int sl = 0; sl < D / 64; ++sl)  // output columns 64 sl..: V's slab sl
+        wgmma_m64n64k16_rs_tb<T>(*reinterpret_cast<float(*)[32]>(&o[8 * sl][0]), pa[kk],
+                                 swizzled_desc(vb + sl * kSlab + kk * 16 * 128, 1024), 1);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+  }
+  cp_async_wait<0>();
+  store_rows<T, D>(a, tr, h, r0, o, rs.l0, rs.l1, 1.f);
+#else
+  __trap();  // launched only where the sm_90a code is loaded (wgmma_prefill)
+#endif
+}
+
+template <typename T, int D, int STAGES>
+int prefill_wg_d(const Args& a, int tile_bound, cudaStream_t stream) {
+  constexpr int smem = wg_smem_bytes<D, STAGES>();
+  auto kernel = prefill_wg_kernel<T, D, STAGES>;
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return static_cast<int>(e);
+  kernel<<<dim3(a.num_heads, tile_bound), kWgThreads, smem, stream>>>(a);
+  return static_cast<int>(cudaGetLastError());
+}
+
+template <typename T, int D>
+int prefill_wg_t(const Args& a, int tile_bound, cudaStream_t stream) {
+  const char* stages = getenv("TRTC_PA_PREFILL_STAGES");  // tuning override, for benchmarks
+  if (stages != nullptr && atoi(stages) == 3) return prefill_wg_d<T, D, 3>(a, tile_bound, stream);
+  return prefill_wg_d<T, D, 2>(a, tile_bound, stream);
+}
+
+}  // namespace
+
+bool wgmma_prefill() {
+  const char* mma = getenv("TRTC_PA_PREFILL_MMA");  // 1: the mma.sync kernel (benchmarks, tests)
+  if (mma != nullptr && atoi(mma) == 1) return false;
+  static std::atomic<uint64_t> checked{0}, ready{0};
+  return wgmma_binary_ready(prefill_wg_kernel<__nv_bfloat16, 128, 2>, checked, ready);
+}
+
+int launch_prefill_wg(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
+                      cudaStream_t stream) {
+  const bool d64 = head_dim == 64;
+  if (dtype == TRTC_F16)
+    return d64 ? prefill_wg_t<__half, 64>(a, tile_bound, stream)
+               : prefill_wg_t<__half, 128>(a, tile_bound, stream);
+  return d64 ? prefill_wg_t<__nv_bfloat16, 64>(a, tile_bound, stream)
+             : prefill_wg_t<__nv_bfloat16, 128>(a, tile_bound, stream);
+}
+
+}  // namespace prefill
+}  // namespace pa
+}  // namespace trtc
