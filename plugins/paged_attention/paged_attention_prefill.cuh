@@ -177,6 +177,49 @@ __device__ __forceinline__ void load_q_rows(T* Qs, const Args& a, const TileRef&
   }
 }
 
+// Stages `bm` q rows of head h into Qs at off(r, col) (zero rows past t.rows) with plain 16-byte
+// loads, rotated on the way where a.rot > 0 (pairs (j, j + rot / 2) as 16-byte chunks: needs
+// rot % 16 == 0); every q and (cos, sin) load of a thread is in flight at once.
+template <typename T, int D, int NT, int BM, typename Off>
+__device__ __forceinline__ void stage_q_rotated(T* Qs, const Args& a, const TileRef& t, int h, Off off) {
+  constexpr int EPC = 16 / sizeof(T), CPR = D / EPC;
+  const int rot = a.rot, half = rot / 2;
+  const T* qsrc = static_cast<const T*>(a.q);
+#pragma unroll
+  for (int i = 0; i < BM * CPR / NT; ++i) {
+    const int c = threadIdx.x + i * NT, r = c / CPR, col = (c % CPR) * EPC;
+    if (col >= half && col < rot) continue;  // the second of a pair: written with the first
+    const bool pair = col < half;
+    Vec16<T> x, y;
+    x.raw = y.raw = make_uint4(0u, 0u, 0u, 0u);
+    if (r < t.rows) {
+      const T* src = qsrc + static_cast<int64_t>(t.q0 + r) * a.q_stride + h * D + col;
+      x.load(src);
+      if (pair) {
+        y.load(src + half);
+        const float4* cs = reinterpret_cast<const float4*>(a.rot_cs + static_cast<int64_t>(t.q0 + r) * half + col);
+        float4 c4[EPC / 2];
+#pragma unroll
+        for (int k = 0; k < EPC / 2; ++k) c4[k] = cs[k];
+        float xf[EPC], yf[EPC], x2[EPC], y2[EPC];
+        x.to_floats(xf);
+        y.to_floats(yf);
+#pragma unroll
+        for (int k = 0; k < EPC / 2; ++k) {
+          x2[2 * k] = rotate_q_cs<T>(xf[2 * k], yf[2 * k], true, c4[k].x, c4[k].y);
+          y2[2 * k] = rotate_q_cs<T>(yf[2 * k], xf[2 * k], false, c4[k].x, c4[k].y);
+          x2[2 * k + 1] = rotate_q_cs<T>(xf[2 * k + 1], yf[2 * k + 1], true, c4[k].z, c4[k].w);
+          y2[2 * k + 1] = rotate_q_cs<T>(yf[2 * k + 1], xf[2 * k + 1], false, c4[k].z, c4[k].w);
+        }
+        x.from_floats(x2);
+        y.from_floats(y2);
+      }
+    }
+    x.store(Qs + off(r, col));
+    if (pair) y.store(Qs + off(r, col + half));
+  }
+}
+
 // Rotate-half of the staged q rows in place, rounded to T as a separate pass would store it
 // (factors from the per-token table kv_write filled).
 template <typename T, int NT, typename Off>

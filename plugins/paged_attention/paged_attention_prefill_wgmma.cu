@@ -4,11 +4,12 @@
 // CTA = (query head, tile of kFaRows = 64 query rows) = one warpgroup; warp w owns rows
 // 16w..16w+15, so each thread holds the same two rows as in the mma.sync kernel and shares its
 // masking, online softmax and output code. All operands sit in shared memory in wgmma's
-// 128-byte swizzle (Swizzled128): q (rotated there once), and a ring of STAGES K/V tiles of 64
+// 128-byte swizzle (Swizzled128): q (rotated as it is staged), and a ring of STAGES K/V tiles of 64
 // keys filled by cp.async through the block table.
 //
-//   wait tile j, barrier | issue tile j + STAGES - 1 |
-//   S = Q K_j^T   (m64n64k16 x D/16; A = q, B = K_j [key][d]: K-major)  -> registers
+//   wait tile j, barrier |
+//   S = Q K_j^T   (m64n64k16 x D/16; A = q, B = K_j [key][d]: K-major)  -> registers,
+//                 issuing tile j + STAGES - 1 while it runs
 //   online softmax on S; P -> 16-bit A fragments in registers
 //   O += P V_j    (m64n64k16 x BN/16 x D/64; B = V_j [key][d]: MN-major, transposed)
 //
@@ -56,7 +57,11 @@ __global__ void __launch_bounds__(kWgThreads, 2) prefill_wg_kernel(const Args a)
   const T* vpool = static_cast<const T*>(a.v_pool);
   const float scale = a.scale_log2;  // > 0 (the launcher checks)
 
-  load_q_rows<T, D, kWgThreads>(Qs, a, tr, h, kFaRows, swz);
+  const bool q_vec = a.rot % 16 == 0;  // q rotated as it is staged, else in place after
+  if (q_vec)
+    stage_q_rotated<T, D, kWgThreads, kFaRows>(Qs, a, tr, h, swz);
+  else
+    load_q_rows<T, D, kWgThreads>(Qs, a, tr, h, kFaRows, swz);
   cp_async_commit();
   int minpos, maxpos;
   tile_positions(a, tr, minpos, maxpos);
@@ -76,7 +81,7 @@ __global__ void __launch_bounds__(kWgThreads, 2) prefill_wg_kernel(const Args a)
 
   cp_async_wait<STAGES - 1>();  // q has landed
   __syncthreads();
-  if (a.rot > 0) {
+  if (!q_vec) {
     rotate_q_rows<T, kWgThreads>(Qs, a, tr, swz);  // made visible by the loop's first fence
     __syncthreads();
   }
@@ -94,17 +99,7 @@ __global__ void __launch_bounds__(kWgThreads, 2) prefill_wg_kernel(const Args a)
     cp_async_wait<STAGES - 2>();
     fence_async_shared();  // this thread's copies (and q writes), visible to the tensor cores
     __syncthreads();       // ... of every thread; every MMA of the stage refilled next is done
-    {
-      const int nk = kt + (STAGES - 1) * BN;
-      const int ns = stage == 0 ? STAGES - 1 : stage - 1;
-      if (nk < kend)
-        load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + ns * TILE, Vs + ns * TILE, kpool,
-                                                            vpool, bt, nk, kend, a.log2_block,
-                                                            slot_stride, hkv, swz);
-      cp_async_commit();
-    }
     const uint32_t kb = k_addr + stage * TILE * 2, vb = v_addr + stage * TILE * 2;
-    stage = stage == STAGES - 1 ? 0 : stage + 1;
 
     float sc[BN / 8][4];  // accumulator 4 nt + e of m64n64: sc[nt][e]
     wgmma_fence();
@@ -115,6 +110,16 @@ __global__ void __launch_bounds__(kWgThreads, 2) prefill_wg_kernel(const Args a)
                             swizzled_desc(kb + off), s > 0);
     }
     wgmma_commit();
+    {  // the next tile's copies (block-table reads included) while S is computed
+      const int nk = kt + (STAGES - 1) * BN;
+      const int ns = stage == 0 ? STAGES - 1 : stage - 1;
+      if (nk < kend)
+        load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + ns * TILE, Vs + ns * TILE, kpool,
+                                                            vpool, bt, nk, kend, a.log2_block,
+                                                            slot_stride, hkv, swz);
+      cp_async_commit();
+    }
+    stage = stage == STAGES - 1 ? 0 : stage + 1;
     wgmma_wait<0>();
 
     softmax_tile<BN, D>(sc, o, rs, wr, kt, n, W, scale);
