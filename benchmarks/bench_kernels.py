@@ -156,7 +156,8 @@ def bench_prefill(lib, rows):
                          ours_TFLOPs=flops / t / 1e6))
     if "--variants" in sys.argv:  # tuning overrides against the default
         variants = {"mma.sync fast kernel (sm_80/89 path)": {"TRTC_PA_PREFILL_MMA": "1"},
-                    "fast kernel, 3 stages": {"TRTC_PA_PREFILL_STAGES": "3"},
+                    "wgmma kernel, 2 stages / 3 CTAs per SM": {"TRTC_PA_PREFILL_STAGES": "2"},
+                    "mma.sync kernel, 3 stages": {"TRTC_PA_PREFILL_MMA": "1", "TRTC_PA_PREFILL_STAGES": "3"},
                     "mma.sync kernel, 32-key tiles": {"TRTC_PA_PREFILL_MMA": "1",
                                                       "TRTC_PA_PREFILL_KEYS": "32"},
                     "tile kernel (quantized-pool path), MINB=2": {"TRTC_PA_PREFILL_LEGACY": "1"},

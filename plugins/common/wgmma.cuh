@@ -66,14 +66,6 @@ __device__ __forceinline__ uint64_t swizzled_desc(uint32_t smem_addr, uint32_t l
                ", %" i1 ", %" i2 ", %" i3 "}, %" i4 ", p, 1, 1, " tb ";\n}\n"                    \
                : acc                                                                          \
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d))
-// D (+)= A x B, both by descriptor (K-major).
-#define TRTC_WGMMA_SS(shape, ty, regs, acc, i0, i1, i2)                                     \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" i2 ", 0;\n"                             \
-               "wgmma.mma_async.sync.aligned." shape ".f32." ty "." ty " {" regs "}, %" i0  \
-               ", %" i1 ", p, 1, 1, 0, 0;\n}\n"                                              \
-               : acc                                                                       \
-               : "l"(desc_a), "l"(desc_b), "r"(scale_d))
-
 // m64n128k16, A in registers, K-major B; scale_d == 0 ignores (overwrites) d.
 template <typename T>
 __device__ __forceinline__ void wgmma_m64n128k16_rs(float (&d)[64], const uint32_t (&a)[4],
@@ -84,27 +76,21 @@ __device__ __forceinline__ void wgmma_m64n128k16_rs(float (&d)[64], const uint32
     TRTC_WGMMA_RS("m64n128k16", "bf16", "0", TRTC_WG_REGS64, TRTC_WG_ACC64, "64", "65", "66", "67", "68", "69");
 }
 
-// m64n64k16, A in registers, MN-major (transposed) B.
-template <typename T>
-__device__ __forceinline__ void wgmma_m64n64k16_rs_tb(float (&d)[32], const uint32_t (&a)[4],
-                                                      uint64_t desc_b, int scale_d) {
-  if constexpr (std::is_same<T, __half>::value)
+// m64n64k16, A in registers; B K-major, or MN-major (transposed) where kTransB.
+template <typename T, bool kTransB>
+__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_t (&a)[4],
+                                                   uint64_t desc_b, int scale_d) {
+  constexpr bool f16 = std::is_same<T, __half>::value;
+  if constexpr (f16 && kTransB)
     TRTC_WGMMA_RS("m64n64k16", "f16", "1", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34", "35", "36", "37");
-  else
+  else if constexpr (f16)
+    TRTC_WGMMA_RS("m64n64k16", "f16", "0", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34", "35", "36", "37");
+  else if constexpr (kTransB)
     TRTC_WGMMA_RS("m64n64k16", "bf16", "1", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34", "35", "36", "37");
-}
-
-// m64n64k16, A and B K-major in shared memory.
-template <typename T>
-__device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[32], uint64_t desc_a, uint64_t desc_b,
-                                                   int scale_d) {
-  if constexpr (std::is_same<T, __half>::value)
-    TRTC_WGMMA_SS("m64n64k16", "f16", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34");
   else
-    TRTC_WGMMA_SS("m64n64k16", "bf16", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34");
+    TRTC_WGMMA_RS("m64n64k16", "bf16", "0", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34", "35", "36", "37");
 }
 
-#undef TRTC_WGMMA_SS
 #undef TRTC_WGMMA_RS
 #undef TRTC_WG_REGS64
 #undef TRTC_WG_REGS32

@@ -144,10 +144,10 @@ int prefill_fa_d(const Args& a, int tile_bound, cudaStream_t stream) {
   constexpr int rows = 2 * STAGES * BN + (BN >= kFaRows ? 0 : kFaRows);  // K, V stages, q
   constexpr int smem = rows * D * static_cast<int>(sizeof(T));
   auto kernel = prefill_fa_kernel<T, D, STAGES, MINB, BN>;
-  if (smem > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (e != cudaSuccess) return static_cast<int>(e);
-  }
+  // Always: 48 KB of dynamic memory (32-key tiles, D = 128) plus tile_positions' static words
+  // need the opt-in too.
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return static_cast<int>(e);
   kernel<<<dim3(a.num_heads, tile_bound), kFaThreads, smem, stream>>>(a);
   return static_cast<int>(cudaGetLastError());
 }

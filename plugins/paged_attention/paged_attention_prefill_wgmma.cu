@@ -3,12 +3,13 @@
 //
 // CTA = (query head, tile of kFaRows = 64 query rows) = one warpgroup; warp w owns rows
 // 16w..16w+15, so each thread holds the same two rows as in the mma.sync kernel and shares its
-// masking, online softmax and output code. All operands sit in shared memory in wgmma's
-// 128-byte swizzle (Swizzled128): q (rotated as it is staged), and a ring of STAGES K/V tiles of 64
-// keys filled by cp.async through the block table.
+// masking, online softmax and output code. q is rotated as it is staged (in the last K stage,
+// first overwritten after the first barrier of the loop) and then held in registers as A
+// fragments; K/V tiles of 64 keys stream through a ring of STAGES stages (cp.async through the
+// block table) in wgmma's 128-byte swizzle (Swizzled128).
 //
 //   wait tile j, barrier |
-//   S = Q K_j^T   (m64n64k16 x D/16; A = q, B = K_j [key][d]: K-major)  -> registers,
+//   S = Q K_j^T   (m64n64k16 x D/16; A = q fragments, B = K_j [key][d]: K-major),
 //                 issuing tile j + STAGES - 1 while it runs
 //   online softmax on S; P -> 16-bit A fragments in registers
 //   O += P V_j    (m64n64k16 x BN/16 x D/64; B = V_j [key][d]: MN-major, transposed)
@@ -28,22 +29,24 @@ namespace {
 constexpr int kWgThreads = 128;  // one warpgroup
 static_assert(kBN == kFaRows, "q and the K/V tiles share one swizzled layout");
 
-// Shared memory: q [kFaRows][D], K and V [STAGES][kBN][D], from a 1024-aligned base.
+// Shared memory: K and V [STAGES][kBN][D] (q staged in the last K stage), from a 1024-aligned
+// base.
 template <int D, int STAGES>
 constexpr int wg_smem_bytes() {
-  return (kFaRows + 2 * STAGES * kBN) * D * 2 + 1024;  // + alignment slack
+  return 2 * STAGES * kBN * D * 2 + 1024;  // + alignment slack
 }
 
-template <typename T, int D, int STAGES>
-__global__ void __launch_bounds__(kWgThreads, 2) prefill_wg_kernel(const Args a) {
+// MINB: CTAs per SM the registers are capped for.
+template <typename T, int D, int STAGES, int MINB>
+__global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int BN = kBN, TILE = BN * D;
   constexpr uint32_t kSlab = BN * 128;  // bytes of one 64-column slab of a tile
   const Swizzled128<BN> swz;
   extern __shared__ unsigned char smem_raw[];
-  T* Qs = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
-  T* Ks = Qs + kFaRows * D;
+  T* Ks = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
   T* Vs = Ks + STAGES * TILE;
+  T* Qs = Ks + (STAGES - 1) * TILE;
 
   const int h = blockIdx.x;
   TileRef tr;
@@ -82,10 +85,13 @@ __global__ void __launch_bounds__(kWgThreads, 2) prefill_wg_kernel(const Args a)
   cp_async_wait<STAGES - 1>();  // q has landed
   __syncthreads();
   if (!q_vec) {
-    rotate_q_rows<T, kWgThreads>(Qs, a, tr, swz);  // made visible by the loop's first fence
+    rotate_q_rows<T, kWgThreads>(Qs, a, tr, swz);
     __syncthreads();
   }
-  const uint32_t q_addr = static_cast<uint32_t>(__cvta_generic_to_shared(Qs));
+  uint32_t qa[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+    ldmatrix_x4(qa[kk], Qs + swz(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
   const uint32_t k_addr = static_cast<uint32_t>(__cvta_generic_to_shared(Ks));
   const uint32_t v_addr = static_cast<uint32_t>(__cvta_generic_to_shared(Vs));
 
@@ -97,7 +103,7 @@ __global__ void __launch_bounds__(kWgThreads, 2) prefill_wg_kernel(const Args a)
   int stage = 0;
   for (int kt = kstart; kt < kend; kt += BN) {
     cp_async_wait<STAGES - 2>();
-    fence_async_shared();  // this thread's copies (and q writes), visible to the tensor cores
+    fence_async_shared();  // this thread's copies, visible to the tensor cores
     __syncthreads();       // ... of every thread; every MMA of the stage refilled next is done
     const uint32_t kb = k_addr + stage * TILE * 2, vb = v_addr + stage * TILE * 2;
 
@@ -106,8 +112,8 @@ __global__ void __launch_bounds__(kWgThreads, 2) prefill_wg_kernel(const Args a)
 #pragma unroll
     for (int s = 0; s < D / 16; ++s) {  // k16 step s: slab s / 4, 32 bytes per step in the slab
       const uint32_t off = (s >> 2) * kSlab + (s & 3) * 32;
-      wgmma_m64n64k16_ss<T>(*reinterpret_cast<float(*)[32]>(&sc[0][0]), swizzled_desc(q_addr + off),
-                            swizzled_desc(kb + off), s > 0);
+      wgmma_m64n64k16_rs<T, false>(*reinterpret_cast<float(*)[32]>(&sc[0][0]), qa[s],
+                                   swizzled_desc(kb + off), s > 0);
     }
     wgmma_commit();
     {  // the next tile's copies (block-table reads included) while S is computed
@@ -132,7 +138,7 @@ __global__ void __launch_bounds__(kWgThreads, 2) prefill_wg_kernel(const Args a)
     for (int kk = 0; kk < BN / 16; ++kk) {  // keys 16 kk..: rows 16 kk.. of V (2 atoms)
 #pragma unroll
       for (int sl = 0; sl < D / 64; ++sl)  // output columns 64 sl..: V's slab sl
-        wgmma_m64n64k16_rs_tb<T>(*reinterpret_cast<float(*)[32]>(&o[8 * sl][0]), pa[kk],
+        wgmma_m64n64k16_rs<T, true>(*reinterpret_cast<float(*)[32]>(&o[8 * sl][0]), pa[kk],
                                  swizzled_desc(vb + sl * kSlab + kk * 16 * 128, 1024), 1);
     }
     wgmma_commit();
@@ -145,10 +151,10 @@ __global__ void __launch_bounds__(kWgThreads, 2) prefill_wg_kernel(const Args a)
 #endif
 }
 
-template <typename T, int D, int STAGES>
+template <typename T, int D, int STAGES, int MINB>
 int prefill_wg_d(const Args& a, int tile_bound, cudaStream_t stream) {
   constexpr int smem = wg_smem_bytes<D, STAGES>();
-  auto kernel = prefill_wg_kernel<T, D, STAGES>;
+  auto kernel = prefill_wg_kernel<T, D, STAGES, MINB>;
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return static_cast<int>(e);
   kernel<<<dim3(a.num_heads, tile_bound), kWgThreads, smem, stream>>>(a);
@@ -158,8 +164,9 @@ int prefill_wg_d(const Args& a, int tile_bound, cudaStream_t stream) {
 template <typename T, int D>
 int prefill_wg_t(const Args& a, int tile_bound, cudaStream_t stream) {
   const char* stages = getenv("TRTC_PA_PREFILL_STAGES");  // tuning override, for benchmarks
-  if (stages != nullptr && atoi(stages) == 3) return prefill_wg_d<T, D, 3>(a, tile_bound, stream);
-  return prefill_wg_d<T, D, 2>(a, tile_bound, stream);
+  // 2 stages fit 3 CTAs per SM in shared memory, if the registers are capped for it
+  if (stages != nullptr && atoi(stages) == 2) return prefill_wg_d<T, D, 2, 3>(a, tile_bound, stream);
+  return prefill_wg_d<T, D, 3, 2>(a, tile_bound, stream);
 }
 
 }  // namespace
@@ -168,7 +175,7 @@ bool wgmma_prefill() {
   const char* mma = getenv("TRTC_PA_PREFILL_MMA");  // 1: the mma.sync kernel (benchmarks, tests)
   if (mma != nullptr && atoi(mma) == 1) return false;
   static std::atomic<uint64_t> checked{0}, ready{0};
-  return wgmma_binary_ready(prefill_wg_kernel<__nv_bfloat16, 128, 2>, checked, ready);
+  return wgmma_binary_ready(prefill_wg_kernel<__nv_bfloat16, 128, 3, 2>, checked, ready);
 }
 
 int launch_prefill_wg(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
