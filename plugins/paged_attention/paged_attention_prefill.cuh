@@ -108,22 +108,26 @@ struct Swizzled {
 
 // The tile this CTA owns (grid.y walked from the end, so that the long last tiles of the
 // sequences start first): sequence s, first token q0 and rows of tiles of `bm` query rows.
-// False for the surplus CTAs of the shape-only grid bound.
+// False for the surplus CTAs of the shape-only grid bound. s is the number of sequences
+// s' >= 1 with tile_cum[s'] <= tile (tile_cum is non-decreasing), counted by each warp 32 at a
+// time: one round of loads where S <= 32, not one per bisection step (every thread calls it).
 struct TileRef {
   int s, q0, rows;
 };
 __device__ __forceinline__ bool locate_tile(const Args& a, int bm, TileRef& t) {
   const int tile = gridDim.y - 1 - blockIdx.y;
-  const int S = a.num_seqs;
-  if (tile >= a.tile_cum[S]) return false;
-  int lo = 0, hi = S;  // find s: tile_cum[s] <= tile < tile_cum[s + 1]
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) >> 1;
-    if (a.tile_cum[mid] <= tile) lo = mid; else hi = mid;
+  const int S = a.num_seqs, lane = threadIdx.x & 31;
+  int s = 0;
+  for (int base = 1; base <= S; base += 32) {
+    const int i = base + lane;
+    const int n = __popc(__ballot_sync(0xffffffffu, i <= S && a.tile_cum[i] <= tile));
+    s += n;
+    if (n < 32) break;
   }
-  t.s = lo;
-  t.q0 = a.qsl[lo] + (tile - a.tile_cum[lo]) * bm;
-  t.rows = min(a.qsl[lo + 1] - t.q0, bm);
+  if (s == S) return false;  // tile >= tile_cum[S]
+  t.s = s;
+  t.q0 = a.qsl[s] + (tile - a.tile_cum[s]) * bm;
+  t.rows = min(a.qsl[s + 1] - t.q0, bm);
   return true;
 }
 
