@@ -149,6 +149,30 @@ __device__ __forceinline__ void tile_positions(const Args& a, const TileRef& t, 
   maxpos = s_maxpos;
 }
 
+// Pipeline prologue of the fast kernels and the tile's key range [kstart, kend) (kstart
+// tile-aligned): K/V tiles kstart, kstart + BN, .. into stages 0..STAGES-2 (issue(stage, key,
+// bound): keys >= bound zero-filled), then q (stage_q()), one cp.async group each, q's last.
+// Without a window the tiles need no positions: they are issued first, bounded by the context
+// (keys past the tile's last position are masked anyway), so that their loads overlap those of
+// q and of the positions. Block-wide.
+template <int BN, int STAGES, typename Issue, typename StageQ>
+__device__ __forceinline__ void fast_prologue(const Args& a, const TileRef& t, int n, int& kstart,
+                                              int& kend, Issue issue, StageQ stage_q) {
+  const int W = a.sliding_window;
+  int minpos = 0, maxpos = n - 1;
+  if (W > 0) tile_positions(a, t, minpos, maxpos);
+  kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(BN - 1);
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (kstart + s * BN <= maxpos) issue(s, kstart + s * BN, maxpos + 1);
+    cp_async_commit();
+  }
+  stage_q();
+  cp_async_commit();
+  if (W == 0) tile_positions(a, t, minpos, maxpos);
+  kend = min(n, maxpos + 1);
+}
+
 // Positions of the two rows r0, r0 + 8 a thread holds in mma fragments (-1: padding row, fully
 // masked), and the warp's largest and smallest position over its valid rows.
 struct WarpRows {
@@ -367,14 +391,13 @@ __device__ __forceinline__ void store_rows(const Args& a, const TileRef& t, int 
 }
 
 // Fast kernels (16-bit pools, tiles of kFaRows): whether they take this call; the mma.sync
-// kernel (paged_attention_prefill_fa.cu) and, on sm_90a, the wgmma kernel
+// kernel (paged_attention_prefill_fa.cu) and, for head_dim 128 on sm_90a, the wgmma kernel
 // (paged_attention_prefill_wgmma.cu; wgmma_prefill: whether it runs on this device).
 bool fast_prefill(trtc_dtype dtype, trtc_dtype kv_dtype, float scale);
 int launch_prefill_fa(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
                       cudaStream_t stream);
 bool wgmma_prefill();
-int launch_prefill_wg(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
-                      cudaStream_t stream);
+int launch_prefill_wg(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream);
 
 }  // namespace prefill
 }  // namespace pa

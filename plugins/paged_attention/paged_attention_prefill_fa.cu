@@ -48,26 +48,20 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
   const T* vpool = static_cast<const T*>(a.v_pool);
   const float scale = a.scale_log2;  // > 0 (the launcher checks)
 
-  load_q_rows<T, D, kFaThreads>(Qs, a, tr, h, kFaRows, swz);
-  cp_async_commit();
-  int minpos, maxpos;
-  tile_positions(a, tr, minpos, maxpos);
+  int kstart, kend;
+  fast_prologue<BN, STAGES>(
+      a, tr, n, kstart, kend,
+      [&](int st, int key, int bound) {
+        load_kv_tile<T, D, kFaThreads, Swizzled<D>, BN>(Ks + st * TILE, Vs + st * TILE, kpool, vpool, bt,
+                                                        key, bound, a.log2_block, slot_stride, hkv, swz);
+      },
+      [&] { load_q_rows<T, D, kFaThreads>(Qs, a, tr, h, kFaRows, swz); });
   const int W = a.sliding_window;
-  const int kend = min(n, maxpos + 1);
-  const int kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(BN - 1);
-#pragma unroll
-  for (int st = 0; st < STAGES - 1; ++st) {
-    if (kstart + st * BN < kend)
-      load_kv_tile<T, D, kFaThreads, Swizzled<D>, BN>(Ks + st * TILE, Vs + st * TILE, kpool, vpool,
-                                                      bt, kstart + st * BN, kend, a.log2_block,
-                                                      slot_stride, hkv, swz);
-    cp_async_commit();
-  }
 
   const int r0 = warp * 16 + (lane >> 2);
   const WarpRows wr = warp_rows(a, tr, r0);
 
-  cp_async_wait<STAGES - 1>();  // q has landed
+  cp_async_wait<0>();  // q has landed (the prologue's last group)
   __syncthreads();
   if (a.rot > 0 && a.rot < D) {  // partial rotary: in shared memory
     rotate_q_rows<T, kFaThreads>(Qs, a, tr, swz);

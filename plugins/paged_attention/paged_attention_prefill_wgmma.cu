@@ -1,5 +1,7 @@
-// PagedAttention prefill, Hopper kernel (sm_90a, 16-bit pools of the activation type): the fast
-// kernel's tiling (paged_attention_prefill_fa.cu) on warpgroup MMAs.
+// PagedAttention prefill, Hopper kernel (sm_90a, 16-bit pools of the activation type, head_dim
+// 128): the fast kernel's tiling (paged_attention_prefill_fa.cu) on warpgroup MMAs. head_dim 64
+// stays on the mma.sync kernel: this kernel's D = 64 instance (q fragments in registers) gave
+// wrong outputs on the H100 and is not built.
 //
 // CTA = (query head, tile of kFaRows = 64 query rows) = one warpgroup; warp w owns rows
 // 16w..16w+15, so each thread holds the same two rows as in the mma.sync kernel and shares its
@@ -60,32 +62,26 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
   const T* vpool = static_cast<const T*>(a.v_pool);
   const float scale = a.scale_log2;  // > 0 (the launcher checks)
 
-  // Without a window the K/V prologue needs no positions: it is issued first, bounded by the
-  // context (keys past the tile's last position are masked), then q and the positions load.
-  const int W = a.sliding_window;
-  int minpos = 0, maxpos = n - 1;
-  if (W > 0) tile_positions(a, tr, minpos, maxpos);
-  const int kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(BN - 1);
-#pragma unroll
-  for (int s = 0; s < STAGES - 1; ++s) {
-    if (kstart + s * BN <= maxpos)
-      load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + s * TILE, Vs + s * TILE, kpool, vpool, bt,
-                                                          kstart + s * BN, maxpos + 1, a.log2_block,
-                                                          slot_stride, hkv, swz);
-    cp_async_commit();
-  }
   const bool q_vec = a.rot % 16 == 0;  // q rotated as it is staged, else in place after
-  if (q_vec)
-    stage_q_rotated<T, D, kWgThreads, kFaRows>(Qs, a, tr, h, swz);
-  else
-    load_q_rows<T, D, kWgThreads>(Qs, a, tr, h, kFaRows, swz);
-  cp_async_commit();
-  if (W == 0) tile_positions(a, tr, minpos, maxpos);
-  const int kend = min(n, maxpos + 1);
+  int kstart, kend;
+  fast_prologue<BN, STAGES>(
+      a, tr, n, kstart, kend,
+      [&](int s, int key, int bound) {
+        load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + s * TILE, Vs + s * TILE, kpool, vpool,
+                                                            bt, key, bound, a.log2_block, slot_stride,
+                                                            hkv, swz);
+      },
+      [&] {
+        if (q_vec)
+          stage_q_rotated<T, D, kWgThreads, kFaRows>(Qs, a, tr, h, swz);
+        else
+          load_q_rows<T, D, kWgThreads>(Qs, a, tr, h, kFaRows, swz);
+      });
+  const int W = a.sliding_window;
   const int r0 = warp * 16 + (lane >> 2);
   const WarpRows wr = warp_rows(a, tr, r0);
 
-  cp_async_wait<0>();  // q has landed (its group is the last of the prologue)
+  cp_async_wait<0>();  // q has landed (the prologue's last group)
   __syncthreads();
   if (!q_vec) {
     rotate_q_rows<T, kWgThreads>(Qs, a, tr, swz);
@@ -182,14 +178,9 @@ bool wgmma_prefill() {
   return wgmma_binary_ready(prefill_wg_kernel<__nv_bfloat16, 128, 2, 3>, checked, ready);
 }
 
-int launch_prefill_wg(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
-                      cudaStream_t stream) {
-  const bool d64 = head_dim == 64;
-  if (dtype == TRTC_F16)
-    return d64 ? prefill_wg_t<__half, 64>(a, tile_bound, stream)
-               : prefill_wg_t<__half, 128>(a, tile_bound, stream);
-  return d64 ? prefill_wg_t<__nv_bfloat16, 64>(a, tile_bound, stream)
-             : prefill_wg_t<__nv_bfloat16, 128>(a, tile_bound, stream);
+int launch_prefill_wg(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream) {
+  return dtype == TRTC_F16 ? prefill_wg_t<__half, 128>(a, tile_bound, stream)
+                           : prefill_wg_t<__nv_bfloat16, 128>(a, tile_bound, stream);
 }
 
 }  // namespace prefill
