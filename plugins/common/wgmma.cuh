@@ -34,6 +34,15 @@ template <int N> __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 
+// Pins the registers of an MMA operand array in program order against the fences, commits and
+// waits (the compiler sees the MMAs as plain register writes and could move their reads or
+// writes past a wait).
+template <int N>
+__device__ __forceinline__ void wgmma_fence_operand(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
 // Descriptor of an operand in 128-byte-swizzled shared memory: 8-row atoms 1024 bytes apart
 // (stride byte offset). K-major: rows of 128 bytes along k (the address must sit in a
 // 1024-aligned atom, plus k offsets); the leading offset is unused. MN-major (transposed B):

@@ -303,11 +303,12 @@ struct RowStats {
 // Online softmax over one tile of BN keys from kt: raw scores sc (mma C fragments: key
 // kt + 8 nt + 2 t4 + (e & 1), row r0 for e < 2 else r0 + 8) -> probabilities, masked where the
 // tile is not fully visible to the warp's rows (the causal diagonal, the window edge, the end
-// of the context); the running stats updated and the output fragments o rescaled. The softmax
-// scale (log2 units) is folded into one fma per exponent.
-template <int BN, int D>
-__device__ __forceinline__ void softmax_tile(float (&sc)[BN / 8][4], float (&o)[D / 8][4], RowStats& st,
-                                             const WarpRows& wr, int kt, int n, int W, float scale) {
+// of the context), and the running stats updated. Returns the factors (rows r0, r0 + 8) the
+// output accumulated so far must be scaled by. The softmax scale (log2 units) is folded into
+// one fma per exponent.
+template <int BN>
+__device__ __forceinline__ float2 softmax_scores(float (&sc)[BN / 8][4], RowStats& st, const WarpRows& wr,
+                                                 int kt, int n, int W, float scale) {
   const int t4 = threadIdx.x & 3;
   const bool full = kt + BN - 1 <= wr.wmin && kt + BN <= n && (W == 0 || kt > wr.wmax - W);
   if (!full) {
@@ -333,7 +334,7 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[BN / 8][4], float (&o)[
   mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
   mx0 = fmaxf(st.m0, mx0 * scale);
   mx1 = fmaxf(st.m1, mx1 * scale);
-  const float c0 = ex2(st.m0 - mx0), c1 = ex2(st.m1 - mx1);
+  const float2 c = make_float2(ex2(st.m0 - mx0), ex2(st.m1 - mx1));
   st.m0 = mx0;
   st.m1 = mx1;
   float ls0 = 0.f, ls1 = 0.f;
@@ -346,15 +347,28 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[BN / 8][4], float (&o)[
     ls0 += sc[nt][0] + sc[nt][1];
     ls1 += sc[nt][2] + sc[nt][3];
   }
-  st.l0 = fmaf(st.l0, c0, ls0);
-  st.l1 = fmaf(st.l1, c1, ls1);
+  st.l0 = fmaf(st.l0, c.x, ls0);
+  st.l1 = fmaf(st.l1, c.y, ls1);
+  return c;
+}
+
+// Output fragments o (rows r0, r0 + 8) times the factors c.
+template <int D>
+__device__ __forceinline__ void rescale_rows(float (&o)[D / 8][4], float2 c) {
 #pragma unroll
   for (int dt = 0; dt < D / 8; ++dt) {
-    o[dt][0] *= c0;
-    o[dt][1] *= c0;
-    o[dt][2] *= c1;
-    o[dt][3] *= c1;
+    o[dt][0] *= c.x;
+    o[dt][1] *= c.x;
+    o[dt][2] *= c.y;
+    o[dt][3] *= c.y;
   }
+}
+
+// softmax_scores, then the output so far rescaled.
+template <int BN, int D>
+__device__ __forceinline__ void softmax_tile(float (&sc)[BN / 8][4], float (&o)[D / 8][4], RowStats& st,
+                                             const WarpRows& wr, int kt, int n, int W, float scale) {
+  rescale_rows<D>(o, softmax_scores<BN>(sc, st, wr, kt, n, W, scale));
 }
 
 // The A fragment (m16k16) of keys 16 kk .. 16 kk + 15 of the probabilities p (C fragments).
@@ -397,7 +411,8 @@ bool fast_prefill(trtc_dtype dtype, trtc_dtype kv_dtype, float scale);
 int launch_prefill_fa(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
                       cudaStream_t stream);
 bool wgmma_prefill();
-int launch_prefill_wg(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream);
+int launch_prefill_wg(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
+                      cudaStream_t stream);
 
 }  // namespace prefill
 }  // namespace pa

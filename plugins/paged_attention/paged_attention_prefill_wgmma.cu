@@ -38,9 +38,10 @@ constexpr int wg_smem_bytes() {
   return 2 * STAGES * kBN * D * 2 + 1024;  // + alignment slack
 }
 
-// MINB: CTAs per SM the registers are capped for.
-template <typename T, int D, int STAGES, int MINB>
+// MINB: CTAs per SM the registers are capped for; kPipe: the software-pipelined loop.
+template <typename T, int D, int STAGES, int MINB, bool kPipe>
 __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args a) {
+  static_assert(!kPipe || STAGES >= 3, "the pipelined loop reads two tiles while one loads");
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int BN = kBN, TILE = BN * D;
   constexpr uint32_t kSlab = BN * 128;  // bytes of one 64-column slab of a tile
@@ -97,51 +98,101 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
   float o[D / 8][4];
 #pragma unroll
   for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float(&o32)[D / 64][32] = *reinterpret_cast<float(*)[D / 64][32]>(&o[0][0]);  // per 64 columns
   RowStats rs;
 
-  int stage = 0;
-  for (int kt = kstart; kt < kend; kt += BN) {
-    cp_async_wait<STAGES - 2>();
-    fence_async_shared();  // this thread's copies, visible to the tensor cores
-    __syncthreads();       // ... of every thread; every MMA of the stage refilled next is done
-    const uint32_t kb = k_addr + stage * TILE * 2, vb = v_addr + stage * TILE * 2;
-
-    float sc[BN / 8][4];  // accumulator 4 nt + e of m64n64: sc[nt][e]
+  // S = Q K^T of the tile in stage st into s (issued and committed, not waited for).
+  auto issue_qk = [&](float (&s)[BN / 8][4], int st) {
+    float(&s32)[32] = *reinterpret_cast<float(*)[32]>(&s[0][0]);
+    const uint32_t kb = k_addr + st * TILE * 2;
     wgmma_fence();
 #pragma unroll
-    for (int s = 0; s < D / 16; ++s) {  // k16 step s: slab s / 4, 32 bytes per step in the slab
-      const uint32_t off = (s >> 2) * kSlab + (s & 3) * 32;
-      wgmma_m64n64k16_rs<T, false>(*reinterpret_cast<float(*)[32]>(&sc[0][0]), qa[s],
-                                   swizzled_desc(kb + off), s > 0);
-    }
+    for (int k = 0; k < D / 16; ++k)  // k16 step k: slab k / 4, 32 bytes per step in the slab
+      wgmma_m64n64k16_rs<T, false>(s32, qa[k], swizzled_desc(kb + (k >> 2) * kSlab + (k & 3) * 32), k > 0);
     wgmma_commit();
-    {  // the next tile's copies (block-table reads included) while S is computed
-      const int nk = kt + (STAGES - 1) * BN;
-      const int ns = stage == 0 ? STAGES - 1 : stage - 1;
-      if (nk < kend)
-        load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + ns * TILE, Vs + ns * TILE, kpool,
-                                                            vpool, bt, nk, kend, a.log2_block,
-                                                            slot_stride, hkv, swz);
-      cp_async_commit();
-    }
-    stage = stage == STAGES - 1 ? 0 : stage + 1;
-    wgmma_wait<0>();
-
-    softmax_tile<BN, D>(sc, o, rs, wr, kt, n, W, scale);
-
-    uint32_t pa[BN / 16][4];  // all of P first: no register writes between the MMAs
+  };
+  // O += P V of the tile in stage st (committed, not waited for); pa: P as A fragments.
+  auto issue_pv = [&](const uint32_t (&pa)[BN / 16][4], int st) {
+    const uint32_t vb = v_addr + st * TILE * 2;
 #pragma unroll
-    for (int kk = 0; kk < BN / 16; ++kk) p_fragment<T, BN>(sc, kk, pa[kk]);
+    for (int sl = 0; sl < D / 64; ++sl) wgmma_fence_operand(o32[sl]);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < BN / 16; ++kk) {  // keys 16 kk..: rows 16 kk.. of V (2 atoms)
+    for (int kk = 0; kk < BN / 16; ++kk)  // keys 16 kk..: rows 16 kk.. of V (2 atoms)
 #pragma unroll
       for (int sl = 0; sl < D / 64; ++sl)  // output columns 64 sl..: V's slab sl
-        wgmma_m64n64k16_rs<T, true>(*reinterpret_cast<float(*)[32]>(&o[8 * sl][0]), pa[kk],
-                                 swizzled_desc(vb + sl * kSlab + kk * 16 * 128, 1024), 1);
-    }
+        wgmma_m64n64k16_rs<T, true>(o32[sl], pa[kk], swizzled_desc(vb + sl * kSlab + kk * 16 * 128, 1024), 1);
     wgmma_commit();
+  };
+  // Tile `key` into stage st where it is in range (one cp.async group either way).
+  auto issue_tile = [&](int st, int key) {
+    if (key < kend)
+      load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + st * TILE, Vs + st * TILE, kpool, vpool, bt,
+                                                          key, kend, a.log2_block, slot_stride, hkv, swz);
+    cp_async_commit();
+  };
+
+  if constexpr (!kPipe) {
+    int stage = 0;
+    for (int kt = kstart; kt < kend; kt += BN) {
+      cp_async_wait<STAGES - 2>();
+      fence_async_shared();  // this thread's copies, visible to the tensor cores
+      __syncthreads();       // ... of every thread; every MMA of the stage refilled next is done
+      float sc[BN / 8][4];   // accumulator 4 nt + e of m64n64: sc[nt][e]
+      issue_qk(sc, stage);
+      // the next tile's copies (block-table reads included) while S is computed
+      issue_tile(stage == 0 ? STAGES - 1 : stage - 1, kt + (STAGES - 1) * BN);
+      wgmma_wait<0>();
+      wgmma_fence_operand(*reinterpret_cast<float(*)[32]>(&sc[0][0]));
+      softmax_tile<BN, D>(sc, o, rs, wr, kt, n, W, scale);
+      uint32_t pa[BN / 16][4];  // all of P first: no register writes between the MMAs
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk) p_fragment<T, BN>(sc, kk, pa[kk]);
+      issue_pv(pa, stage);
+      wgmma_wait<0>();
+#pragma unroll
+      for (int sl = 0; sl < D / 64; ++sl) wgmma_fence_operand(o32[sl]);
+      stage = stage == STAGES - 1 ? 0 : stage + 1;
+    }
+  } else {
+    // Software pipelined (STAGES >= 3): while O += P_j V_j runs, S_{j+1} = Q K_{j+1} (issued
+    // first) is waited for and its softmax computed; O is rescaled once P_j V_j is done.
+    // Iteration j needs tiles j (V) and j + 1 (K) and refills tile j - 1's stage.
+    float sc[BN / 8][4];
+    fence_async_shared();
+    __syncthreads();  // the prologue's tiles, visible to the tensor cores
+    issue_qk(sc, 0);
     wgmma_wait<0>();
+    wgmma_fence_operand(*reinterpret_cast<float(*)[32]>(&sc[0][0]));
+    softmax_scores<BN>(sc, rs, wr, kstart, n, W, scale);  // o is still zero
+    int stage = 0;
+    for (int kt = kstart; kt < kend; kt += BN) {
+      const bool more = kt + BN < kend;
+      const int next = stage == STAGES - 1 ? 0 : stage + 1;
+      cp_async_wait<0>();  // tile j + 1 (issued one iteration ago)
+      fence_async_shared();
+      __syncthreads();  // visible to all; every warp is done with tile j - 1 (and q)
+      issue_tile(stage == 0 ? STAGES - 1 : stage - 1, kt + (STAGES - 1) * BN);
+      uint32_t pa[BN / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk) p_fragment<T, BN>(sc, kk, pa[kk]);
+      float sn[BN / 8][4];  // S_{j+1} (unused past the last tile: the MMAs stay unconditional)
+      issue_qk(sn, next);
+      issue_pv(pa, stage);
+      wgmma_wait<1>();  // S_{j+1}; P_j V_j may still run
+      wgmma_fence_operand(*reinterpret_cast<float(*)[32]>(&sn[0][0]));
+      float2 c = make_float2(1.f, 1.f);
+      if (more) c = softmax_scores<BN>(sn, rs, wr, kt + BN, n, W, scale);
+      wgmma_wait<0>();
+#pragma unroll
+      for (int sl = 0; sl < D / 64; ++sl) wgmma_fence_operand(o32[sl]);
+      rescale_rows<D>(o, c);
+#pragma unroll
+      for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) sc[nt][e] = sn[nt][e];
+      stage = next;
+    }
   }
   cp_async_wait<0>();
   store_rows<T, D>(a, tr, h, r0, o, rs.l0, rs.l1, 1.f);
@@ -150,10 +201,10 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
 #endif
 }
 
-template <typename T, int D, int STAGES, int MINB>
+template <typename T, int D, int STAGES, int MINB, bool kPipe>
 int prefill_wg_d(const Args& a, int tile_bound, cudaStream_t stream) {
   constexpr int smem = wg_smem_bytes<D, STAGES>();
-  auto kernel = prefill_wg_kernel<T, D, STAGES, MINB>;
+  auto kernel = prefill_wg_kernel<T, D, STAGES, MINB, kPipe>;
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return static_cast<int>(e);
   kernel<<<dim3(a.num_heads, tile_bound), kWgThreads, smem, stream>>>(a);
@@ -165,8 +216,10 @@ int prefill_wg_t(const Args& a, int tile_bound, cudaStream_t stream) {
   const char* stages = getenv("TRTC_PA_PREFILL_STAGES");  // tuning override, for benchmarks
   // 2 stages fit 3 CTAs per SM in shared memory, with registers capped for it (a few spill):
   // 145 vs 169 us for 3 stages (2 CTAs per SM) on 8 x 512 (H100)
-  if (stages != nullptr && atoi(stages) == 3) return prefill_wg_d<T, D, 3, 2>(a, tile_bound, stream);
-  return prefill_wg_d<T, D, 2, 3>(a, tile_bound, stream);
+  const char* pipe = getenv("TRTC_PA_PREFILL_PIPE");
+  if (pipe != nullptr && atoi(pipe) == 1) return prefill_wg_d<T, D, 3, 2, true>(a, tile_bound, stream);
+  if (stages != nullptr && atoi(stages) == 3) return prefill_wg_d<T, D, 3, 2, false>(a, tile_bound, stream);
+  return prefill_wg_d<T, D, 2, 3, false>(a, tile_bound, stream);
 }
 
 }  // namespace
@@ -175,12 +228,17 @@ bool wgmma_prefill() {
   const char* mma = getenv("TRTC_PA_PREFILL_MMA");  // 1: the mma.sync kernel (benchmarks, tests)
   if (mma != nullptr && atoi(mma) == 1) return false;
   static std::atomic<uint64_t> checked{0}, ready{0};
-  return wgmma_binary_ready(prefill_wg_kernel<__nv_bfloat16, 128, 2, 3>, checked, ready);
+  return wgmma_binary_ready(prefill_wg_kernel<__nv_bfloat16, 128, 2, 3, false>, checked, ready);
 }
 
-int launch_prefill_wg(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream) {
-  return dtype == TRTC_F16 ? prefill_wg_t<__half, 128>(a, tile_bound, stream)
-                           : prefill_wg_t<__nv_bfloat16, 128>(a, tile_bound, stream);
+int launch_prefill_wg(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
+                      cudaStream_t stream) {
+  const bool d64 = head_dim == 64;
+  if (dtype == TRTC_F16)
+    return d64 ? prefill_wg_t<__half, 64>(a, tile_bound, stream)
+               : prefill_wg_t<__half, 128>(a, tile_bound, stream);
+  return d64 ? prefill_wg_t<__nv_bfloat16, 64>(a, tile_bound, stream)
+             : prefill_wg_t<__nv_bfloat16, 128>(a, tile_bound, stream);
 }
 
 }  // namespace prefill
