@@ -157,7 +157,6 @@ def bench_prefill(lib, rows):
     if "--variants" in sys.argv:  # tuning overrides against the default
         variants = {"mma.sync fast kernel (sm_80/89 path)": {"TRTC_PA_PREFILL_MMA": "1"},
                     "wgmma kernel, 3 stages / 2 CTAs per SM": {"TRTC_PA_PREFILL_STAGES": "3"},
-                    "wgmma kernel, pipelined (3 stages)": {"TRTC_PA_PREFILL_PIPE": "1"},
                     "mma.sync kernel, 3 stages": {"TRTC_PA_PREFILL_MMA": "1", "TRTC_PA_PREFILL_STAGES": "3"},
                     "mma.sync kernel, 32-key tiles": {"TRTC_PA_PREFILL_MMA": "1",
                                                       "TRTC_PA_PREFILL_KEYS": "32"},
@@ -179,12 +178,10 @@ def bench_prefill(lib, rows):
         t = gpu_time_us(lambda: base.paged_attention(**case), inner=5)
         rows.append(dict(bench="  same, baseline lib", ours_us=t, ours_TFLOPs=flops / t / 1e6))
     if "--variants" in sys.argv:
-        for name, var in (("mma.sync fast kernel", "TRTC_PA_PREFILL_MMA"),
-                          ("wgmma kernel, pipelined", "TRTC_PA_PREFILL_PIPE")):
-            os.environ[var] = "1"
-            t = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
-            rows.append(dict(bench=f"  same, {name}", ours_us=t, ours_TFLOPs=flops / t / 1e6))
-            del os.environ[var]
+        os.environ["TRTC_PA_PREFILL_MMA"] = "1"
+        t = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
+        rows.append(dict(bench="  same, mma.sync fast kernel", ours_us=t, ours_TFLOPs=flops / t / 1e6))
+        del os.environ["TRTC_PA_PREFILL_MMA"]
 
 
 def bench_bandwidth(lib, rows):

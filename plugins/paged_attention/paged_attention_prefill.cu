@@ -259,8 +259,9 @@ int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int hea
                    int tile_bound, cudaStream_t stream) {
   if (dtype != TRTC_F16 && dtype != TRTC_BF16) return cudaErrorNotSupported;
   if (prefill::fast_prefill(dtype, kv_dtype, a.scale_log2))
-    return prefill::wgmma_prefill() ? prefill::launch_prefill_wg(a, dtype, head_dim, tile_bound, stream)
-                                    : prefill::launch_prefill_fa(a, dtype, head_dim, tile_bound, stream);
+    return head_dim == 128 && prefill::wgmma_prefill()
+               ? prefill::launch_prefill_wg(a, dtype, tile_bound, stream)
+               : prefill::launch_prefill_fa(a, dtype, head_dim, tile_bound, stream);
   return dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {
     using T = decltype(tag);
     using P = decltype(pool_tag);

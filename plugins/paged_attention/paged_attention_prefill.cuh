@@ -411,8 +411,7 @@ bool fast_prefill(trtc_dtype dtype, trtc_dtype kv_dtype, float scale);
 int launch_prefill_fa(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
                       cudaStream_t stream);
 bool wgmma_prefill();
-int launch_prefill_wg(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
-                      cudaStream_t stream);
+int launch_prefill_wg(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream);
 
 }  // namespace prefill
 }  // namespace pa
