@@ -4,9 +4,9 @@ SiluMul vs a device-to-device copy. GPU times from CUDA events around CUDA-graph
 Prints a table; writes $OUT/bench_kernels.json when OUT is set.
 
 Flags: --splits (decode at forced split counts), --decode-variants (decode tuning overrides),
---variants (prefill variants), --profile,
---decode-only (skip prefill and bandwidth), --baseline-lib PATH (decode rows also timed with
-another build of the kernel library, in the same process, for A/B comparisons)."""
+--variants (prefill variants), --profile, --decode-only / --prefill-only (skip the other
+benchmarks), --baseline-lib PATH (decode and prefill rows also timed with another build of the
+kernel library, in the same process, for A/B comparisons)."""
 
 from __future__ import annotations
 
@@ -170,9 +170,17 @@ def bench_prefill(lib, rows):
     rows.append(dict(bench=f"prefill {n}x{new} new, causal", ours_us=ours, ref_us=ref,
                      ref=f"SDPA ({how})", ratio=ours / ref, target=1.25,
                      ours_TFLOPs=flops / ours / 1e6))
+    base = baseline_lib()
+    if base is not None:
+        t = gpu_time_us(lambda: base.paged_attention(**case), inner=5)
+        rows.append(dict(bench="  same, baseline lib", ours_us=t, ref_us=ref, ratio=t / ref,
+                         ours_TFLOPs=flops / t / 1e6))
     if "--variants" in sys.argv:  # tuning overrides against the default
-        variants = {"fast kernel, 3 stages / 2 CTAs per SM": {"TRTC_PA_PREFILL_STAGES": "3"},
-                    "fast kernel, 32-key tiles": {"TRTC_PA_PREFILL_KEYS": "32"},
+        variants = {"mma.sync fast kernel (sm_80/89 path)": {"TRTC_PA_PREFILL_MMA": "1"},
+                    "wgmma kernel, 3 stages / 2 CTAs per SM": {"TRTC_PA_PREFILL_STAGES": "3"},
+                    "mma.sync kernel, 3 stages": {"TRTC_PA_PREFILL_MMA": "1", "TRTC_PA_PREFILL_STAGES": "3"},
+                    "mma.sync kernel, 32-key tiles": {"TRTC_PA_PREFILL_MMA": "1",
+                                                      "TRTC_PA_PREFILL_KEYS": "32"},
                     "tile kernel (quantized-pool path), MINB=2": {"TRTC_PA_PREFILL_LEGACY": "1"},
                     "tile kernel, MINB=1": {"TRTC_PA_PREFILL_LEGACY": "1", "TRTC_PA_PREFILL_MINB": "1"}}
         for name, env in variants.items():
@@ -187,6 +195,14 @@ def bench_prefill(lib, rows):
     flops = 4 * n * 32 * 128 * new * (cached + new / 2)
     rows.append(dict(bench=f"prefill {n}x{new} new over {cached} cached", ours_us=ours,
                      ours_TFLOPs=flops / ours / 1e6))
+    if base is not None:
+        t = gpu_time_us(lambda: base.paged_attention(**case), inner=5)
+        rows.append(dict(bench="  same, baseline lib", ours_us=t, ours_TFLOPs=flops / t / 1e6))
+    if "--variants" in sys.argv:
+        os.environ["TRTC_PA_PREFILL_MMA"] = "1"
+        t = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
+        rows.append(dict(bench="  same, mma.sync fast kernel", ours_us=t, ours_TFLOPs=flops / t / 1e6))
+        del os.environ["TRTC_PA_PREFILL_MMA"]
 
 
 def bench_bandwidth(lib, rows):

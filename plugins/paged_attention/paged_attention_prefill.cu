@@ -1,6 +1,7 @@
 // PagedAttention prefill, tile kernel: FlashAttention-2 style tiles on tensor cores (mma.sync
 // m16n8k16, fp16/bf16 in, fp32 accumulate). It takes quantized pools (and 16-bit pools when
-// TRTC_PA_PREFILL_LEGACY=1); the fast kernel (paged_attention_prefill_fa.cu) the rest.
+// TRTC_PA_PREFILL_LEGACY=1); the fast kernels (paged_attention_prefill_fa.cu; for head_dim
+// 128 on sm_90a paged_attention_prefill_wgmma.cu) the rest.
 //
 // CTA = (query head, tile of 128 query rows of one sequence); 8 warps, 16 rows each. q rows
 // are copied raw and rotated in shared memory. Keys are read 64 at a time through the block
@@ -258,7 +259,9 @@ int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int hea
                    int tile_bound, cudaStream_t stream) {
   if (dtype != TRTC_F16 && dtype != TRTC_BF16) return cudaErrorNotSupported;
   if (prefill::fast_prefill(dtype, kv_dtype, a.scale_log2))
-    return prefill::launch_prefill_fa(a, dtype, head_dim, tile_bound, stream);
+    return head_dim == 128 && prefill::wgmma_prefill()
+               ? prefill::launch_prefill_wg(a, dtype, tile_bound, stream)
+               : prefill::launch_prefill_fa(a, dtype, head_dim, tile_bound, stream);
   return dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {
     using T = decltype(tag);
     using P = decltype(pool_tag);

@@ -115,22 +115,26 @@ struct Swizzled {
 
 // The tile this CTA owns (grid.y walked from the end, so that the long last tiles of the
 // sequences start first): sequence s, first token q0 and rows of tiles of `bm` query rows.
-// False for the surplus CTAs of the shape-only grid bound.
+// False for the surplus CTAs of the shape-only grid bound. s is the number of sequences
+// s' >= 1 with tile_cum[s'] <= tile (tile_cum is non-decreasing), counted by each warp 32 at a
+// time: one round of loads where S <= 32, not one per bisection step (every thread calls it).
 struct TileRef {
   int s, q0, rows;
 };
 __device__ __forceinline__ bool locate_tile(const Args& a, int bm, TileRef& t) {
   const int tile = gridDim.y - 1 - blockIdx.y;
-  const int S = a.num_seqs;
-  if (tile >= a.tile_cum[S]) return false;
-  int lo = 0, hi = S;  // find s: tile_cum[s] <= tile < tile_cum[s + 1]
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) >> 1;
-    if (a.tile_cum[mid] <= tile) lo = mid; else hi = mid;
+  const int S = a.num_seqs, lane = threadIdx.x & 31;
+  int s = 0;
+  for (int base = 1; base <= S; base += 32) {
+    const int i = base + lane;
+    const int n = __popc(__ballot_sync(0xffffffffu, i <= S && a.tile_cum[i] <= tile));
+    s += n;
+    if (n < 32) break;
   }
-  t.s = lo;
-  t.q0 = a.qsl[lo] + (tile - a.tile_cum[lo]) * bm;
-  t.rows = min(a.qsl[lo + 1] - t.q0, bm);
+  if (s == S) return false;  // tile >= tile_cum[S]
+  t.s = s;
+  t.q0 = a.qsl[s] + (tile - a.tile_cum[s]) * bm;
+  t.rows = min(a.qsl[s + 1] - t.q0, bm);
   return true;
 }
 
@@ -150,6 +154,30 @@ __device__ __forceinline__ void tile_positions(const Args& a, const TileRef& t, 
   __syncthreads();
   minpos = s_minpos;
   maxpos = s_maxpos;
+}
+
+// Pipeline prologue of the fast kernels and the tile's key range [kstart, kend) (kstart
+// tile-aligned): K/V tiles kstart, kstart + BN, .. into stages 0..STAGES-2 (issue(stage, key,
+// bound): keys >= bound zero-filled), then q (stage_q()), one cp.async group each, q's last.
+// Without a window the tiles need no positions: they are issued first, bounded by the context
+// (keys past the tile's last position are masked anyway), so that their loads overlap those of
+// q and of the positions. Block-wide.
+template <int BN, int STAGES, typename Issue, typename StageQ>
+__device__ __forceinline__ void fast_prologue(const Args& a, const TileRef& t, int n, int& kstart,
+                                              int& kend, Issue issue, StageQ stage_q) {
+  const int W = a.sliding_window;
+  int minpos = 0, maxpos = n - 1;
+  if (W > 0) tile_positions(a, t, minpos, maxpos);
+  kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(BN - 1);
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (kstart + s * BN <= maxpos) issue(s, kstart + s * BN, maxpos + 1);
+    cp_async_commit();
+  }
+  stage_q();
+  cp_async_commit();
+  if (W == 0) tile_positions(a, t, minpos, maxpos);
+  kend = min(n, maxpos + 1);
 }
 
 // Positions of the two rows r0, r0 + 8 a thread holds in mma fragments (-1: padding row, fully
@@ -181,6 +209,49 @@ __device__ __forceinline__ void load_q_rows(T* Qs, const Args& a, const TileRef&
     const bool valid = r < t.rows;
     const T* src = valid ? qsrc + static_cast<int64_t>(t.q0 + r) * a.q_stride + h * D + col : qsrc;
     cp_async16(Qs + off(r, col), src, valid);
+  }
+}
+
+// Stages `bm` q rows of head h into Qs at off(r, col) (zero rows past t.rows) with plain 16-byte
+// loads, rotated on the way where a.rot > 0 (pairs (j, j + rot / 2) as 16-byte chunks: needs
+// rot % 16 == 0); every q and (cos, sin) load of a thread is in flight at once.
+template <typename T, int D, int NT, int BM, typename Off>
+__device__ __forceinline__ void stage_q_rotated(T* Qs, const Args& a, const TileRef& t, int h, Off off) {
+  constexpr int EPC = 16 / sizeof(T), CPR = D / EPC;
+  const int rot = a.rot, half = rot / 2;
+  const T* qsrc = static_cast<const T*>(a.q);
+#pragma unroll
+  for (int i = 0; i < BM * CPR / NT; ++i) {
+    const int c = threadIdx.x + i * NT, r = c / CPR, col = (c % CPR) * EPC;
+    if (col >= half && col < rot) continue;  // the second of a pair: written with the first
+    const bool pair = col < half;
+    Vec16<T> x, y;
+    x.raw = y.raw = make_uint4(0u, 0u, 0u, 0u);
+    if (r < t.rows) {
+      const T* src = qsrc + static_cast<int64_t>(t.q0 + r) * a.q_stride + h * D + col;
+      x.load(src);
+      if (pair) {
+        y.load(src + half);
+        const float4* cs = reinterpret_cast<const float4*>(a.rot_cs + static_cast<int64_t>(t.q0 + r) * half + col);
+        float4 c4[EPC / 2];
+#pragma unroll
+        for (int k = 0; k < EPC / 2; ++k) c4[k] = cs[k];
+        float xf[EPC], yf[EPC], x2[EPC], y2[EPC];
+        x.to_floats(xf);
+        y.to_floats(yf);
+#pragma unroll
+        for (int k = 0; k < EPC / 2; ++k) {
+          x2[2 * k] = rotate_q_cs<T>(xf[2 * k], yf[2 * k], true, c4[k].x, c4[k].y);
+          y2[2 * k] = rotate_q_cs<T>(yf[2 * k], xf[2 * k], false, c4[k].x, c4[k].y);
+          x2[2 * k + 1] = rotate_q_cs<T>(xf[2 * k + 1], yf[2 * k + 1], true, c4[k].z, c4[k].w);
+          y2[2 * k + 1] = rotate_q_cs<T>(yf[2 * k + 1], xf[2 * k + 1], false, c4[k].z, c4[k].w);
+        }
+        x.from_floats(x2);
+        y.from_floats(y2);
+      }
+    }
+    x.store(Qs + off(r, col));
+    if (pair) y.store(Qs + off(r, col + half));
   }
 }
 
@@ -225,6 +296,97 @@ __device__ __forceinline__ void rotate_q_frags(uint32_t (&qa)[D / 16][4], const 
   }
 }
 
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Running max m (scaled log2 units) and sum l of the thread's two rows r0, r0 + 8.
+struct RowStats {
+  float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;
+};
+
+// Online softmax over one tile of BN keys from kt: raw scores sc (mma C fragments: key
+// kt + 8 nt + 2 t4 + (e & 1), row r0 for e < 2 else r0 + 8) -> probabilities, masked where the
+// tile is not fully visible to the warp's rows (the causal diagonal, the window edge, the end
+// of the context), and the running stats updated. Returns the factors (rows r0, r0 + 8) the
+// output accumulated so far must be scaled by. The softmax scale (log2 units) is folded into
+// one fma per exponent.
+template <int BN>
+__device__ __forceinline__ float2 softmax_scores(float (&sc)[BN / 8][4], RowStats& st, const WarpRows& wr,
+                                                 int kt, int n, int W, float scale) {
+  const int t4 = threadIdx.x & 3;
+  const bool full = kt + BN - 1 <= wr.wmin && kt + BN <= n && (W == 0 || kt > wr.wmax - W);
+  if (!full) {
+#pragma unroll
+    for (int nt = 0; nt < BN / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = kt + nt * 8 + 2 * t4 + (e & 1);
+        const int p = e < 2 ? wr.pos0 : wr.pos1;
+        if (key > p || key >= n || (W > 0 && key <= p - W)) sc[nt][e] = -INFINITY;
+      }
+    }
+  }
+  float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+  for (int nt = 0; nt < BN / 8; ++nt) {
+    mx0 = fmaxf(mx0, fmaxf(sc[nt][0], sc[nt][1]));
+    mx1 = fmaxf(mx1, fmaxf(sc[nt][2], sc[nt][3]));
+  }
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+  mx0 = fmaxf(st.m0, mx0 * scale);
+  mx1 = fmaxf(st.m1, mx1 * scale);
+  const float2 c = make_float2(ex2(st.m0 - mx0), ex2(st.m1 - mx1));
+  st.m0 = mx0;
+  st.m1 = mx1;
+  float ls0 = 0.f, ls1 = 0.f;
+#pragma unroll
+  for (int nt = 0; nt < BN / 8; ++nt) {
+    sc[nt][0] = ex2(fmaf(sc[nt][0], scale, -mx0));
+    sc[nt][1] = ex2(fmaf(sc[nt][1], scale, -mx0));
+    sc[nt][2] = ex2(fmaf(sc[nt][2], scale, -mx1));
+    sc[nt][3] = ex2(fmaf(sc[nt][3], scale, -mx1));
+    ls0 += sc[nt][0] + sc[nt][1];
+    ls1 += sc[nt][2] + sc[nt][3];
+  }
+  st.l0 = fmaf(st.l0, c.x, ls0);
+  st.l1 = fmaf(st.l1, c.y, ls1);
+  return c;
+}
+
+// Output fragments o (rows r0, r0 + 8) times the factors c.
+template <int D>
+__device__ __forceinline__ void rescale_rows(float (&o)[D / 8][4], float2 c) {
+#pragma unroll
+  for (int dt = 0; dt < D / 8; ++dt) {
+    o[dt][0] *= c.x;
+    o[dt][1] *= c.x;
+    o[dt][2] *= c.y;
+    o[dt][3] *= c.y;
+  }
+}
+
+// softmax_scores, then the output so far rescaled.
+template <int BN, int D>
+__device__ __forceinline__ void softmax_tile(float (&sc)[BN / 8][4], float (&o)[D / 8][4], RowStats& st,
+                                             const WarpRows& wr, int kt, int n, int W, float scale) {
+  rescale_rows<D>(o, softmax_scores<BN>(sc, st, wr, kt, n, W, scale));
+}
+
+// The A fragment (m16k16) of keys 16 kk .. 16 kk + 15 of the probabilities p (C fragments).
+template <typename T, int BN>
+__device__ __forceinline__ void p_fragment(const float (&p)[BN / 8][4], int kk, uint32_t (&a)[4]) {
+  a[0] = pack2<T>(p[2 * kk][0], p[2 * kk][1]);
+  a[1] = pack2<T>(p[2 * kk][2], p[2 * kk][3]);
+  a[2] = pack2<T>(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+  a[3] = pack2<T>(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+}
+
 // Writes a warp's 16 output rows (fragments o, row sums l0, l1 of the thread's rows r0, r0 + 8
 // still per lane) scaled by vscale / l.
 template <typename T, int D>
@@ -249,10 +411,14 @@ __device__ __forceinline__ void store_rows(const Args& a, const TileRef& t, int 
   }
 }
 
-// Fast kernel (paged_attention_prefill_fa.cu): whether it takes this call, and its launch.
+// Fast kernels (16-bit pools, tiles of kFaRows): whether they take this call; the mma.sync
+// kernel (paged_attention_prefill_fa.cu) and, for head_dim 128 on sm_90a, the wgmma kernel
+// (paged_attention_prefill_wgmma.cu; wgmma_prefill: whether it runs on this device).
 bool fast_prefill(trtc_dtype dtype, trtc_dtype kv_dtype, float scale);
 int launch_prefill_fa(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
                       cudaStream_t stream);
+bool wgmma_prefill();
+int launch_prefill_wg(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream);
 
 }  // namespace prefill
 }  // namespace pa

@@ -48,27 +48,20 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
   const T* vpool = static_cast<const T*>(a.v_pool);
   const float scale = a.scale_log2;  // > 0 (the launcher checks)
 
-  load_q_rows<T, D, kFaThreads>(Qs, a, tr, h, kFaRows, swz);
-  cp_async_commit();
-  int minpos, maxpos;
-  tile_positions(a, tr, minpos, maxpos);
+  int kstart, kend;
+  fast_prologue<BN, STAGES>(
+      a, tr, n, kstart, kend,
+      [&](int st, int key, int bound) {
+        load_kv_tile<T, D, kFaThreads, Swizzled<D>, BN>(Ks + st * TILE, Vs + st * TILE, kpool, vpool, bt,
+                                                        key, bound, a.log2_block, slot_stride, hkv, swz);
+      },
+      [&] { load_q_rows<T, D, kFaThreads>(Qs, a, tr, h, kFaRows, swz); });
   const int W = a.sliding_window;
-  const int kend = min(n, maxpos + 1);
-  const int kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(BN - 1);
-#pragma unroll
-  for (int st = 0; st < STAGES - 1; ++st) {
-    if (kstart + st * BN < kend)
-      load_kv_tile<T, D, kFaThreads, Swizzled<D>, BN>(Ks + st * TILE, Vs + st * TILE, kpool, vpool,
-                                                      bt, kstart + st * BN, kend, a.log2_block,
-                                                      slot_stride, hkv, swz);
-    cp_async_commit();
-  }
 
-  const int t4 = lane & 3;
   const int r0 = warp * 16 + (lane >> 2);
   const WarpRows wr = warp_rows(a, tr, r0);
 
-  cp_async_wait<STAGES - 1>();  // q has landed
+  cp_async_wait<0>();  // q has landed (the prologue's last group)
   __syncthreads();
   if (a.rot > 0 && a.rot < D) {  // partial rotary: in shared memory
     rotate_q_rows<T, kFaThreads>(Qs, a, tr, swz);
@@ -83,7 +76,7 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
   float o[D / 8][4];
 #pragma unroll
   for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
-  float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;  // m: running max, scaled log2 units
+  RowStats rs;
 
   // Lane parts of the ldmatrix addresses: K (non-transposed B) and V (transposed B). Moving
   // 16 rows keeps r & 7; moving 16 columns flips chunk bit 1: swz(r + 16i, c + 16j) ==
@@ -122,59 +115,11 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
         mma16816<T>(sc[2 * np + 1], qa[kk], b[2], b[3]);
       }
     }
-    // Mask only tiles not fully visible to the warp's rows (the causal diagonal, the window
-    // edge, the end of the context).
-    const bool full = kt + BN - 1 <= wr.wmin && kt + BN <= n && (W == 0 || kt > wr.wmax - W);
-    if (!full) {
-#pragma unroll
-      for (int nt = 0; nt < BN / 8; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = kt + nt * 8 + 2 * t4 + (e & 1);
-          const int p = e < 2 ? wr.pos0 : wr.pos1;
-          if (key > p || key >= n || (W > 0 && key <= p - W)) sc[nt][e] = -INFINITY;
-        }
-      }
-    }
-    float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-    for (int nt = 0; nt < BN / 8; ++nt) {
-      mx0 = fmaxf(mx0, fmaxf(sc[nt][0], sc[nt][1]));
-      mx1 = fmaxf(mx1, fmaxf(sc[nt][2], sc[nt][3]));
-    }
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    mx0 = fmaxf(m0, mx0 * scale);
-    mx1 = fmaxf(m1, mx1 * scale);
-    const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
-    m0 = mx0;
-    m1 = mx1;
-    float ls0 = 0.f, ls1 = 0.f;
-#pragma unroll
-    for (int nt = 0; nt < BN / 8; ++nt) {
-      sc[nt][0] = ex2(fmaf(sc[nt][0], scale, -mx0));
-      sc[nt][1] = ex2(fmaf(sc[nt][1], scale, -mx0));
-      sc[nt][2] = ex2(fmaf(sc[nt][2], scale, -mx1));
-      sc[nt][3] = ex2(fmaf(sc[nt][3], scale, -mx1));
-      ls0 += sc[nt][0] + sc[nt][1];
-      ls1 += sc[nt][2] + sc[nt][3];
-    }
-    l0 = fmaf(l0, c0, ls0);
-    l1 = fmaf(l1, c1, ls1);
-#pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
-      o[dt][0] *= c0;
-      o[dt][1] *= c0;
-      o[dt][2] *= c1;
-      o[dt][3] *= c1;
-    }
+    softmax_tile<BN, D>(sc, o, rs, wr, kt, n, W, scale);
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
-      const uint32_t pa[4] = {pack2<T>(sc[2 * kk][0], sc[2 * kk][1]), pack2<T>(sc[2 * kk][2], sc[2 * kk][3]),
-                              pack2<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
-                              pack2<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+      uint32_t pa[4];
+      p_fragment<T, BN>(sc, kk, pa);
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
         uint32_t b[4];
@@ -185,7 +130,7 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
     }
   }
   cp_async_wait<0>();
-  store_rows<T, D>(a, tr, h, r0, o, l0, l1, 1.f);
+  store_rows<T, D>(a, tr, h, r0, o, rs.l0, rs.l1, 1.f);
 }
 
 template <typename T, int D, int STAGES, int MINB, int BN>
@@ -193,10 +138,10 @@ int prefill_fa_d(const Args& a, int tile_bound, cudaStream_t stream) {
   constexpr int rows = 2 * STAGES * BN + (BN >= kFaRows ? 0 : kFaRows);  // K, V stages, q
   constexpr int smem = rows * D * static_cast<int>(sizeof(T));
   auto kernel = prefill_fa_kernel<T, D, STAGES, MINB, BN>;
-  if (smem > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (e != cudaSuccess) return static_cast<int>(e);
-  }
+  // Always: 48 KB of dynamic memory (32-key tiles, D = 128) plus tile_positions' static words
+  // need the opt-in too.
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return static_cast<int>(e);
   kernel<<<dim3(a.num_heads, tile_bound), kFaThreads, smem, stream>>>(a);
   return static_cast<int>(cudaGetLastError());
 }

@@ -7,6 +7,7 @@
 // vector loads and dequantize straight into registers; W is never materialized anywhere.
 // Codes, activations and group scales of each 64-wide k step stream in through a 4-stage
 // cp.async pipeline.
+#include "../common/wgmma.cuh"
 #include "async_copy.cuh"
 #include "weight_only.cuh"
 
@@ -30,65 +31,6 @@ struct WgTiles {
   uint32_t words[kGroups ? kStages : 1][kRows][4][2];        // GroupWords per row and k16
 };
 
-// Hopper-only helpers: compiled for sm_90a alone (elsewhere they would be unreferenced).
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-__device__ __forceinline__ void fence_async_shared() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-__device__ __forceinline__ void wgmma_fence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void wgmma_commit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int N> __device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-
-// Descriptor of a K-major operand in 128-byte-swizzled shared memory: rows of 128 bytes,
-// 8-row atoms 1024 bytes apart (the address must sit in a 1024-aligned atom, plus k offsets).
-__device__ __forceinline__ uint64_t swizzled_desc(uint32_t smem_addr) {
-  return static_cast<uint64_t>((smem_addr & 0x3FFFF) >> 4) | (uint64_t{1} << 16) |
-         (uint64_t{1024 >> 4} << 32) | (uint64_t{1} << 62);
-}
-
-// wgmma.mma_async m64n128k16, A (4 registers) x B (shared memory descriptor) + D (64 fp32
-// registers per thread), for the element type named by ptx_type.
-#define TRTC_WGMMA_M64N128K16(ptx_type) \
-  asm volatile( \
-  "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n" \
-  "wgmma.mma_async.sync.aligned.m64n128k16.f32." ptx_type "." ptx_type " {" \
-  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63 " \
-  "}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n" \
-  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-    "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-    "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
-    "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
-    "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
-    "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
-    "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]) \
-  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1))
-
-template <typename T>
-__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const uint32_t (&a)[4],
-                                                 uint64_t desc_b);
-template <>
-__device__ __forceinline__ void wgmma_m64n128k16<__half>(float (&d)[64], const uint32_t (&a)[4],
-                                                         uint64_t desc_b) {
-  TRTC_WGMMA_M64N128K16("f16");
-}
-template <>
-__device__ __forceinline__ void wgmma_m64n128k16<__nv_bfloat16>(float (&d)[64],
-                                                                const uint32_t (&a)[4],
-                                                                uint64_t desc_b) {
-  TRTC_WGMMA_M64N128K16("bf16");
-}
-#undef TRTC_WGMMA_M64N128K16
-#endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 // The A fragment of k16 step s (a0, a2: row g; a1, a3: row g + 8) from this thread's codes of
 // the step (int8: words 2s, 2s + 1 = bytes a0 a0 a1 a1, a2 a2 a3 a3; int4: word s, nibbles
@@ -223,7 +165,7 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
       wgmma_fence();
 #pragma unroll
       for (int h = 0; h < kHalves; ++h)
-        wgmma_m64n128k16<T>(acc[h], a, swizzled_desc(x_slot + h * 128 * 128 + 32 * s));
+        wgmma_m64n128k16_rs<T>(acc[h], a, swizzled_desc(x_slot + h * 128 * 128 + 32 * s), 1);
     }
     wgmma_commit();
     wgmma_wait<0>();  // the slot is reloaded after the next barrier
@@ -274,12 +216,8 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
 
 // Whether the library holds sm_90a code of the kernels for the current device.
 bool wgmma_ready() {
-  cudaFuncAttributes attr{};
-  if (cudaFuncGetAttributes(&attr, wgmma_kernel<__nv_bfloat16, 128, 8, false, false>) != cudaSuccess) {
-    cudaGetLastError();
-    return false;
-  }
-  return attr.binaryVersion == 90;
+  static std::atomic<uint64_t> checked{0}, ready{0};
+  return wgmma_binary_ready(wgmma_kernel<__nv_bfloat16, 128, 8, false, false>, checked, ready);
 }
 
 template <typename T, int BT, int BITS, bool kGroups, bool kPairs>
@@ -311,7 +249,7 @@ int launch_wgmma_tokens(const Problem& p, cudaStream_t stream) {
 }  // namespace trtc
 
 extern "C" int trtc_weight_only_gemm_packed_supported(void) {
-  return trtc::device_capability() == 90 && trtc::woq::wgmma_ready();
+  return trtc::woq::wgmma_ready();
 }
 
 extern "C" int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, const void* packed,

@@ -154,16 +154,21 @@ def test_paged_attention_sliding_window(lib, dtype, window):
     _close(out, ref, ATOL[dtype])
 
 
-# Prefill chunks around the fast kernel's edges: 64-row tiles and 64-key tiles (lengths of
-# 63/64/65/128/129), chunks starting mid-block and mid-tile over a cached prefix, many tiles.
+# Prefill chunks around the fast kernels' edges: 64-row tiles and 64-key tiles (lengths of
+# 63/64/65/128/129), chunks starting mid-block and mid-tile over a cached prefix, many tiles,
+# short chunks (2, 3 rows) and a long cached prefix.
 PREFILL_EDGES = [(0, 63), (0, 64), (0, 65), (64, 64), (7, 129), (61, 67), (130, 2), (1000, 190),
-                 (0, 513)]
+                 (0, 513), (0, 2), (5, 3), (1536, 77)]
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64", "mqa8_1_d128_b32"])
 @pytest.mark.parametrize("window", [0, 70])
-def test_paged_attention_prefill_tile_edges(lib, dtype, shape, window):
+@pytest.mark.parametrize("kernel", ["default", "mma"])
+def test_paged_attention_prefill_tile_edges(lib, dtype, shape, window, kernel, monkeypatch):
+    """default: the kernel the device gets (wgmma on sm_90a); mma: the mma.sync kernel."""
+    if kernel == "mma":
+        monkeypatch.setenv("TRTC_PA_PREFILL_MMA", "1")
     hq, hkv, d, block = SHAPES[shape]
     case = _make_case(PREFILL_EDGES, hq, hkv, d, block, dtype, seed=window + d)
     case["sliding_window"] = window

@@ -1,0 +1,131 @@
+// Hopper warpgroup MMA (wgmma, sm_90a) helpers shared by the kernels that use it: fences,
+// commit/wait, shared-memory descriptors of 128-byte-swizzled tiles and the mma_async shapes
+// in use. Compiled for sm_90a alone (elsewhere the kernels that call them trap); launchers
+// pick those kernels only where wgmma_binary_ready() holds.
+#pragma once
+
+#include <atomic>
+
+#include "trtc_cuda.cuh"
+
+namespace trtc {
+
+// Element (r, col) of a tile of `rows` rows of 16-bit elements in wgmma's 128-byte swizzle:
+// columns in slabs of 64 (one 128-byte row each, slabs rows * 64 elements apart); 16-byte
+// chunk c of row r stored at chunk c ^ (r & 7). The tile must start 1024-byte aligned.
+template <int ROWS>
+struct Swizzled128 {
+  __device__ __forceinline__ int operator()(int r, int col) const {
+    return (col >> 6) * (ROWS * 64) + r * 64 + ((((col >> 3) & 7) ^ (r & 7)) << 3) + (col & 7);
+  }
+};
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ void fence_async_shared() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+
+// Pins the registers of an MMA operand array in program order against the fences, commits and
+// waits (the compiler sees the MMAs as plain register writes and could move their reads or
+// writes past a wait).
+template <int N>
+__device__ __forceinline__ void wgmma_fence_operand(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+// Descriptor of an operand in 128-byte-swizzled shared memory: 8-row atoms 1024 bytes apart
+// (stride byte offset). K-major: rows of 128 bytes along k (the address must sit in a
+// 1024-aligned atom, plus k offsets); the leading offset is unused. MN-major (transposed B):
+// rows of 64 elements along n, one per k; `lead` bytes between 64-wide slabs along n.
+__device__ __forceinline__ uint64_t swizzled_desc(uint32_t smem_addr, uint32_t lead = 16) {
+  return static_cast<uint64_t>((smem_addr & 0x3FFFF) >> 4) | (static_cast<uint64_t>(lead >> 4) << 16) |
+         (uint64_t{1024 >> 4} << 32) | (uint64_t{1} << 62);
+}
+
+// Accumulator operand lists ("+f" of d[0..n)) and their placeholders.
+#define TRTC_WG_ACC8(o)                                                                      \
+  "+f"(d[o]), "+f"(d[o + 1]), "+f"(d[o + 2]), "+f"(d[o + 3]), "+f"(d[o + 4]), "+f"(d[o + 5]), \
+      "+f"(d[o + 6]), "+f"(d[o + 7])
+#define TRTC_WG_ACC32 TRTC_WG_ACC8(0), TRTC_WG_ACC8(8), TRTC_WG_ACC8(16), TRTC_WG_ACC8(24)
+#define TRTC_WG_ACC64 \
+  TRTC_WG_ACC32, TRTC_WG_ACC8(32), TRTC_WG_ACC8(40), TRTC_WG_ACC8(48), TRTC_WG_ACC8(56)
+#define TRTC_WG_REGS32                                                                          \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
+  "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define TRTC_WG_REGS64                                                                          \
+  TRTC_WG_REGS32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "   \
+                 "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, " \
+                 "%61, %62, %63"
+
+// D (+)= A x B, A from registers (4 x 2 elements), B by descriptor; i0..i5: the operand
+// numbers of a[0..3], desc_b and scale_d (strings); tb: "1" for a transposed (MN-major) B.
+#define TRTC_WGMMA_RS(shape, ty, tb, regs, acc, i0, i1, i2, i3, i4, i5)                        \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" i5 ", 0;\n"                                \
+               "wgmma.mma_async.sync.aligned." shape ".f32." ty "." ty " {" regs "}, {%" i0     \
+               ", %" i1 ", %" i2 ", %" i3 "}, %" i4 ", p, 1, 1, " tb ";\n}\n"                    \
+               : acc                                                                          \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d))
+// m64n128k16, A in registers, K-major B; scale_d == 0 ignores (overwrites) d.
+template <typename T>
+__device__ __forceinline__ void wgmma_m64n128k16_rs(float (&d)[64], const uint32_t (&a)[4],
+                                                    uint64_t desc_b, int scale_d) {
+  if constexpr (std::is_same<T, __half>::value)
+    TRTC_WGMMA_RS("m64n128k16", "f16", "0", TRTC_WG_REGS64, TRTC_WG_ACC64, "64", "65", "66", "67", "68", "69");
+  else
+    TRTC_WGMMA_RS("m64n128k16", "bf16", "0", TRTC_WG_REGS64, TRTC_WG_ACC64, "64", "65", "66", "67", "68", "69");
+}
+
+// m64n64k16, A in registers; B K-major, or MN-major (transposed) where kTransB.
+template <typename T, bool kTransB>
+__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_t (&a)[4],
+                                                   uint64_t desc_b, int scale_d) {
+  constexpr bool f16 = std::is_same<T, __half>::value;
+  if constexpr (f16 && kTransB)
+    TRTC_WGMMA_RS("m64n64k16", "f16", "1", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34", "35", "36", "37");
+  else if constexpr (f16)
+    TRTC_WGMMA_RS("m64n64k16", "f16", "0", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34", "35", "36", "37");
+  else if constexpr (kTransB)
+    TRTC_WGMMA_RS("m64n64k16", "bf16", "1", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34", "35", "36", "37");
+  else
+    TRTC_WGMMA_RS("m64n64k16", "bf16", "0", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34", "35", "36", "37");
+}
+
+#undef TRTC_WGMMA_RS
+#undef TRTC_WG_REGS64
+#undef TRTC_WG_REGS32
+#undef TRTC_WG_ACC64
+#undef TRTC_WG_ACC32
+#undef TRTC_WG_ACC8
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+// Whether the library holds sm_90a code of `kernel` for the current device (binaryVersion
+// 90: the code wgmma needs), remembered per device in the bits of `checked` / `ready`.
+template <typename Kernel>
+bool wgmma_binary_ready(Kernel kernel, std::atomic<uint64_t>& checked, std::atomic<uint64_t>& ready) {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  const uint64_t bit = uint64_t{1} << (device & 63);
+  if (checked.load() & bit) return (ready.load() & bit) != 0;
+  cudaFuncAttributes attr{};
+  bool ok = device_capability() == 90 && cudaFuncGetAttributes(&attr, kernel) == cudaSuccess &&
+            attr.binaryVersion == 90;
+  cudaGetLastError();
+  if (ok) ready.fetch_or(bit);
+  checked.fetch_or(bit);
+  return ok;
+}
+
+}  // namespace trtc

@@ -1,0 +1,201 @@
+// PagedAttention prefill, Hopper kernel (sm_90a, 16-bit pools of the activation type, head_dim
+// 128): the fast kernel's tiling (paged_attention_prefill_fa.cu) on warpgroup MMAs. head_dim 64
+// stays on the mma.sync kernel: this loop's D = 64 instance gave wrong outputs on the H100
+// (max error 0.6, every 64-dim prefill test; not understood: D = 128 passes, and a pipelined
+// loop of the same MMAs passed at D = 64), so it is not built.
+//
+// CTA = (query head, tile of kFaRows = 64 query rows) = one warpgroup; warp w owns rows
+// 16w..16w+15, so each thread holds the same two rows as in the mma.sync kernel and shares its
+// masking, online softmax and output code. q is rotated as it is staged (in the last K stage,
+// first overwritten after the first barrier of the loop) and then held in registers as A
+// fragments; K/V tiles of 64 keys stream through a ring of STAGES stages (cp.async through the
+// block table) in wgmma's 128-byte swizzle (Swizzled128).
+//
+//   wait tile j, barrier |
+//   S = Q K_j^T   (m64n64k16 x D/16; A = q fragments, B = K_j [key][d]: K-major),
+//                 issuing tile j + STAGES - 1 while it runs
+//   online softmax on S; P -> 16-bit A fragments in registers
+//   O += P V_j    (m64n64k16 x BN/16 x D/64; B = V_j [key][d]: MN-major, transposed)
+//
+// Each MMA batch is waited for before its results are used; two CTAs per SM overlap one's
+// softmax with the other's MMAs. The V descriptor's n extent is one 64-wide slab per MMA.
+#include <cstdlib>
+
+#include "../common/wgmma.cuh"
+#include "paged_attention_prefill.cuh"
+
+namespace trtc {
+namespace pa {
+namespace prefill {
+namespace {
+
+constexpr int kWgThreads = 128;  // one warpgroup
+static_assert(kBN == kFaRows, "q and the K/V tiles share one swizzled layout");
+
+// Shared memory: K and V [STAGES][kBN][D] (q staged in the last K stage), from a 1024-aligned
+// base.
+template <int D, int STAGES>
+constexpr int wg_smem_bytes() {
+  return 2 * STAGES * kBN * D * 2 + 1024;  // + alignment slack
+}
+
+// MINB: CTAs per SM the registers are capped for.
+template <typename T, int D, int STAGES, int MINB>
+__global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int BN = kBN, TILE = BN * D;
+  constexpr uint32_t kSlab = BN * 128;  // bytes of one 64-column slab of a tile
+  const Swizzled128<BN> swz;
+  extern __shared__ unsigned char smem_raw[];
+  T* Ks = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
+  T* Vs = Ks + STAGES * TILE;
+  T* Qs = Ks + (STAGES - 1) * TILE;
+
+  const int h = blockIdx.x;
+  TileRef tr;
+  if (!locate_tile(a, kFaRows, tr)) return;
+  const int n = a.seq_lens[tr.s];
+  const int hkv = h / a.group;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int32_t* bt = a.block_tables + static_cast<int64_t>(tr.s) * a.max_blocks;
+  const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
+  const T* kpool = static_cast<const T*>(a.k_pool);
+  const T* vpool = static_cast<const T*>(a.v_pool);
+  const float scale = a.scale_log2;  // > 0 (the launcher checks)
+
+  const bool q_vec = a.rot % 16 == 0;  // q rotated as it is staged, else in place after
+  int kstart, kend;
+  fast_prologue<BN, STAGES>(
+      a, tr, n, kstart, kend,
+      [&](int s, int key, int bound) {
+        load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + s * TILE, Vs + s * TILE, kpool, vpool,
+                                                            bt, key, bound, a.log2_block, slot_stride,
+                                                            hkv, swz);
+      },
+      [&] {
+        if (q_vec)
+          stage_q_rotated<T, D, kWgThreads, kFaRows>(Qs, a, tr, h, swz);
+        else
+          load_q_rows<T, D, kWgThreads>(Qs, a, tr, h, kFaRows, swz);
+      });
+  const int W = a.sliding_window;
+  const int r0 = warp * 16 + (lane >> 2);
+  const WarpRows wr = warp_rows(a, tr, r0);
+
+  cp_async_wait<0>();  // q has landed (the prologue's last group)
+  __syncthreads();
+  if (!q_vec) {
+    rotate_q_rows<T, kWgThreads>(Qs, a, tr, swz);
+    __syncthreads();
+  }
+  uint32_t qa[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+    ldmatrix_x4(qa[kk], Qs + swz(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
+  const uint32_t k_addr = static_cast<uint32_t>(__cvta_generic_to_shared(Ks));
+  const uint32_t v_addr = static_cast<uint32_t>(__cvta_generic_to_shared(Vs));
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float(&o32)[D / 64][32] = *reinterpret_cast<float(*)[D / 64][32]>(&o[0][0]);  // per 64 columns
+  RowStats rs;
+
+  // S = Q K^T of the tile in stage st into s (issued and committed, not waited for).
+  auto issue_qk = [&](float (&s)[BN / 8][4], int st) {
+    float(&s32)[32] = *reinterpret_cast<float(*)[32]>(&s[0][0]);
+    const uint32_t kb = k_addr + st * TILE * 2;
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < D / 16; ++k)  // k16 step k: slab k / 4, 32 bytes per step in the slab
+      wgmma_m64n64k16_rs<T, false>(s32, qa[k], swizzled_desc(kb + (k >> 2) * kSlab + (k & 3) * 32), k > 0);
+    wgmma_commit();
+  };
+  // O += P V of the tile in stage st (committed, not waited for); pa: P as A fragments.
+  auto issue_pv = [&](const uint32_t (&pa)[BN / 16][4], int st) {
+    const uint32_t vb = v_addr + st * TILE * 2;
+#pragma unroll
+    for (int sl = 0; sl < D / 64; ++sl) wgmma_fence_operand(o32[sl]);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk)  // keys 16 kk..: rows 16 kk.. of V (2 atoms)
+#pragma unroll
+      for (int sl = 0; sl < D / 64; ++sl)  // output columns 64 sl..: V's slab sl
+        wgmma_m64n64k16_rs<T, true>(o32[sl], pa[kk], swizzled_desc(vb + sl * kSlab + kk * 16 * 128, 1024), 1);
+    wgmma_commit();
+  };
+  // Tile `key` into stage st where it is in range (one cp.async group either way).
+  auto issue_tile = [&](int st, int key) {
+    if (key < kend)
+      load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + st * TILE, Vs + st * TILE, kpool, vpool, bt,
+                                                          key, kend, a.log2_block, slot_stride, hkv, swz);
+    cp_async_commit();
+  };
+
+  int stage = 0;
+  for (int kt = kstart; kt < kend; kt += BN) {
+    cp_async_wait<STAGES - 2>();
+    fence_async_shared();  // this thread's copies, visible to the tensor cores
+    __syncthreads();       // ... of every thread; every MMA of the stage refilled next is done
+    float sc[BN / 8][4];   // accumulator 4 nt + e of m64n64: sc[nt][e]
+    issue_qk(sc, stage);
+    // the next tile's copies (block-table reads included) while S is computed
+    issue_tile(stage == 0 ? STAGES - 1 : stage - 1, kt + (STAGES - 1) * BN);
+    wgmma_wait<0>();
+    wgmma_fence_operand(*reinterpret_cast<float(*)[32]>(&sc[0][0]));
+    softmax_tile<BN, D>(sc, o, rs, wr, kt, n, W, scale);
+    uint32_t pa[BN / 16][4];  // all of P first: no register writes between the MMAs
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) p_fragment<T, BN>(sc, kk, pa[kk]);
+    issue_pv(pa, stage);
+    wgmma_wait<0>();
+#pragma unroll
+    for (int sl = 0; sl < D / 64; ++sl) wgmma_fence_operand(o32[sl]);
+    stage = stage == STAGES - 1 ? 0 : stage + 1;
+  }
+  cp_async_wait<0>();
+  store_rows<T, D>(a, tr, h, r0, o, rs.l0, rs.l1, 1.f);
+#else
+  __trap();  // launched only where the sm_90a code is loaded (wgmma_prefill)
+#endif
+}
+
+template <typename T, int D, int STAGES, int MINB>
+int prefill_wg_d(const Args& a, int tile_bound, cudaStream_t stream) {
+  constexpr int smem = wg_smem_bytes<D, STAGES>();
+  auto kernel = prefill_wg_kernel<T, D, STAGES, MINB>;
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return static_cast<int>(e);
+  kernel<<<dim3(a.num_heads, tile_bound), kWgThreads, smem, stream>>>(a);
+  return static_cast<int>(cudaGetLastError());
+}
+
+template <typename T, int D>
+int prefill_wg_t(const Args& a, int tile_bound, cudaStream_t stream) {
+  const char* stages = getenv("TRTC_PA_PREFILL_STAGES");  // tuning override, for benchmarks
+  // 2 stages fit 3 CTAs per SM in shared memory, with registers capped for it (a few spill):
+  // 145 vs 169 us for 3 stages (2 CTAs per SM) on 8 x 512 (H100)
+  // (a software-pipelined loop, S_{j+1} = Q K_{j+1}^T and its softmax overlapping O += P_j V_j,
+  // 3 stages / 2 CTAs per SM, measured 168 vs 142 us on 8 x 512 and 488 vs 453 us over 1536
+  // cached keys: not kept)
+  if (stages != nullptr && atoi(stages) == 3) return prefill_wg_d<T, D, 3, 2>(a, tile_bound, stream);
+  return prefill_wg_d<T, D, 2, 3>(a, tile_bound, stream);
+}
+
+}  // namespace
+
+bool wgmma_prefill() {
+  const char* mma = getenv("TRTC_PA_PREFILL_MMA");  // 1: the mma.sync kernel (benchmarks, tests)
+  if (mma != nullptr && atoi(mma) == 1) return false;
+  static std::atomic<uint64_t> checked{0}, ready{0};
+  return wgmma_binary_ready(prefill_wg_kernel<__nv_bfloat16, 128, 2, 3>, checked, ready);
+}
+
+int launch_prefill_wg(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream) {
+  return dtype == TRTC_F16 ? prefill_wg_t<__half, 128>(a, tile_bound, stream)
+                           : prefill_wg_t<__nv_bfloat16, 128>(a, tile_bound, stream);
+}
+
+}  // namespace prefill
+}  // namespace pa
+}  // namespace trtc
