@@ -296,12 +296,6 @@ __device__ __forceinline__ void rotate_q_frags(uint32_t (&qa)[D / 16][4], const 
   }
 }
 
-__device__ __forceinline__ float ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
 // Running max m (scaled log2 units) and sum l of the thread's two rows r0, r0 + 8.
 struct RowStats {
   float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;
