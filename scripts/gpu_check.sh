@@ -31,6 +31,7 @@ step build      make kernels -j4 ${TRTC_ARCHS:+ARCHS="$TRTC_ARCHS"}
 step gpu_tests  python3 -m pytest tests/gpu -q -p no:cacheprovider
 step bench      python3 benchmarks/bench_kernels.py
 step bench_w8a8 python3 benchmarks/bench_w8a8.py --json "$LOGS/w8a8.json"
+step bench_producers python3 benchmarks/bench_w8a8.py --producers-only --json "$LOGS/producers.json"
 step bench_quant python3 benchmarks/bench_quant.py ${TRTC_QUICK:+--quick} --json "$LOGS/bench_quant.json"
 step bench_kv_quant python3 benchmarks/bench_kv_quant.py
 step gpu_runtime python3 -m pytest tests/gpu/test_runtime_gpu.py -q -s -p no:cacheprovider
