@@ -50,6 +50,14 @@ def _rows(t: torch.Tensor, rows: int) -> torch.Tensor:
     return flat if flat.stride(-1) == 1 else flat.contiguous()
 
 
+def _optional(lib: ctypes.CDLL, name: str, argtypes: list):
+    """The launcher `name` of the library, or None when this build does not have it."""
+    fn = getattr(lib, name, None)
+    if fn is not None:
+        fn.argtypes, fn.restype = argtypes, ctypes.c_int
+    return fn
+
+
 class KernelLibrary:
     """The loaded .so: one cached ctypes function per launcher, one reused params struct and
     one workspace per device (grown on demand; size it with a warm-up call before capturing
@@ -91,12 +99,11 @@ class KernelLibrary:
         self._quant = lib.trtc_quantize_per_token
         self._quant.argtypes = [p, i64, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p]
         self._quant.restype = ctypes.c_int
-        self._rms_quant = lib.trtc_rmsnorm_quantize
-        self._rms_quant.argtypes = [p, p, p, p, p, p, i64, i32, f32, ctypes.c_int, ctypes.c_int, p]
-        self._rms_quant.restype = ctypes.c_int
-        self._silu_quant = lib.trtc_silu_mul_quantize
-        self._silu_quant.argtypes = [p, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p]
-        self._silu_quant.restype = ctypes.c_int
+        # Optional (None in libraries built before them): the two kernels run instead.
+        self._rms_quant = _optional(lib, "trtc_rmsnorm_quantize",
+                                    [p, p, p, p, p, p, i64, i32, f32, ctypes.c_int, ctypes.c_int, p])
+        self._silu_quant = _optional(lib, "trtc_silu_mul_quantize",
+                                     [p, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p])
         self.group_pairs = quant_kernels.GroupPairCache()
         self.pack_group_scales = True   # False: the kernels read the float32 scales/zeros
         self._params = PagedAttentionParams()
@@ -218,11 +225,11 @@ class KernelLibrary:
         if residual is not None:
             residual = residual.contiguous()
             res_out = torch.empty_like(x)
-        err = self._rms_quant(x.data_ptr(), residual.data_ptr() if residual is not None else None,
-                              weight.data_ptr(), q.data_ptr(), scale.data_ptr(),
-                              res_out.data_ptr() if res_out is not None else None,
-                              x.numel() // hidden, hidden, epsilon, _DTYPES[x.dtype],
-                              _DTYPES[qdtype], torch.cuda.current_stream(x.device).cuda_stream)
+        err = _CUDA_ERROR_NOT_SUPPORTED if self._rms_quant is None else self._rms_quant(
+            x.data_ptr(), residual.data_ptr() if residual is not None else None, weight.data_ptr(),
+            q.data_ptr(), scale.data_ptr(), res_out.data_ptr() if res_out is not None else None,
+            x.numel() // hidden, hidden, epsilon, _DTYPES[x.dtype], _DTYPES[qdtype],
+            torch.cuda.current_stream(x.device).cuda_stream)
         if err == _CUDA_ERROR_NOT_SUPPORTED:
             y, res_out = self.rms_norm(x, weight, residual, epsilon)
             q, scale = self.quantize_per_token(y, target)
@@ -238,9 +245,9 @@ class KernelLibrary:
         inter = x.shape[-1] // 2
         q = torch.empty(*x.shape[:-1], inter, dtype=qdtype, device=x.device)
         scale = torch.empty(*x.shape[:-1], 1, dtype=torch.float32, device=x.device)
-        err = self._silu_quant(x.data_ptr(), q.data_ptr(), scale.data_ptr(),
-                               x.numel() // (2 * inter), inter, _DTYPES[x.dtype], _DTYPES[qdtype],
-                               torch.cuda.current_stream(x.device).cuda_stream)
+        err = _CUDA_ERROR_NOT_SUPPORTED if self._silu_quant is None else self._silu_quant(
+            x.data_ptr(), q.data_ptr(), scale.data_ptr(), x.numel() // (2 * inter), inter,
+            _DTYPES[x.dtype], _DTYPES[qdtype], torch.cuda.current_stream(x.device).cuda_stream)
         if err == _CUDA_ERROR_NOT_SUPPORTED:
             q, scale = self.quantize_per_token(self.silu_mul(x), target)
             return q, scale.float()
