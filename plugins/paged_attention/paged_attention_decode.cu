@@ -110,12 +110,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
 
   for (int t = q0; t < q1; ++t) {
     const int qpos = a.positions[t];
-    const int hi = min(n, qpos + 1);
-    const int lo = a.sliding_window > 0 ? max(0, qpos - a.sliding_window + 1) : 0;
-    const int len = max(0, hi - lo);
-    const int per = ((len + a.nsplit - 1) / a.nsplit + ITER - 1) / ITER * ITER;
-    const int kbeg = lo + split * per;
-    const int kend = min(hi, kbeg + per);
+    int kbeg, kend;
+    split_key_range<ITER>(a, n, qpos, split, kbeg, kend);
     const int nit = kend > kbeg ? (kend - kbeg + ITER - 1) / ITER : 0;
     wait_for_write_if(kend > n - (q1 - q0));  // keys [n - new tokens, n) come from kv_write
 

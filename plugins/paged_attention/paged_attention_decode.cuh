@@ -7,6 +7,19 @@
 namespace trtc {
 namespace pa {
 
+// Keys [kbeg, kend) that split `split` of a query at position qpos attends to (causal, within
+// the sliding window), the splits' lengths rounded up to whole loop iterations of ITER keys.
+template <int ITER>
+__device__ __forceinline__ void split_key_range(const Args& a, int n, int qpos, int split,
+                                                int& kbeg, int& kend) {
+  const int hi = min(n, qpos + 1);
+  const int lo = a.sliding_window > 0 ? max(0, qpos - a.sliding_window + 1) : 0;
+  const int len = max(0, hi - lo);
+  const int per = ((len + a.nsplit - 1) / a.nsplit + ITER - 1) / ITER * ITER;
+  kbeg = lo + split * per;
+  kend = min(hi, kbeg + per);
+}
+
 // Shared-memory floats finish_decode needs for NP parts of GQ heads of D columns.
 template <int D, int GQ, int NP>
 constexpr int finish_floats() {

@@ -82,12 +82,8 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
 
   for (int t = q0; t < q1; ++t) {
     const int qpos = a.positions[t];
-    const int hi = min(n, qpos + 1);
-    const int lo = a.sliding_window > 0 ? max(0, qpos - a.sliding_window + 1) : 0;
-    const int len = max(0, hi - lo);
-    const int per = ((len + a.nsplit - 1) / a.nsplit + ITER - 1) / ITER * ITER;
-    const int kbeg = lo + split * per;
-    const int kend = min(hi, kbeg + per);
+    int kbeg, kend;
+    split_key_range<ITER>(a, n, qpos, split, kbeg, kend);
     const int ntiles = kend > kbeg ? (kend - kbeg + kTileKeys - 1) / kTileKeys : 0;
     const int nmine = ntiles > warp ? (ntiles - warp + NW - 1) / NW : 0;  // tiles warp + NW j
 
