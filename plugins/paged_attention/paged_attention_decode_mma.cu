@@ -189,9 +189,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
           mx = fmaxf(mx, sc[nt][e]);
         }
       }
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      mx = fmaxf(m, mx);
+      mx = fmaxf(m, prefill::quad_max(mx));
       const float corr = prefill::ex2(m - mx);
       m = mx;
       float ps = 0.f;
@@ -218,8 +216,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
       }
     }
     cp_async_wait<0>();
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    l = prefill::quad_sum(l);
     __syncthreads();  // every warp is done with its ring before it becomes the merge buffer
     const int g = lane >> 2;
     if (g < GQ) {

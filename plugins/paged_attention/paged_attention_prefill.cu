@@ -179,10 +179,8 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
         mx0 = fmaxf(mx0, fmaxf(sc[nt][0], sc[nt][1]));
         mx1 = fmaxf(mx1, fmaxf(sc[nt][2], sc[nt][3]));
       }
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+      mx0 = quad_max(mx0);
+      mx1 = quad_max(mx1);
       const float c0 = exp2f(m0 - mx0), c1 = exp2f(m1 - mx1);
       m0 = mx0;
       m1 = mx1;

@@ -49,6 +49,16 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
   }
 }
 
+// Max and sum over the 4 lanes of a quad (the lanes holding one row of an mma accumulator).
+__device__ __forceinline__ float quad_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
 // 2^x (approximate, flushes denormals; 2^-inf = 0).
 __device__ __forceinline__ float ex2(float x) {
   float y;
@@ -329,10 +339,8 @@ __device__ __forceinline__ float2 softmax_scores(float (&sc)[BN / 8][4], RowStat
     mx0 = fmaxf(mx0, fmaxf(sc[nt][0], sc[nt][1]));
     mx1 = fmaxf(mx1, fmaxf(sc[nt][2], sc[nt][3]));
   }
-  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+  mx0 = quad_max(mx0);
+  mx1 = quad_max(mx1);
   mx0 = fmaxf(st.m0, mx0 * scale);
   mx1 = fmaxf(st.m1, mx1 * scale);
   const float2 c = make_float2(ex2(st.m0 - mx0), ex2(st.m1 - mx1));
@@ -386,10 +394,8 @@ __device__ __forceinline__ void p_fragment(const float (&p)[BN / 8][4], int kk, 
 template <typename T, int D>
 __device__ __forceinline__ void store_rows(const Args& a, const TileRef& t, int h, int r0,
                                            const float (&o)[D / 8][4], float l0, float l1, float vscale) {
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  l0 = quad_sum(l0);
+  l1 = quad_sum(l1);
   const float inv0 = l0 > 0.f ? vscale / l0 : 0.f, inv1 = l1 > 0.f ? vscale / l1 : 0.f;
   const int r1 = r0 + 8, t4 = threadIdx.x & 3;
   T* out = static_cast<T*>(a.out);
