@@ -20,7 +20,6 @@ from trtcompile.ops.spec import ATTENTION, DOMAIN, OPSET_VERSION, register_onnx_
 ATTN_IMPLEMENTATION = "trtcompile"
 EXPORT_INPUTS = ("input_ids", "position_ids")
 EXPORT_OUTPUT = "logits"
-EXTERNAL_DATA_THRESHOLD = 64 << 20   # bytes of weights above which they go to model.onnx.data
 
 
 def _attention_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
@@ -126,12 +125,14 @@ def _traced(model, max_tokens: int):
 
 def export_onnx(model, out_path: str | Path, max_tokens: int = 8192, log=print) -> Path:
     """Export `model` to `out_path` (weights as external data when large). Returns the path."""
+    from trtcompile.passes.graph_io import EXTERNAL_ABOVE
+
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with _traced(model, max_tokens) as program:
         weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-        program.save(str(out_path), external_data=weight_bytes > EXTERNAL_DATA_THRESHOLD)
+        program.save(str(out_path), external_data=weight_bytes > EXTERNAL_ABOVE)
     log(f"exported {out_path.name} in {time.perf_counter() - start:.1f} s")
     return out_path
 
