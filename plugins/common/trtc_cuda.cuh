@@ -116,4 +116,14 @@ inline int dispatch_float_type(trtc_dtype t, F&& f) {
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
+// Row kernels holding a row of nvec 16-byte vectors in registers (one block per row): the
+// fewest vectors per thread, a power of two <= 8, that keep the block at <= max_threads
+// (more for rows above 8 * max_threads vectors); 0 when the row has over 8192 vectors.
+inline int vectors_per_thread(int nvec, int max_threads) {
+  if (nvec > 8 * 1024) return 0;
+  int nv = 1;
+  while (nv < 8 && nvec > nv * max_threads) nv *= 2;
+  return nv;
+}
+
 }  // namespace trtc

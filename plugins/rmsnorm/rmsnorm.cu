@@ -97,15 +97,6 @@ __global__ void rmsnorm_scalar_kernel(const T* __restrict__ x, const T* __restri
   }
 }
 
-// Fewest 16-byte vectors per thread that keep the block at <= 256 threads (<= 1024 for big
-// rows); 0 when the row does not fit the register kernel (more than 8192 vectors).
-inline int vectors_per_thread(int nvec) {
-  if (nvec > 8 * 1024) return 0;
-  int nv = 1;
-  while (nv < 8 && nvec > nv * 256) nv *= 2;
-  return nv;
-}
-
 template <typename T, bool RESIDUAL, Out OUT>
 int launch_vec(int nv, const T* x, const T* r, const T* w, void* y, T* ro, int64_t rows, int hidden,
                float eps, float* scale, cudaStream_t stream) {
@@ -130,7 +121,7 @@ bool vec_ok(const T* x, const T* r, const T* w, const void* y, const T* ro, int 
 template <typename T, bool RESIDUAL>
 int launch(const T* x, const T* r, const T* w, T* y, T* ro, int64_t rows, int hidden, float eps,
            cudaStream_t stream) {
-  const int nv = vectors_per_thread(hidden / Vec16<T>::N);
+  const int nv = vectors_per_thread(hidden / Vec16<T>::N, 256);
   if (vec_ok<T, RESIDUAL>(x, r, w, y, ro, hidden) && nv > 0)
     return launch_vec<T, RESIDUAL, Out::kValues>(nv, x, r, w, y, ro, rows, hidden, eps, nullptr, stream);
   rmsnorm_scalar_kernel<T, RESIDUAL><<<static_cast<unsigned>(rows), 256, 0, stream>>>(x, r, w, y, ro, hidden, eps);
@@ -141,7 +132,7 @@ int launch(const T* x, const T* r, const T* w, T* y, T* ro, int64_t rows, int hi
 template <typename T, bool RESIDUAL>
 int launch_quant(const T* x, const T* r, const T* w, void* q, T* ro, int64_t rows, int hidden,
                  float eps, float* scale, bool fp8, cudaStream_t stream) {
-  const int nv = vectors_per_thread(hidden / Vec16<T>::N);
+  const int nv = vectors_per_thread(hidden / Vec16<T>::N, 256);
   if (!vec_ok<T, RESIDUAL>(x, r, w, q, ro, hidden) || nv == 0 || hidden % 16 != 0)
     return cudaErrorNotSupported;
   return fp8 ? launch_vec<T, RESIDUAL, Out::kFp8>(nv, x, r, w, q, ro, rows, hidden, eps, scale, stream)
