@@ -76,3 +76,22 @@ def test_truncated_data_file_is_refused_with_the_tensor_name(llama, tmp_path, mo
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     with pytest.raises(ArtifactError, match="tensor '.*' needs"):
         OnnxExecutor(out)
+
+
+def test_executor_takes_the_graphs_weights_without_a_copy(llama, exported):
+    loaded, path, graph = llama
+    model, weights = graph_io.to_model_sharing_weights(graph)
+    refs = [t for t in model.graph.initializer
+            if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert refs and {t.name for t in refs} == set(weights)
+    assert all(e.value == graph_io.MEMORY_LOCATION for t in refs for e in t.external_data
+               if e.key == "location")
+    assert all(t.values is weights[t.name] for t in graph.tensors().values()
+               if isinstance(t, gs.Constant) and t.name in weights)     # graph restored
+    ex = OnnxExecutor(model, weights=weights)
+    name = max(weights, key=lambda k: weights[k].nbytes)
+    assert np.shares_memory(ex.constants[name].numpy(), weights[name])
+    ids = torch.randint(0, loaded.info.vocab_size, (1, 9), generator=torch.Generator().manual_seed(2))
+    feeds = {"input_ids": ids, "position_ids": torch.arange(9)[None]}
+    torch.testing.assert_close(ex.run(feeds)["logits"], OnnxExecutor(path).run(feeds)["logits"],
+                               rtol=0, atol=0)

@@ -38,6 +38,12 @@ class QuantMode(enum.StrEnum):
     INT8_SQ = "int8_sq"
 
 
+class CalibrationDevice(enum.StrEnum):
+    AUTO = "auto"      # cuda when torch sees a GPU and the kernel library loads, else cpu
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
 class ActivationQuant(enum.StrEnum):
     STATIC = "static"
     DYNAMIC = "dynamic"
@@ -80,6 +86,8 @@ class QuantConfig:
     smoothquant_alpha: float = field(default=0.5, metadata={"doc": "int8_sq migration strength"})
     calibration_data: str = field(default="", metadata={
         "doc": "text file for calibration; '' = the built-in English sample"})
+    calibration_device: CalibrationDevice = field(default=CalibrationDevice.AUTO, metadata={
+        "doc": "where calibration runs the float32 graph: auto (cuda when available), cpu or cuda"})
     fp8_fast_accumulation: bool = field(default=True, metadata={
         "doc": "mode fp8 on the torch backend: GEMMs accumulate in the tensor cores' fast mode "
                "(torch._scaled_mm use_fast_accum; SmolLM2 perplexity unchanged, docs/benchmarks.md)"})

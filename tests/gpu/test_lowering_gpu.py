@@ -3,6 +3,7 @@ quantized Llama's logits on the GPU equal the CPU node-by-node run of the same g
 
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 
@@ -60,3 +61,31 @@ def test_lowered_gemms_on_cuda_match_the_cpu_graph(llama64, case):
     # fp32 graph; the fused GEMM rounds its output to bf16 (torch._scaled_mm's row-wise
     # output type) and may quantize a few activations to the neighbouring code
     assert err < 0.02, f"{case}: max |gpu - cpu| / range = {err:.4f}"
+
+
+def test_calibration_on_the_gpu_matches_the_cpu(llama64):
+    """quantization.calibration_device=cuda: the same statistics as the CPU run, up to fp32
+    summation order."""
+    import onnx
+
+    from trtcompile.passes import PASSES
+    from trtcompile.passes.context import PassContext
+    from trtcompile.passes.pipeline import run_passes
+    from trtcompile.quant.calibrate import calibrate
+    from trtcompile.quant.kv_cache import collect_kv_absmax
+
+    loaded, path = llama64
+    ctx = PassContext(info=loaded.info, inv_freq=loaded.inv_freq, block_size=16)
+    model, _ = run_passes(onnx.load(str(path)), PASSES[:-2], ctx, log=lambda m: None)
+    kw = dict(model_source="llama64", seed=0, mode="fp8", text="calibration text " * 60,
+              tokenizer=None, info=loaded.info, block_size=16, log=lambda m: None)
+    on_cpu, _ = calibrate(model, **kw, device="cpu")
+    on_gpu, hit = calibrate(model, **{**kw, "model_source": "llama64-gpu"}, device="cuda")
+    assert not hit and on_cpu.keys() == on_gpu.keys() and len(on_cpu) == 8
+    for name in on_cpu:
+        np.testing.assert_allclose(on_gpu[name], on_cpu[name], rtol=2e-3, atol=1e-5, err_msg=name)
+    tokens = [b % loaded.info.vocab_size for b in b"kv calibration " * 40]
+    kv = {d: collect_kv_absmax(model, tokens, loaded.info, 16, lambda m: None, d)
+          for d in ("cpu", "cuda")}
+    assert kv["cpu"].shape == (loaded.info.num_layers, 2) and (kv["cpu"] > 0).all()
+    np.testing.assert_allclose(kv["cuda"], kv["cpu"], rtol=2e-3)

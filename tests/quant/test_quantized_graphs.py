@@ -72,3 +72,16 @@ def test_calibration_cache_hit(exported, tmp_path):
     assert len(list((tmp_path / "cache" / "calib").glob("*.npz"))) == 1
     _, hit3 = calibrate(model, **{**kw, "text": "other text " * 40})
     assert not hit3
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+def test_calibration_device_without_a_gpu():
+    from trtcompile.errors import ConfigError
+    from trtcompile.quant.calibrate import resolve_device
+
+    lines = []
+    assert resolve_device("auto", lines.append) == "cpu"
+    assert lines and "on the CPU" in lines[0]
+    assert resolve_device("cpu", lines.append) == "cpu"
+    with pytest.raises(ConfigError, match="calibration_device is cuda"):
+        resolve_device("cuda")

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import onnx
 import torch
 
 from trtcompile.errors import UnsupportedOpError
 from trtcompile.executor import lowering, onnx_ops, trtc_ops
-from trtcompile.executor.node import Node, from_proto, tensor_to_torch
+from trtcompile.executor.node import Node, array_to_torch, from_proto, tensor_to_torch
 from trtcompile.ops.spec import DOMAIN
 
 SMALL_INT = 64     # int64 initializers up to this many elements stay on the CPU (shapes)
@@ -36,10 +37,13 @@ class OnnxExecutor:
     """Executes an ONNX model with torch on `device`. `run(feeds) -> {output name: tensor}`.
     `lower`: fuse the quantized GEMM patterns into library GEMMs (executor/lowering.py);
     default: on for CUDA devices, off on the CPU (where the graph runs as written).
-    `fp8_fast_accumulation`: the lowered fp8 GEMMs use the fast accumulation mode."""
+    `fp8_fast_accumulation`: the lowered fp8 GEMMs use the fast accumulation mode.
+    `weights`: arrays of the model's external initializers, by name, taken instead of reading
+    files (graph_io.to_model_sharing_weights); on the CPU they are used without a copy."""
 
     def __init__(self, model: onnx.ModelProto | str | Path, device: str | torch.device = "cpu",
-                 lower: bool | None = None, fp8_fast_accumulation: bool = False):
+                 lower: bool | None = None, fp8_fast_accumulation: bool = False,
+                 weights: Mapping[str, np.ndarray] | None = None):
         base_dir = None
         if not isinstance(model, onnx.ModelProto):
             base_dir = str(Path(model).parent)
@@ -50,7 +54,10 @@ class OnnxExecutor:
         self.output_names = [o.name for o in graph.output]
         self.constants: dict[str, torch.Tensor] = {}
         for init in graph.initializer:
-            t = tensor_to_torch(init, base_dir)
+            if weights is not None and init.name in weights:
+                t = array_to_torch(weights[init.name], init.data_type)
+            else:
+                t = tensor_to_torch(init, base_dir)
             small_int = t.dtype == torch.int64 and t.numel() <= SMALL_INT
             self.constants[init.name] = t if small_int else t.to(self.device)
         nodes = [from_proto(n, i) for i, n in enumerate(graph.node)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,17 @@ def _read_external(t: onnx.TensorProto, base_dir: str) -> torch.Tensor:
         raise ArtifactError(f"{path.name}: tensor '{t.name}' needs {count} elements at offset "
                             f"{info.get('offset', 0)}, the file holds {arr.size}")
     out = torch.from_numpy(arr.reshape(tuple(t.dims)))
+    return out if viewed is None else out.view(viewed)
+
+
+def array_to_torch(arr: np.ndarray, data_type: int) -> torch.Tensor:
+    """The tensor of ONNX type `data_type` whose values `arr` holds, sharing its memory (the
+    executor never writes into its constants, so a read-only array is fine)."""
+    storage, viewed = _VIEWED.get(data_type, (None, None))
+    arr = np.ascontiguousarray(arr)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        out = torch.from_numpy(arr if storage is None else arr.view(storage))
     return out if viewed is None else out.view(viewed)
 
 

@@ -5,6 +5,7 @@ straight into `<model>.onnx.data`, when the graph is saved."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,41 @@ def _external_proto(const: gs.Constant, location: str, offset: int, length: int)
     return proto
 
 
+MEMORY_LOCATION = "<memory>"  # external-data location of weights handed over in memory
+
+
+def _weight_constants(graph: gs.Graph) -> list[gs.Constant]:
+    """Constants stored as they export (no dtype conversion) and big enough to go external."""
+    return [c for c in _constants(graph)
+            if c.export_dtype == c.values.dtype and c.values.nbytes >= EXTERNAL_MIN_TENSOR]
+
+
+@contextmanager
+def _exported_as_external(refs: list[tuple[gs.Constant, str, int]]):
+    """Within the block each (constant, location, offset) of `refs` exports as a reference to
+    `location` at `offset` instead of its bytes; the constants get their arrays back after."""
+    swapped: list[tuple[gs.Constant, object]] = []
+    try:
+        for const, location, offset in refs:
+            proto = _external_proto(const, location, offset, const.values.nbytes)
+            swapped.append((const, const._values))
+            const._values = LazyValues(proto)
+        yield
+    finally:
+        for const, values in swapped:
+            const._values = values
+
+
+def to_model_sharing_weights(graph: gs.Graph) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """(model, weights): `graph` as a ModelProto whose large weights are references to
+    MEMORY_LOCATION, and those weights by name: the graph's own arrays, not copies. For
+    OnnxExecutor(model, weights=weights) on a graph too big to copy (calibration of 8B models)."""
+    consts = _weight_constants(graph)
+    with _exported_as_external([(c, MEMORY_LOCATION, 0) for c in consts]):
+        model = to_model(graph)
+    return model, {c.name: c.values for c in consts}
+
+
 def save_graph(graph: gs.Graph, path: Path) -> None:
     """Save `graph` to `path`; when its weights exceed EXTERNAL_ABOVE bytes, every tensor of at
     least EXTERNAL_MIN_TENSOR bytes goes to `<name>.data`, written from its array directly.
@@ -72,20 +108,12 @@ def save_graph(graph: gs.Graph, path: Path) -> None:
         onnx.save_model(to_model(graph), str(path))
         return
     location = path.name + ".data"
-    swapped: list[tuple[gs.Constant, object]] = []
-    try:
-        with open(path.parent / location, "wb") as f:
-            for const in consts:
-                values = const.values
-                if values.nbytes < EXTERNAL_MIN_TENSOR:
-                    continue
-                offset = -(-f.tell() // ALIGN) * ALIGN          # round up to the alignment
-                f.seek(offset)
-                f.write(np.ascontiguousarray(values).reshape(-1).view(np.uint8).data)
-                swapped.append((const, const._values))
-                const._values = LazyValues(
-                    _external_proto(const, location, offset, values.nbytes))
+    refs: list[tuple[gs.Constant, str, int]] = []
+    with open(path.parent / location, "wb") as f:
+        for const in _weight_constants(graph):
+            offset = -(-f.tell() // ALIGN) * ALIGN          # round up to the alignment
+            f.seek(offset)
+            f.write(np.ascontiguousarray(const.values).reshape(-1).view(np.uint8).data)
+            refs.append((const, location, offset))
+    with _exported_as_external(refs):
         onnx.save_model(to_model(graph), str(path))
-    finally:
-        for const, values in swapped:
-            const._values = values

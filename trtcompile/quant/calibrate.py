@@ -68,45 +68,94 @@ def _progress(total: int, log: Callable[[str], None]):
         return Lines()
 
 
-def _feeds(chunk: Sequence[int], kv_shape: tuple[int, ...], block_size: int):
+def resolve_device(requested: str, log: Callable[[str], None] = print) -> str:
+    """quantization.calibration_device -> "cpu" or "cuda"; "cuda" needs a GPU torch sees and
+    the kernel library (the graph's PagedAttention runs there)."""
+    import torch
+
+    from trtcompile.errors import BackendUnavailableError
+    from trtcompile.ops import cuda_kernels
+
+    if requested == "cpu":
+        return "cpu"
+    why = None
+    if not torch.cuda.is_available():
+        why = "torch sees no CUDA device"
+    else:
+        try:
+            cuda_kernels.load()
+        except BackendUnavailableError as e:
+            why = str(e)
+    if why is None:
+        return "cuda"
+    if requested == "cuda":
+        raise ConfigError(f"quantization.calibration_device is cuda, but {why}")
+    log(f"calibration: on the CPU ({why})")
+    return "cpu"
+
+
+def as_graph(model):
+    """A gs.Graph of `model` (a ModelProto or already a gs.Graph)."""
+    import onnx_graphsurgeon as gs
+
+    return model if isinstance(model, gs.Graph) else gs.import_onnx(model)
+
+
+def graph_weights(graph) -> dict[str, np.ndarray]:
+    """name -> array of every constant of `graph` (what the statistics belong to)."""
+    import onnx_graphsurgeon as gs
+
+    return {t.name: t.values for t in graph.tensors().values() if isinstance(t, gs.Constant)}
+
+
+def _feeds(chunk: Sequence[int], kv_shape: tuple[int, ...], block_size: int, device: str):
     import torch
 
     from trtcompile import io_names as io
 
     n = len(chunk)
-    i32 = lambda x: torch.tensor(x, dtype=torch.int32)  # noqa: E731
+    i32 = lambda x: torch.tensor(x, dtype=torch.int32, device=device)  # noqa: E731
     blocks = -(-n // block_size)
     return {io.INPUT_IDS: i32(list(chunk)), io.POSITIONS: i32(list(range(n))),
             io.QUERY_START_LOC: i32([0, n]), io.SEQ_LENS: i32([n]),
             io.BLOCK_TABLES: i32([list(range(blocks))]), io.SLOT_MAPPING: i32(list(range(n))),
-            io.KV_CACHE: torch.zeros(kv_shape[0], 2, blocks, block_size, *kv_shape[1:])}
+            io.KV_CACHE: torch.zeros(kv_shape[0], 2, blocks, block_size, *kv_shape[1:],
+                                     device=device)}
 
 
-def run_chunks(model: onnx.ModelProto, outputs: Sequence[str], tokens: Sequence[int], info,
-               block_size: int, on_chunk: Callable, log: Callable[[str], None] = print) -> None:
-    """Runs `model` (float32 pool) over independent prefill chunks of `tokens`, with a progress
-    bar; on_chunk(outputs, feeds) sees each chunk's extra `outputs` and its filled pool."""
+def run_chunks(graph, outputs: Sequence[str], tokens: Sequence[int], info, block_size: int,
+               on_chunk: Callable, log: Callable[[str], None] = print,
+               device: str = "cpu") -> None:
+    """Runs the float32 `graph` (gs.Graph or ModelProto; float32 pool) on `device` over
+    independent prefill chunks of `tokens`, with a progress bar; on_chunk(outputs, feeds) sees
+    each chunk's extra `outputs` and its filled pool. The weights are shared, not copied."""
     import torch
 
     from trtcompile.executor import OnnxExecutor
+    from trtcompile.passes.graph_io import to_model_sharing_weights
 
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
+    probe, weights = to_model_sharing_weights(as_graph(graph))
     for tensor in outputs:
         probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
-    ex = OnnxExecutor(probe)
+    ex = OnnxExecutor(probe, device=device, lower=False, weights=weights)
     chunks = [tokens[i:i + CHUNK_TOKENS] for i in range(0, len(tokens), CHUNK_TOKENS)]
     bar = _progress(len(chunks), log)
-    with torch.no_grad():
-        for chunk in chunks:
-            feeds = _feeds(chunk, (info.num_layers, info.num_kv_heads, info.head_dim), block_size)
-            on_chunk(ex.run(feeds), feeds)
-            bar.update(1)
-    bar.close()
+    try:
+        with torch.no_grad():
+            for chunk in chunks:
+                feeds = _feeds(chunk, (info.num_layers, info.num_kv_heads, info.head_dim),
+                               block_size, device)
+                on_chunk(ex.run(feeds), feeds)
+                bar.update(1)
+    finally:
+        bar.close()
+        del ex
+        if device != "cpu":
+            torch.cuda.empty_cache()            # the build goes on without the weights' copy
 
 
-def collect_absmax(model: onnx.ModelProto, inputs: dict[str, str], tokens: Sequence[int],
-                   info, block_size: int, log: Callable[[str], None] = print
+def collect_absmax(graph, inputs: dict[str, str], tokens: Sequence[int], info, block_size: int,
+                   log: Callable[[str], None] = print, device: str = "cpu"
                    ) -> dict[str, np.ndarray]:
     """weight name -> float32 [K] absmax over tokens of its GEMM's input (`inputs` maps the
     weight name to that input tensor's name)."""
@@ -120,8 +169,9 @@ def collect_absmax(model: onnx.ModelProto, inputs: dict[str, str], tokens: Seque
             m = x.reshape(-1, x.shape[-1]).abs().amax(dim=0)
             stats[weight] = m if weight not in stats else torch.maximum(stats[weight], m)
 
-    run_chunks(model, sorted(set(inputs.values())), tokens, info, block_size, on_chunk, log)
-    return {k: v.numpy().astype(np.float32) for k, v in stats.items()}
+    run_chunks(graph, sorted(set(inputs.values())), tokens, info, block_size, on_chunk, log,
+               device)
+    return {k: v.cpu().numpy().astype(np.float32) for k, v in stats.items()}
 
 
 def cached(model_source: str, seed: int, tokens: Sequence[int], mode: str,
@@ -145,22 +195,22 @@ def cached(model_source: str, seed: int, tokens: Sequence[int], mode: str,
     return stats, False
 
 
-def calibrate(model: onnx.ModelProto, *, model_source: str, seed: int, mode: str, text: str,
-              tokenizer, info, block_size: int, log: Callable[[str], None] = print
+def calibrate(model, *, model_source: str, seed: int, mode: str, text: str, tokenizer, info,
+              block_size: int, log: Callable[[str], None] = print, device: str = "auto"
               ) -> tuple[dict[str, np.ndarray], bool]:
-    """(statistics, cache_hit) for the quantizable GEMMs of the (pre-quantization) `model`."""
-    import onnx_graphsurgeon as gs
-
+    """(statistics, cache_hit) for the quantizable GEMMs of the (pre-quantization) `model`
+    (gs.Graph or ModelProto); `device`: quantization.calibration_device."""
     from trtcompile.quant.targets import gemm_targets, weight_name
 
-    graph = gs.import_onnx(model)
+    graph = as_graph(model)
     targets = gemm_targets(graph, info.vocab_size)
     inputs = {weight_name(n): n.inputs[0].name for n in targets}
     weights = {weight_name(n): n.inputs[1].values for n in targets}
     tokens = tokenize(text, tokenizer, info.vocab_size)
 
     def compute() -> dict[str, np.ndarray]:
-        log(f"calibration: {len(tokens)} tokens, {len(targets)} GEMM inputs")
-        return collect_absmax(model, inputs, tokens, info, block_size, log)
+        where = resolve_device(device, log)
+        log(f"calibration: {len(tokens)} tokens, {len(targets)} GEMM inputs, on {where}")
+        return collect_absmax(graph, inputs, tokens, info, block_size, log, where)
 
     return cached(model_source, seed, tokens, mode, weights, set(inputs), compute, log)

@@ -29,8 +29,8 @@ def scales_from_absmax(absmax: np.ndarray, pool: str) -> np.ndarray:
     return (np.maximum(absmax, MIN_ABSMAX) / QMAX[pool]).astype(np.float32)
 
 
-def collect_kv_absmax(model: onnx.ModelProto, tokens, info, block_size: int,
-                      log: Callable[[str], None] = print) -> np.ndarray:
+def collect_kv_absmax(graph, tokens, info, block_size: int, log: Callable[[str], None] = print,
+                      device: str = "cpu") -> np.ndarray:
     """float32 [L, 2]: absmax of the pool contents (K after rotary, V) per layer, run in a
     float32 pool over the calibration chunks."""
     import torch
@@ -38,29 +38,32 @@ def collect_kv_absmax(model: onnx.ModelProto, tokens, info, block_size: int,
     from trtcompile import io_names as io
     from trtcompile.quant.calibrate import run_chunks
 
-    absmax = torch.zeros(info.num_layers, 2)
+    absmax = torch.zeros(info.num_layers, 2, device=device)
 
     def on_chunk(_out, feeds):
         pool = feeds[io.KV_CACHE].float()                    # [L, 2, N, b, Hkv, D]
         absmax.copy_(torch.maximum(absmax, pool.abs().flatten(2).amax(dim=2)))
 
-    run_chunks(model, (), tokens, info, block_size, on_chunk, log)
-    return absmax.numpy().astype(np.float32)
+    run_chunks(graph, (), tokens, info, block_size, on_chunk, log, device)
+    return absmax.cpu().numpy().astype(np.float32)
 
 
-def calibrate_kv(model: onnx.ModelProto, *, model_source: str, seed: int, text: str, tokenizer,
-                 info, block_size: int, log: Callable[[str], None] = print
+def calibrate_kv(model, *, model_source: str, seed: int, text: str, tokenizer, info,
+                 block_size: int, log: Callable[[str], None] = print, device: str = "auto"
                  ) -> tuple[np.ndarray, bool]:
-    """(absmax [L, 2], cache_hit) of the graph `model` (PagedAttention inserted, float32)."""
-    from trtcompile.quant.calibrate import cached, tokenize
+    """(absmax [L, 2], cache_hit) of the graph `model` (gs.Graph or ModelProto; PagedAttention
+    inserted, float32); `device`: quantization.calibration_device."""
+    from trtcompile.quant.calibrate import (as_graph, cached, graph_weights, resolve_device,
+                                            tokenize)
 
+    graph = as_graph(model)
     tokens = tokenize(text, tokenizer, info.vocab_size)
-    weights = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
 
     def compute() -> dict[str, np.ndarray]:
-        log(f"calibration (kv cache): {len(tokens)} tokens, {info.num_layers} layers")
-        return {"kv_absmax": collect_kv_absmax(model, tokens, info, block_size, log)}
+        where = resolve_device(device, log)
+        log(f"calibration (kv cache): {len(tokens)} tokens, {info.num_layers} layers, on {where}")
+        return {"kv_absmax": collect_kv_absmax(graph, tokens, info, block_size, log, where)}
 
-    stats, hit = cached(model_source, seed, tokens, "kv_cache", weights, {"kv_absmax"}, compute,
-                        log)
+    stats, hit = cached(model_source, seed, tokens, "kv_cache", graph_weights(graph),
+                        {"kv_absmax"}, compute, log)
     return stats["kv_absmax"], hit

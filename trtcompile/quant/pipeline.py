@@ -30,7 +30,8 @@ def _calibrate_gemms(model, config: Config, ctx, tokenizer, log):
     stats, _hit = calibrate(model, model_source=config.model.source, seed=config.model.seed,
                             mode=str(ctx.quant.mode), text=calibration_text(
                                 config.quantization.calibration_data),
-                            tokenizer=tokenizer, info=ctx.info, block_size=ctx.block_size, log=log)
+                            tokenizer=tokenizer, info=ctx.info, block_size=ctx.block_size, log=log,
+                            device=str(config.quantization.calibration_device))
     return dataclasses.replace(ctx, quant=dataclasses.replace(ctx.quant, act_absmax=stats))
 
 
@@ -41,7 +42,7 @@ def _calibrate_kv(model, config: Config, ctx, tokenizer, log):
     absmax, _hit = calibrate_kv(model, model_source=config.model.source, seed=config.model.seed,
                                 text=calibration_text(config.quantization.calibration_data),
                                 tokenizer=tokenizer, info=ctx.info, block_size=ctx.block_size,
-                                log=log)
+                                log=log, device=str(config.quantization.calibration_device))
     return dataclasses.replace(ctx, kv_scales=scales_from_absmax(absmax, ctx.kv_dtype))
 
 
@@ -49,7 +50,6 @@ def run_pipeline_on_graph(graph, config: Config, ctx, tokenizer=None,
                           dump_dir: Path | None = None, log: Callable[[str], None] = print):
     """-> (reports, ctx): config.build.passes with the quant passes inserted, run on `graph` in
     place, and the context the last passes saw (its kv_scales, when calibrated)."""
-    from trtcompile.passes.graph_io import to_model
     from trtcompile.passes.pipeline import run_passes_on_graph
 
     plan = plan_for(config)
@@ -68,7 +68,7 @@ def run_pipeline_on_graph(graph, config: Config, ctx, tokenizer=None,
     for name, calibrate in points:
         at = names.index(name)
         reports += run_passes_on_graph(graph, names[start:at], ctx, dump, log=log)
-        ctx = calibrate(to_model(graph), config, ctx, tokenizer, log)
+        ctx = calibrate(graph, config, ctx, tokenizer, log)
         start = at
         dump = None if dump_dir is None else Path(dump_dir) / f"before_{name}"
     reports += run_passes_on_graph(graph, names[start:], ctx, dump, log=log)
