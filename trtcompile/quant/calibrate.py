@@ -83,7 +83,7 @@ def resolve_device(requested: str, log: Callable[[str], None] = print) -> str:
         why = "torch sees no CUDA device"
     else:
         try:
-            cuda_kernels.load()
+            cuda_kernels.register_cuda_impls()        # the graph's trtcompile ops run there
         except BackendUnavailableError as e:
             why = str(e)
     if why is None:
