@@ -106,6 +106,11 @@ int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, const void* pa
 // scale = max|x| / (127 or 448), 1 for an all-zero row; x ~ q * scale.
 int trtc_quantize_per_token(const void* x, int64_t x_stride, void* q, void* scale, int64_t rows,
                             int32_t k, trtc_dtype dtype, trtc_dtype target, cudaStream_t stream);
+// The same, the scale written as float32 holding the value rounded to dtype (what the fused
+// producers write; a W8A8 GEMM takes float32 scales).
+int trtc_quantize_per_token_f32scale(const void* x, int64_t x_stride, void* q, float* scale,
+                                     int64_t rows, int32_t k, trtc_dtype dtype, trtc_dtype target,
+                                     cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,8 @@
 // Dynamic per-token quantization: scale = max|x| / qmax per row (1 for an all-zero row),
 // q = round(x / scale) clamped to +-127 (int8) or x / scale clamped to +-448 -> e4m3 (fp8).
 // One block per row: an absmax pass, then a quantize pass (the second read hits L2).
+#include <type_traits>
+
 #include "quantize_row.cuh"
 
 namespace trtc {
@@ -9,10 +11,11 @@ namespace {
 constexpr int kThreads = 256;
 
 // kVec: rows are read as 16-byte vectors (K % N == 0, aligned) and q written N bytes at a time.
-template <typename T, bool kFp8, bool kVec>
+// S: the scale's storage, T or float (then holding the scale rounded to T).
+template <typename T, typename S, bool kFp8, bool kVec>
 __global__ void __launch_bounds__(kThreads) quantize_kernel(const T* __restrict__ x, int64_t x_stride,
                                                             typename QuantCode<kFp8>::type* __restrict__ q,
-                                                            T* __restrict__ scale_out, int k) {
+                                                            S* __restrict__ scale_out, int k) {
   using C = QuantCode<kFp8>;
   using V = Vec16<T>;
   constexpr int N = V::N;
@@ -36,7 +39,7 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T* __restrict_
   }
   amax = block_max(amax, scratch);
   const float scale = quant_scale<kFp8>(amax);
-  if (threadIdx.x == 0) scale_out[row] = from_float<T>(scale);
+  if (threadIdx.x == 0) scale_out[row] = static_cast<S>(from_float<T>(scale));
 
   if constexpr (kVec) {
     for (int c = threadIdx.x * N; c < k; c += kThreads * N) {
@@ -51,17 +54,34 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T* __restrict_
   }
 }
 
-template <typename T, bool kFp8>
-int launch(const T* x, int64_t x_stride, void* q, T* scale, int64_t rows, int k, cudaStream_t stream) {
+template <typename T, bool kFp8, typename S>
+int launch(const T* x, int64_t x_stride, void* q, S* scale, int64_t rows, int k, cudaStream_t stream) {
   using Q = typename QuantCode<kFp8>::type;
   constexpr int N = Vec16<T>::N;
   const bool vec = k % N == 0 && x_stride % N == 0 && aligned16(x) &&
                    (reinterpret_cast<uintptr_t>(q) % N) == 0;
   const unsigned grid = static_cast<unsigned>(rows);
   Q* qt = static_cast<Q*>(q);
-  if (vec) quantize_kernel<T, kFp8, true><<<grid, kThreads, 0, stream>>>(x, x_stride, qt, scale, k);
-  else quantize_kernel<T, kFp8, false><<<grid, kThreads, 0, stream>>>(x, x_stride, qt, scale, k);
+  if (vec) quantize_kernel<T, S, kFp8, true><<<grid, kThreads, 0, stream>>>(x, x_stride, qt, scale, k);
+  else quantize_kernel<T, S, kFp8, false><<<grid, kThreads, 0, stream>>>(x, x_stride, qt, scale, k);
   return static_cast<int>(cudaGetLastError());
+}
+
+// Both entry points: the scale stored in x's type, or (kFloatScale) as float holding that value.
+template <bool kFloatScale>
+int quantize_entry(const void* x, int64_t x_stride, void* q, void* scale, int64_t rows, int32_t k,
+                   trtc_dtype dtype, trtc_dtype target, cudaStream_t stream) {
+  if (rows < 0 || k <= 0 || x_stride < k || rows > 0x7fffffff) return cudaErrorInvalidValue;
+  if (target != TRTC_INT8 && target != TRTC_FP8_E4M3) return cudaErrorNotSupported;
+  if (rows == 0) return cudaSuccess;
+  return dispatch_float_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    using Out = std::conditional_t<kFloatScale, float, T>;
+    const T* xt = static_cast<const T*>(x);
+    Out* s = static_cast<Out*>(scale);
+    return target == TRTC_INT8 ? launch<T, false>(xt, x_stride, q, s, rows, k, stream)
+                               : launch<T, true>(xt, x_stride, q, s, rows, k, stream);
+  });
 }
 
 }  // namespace
@@ -70,14 +90,12 @@ int launch(const T* x, int64_t x_stride, void* q, T* scale, int64_t rows, int k,
 extern "C" int trtc_quantize_per_token(const void* x, int64_t x_stride, void* q, void* scale,
                                        int64_t rows, int32_t k, trtc_dtype dtype,
                                        trtc_dtype target, cudaStream_t stream) {
-  if (rows < 0 || k <= 0 || x_stride < k || rows > 0x7fffffff) return cudaErrorInvalidValue;
-  if (target != TRTC_INT8 && target != TRTC_FP8_E4M3) return cudaErrorNotSupported;
-  if (rows == 0) return cudaSuccess;
-  return trtc::dispatch_float_type(dtype, [&](auto tag) {
-    using T = decltype(tag);
-    const T* xt = static_cast<const T*>(x);
-    T* s = static_cast<T*>(scale);
-    return target == TRTC_INT8 ? trtc::launch<T, false>(xt, x_stride, q, s, rows, k, stream)
-                               : trtc::launch<T, true>(xt, x_stride, q, s, rows, k, stream);
-  });
+  return trtc::quantize_entry<false>(x, x_stride, q, scale, rows, k, dtype, target, stream);
+}
+
+extern "C" int trtc_quantize_per_token_f32scale(const void* x, int64_t x_stride, void* q,
+                                                float* scale, int64_t rows, int32_t k,
+                                                trtc_dtype dtype, trtc_dtype target,
+                                                cudaStream_t stream) {
+  return trtc::quantize_entry<true>(x, x_stride, q, scale, rows, k, dtype, target, stream);
 }

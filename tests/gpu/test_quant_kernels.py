@@ -228,6 +228,10 @@ def test_quantize_per_token(lib, dtype, target, rows, k):
     assert torch.equal(s.cpu(), s_ref)
     assert s[0].item() == 1.0
     assert torch.equal(q.cpu().view(torch.int8), q_ref.view(torch.int8))
+    q32, s32 = lib.quantize_per_token(x, target, float_scale=True)   # the W8A8 GEMM's input
+    assert s32.dtype == torch.float32 and torch.equal(s32.cpu(), s_ref.float())
+    assert torch.equal(q32.view(torch.int8), q.view(torch.int8))
+    assert lib._quant_f32 is not None                          # the library has the entry point
 
 
 def test_quantize_per_token_batched_and_errors(lib):

@@ -199,8 +199,7 @@ def quantized_gemm(x: torch.Tensor, w: torch.Tensor, w_scale: torch.Tensor,
     lead, k = x.shape[:-1], x.shape[-1]
     x2 = x.reshape(-1, k)
     if act_scale is None:
-        q, sx = torch.ops.trtcompile.quantize_per_token(x2, target)
-        sx = sx.float()
+        q, sx = torch.ops.trtcompile.quantize_per_token(x2, target, True)   # float32 scales
     else:
         q = onnx_ops.quantize_linear(x2, act_scale, output_dtype=_ONNX_CODE[target])
         sx = act_scale.float().reshape(1, 1).expand(x2.shape[0], 1)

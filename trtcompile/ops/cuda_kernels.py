@@ -104,6 +104,8 @@ class KernelLibrary:
                                     [p, p, p, p, p, p, i64, i32, f32, ctypes.c_int, ctypes.c_int, p])
         self._silu_quant = _optional(lib, "trtc_silu_mul_quantize",
                                      [p, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p])
+        self._quant_f32 = _optional(lib, "trtc_quantize_per_token_f32scale",
+                                    [p, i64, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p])
         self.group_pairs = quant_kernels.GroupPairCache()
         self.pack_group_scales = True   # False: the kernels read the float32 scales/zeros
         self._params = PagedAttentionParams()
@@ -254,21 +256,24 @@ class KernelLibrary:
         self._check(err, "silu_mul_quantize")
         return q, scale
 
-    def quantize_per_token(self, x: torch.Tensor, target: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [.., K] -> (q int8 | float8_e4m3fn [.., K], scale [.., 1] in x's dtype)."""
+    def quantize_per_token(self, x: torch.Tensor, target: str, float_scale: bool = False
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [.., K] -> (q int8 | float8_e4m3fn [.., K], scale [.., 1] in x's dtype, or with
+        float_scale that value as float32: what the W8A8 GEMM takes, with no widening copy)."""
         qdtype = self._quant_dtype("quantize_per_token", x, target)
+        widen = float_scale and self._quant_f32 is None          # a library built before it
+        fn = self._quant if not float_scale or widen else self._quant_f32
         lead, k = x.shape[:-1], x.shape[-1]
         rows = x.numel() // k if k else 0
         q = torch.empty(*lead, k, dtype=qdtype, device=x.device)
-        scale = torch.empty(*lead, 1, dtype=x.dtype, device=x.device)
-        if rows == 0:
-            return q, scale
-        x2 = _rows(x, rows)
-        err = self._quant(x2.data_ptr(), x2.stride(0), q.data_ptr(), scale.data_ptr(), rows, k,
-                          _DTYPES[x.dtype], _DTYPES[qdtype],
-                          torch.cuda.current_stream(x.device).cuda_stream)
-        self._check(err, "quantize_per_token")
-        return q, scale
+        scale_dtype = torch.float32 if float_scale and not widen else x.dtype
+        scale = torch.empty(*lead, 1, dtype=scale_dtype, device=x.device)
+        if rows > 0:
+            x2 = _rows(x, rows)
+            err = fn(x2.data_ptr(), x2.stride(0), q.data_ptr(), scale.data_ptr(), rows, k,
+                     _DTYPES[x.dtype], _DTYPES[qdtype], torch.cuda.current_stream(x.device).cuda_stream)
+            self._check(err, "quantize_per_token")
+        return q, scale.float() if widen else scale
 
     def paged_attention(self, q, k, v, positions, query_start_loc, seq_lens, block_tables,
                         slot_mapping, kv_cache, inv_freq, kv_scales, layer_idx, num_heads,

@@ -37,14 +37,18 @@ def weight_only_gemm(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tenso
     return (x.float() @ w).to(x.dtype)
 
 
-def quantize_per_token(x: torch.Tensor, target: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """x [.., K] -> (q int8 | float8_e4m3fn [.., K], scale [.., 1] in x's dtype); x ~ q * scale."""
+def quantize_per_token(x: torch.Tensor, target: str, float_scale: bool = False
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """x [.., K] -> (q int8 | float8_e4m3fn [.., K], scale [.., 1] in x's dtype, widened to
+    float32 with float_scale); x ~ q * scale."""
     xf = x.float()
     qmax = 127.0 if target == "int8" else FP8_E4M3_MAX
     absmax = xf.abs().amax(dim=-1, keepdim=True)
     scale = torch.where(absmax > 0, absmax / qmax, torch.ones_like(absmax))
     y = xf / scale
     scale_out = scale.to(x.dtype)
+    if float_scale:
+        scale_out = scale_out.float()
     if target == "int8":
         return y.round().clamp(-127, 127).to(torch.int8), scale_out
     return y.clamp(-FP8_E4M3_MAX, FP8_E4M3_MAX).to(torch.float8_e4m3fn), scale_out

@@ -22,7 +22,8 @@ _SCHEMAS = {
                  "int layer_idx) -> Tensor",
     "weight_only_gemm": "weight_only_gemm(Tensor x, Tensor qweight, Tensor scales, Tensor? zeros, "
                         "int bits, int group_size) -> Tensor",
-    "quantize_per_token": "quantize_per_token(Tensor x, str target) -> (Tensor, Tensor)",
+    "quantize_per_token": "quantize_per_token(Tensor x, str target, bool float_scale=False) "
+                          "-> (Tensor, Tensor)",
     "rms_norm_quantize": "rms_norm_quantize(Tensor x, Tensor weight, Tensor? residual, "
                          "float epsilon, str target) -> (Tensor, Tensor, Tensor?)",
     "silu_mul_quantize": "silu_mul_quantize(Tensor x, str target) -> (Tensor, Tensor)",
