@@ -1,8 +1,9 @@
 """Paged decode attention with a bf16 vs fp8 vs int8 KV pool, same run, same shapes (issue 8):
 GQA 32/8, head_dim 128, block 16, ctx 4096, B = 1, 16, 64 (and a prefill row). Every timed
 graph cycles over enough distinct pools (>= 256 MiB) that the KV reads come from HBM, not L2.
---baseline-lib PATH adds a bf16 row timed with another build of the kernel library (e.g. the
-main branch's), to check that the bf16 path did not change speed. Prints a table; writes
+Quantized pools are timed with the planner's kernel (tensor cores where it can) and, in rows
+marked "(CUDA cores)", with TRTC_PA_DECODE_LEGACY=1. --baseline-lib PATH adds rows timed with
+another build of the kernel library (e.g. the main branch's). Prints a table; writes
 $OUT/bench_kv_quant.json when OUT is set.
 
     python3 benchmarks/bench_kv_quant.py [--baseline-lib other/libtrtcompile_kernels.so]"""
@@ -10,6 +11,7 @@ $OUT/bench_kv_quant.json when OUT is set.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -61,25 +63,32 @@ def main() -> int:
         libs[" (baseline lib)"] = cuda_kernels.KernelLibrary(Path(args.baseline_lib))
     rows = []
     benches = [(f"decode B={b} ctx=4096", [(4095, 1)] * b) for b in (1, 16, 64)]
+    benches.append(("decode B=256 ctx=512 (W1-like)", [(511, 1)] * 256))
     benches.append(("prefill 8x512 new over 1536 cached", [(1536, 512)] * 8))
     for name, seqs in benches:
         base = None
-        runs = [(tag, which, "bf16", BF16) for tag, which in libs.items()] + \
-            [("", lib, n, p) for n, p in POOLS.items() if p != BF16]
-        for tag, which, pool_name, pool in runs:
-            us, nbytes = time_pool(which, seqs, pool)
+        runs = [(tag, which, n, p, False) for tag, which in libs.items() for n, p in POOLS.items()]
+        if name.startswith("decode"):
+            runs += [(" (CUDA cores)", lib, n, p, True) for n, p in POOLS.items() if p != BF16]
+        for tag, which, pool_name, pool, legacy in runs:
+            if legacy:
+                os.environ["TRTC_PA_DECODE_LEGACY"] = "1"
+            try:
+                us, nbytes = time_pool(which, seqs, pool)
+            finally:
+                os.environ.pop("TRTC_PA_DECODE_LEGACY", None)
             base = base or us
             rows.append(dict(bench=name, pool=pool_name + tag, us=us, GBps=nbytes / us / 1e3,
                              speedup_vs_bf16=base / us))
             torch.cuda.empty_cache()
     card = torch.cuda.get_device_name()
     print(f"\n{card}, torch {torch.__version__}; GQA 32/8, D 128, block 16")
-    print(f"{'benchmark':38s} {'pool':20s} {'us':>9s} {'KV GB/s':>8s} {'vs bf16':>8s}")
+    print(f"{'benchmark':38s} {'pool':26s} {'us':>9s} {'KV GB/s':>8s} {'vs bf16':>8s}")
     for r in rows:
         mark = ""
         if r["pool"] == "fp8" and r["bench"].startswith("decode"):
             mark = f"  target >= {TARGET_FP8}: {'met' if r['speedup_vs_bf16'] >= TARGET_FP8 else 'NOT met'}"
-        print(f"{r['bench']:38s} {r['pool']:20s} {r['us']:9.1f} {r['GBps']:8.0f} "
+        print(f"{r['bench']:38s} {r['pool']:26s} {r['us']:9.1f} {r['GBps']:8.0f} "
               f"{r['speedup_vs_bf16']:7.2f}x{mark}")
     write_out_json("bench_kv_quant.json", card, rows)
     return 0

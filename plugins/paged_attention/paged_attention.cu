@@ -272,8 +272,9 @@ int pick_gq(int group, trtc_dtype dtype, trtc_dtype kv_dtype) {
   return group <= 4 || kv_dtype != dtype ? 4 : 8;
 }
 
-// The tensor-core decode kernel where it exists (16-bit pools of the activation type, 4 or 8
-// heads per CTA), unless TRTC_PA_DECODE_LEGACY=1 (tuning override, for benchmarks).
+// The tensor-core decode kernel where it exists (fp16/bf16 activations; pools of the activation
+// type, fp8 or int8; 4 or 8 heads per CTA), unless TRTC_PA_DECODE_LEGACY=1 (tuning override,
+// for benchmarks).
 bool use_mma_decode(const trtc_paged_attention_params& p, int gq) {
   const char* legacy = getenv("TRTC_PA_DECODE_LEGACY");
   return decode_mma_exists(p.dtype, p.kv_dtype, p.head_dim, gq) &&

@@ -132,16 +132,16 @@ template <> __device__ __forceinline__ void to_half2<fp8>(const uint4& raw, __ha
     h[i] = *reinterpret_cast<const __half2*>(&r);
   }
 }
+// int8 codes 2 hi and 2 hi + 1 of the word w -> exact f16x2: byte b + 128 in the mantissa of
+// f16 1024 is the half 1152 + b.
+__device__ __forceinline__ __half2 int8_pair_to_half2(uint32_t w, int hi) {
+  const uint32_t bits = __byte_perm(w ^ 0x80808080u, 0x64646464u, hi ? 0x5342u : 0x5140u);
+  return __hsub2(*reinterpret_cast<const __half2*>(&bits), __floats2half2_rn(1152.f, 1152.f));
+}
 template <> __device__ __forceinline__ void to_half2<int8_t>(const uint4& raw, __half2 (&h)[8]) {
-  // byte b + 128 in the mantissa of f16 1024: the half 1152 + b
-  const uint32_t w[4] = {raw.x ^ 0x80808080u, raw.y ^ 0x80808080u, raw.z ^ 0x80808080u,
-                         raw.w ^ 0x80808080u};
-  const __half2 bias = __floats2half2_rn(1152.f, 1152.f);
+  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const uint32_t bits = __byte_perm(w[i / 2], 0x64646464u, (i % 2) ? 0x5342u : 0x5140u);
-    h[i] = __hsub2(*reinterpret_cast<const __half2*>(&bits), bias);
-  }
+  for (int i = 0; i < 8; ++i) h[i] = int8_pair_to_half2(w[i / 2], i % 2);
 }
 
 // Scale of the pool's k (which = 0) or v (1); 1 for an unquantized pool.
@@ -182,8 +182,8 @@ __device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, 
 // Decode kernel: one CTA per (kv head chunk, sequence, split); gq query heads per CTA. With
 // nsplit > 1 the last split of each (sequence, head chunk) to finish merges the partials.
 // Kinds: CUDA cores, lean or with the rotary angles hoisted (fewer instructions, more
-// registers on 16-bit pools: for grids that fit one wave anyway); tensor cores (kMma: 16-bit
-// pools of the activation type, gq 4 or 8; decode_mma_fn says where it exists).
+// registers on 16-bit pools: for grids that fit one wave anyway); tensor cores (kMma: pools of
+// the activation type, fp8 or int8, gq 4 or 8; decode_mma_fn says where it exists).
 // overlap: launched as a programmatic dependent of the kernel before it (kv_write; sm_90+).
 enum class DecodeKind { kLean, kHoist, kMma };
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,

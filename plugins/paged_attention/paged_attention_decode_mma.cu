@@ -1,5 +1,5 @@
-// PagedAttention decode, tensor-core kernel (16-bit pools of the activation type, GQ >= 2
-// query heads per CTA): mma.sync m16n8k16, fp32 accumulate.
+// PagedAttention decode, tensor-core kernel (16-bit pools of the activation type, or fp8 /
+// int8 pools; GQ >= 2 query heads per CTA): mma.sync m16n8k16, fp32 accumulate.
 //
 // CTA = (kv head, chunk of GQ <= 8 query heads, sequence, split), NW warps. The GQ heads are
 // rows 0..GQ-1 of the mma A operand (rows 8..15 are zero registers): S = Q K^T over a tile of
@@ -17,8 +17,16 @@
 //
 // PDL (sm_90+): a warp waits for kv_write only before copying a tile that holds keys of this
 // step's tokens; finish_decode waits before the split counter.
+//
+// Quantized pools (P = fp8 / int8): the stages hold the codes (half the bytes of a 16-bit
+// pool); after a stage lands its warp widens it into one f16 K/V tile (exact: every code times
+// kWiden<P> is an f16; integer ops only, the f16x2 <- e4m3x2 conversion instruction was 1.5x
+// slower on H100) and the mma run in f16. q goes in as f16 too, each head divided by a power
+// of two that puts its largest element in [2^14, 2^15) (exact, no overflow); S is scaled back
+// by that factor times the k scale / kWiden, the v scale / kWiden is applied once at the end.
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "paged_attention_decode.cuh"
 #include "paged_attention_prefill.cuh"
@@ -34,22 +42,76 @@ using prefill::cp_async_wait;
 constexpr int kTileKeys = 16;  // keys per warp tile
 constexpr int kMaxRows = 8;    // query heads per CTA at most (A rows 0..7)
 
-template <int D, int GQ, int NW, int STAGES>
+template <typename P, int D, int GQ, int NW, int STAGES>
 struct MmaCfg {
-  static constexpr int TILE = kTileKeys * D;             // elements of one K (or V) stage
-  static constexpr int RING = NW * STAGES * 2 * TILE * 2;  // bytes
+  static constexpr bool kQuant = kQuantPool<P>;
+  static constexpr int TILE = kTileKeys * D;  // elements of one K (or V) stage
+  static constexpr int STAGE = 2 * TILE * static_cast<int>(sizeof(P));  // bytes: K and V
+  static constexpr int WIDE = kQuant ? 2 * TILE * 2 : 0;   // bytes: the widened f16 K/V tile
+  static constexpr int WARP = STAGES * STAGE + WIDE;       // bytes per warp
+  static constexpr int RING = NW * WARP;
   static constexpr int MERGE = finish_floats<D, GQ, NW>() * 4;
   static constexpr int SMEM = RING > MERGE ? RING : MERGE;
 };
 
-template <typename T, int D, int GQ, int NW, int STAGES>
+// 2^k with m / 2^k in [2^14, 2^15) (1 for m == 0): q / 2^k is an f16 without overflow.
+__device__ __forceinline__ float f16_range_factor(float m) {
+  const int e = static_cast<int>(__float_as_uint(m) >> 23);  // m >= 0
+  return m > 0.f ? __uint_as_float(static_cast<uint32_t>(max(e - 14, 1)) << 23) : 1.f;
+}
+
+// What widen8 multiplies a code's value by: e4m3 bits moved into an f16 are the value / 256.
+template <typename P> constexpr float kWiden = 1.f;
+template <> constexpr float kWiden<fp8> = 1.f / 256.f;
+
+// 8 codes -> 4 f16x2 holding value * kWiden<P>. E4M3 s.eeee.mmm becomes the f16
+// s.0eeee.mmm0000000 (the same bits, exponent bias 7 -> 15: value / 2^8, subnormals included).
+template <typename P>
+__device__ __forceinline__ uint4 widen8(uint2 raw) {
+  const uint32_t w[2] = {raw.x, raw.y};
+  uint32_t h[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    if constexpr (std::is_same<P, fp8>::value) {
+      const uint32_t x = __byte_perm(w[i / 2], 0u, (i % 2) ? 0x3424u : 0x1404u);  // b << 8 per half
+      h[i] = ((x & 0x7F007F00u) >> 1) | (x & 0x80008000u);
+    } else {
+      const __half2 v = int8_pair_to_half2(w[i / 2], i % 2);
+      h[i] = *reinterpret_cast<const uint32_t*>(&v);
+    }
+  }
+  return make_uint4(h[0], h[1], h[2], h[3]);
+}
+
+// Widens the quantized K and V stage `st` (row-major codes) into the swizzled f16 tile `wide`
+// (one warp): a lane takes 8 codes at a time, so the 8 lanes of a store phase write one
+// 128-byte run of a row (no bank conflicts).
+template <typename P, int D>
+__device__ __forceinline__ void widen_stage(__half* wide, const P* st, int lane) {
+  constexpr int UPR = D / 8, PER = kTileKeys * UPR;  // 8-code units per row, per K (or V) stage
+  const prefill::Swizzled<D> swz;
+#pragma unroll
+  for (int i = 0; i < 2 * PER / 32; ++i) {
+    const int u = lane + 32 * i, m = u / PER, r = (u - m * PER) / UPR, col = (u % UPR) * 8;
+    const uint2 raw = *reinterpret_cast<const uint2*>(st + m * kTileKeys * D + r * D + col);
+    *reinterpret_cast<uint4*>(wide + m * kTileKeys * D + swz(r, col)) = widen8<P>(raw);
+  }
+}
+
+template <typename T, typename P, int D, int GQ, int NW, int STAGES>
 __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   static_assert(GQ >= 2 && GQ <= kMaxRows, "heads are A rows 0..7");
-  constexpr int NT = NW * 32, TILE = MmaCfg<D, GQ, NW, STAGES>::TILE, ITER = NW * kTileKeys;
+  using Cfg = MmaCfg<P, D, GQ, NW, STAGES>;
+  constexpr bool kQuant = Cfg::kQuant;
+  using C = std::conditional_t<kQuant, __half, T>;  // the mma operand type
+  constexpr int NT = NW * 32, TILE = Cfg::TILE, ITER = NW * kTileKeys;
+  constexpr int QPT = kMaxRows * D / NT;  // q elements per thread
+  static_assert(QPT * NT == kMaxRows * D && D % 32 == 0, "a warp's q elements are one head's");
   const prefill::Swizzled<D> swz;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __shared__ __align__(16) T s_q[kMaxRows * D];  // swizzled rows of the heads, zero past ng
+  __shared__ __align__(16) C s_q[kMaxRows * D];  // swizzled rows of the heads, zero past ng
   __shared__ float2 s_cs[D / 2];                  // rotary factors of the token
+  __shared__ unsigned s_qmax[kMaxRows];           // quantized pool: max |q| of each head (bits)
   float* sm_o = reinterpret_cast<float*>(smem_raw);  // merge buffers, over the rings
   float* sm_m = sm_o + NW * GQ * D;
   float* sm_l = sm_m + NW * GQ;
@@ -68,11 +130,13 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   const int ng = min(GQ, a.group - chunk * GQ);
   const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.max_blocks;
   const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
-  constexpr int CPR = D / 8, RPI = 32 / CPR;  // 16-byte chunks per row, rows per copy instruction
-  const int kcol = (lane % CPR) * 8;           // the column this lane copies
-  const T* kpool = static_cast<const T*>(a.k_pool) + hkv * D + kcol;
-  const T* vpool = static_cast<const T*>(a.v_pool) + hkv * D + kcol;
-  T* ring = reinterpret_cast<T*>(smem_raw) + warp * STAGES * 2 * TILE;
+  constexpr int EPC = 16 / static_cast<int>(sizeof(P));  // pool elements per 16-byte chunk
+  constexpr int CPR = D / EPC, RPI = 32 / CPR;  // chunks per row, rows per copy instruction
+  const int kcol = (lane % CPR) * EPC;          // the column this lane copies
+  const P* kpool = static_cast<const P*>(a.k_pool) + hkv * D + kcol;
+  const P* vpool = static_cast<const P*>(a.v_pool) + hkv * D + kcol;
+  P* ring = reinterpret_cast<P*>(smem_raw + warp * Cfg::WARP);
+  __half* wide = reinterpret_cast<__half*>(smem_raw + warp * Cfg::WARP + STAGES * Cfg::STAGE);
   const int bmask = (1 << a.log2_block) - 1;
   const int nnew = q1 - q0;
   // Lane parts of the ldmatrix addresses (see the prefill kernel): K tiles, V tiles (trans).
@@ -98,7 +162,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
       if (j < nmine) {
         const int tb = kbeg + (warp + j * NW) * kTileKeys;
         wait_for_write_if(tb + kTileKeys > n - nnew);  // the keys of this step come from kv_write
-        T* ks = ring + (j % STAGES) * 2 * TILE;
+        P* ks = ring + (j % STAGES) * 2 * TILE;
 #pragma unroll
         for (int i = 0; i < kTileKeys / RPI; ++i) {
           const int r = i * RPI + lane / CPR;
@@ -106,7 +170,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
           const bool ok = b >= 0;
           const int64_t slot =
               (static_cast<int64_t>(ok ? b : 0) << a.log2_block) | ((tb + r) & bmask);
-          const int so = swz(r, kcol);
+          const int so = kQuant ? r * D + kcol : swz(r, kcol);  // codes: row-major for widening
           cp_async16(ks + so, kpool + slot * slot_stride, ok);
           cp_async16(ks + TILE + so, vpool + slot * slot_stride, ok);
         }
@@ -125,10 +189,13 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     const int half = a.rot / 2;
     for (int j = tid; j < half; j += NT)
       s_cs[j] = rotary_cs(static_cast<float>(qpos), __ldg(a.inv_freq + j), a.rotary_scaling);
+    if (kQuant && tid < kMaxRows) s_qmax[tid] = 0u;
     __syncthreads();
     const T* qrow = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + h0 * D;
-    for (int idx = tid; idx < kMaxRows * D; idx += NT) {
-      const int g = idx / D, c = idx - g * D;
+    float xq[QPT];  // this thread's q elements, rounded to T
+#pragma unroll
+    for (int i = 0; i < QPT; ++i) {
+      const int idx = tid + i * NT, g = idx / D, c = idx - g * D;
       float x = 0.f;
       if (g < ng) {
         const T* row = qrow + g * D;
@@ -139,9 +206,28 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
           x = rotate_q_cs<T>(x, to_float(row[first ? c + half : c - half]), first, cs.x, cs.y);
         }
       }
-      s_q[swz(g, c)] = from_float<T>(x);
+      if constexpr (kQuant) {
+        xq[i] = to_float(from_float<T>(x));
+        float mx = fabsf(xq[i]);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+        if (lane == 0) atomicMax(s_qmax + g, __float_as_uint(mx));  // >= 0: ordered as unsigned
+      } else {
+        s_q[swz(g, c)] = from_float<T>(x);
+      }
     }
     __syncthreads();
+    float qfactor = 1.f;  // of row lane / 4: what its q was divided by
+    if constexpr (kQuant) {
+#pragma unroll
+      for (int i = 0; i < QPT; ++i) {
+        const int idx = tid + i * NT, g = idx / D;
+        s_q[swz(g, idx - g * D)] =
+            __float2half_rn(xq[i] / f16_range_factor(__uint_as_float(s_qmax[g])));
+      }
+      qfactor = f16_range_factor(__uint_as_float(s_qmax[lane >> 2]));
+      __syncthreads();
+    }
     uint32_t qa[D / 16][2];  // A registers 0 and 2 (rows 0..7) of each k-step
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk += 2) {
@@ -157,15 +243,23 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
 #pragma unroll
     for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
     float m = -1e30f, l = 0.f;  // of row lane / 4 (log2 units); l: this lane's columns
-    const float scale = a.scale_log2;
+    const float scale =
+        kQuant ? a.scale_log2 * pool_scale(a.kv_scales, 0) / kWiden<P> * qfactor : a.scale_log2;
 
     for (int j = 0; j < nmine; ++j) {
       cp_async_wait<STAGES - 2>();
       __syncwarp();  // tile j landed for the whole warp; the stage refilled next was read
       issue(j + STAGES - 1, next);
       next = block_of(j + STAGES);
-      const T* Kt = ring + (j % STAGES) * 2 * TILE;
-      const T* Vt = Kt + TILE;
+      const C* Kt;
+      if constexpr (kQuant) {
+        widen_stage<P, D>(wide, ring + (j % STAGES) * 2 * TILE, lane);
+        __syncwarp();
+        Kt = wide;
+      } else {
+        Kt = ring + (j % STAGES) * 2 * TILE;
+      }
+      const C* Vt = Kt + TILE;
 
       float sc[2][4];
 #pragma unroll
@@ -175,8 +269,8 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
         uint32_t b[4];
         prefill::ldmatrix_x4(b, Kt + (koff ^ (kk * 16)));
         const uint32_t qk[4] = {qa[kk][0], 0u, qa[kk][1], 0u};
-        prefill::mma16816<T>(sc[0], qk, b[0], b[1]);
-        prefill::mma16816<T>(sc[1], qk, b[2], b[3]);
+        prefill::mma16816<C>(sc[0], qk, b[0], b[1]);
+        prefill::mma16816<C>(sc[1], qk, b[2], b[3]);
       }
       const int tb = kbeg + (warp + j * NW) * kTileKeys;
       float mx = -INFINITY;
@@ -205,14 +299,14 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
         o[dt][0] *= corr;
         o[dt][1] *= corr;
       }
-      const uint32_t pa[4] = {prefill::pack2<T>(sc[0][0], sc[0][1]), 0u,
-                              prefill::pack2<T>(sc[1][0], sc[1][1]), 0u};
+      const uint32_t pa[4] = {prefill::pack2<C>(sc[0][0], sc[0][1]), 0u,
+                              prefill::pack2<C>(sc[1][0], sc[1][1]), 0u};
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
         uint32_t b[4];
         prefill::ldmatrix_x4_trans(b, Vt + (voff ^ (dp * 16)));
-        prefill::mma16816<T>(o[2 * dp], pa, b[0], b[1]);
-        prefill::mma16816<T>(o[2 * dp + 1], pa, b[2], b[3]);
+        prefill::mma16816<C>(o[2 * dp], pa, b[0], b[1]);
+        prefill::mma16816<C>(o[2 * dp + 1], pa, b[2], b[3]);
       }
     }
     cp_async_wait<0>();
@@ -230,56 +324,63 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
       }
     }
     __syncthreads();
-    finish_decode<T, D, GQ, NW, NT>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng, 1.f);
+    finish_decode<T, D, GQ, NW, NT>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng,
+                                    kQuant ? pool_scale(a.kv_scales, 1) / kWiden<P> : 1.f);
   }
   wait_for_write();
 }
 
-template <typename T, int D, int GQ, int NW, int STAGES>
+template <typename T, typename P, int D, int GQ, int NW, int STAGES>
 DecodeFn make_mma_fn() {
-  constexpr int smem = MmaCfg<D, GQ, NW, STAGES>::SMEM;
+  constexpr int smem = MmaCfg<P, D, GQ, NW, STAGES>::SMEM;
   static const bool raised = [] {  // > 48 KB of dynamic shared memory needs an opt-in
-    return cudaFuncSetAttribute(decode_mma_kernel<T, D, GQ, NW, STAGES>,
+    return cudaFuncSetAttribute(decode_mma_kernel<T, P, D, GQ, NW, STAGES>,
                                 cudaFuncAttributeMaxDynamicSharedMemorySize, smem) == cudaSuccess;
   }();
   if (!raised) cudaGetLastError();
-  return {decode_mma_kernel<T, D, GQ, NW, STAGES>, smem, NW * 32};
+  return {decode_mma_kernel<T, P, D, GQ, NW, STAGES>, smem, NW * 32};
 }
 
 // Warps x ring stages: 4 x 3 (2 CTAs per SM); TRTC_PA_DECODE_MMA=4,2 or 8,3 picks another
 // (tuning override, for benchmarks; on H100 neither was faster than 4 x 3 by more than noise,
 // nor were 2 x 6 and 2 x 4, which were slower).
-template <typename T, int D, int GQ>
+template <typename T, typename P, int D, int GQ>
 DecodeFn mma_fn_g() {
   const char* v = getenv("TRTC_PA_DECODE_MMA");
-  if (v != nullptr && strcmp(v, "4,2") == 0) return make_mma_fn<T, D, GQ, 4, 2>();
-  if (v != nullptr && strcmp(v, "8,3") == 0) return make_mma_fn<T, D, GQ, 8, 3>();
-  return make_mma_fn<T, D, GQ, 4, 3>();
+  if (v != nullptr && strcmp(v, "4,2") == 0) return make_mma_fn<T, P, D, GQ, 4, 2>();
+  if (v != nullptr && strcmp(v, "8,3") == 0) return make_mma_fn<T, P, D, GQ, 8, 3>();
+  return make_mma_fn<T, P, D, GQ, 4, 3>();
 }
 
-template <typename T, int D>
+template <typename T, typename P, int D>
 DecodeFn mma_fn_d(int gq) {
-  if (gq == 4) return mma_fn_g<T, D, 4>();
-  if (gq == 8) return mma_fn_g<T, D, 8>();
+  if (gq == 4) return mma_fn_g<T, P, D, 4>();
+  if (gq == 8) return mma_fn_g<T, P, D, 8>();
   return {nullptr, 0, 0};
+}
+
+template <typename T>
+DecodeFn mma_fn_t(trtc_dtype kv_dtype, int head_dim, int gq) {
+  const bool d64 = head_dim == 64;
+  if (kv_dtype == TRTC_FP8_E4M3) return d64 ? mma_fn_d<T, fp8, 64>(gq) : mma_fn_d<T, fp8, 128>(gq);
+  if (kv_dtype == TRTC_INT8) return d64 ? mma_fn_d<T, int8_t, 64>(gq) : mma_fn_d<T, int8_t, 128>(gq);
+  return d64 ? mma_fn_d<T, T, 64>(gq) : mma_fn_d<T, T, 128>(gq);
 }
 
 }  // namespace
 
 DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
-  if (kv_dtype != dtype || (head_dim != 64 && head_dim != 128)) return {nullptr, 0, 0};
-  if (dtype == TRTC_F16)
-    return head_dim == 64 ? mma_fn_d<__half, 64>(gq) : mma_fn_d<__half, 128>(gq);
-  if (dtype == TRTC_BF16)
-    return head_dim == 64 ? mma_fn_d<__nv_bfloat16, 64>(gq) : mma_fn_d<__nv_bfloat16, 128>(gq);
-  return {nullptr, 0, 0};
+  if (!decode_mma_exists(dtype, kv_dtype, head_dim, gq)) return {nullptr, 0, 0};
+  return dtype == TRTC_F16 ? mma_fn_t<__half>(kv_dtype, head_dim, gq)
+                           : mma_fn_t<__nv_bfloat16>(kv_dtype, head_dim, gq);
 }
 
 int decode_mma_keys_per_iter(const DecodeFn& f) { return f.threads / 32 * kTileKeys; }
 
 bool decode_mma_exists(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
-  return kv_dtype == dtype && (dtype == TRTC_F16 || dtype == TRTC_BF16) &&
-         (head_dim == 64 || head_dim == 128) && (gq == 4 || gq == 8);
+  const bool pool = kv_dtype == dtype || kv_dtype == TRTC_FP8_E4M3 || kv_dtype == TRTC_INT8;
+  return pool && (dtype == TRTC_F16 || dtype == TRTC_BF16) && (head_dim == 64 || head_dim == 128) &&
+         (gq == 4 || gq == 8);
 }
 
 }  // namespace pa

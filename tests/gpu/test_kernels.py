@@ -344,6 +344,34 @@ def test_paged_attention_quantized_fused_partial_rotary_window(lib, pool):
     _close_pool(kv, kv_ref, case["kv_scales"], POOLS[pool])
 
 
+@pytest.mark.parametrize("variant", ["mma", "mma_8x3", "cuda_cores"])
+@pytest.mark.parametrize("pool", list(POOLS))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64", "gqa12_2_d128_b64"])
+@pytest.mark.parametrize("nsplit", [1, 3])
+def test_paged_attention_quantized_decode_variants(lib, monkeypatch, variant, pool, dtype, shape,
+                                                   nsplit):
+    """Decode over an fp8 / int8 pool: the tensor-core kernel (codes widened to f16; group 3
+    and 6 give padded head chunks) and the CUDA-core one, against the reference."""
+    for k, v in dict(DECODE_VARIANTS[variant], TRTC_PA_NSPLIT=str(nsplit)).items():
+        monkeypatch.setenv(k, v)
+    hq, hkv, d, block = SHAPES[shape]
+    case = _make_case(DECODE + [(4000, 1), (130, 1)], hq, hkv, d, block, dtype,
+                      seed=nsplit + d + len(pool))
+    out, ref, _, _ = _run_both(lib, _quantized(case, POOLS[pool]))
+    _close(out, ref, max(QATOL, ATOL[dtype]))
+
+
+@pytest.mark.parametrize("q_scale", [1e6, 1e-6])
+def test_paged_attention_quantized_decode_q_range(lib, q_scale):
+    """The tensor-core kernel feeds q to f16 mma divided by a power of two per head: q far
+    beyond the f16 range (bf16 q of 1e6) or far below it gives the reference's result."""
+    case = _make_case(DECODE, 32, 8, 128, 16, torch.bfloat16, seed=5)
+    case["q"] = (case["q"].float() * q_scale).to(torch.bfloat16)
+    out, ref, _, _ = _run_both(lib, _quantized(case, POOLS["fp8"]))
+    _close(out, ref, QATOL)
+
+
 def test_paged_attention_quantized_saturates(lib):
     """k / scale far beyond 448 or 127 stores the largest code, as the reference does."""
     for pool in POOLS.values():
