@@ -1,9 +1,12 @@
 // SwiGLU: y[r, i] = silu(x[r, i]) * x[r, inter + i], fp32 math, 16-byte accesses.
 // The quantizing variant writes y's per-token codes and scale instead of y (quantize_row.cuh):
-// one block per row holding the row in registers; the same bits as this kernel followed by
-// the quantize kernel.
+// the row in registers, split over a cluster of CTAs on sm_90+; the same bits as this kernel
+// followed by the quantize kernel.
+#include <stdlib.h>
+
 #include <algorithm>
 
+#include "../common/cluster.cuh"
 #include "../common/trtc_cuda.cuh"
 #include "../quant/quantize_row.cuh"
 
@@ -39,32 +42,65 @@ __global__ void silu_mul_vec_kernel(const T* __restrict__ x, T* __restrict__ y, 
   }
 }
 
-// NV: 16-byte vectors of y per thread; the row has <= NV * blockDim vectors.
+// One row per cluster of CTAs (sm_90+; a plain launch is a cluster of one): CTA `rank` holds
+// vectors [rank * slice, (rank + 1) * slice) of y, NV per thread, in registers as T (the bits
+// the plain kernel writes, which the quantize kernel would read). Row absmax: block_max, then
+// each CTA stores its maximum into slot `rank` of every CTA's `part` and one cluster barrier
+// publishes them (a CTA leaves only after every store into its shared memory has landed).
 template <typename T, bool kFp8, int NV>
 __global__ void __launch_bounds__(1024) silu_mul_quant_kernel(const T* __restrict__ x, typename QuantCode<kFp8>::type* __restrict__ q,
-                                      float* __restrict__ scale, int inter) {
+                                      float* __restrict__ scale, int inter, int slice) {
   using V = Vec16<T>;
   constexpr int N = V::N;
   __shared__ float scratch[32];
-  const int64_t row = blockIdx.x;
+  __shared__ float part[kMaxClusterCtas];
+  const unsigned ctas = cluster_size(), rank = cluster_rank();
+  if (ctas > 1) cluster_arrive_relaxed();  // "started": others may store into `part` after the wait
+  const int64_t row = blockIdx.x / ctas;
   const int nvec = inter / N;
+  const int first = static_cast<int>(rank) * slice + static_cast<int>(threadIdx.x);
+  const int end = min(static_cast<int>(rank + 1) * slice, nvec);
   const T* xr = x + row * 2 * inter;
-  float h[NV][N];
+  V y[NV];
+  float amax = 0.f;
 #pragma unroll
   for (int j = 0; j < NV; ++j) {
-    const int v = threadIdx.x + j * blockDim.x;
-    if (v < nvec) {
+    const int v = first + j * static_cast<int>(blockDim.x);
+    if (v < end) {
       V g, u;
       g.load_nc(xr + v * N);
       u.load_nc(xr + inter + v * N);
-      float uf[N];
-      g.to_floats(h[j]);
+      float gf[N], uf[N];
+      g.to_floats(gf);
       u.to_floats(uf);
 #pragma unroll
-      for (int i = 0; i < N; ++i) h[j][i] = silu(h[j][i]) * uf[i];
+      for (int i = 0; i < N; ++i) gf[i] = silu(gf[i]) * uf[i];
+      y[j].from_floats(gf);
+      y[j].to_floats(gf);
+#pragma unroll
+      for (int i = 0; i < N; ++i) amax = fmaxf(amax, fabsf(gf[i]));
     }
   }
-  quantize_row_regs<T, kFp8>(h, nvec, q + row * inter, scale + row, scratch);
+  amax = block_max(amax, scratch);
+  if (ctas > 1) {
+    cluster_wait();
+    if (threadIdx.x < ctas) store_shared_remote(&part[rank], threadIdx.x, amax);
+    cluster_arrive();
+    cluster_wait();
+    for (unsigned c = 0; c < ctas; ++c) amax = fmaxf(amax, part[c]);
+  }
+  const float s = quant_scale<kFp8>(amax);
+  if (rank == 0 && threadIdx.x == 0) scale[row] = to_float(from_float<T>(s));
+  typename QuantCode<kFp8>::type* qr = q + row * inter;
+#pragma unroll
+  for (int j = 0; j < NV; ++j) {
+    const int v = first + j * static_cast<int>(blockDim.x);
+    if (v < end) {
+      float f[N];
+      y[j].to_floats(f);
+      store_codes<kFp8, N>(qr + v * N, f, s);
+    }
+  }
 }
 
 template <typename T>
@@ -99,24 +135,62 @@ int launch(const T* x, T* y, int64_t rows, int inter, cudaStream_t stream) {
   return static_cast<int>(cudaGetLastError());
 }
 
+// How the quantizing kernel splits a row: CTAs per row (a cluster), vectors per CTA and per
+// thread, threads per CTA; nv == 0: the row does not fit (the caller runs the two kernels).
+struct QuantSplit {
+  int ctas, slice, nv, threads;
+};
+
+int env_int(const char* name) {
+  const char* v = getenv(name);
+  return v != nullptr ? atoi(v) : 0;
+}
+
+// Clusters on sm_90+: CTAs of <= kSliceVectors vectors (14336 bf16: 4 CTAs of 224 threads x 2
+// vectors), else one CTA of <= 1024 threads a row. TRTC_SILU_QUANT_CTAS / _NV override the
+// CTAs per row (1, 2, 4, 8) and vectors per thread (1, 2, 4, 8) (tuning, for benchmarks).
+QuantSplit split_row(int nvec, int64_t rows) {
+  constexpr int kSliceVectors = 512;
+  const int cap = device_capability() >= 90 ? kMaxClusterCtas : 1;
+  int ctas = 1;
+  while (ctas < cap && (nvec + ctas - 1) / ctas > kSliceVectors) ctas *= 2;
+  const int force_ctas = env_int("TRTC_SILU_QUANT_CTAS");
+  if (force_ctas > 0) ctas = std::min(force_ctas, cap);
+  if (rows * ctas > 0x7fffffff) ctas = 1;
+  QuantSplit sp{ctas, (nvec + ctas - 1) / ctas, 0, 0};
+  sp.nv = vectors_per_thread(sp.slice, ctas > 1 ? 256 : 1024);
+  const int force_nv = env_int("TRTC_SILU_QUANT_NV");
+  if ((force_nv == 1 || force_nv == 2 || force_nv == 4 || force_nv == 8) &&
+      (sp.slice + force_nv - 1) / force_nv <= 1024)
+    sp.nv = force_nv;
+  if (sp.nv > 0) sp.threads = ((sp.slice + sp.nv - 1) / sp.nv + 31) / 32 * 32;
+  return sp;
+}
+
 template <typename T, bool kFp8>
 int launch_quant(const T* x, void* q, float* scale, int64_t rows, int inter, cudaStream_t stream) {
   using Q = typename QuantCode<kFp8>::type;
-  const int nvec = inter / Vec16<T>::N;
-  // Up to 1024 threads a row: with 256-thread blocks (8 vectors a thread at 14336) 8192 rows
-  // ran 1.1x slower than SiluMul + quantize (H100).
-  const int nv = vectors_per_thread(nvec, 1024);
-  if (inter % 16 != 0 || !aligned16(x) || !aligned16(q) || nv == 0) return cudaErrorNotSupported;
-  const int threads = ((nvec + nv - 1) / nv + 31) / 32 * 32;
-  const unsigned grid = static_cast<unsigned>(rows);
-  Q* qt = static_cast<Q*>(q);
-  switch (nv) {
-    case 1: silu_mul_quant_kernel<T, kFp8, 1><<<grid, threads, 0, stream>>>(x, qt, scale, inter); break;
-    case 2: silu_mul_quant_kernel<T, kFp8, 2><<<grid, threads, 0, stream>>>(x, qt, scale, inter); break;
-    case 4: silu_mul_quant_kernel<T, kFp8, 4><<<grid, threads, 0, stream>>>(x, qt, scale, inter); break;
-    default: silu_mul_quant_kernel<T, kFp8, 8><<<grid, threads, 0, stream>>>(x, qt, scale, inter); break;
+  if (inter % Vec16<T>::N != 0 || !aligned16(x) || !aligned16(q)) return cudaErrorNotSupported;
+  const QuantSplit sp = split_row(inter / Vec16<T>::N, rows);
+  void (*kernel)(const T*, Q*, float*, int, int);
+  switch (sp.nv) {
+    case 1: kernel = silu_mul_quant_kernel<T, kFp8, 1>; break;
+    case 2: kernel = silu_mul_quant_kernel<T, kFp8, 2>; break;
+    case 4: kernel = silu_mul_quant_kernel<T, kFp8, 4>; break;
+    case 8: kernel = silu_mul_quant_kernel<T, kFp8, 8>; break;
+    default: return cudaErrorNotSupported;
   }
-  return static_cast<int>(cudaGetLastError());
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = static_cast<unsigned>(sp.ctas);
+  cluster.val.clusterDim.y = cluster.val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(rows * sp.ctas));
+  cfg.blockDim = dim3(static_cast<unsigned>(sp.threads));
+  cfg.stream = stream;
+  cfg.attrs = &cluster;
+  cfg.numAttrs = sp.ctas > 1 ? 1 : 0;
+  return static_cast<int>(cudaLaunchKernelEx(&cfg, kernel, x, static_cast<Q*>(q), scale, inter, sp.slice));
 }
 
 }  // namespace
