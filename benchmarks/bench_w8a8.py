@@ -139,20 +139,24 @@ def silu_variants(rows_list: tuple[int, ...]) -> list[dict]:
     """The fused SiluMul 14336 -> fp8 at each TRTC_SILU_QUANT_CTAS x TRTC_SILU_QUANT_NV
     override (CTAs a row, vectors a thread; 0 = the launcher's choice), against bf16 SiluMul."""
     lib = cuda_kernels.load()
-    splits = [(c, v) for c in (0, 1, 2, 4, 8) for v in (0, 1, 2, 4, 8)]
-    print("fused SiluMul 14336 -> fp8 by CTAs a row x vectors a thread, us (0 = default)")
-    print(f"{'rows':>6}{'bf16':>8}" + "".join(f"{f'{c}x{v}':>7}" for c, v in splits))
+    splits = [(c, v, lean) for c in (0, 1, 2, 4, 8) for v in (0, 1, 2, 4) for lean in (0, 1)]
+    print("fused SiluMul 14336 -> fp8 by CTAs a row x vectors a thread (L: <= 32 registers), "
+          "us (0 = default)")
+    names = [f"{c}x{v}{'L' if lean else ''}" for c, v, lean in splits]
+    print(f"{'rows':>6}{'bf16':>8}" + "".join(f"{n:>7}" for n in names))
     out = []
     for rows in rows_list:
         gu = torch.randn(rows, 2 * 14336, device="cuda", dtype=torch.bfloat16)
         times = {"bf16": gpu_time_us(lambda: lib.silu_mul(gu))}
-        for c, v in splits:
+        for (c, v, lean), name in zip(splits, names):
             os.environ["TRTC_SILU_QUANT_CTAS"], os.environ["TRTC_SILU_QUANT_NV"] = str(c), str(v)
-            times[f"{c}x{v}"] = gpu_time_us(lambda: lib.silu_mul_quantize(gu, "fp8"))
-        del os.environ["TRTC_SILU_QUANT_CTAS"], os.environ["TRTC_SILU_QUANT_NV"]
+            os.environ["TRTC_SILU_QUANT_LEAN"] = str(lean)
+            times[name] = gpu_time_us(lambda: lib.silu_mul_quantize(gu, "fp8"))
+        for var in ("TRTC_SILU_QUANT_CTAS", "TRTC_SILU_QUANT_NV", "TRTC_SILU_QUANT_LEAN"):
+            del os.environ[var]
         out.append({"rows": rows, **times})
-        print(f"{rows:>6}{times['bf16']:8.1f}" + "".join(f"{times[f'{c}x{v}']:7.1f}"
-                                                       for c, v in splits), flush=True)
+        print(f"{rows:>6}{times['bf16']:8.1f}" + "".join(f"{times[n]:7.1f}" for n in names),
+              flush=True)
     return out
 
 
@@ -169,7 +173,7 @@ def main():
                     help="also the fused SiluMul at each CTAs-a-row x vectors-a-thread override")
     args = ap.parse_args()
     rows_list = tuple(int(r) for r in args.rows.split(","))
-    base = cuda_kernels.KernelLibrary(args.baseline_lib) if args.baseline_lib else None
+    base = cuda_kernels.KernelLibrary(args.baseline_lib.resolve()) if args.baseline_lib else None
     from trtcompile.ops.cuda_kernels import register_cuda_impls
     register_cuda_impls()
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")

@@ -40,6 +40,7 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T* __restrict_
   amax = block_max(amax, scratch);
   const float scale = quant_scale<kFp8>(amax);
   if (threadIdx.x == 0) scale_out[row] = static_cast<S>(from_float<T>(scale));
+  const Divider div(scale);
 
   if constexpr (kVec) {
     for (int c = threadIdx.x * N; c < k; c += kThreads * N) {
@@ -47,10 +48,10 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T* __restrict_
       v.load_nc(xr + c);
       float f[N];
       v.to_floats(f);
-      store_codes<kFp8, N>(qr + c, f, scale);
+      store_codes<kFp8, N>(qr + c, f, div);
     }
   } else {
-    for (int c = threadIdx.x; c < k; c += kThreads) qr[c] = C::make(__fdiv_rn(to_float(xr[c]), scale));
+    for (int c = threadIdx.x; c < k; c += kThreads) qr[c] = C::make(div(to_float(xr[c])));
   }
 }
 

@@ -47,8 +47,8 @@ __global__ void silu_mul_vec_kernel(const T* __restrict__ x, T* __restrict__ y, 
 // the plain kernel writes, which the quantize kernel would read). Row absmax: block_max, then
 // each CTA stores its maximum into slot `rank` of every CTA's `part` and one cluster barrier
 // publishes them (a CTA leaves only after every store into its shared memory has landed).
-template <typename T, bool kFp8, int NV>
-__global__ void __launch_bounds__(1024) silu_mul_quant_kernel(const T* __restrict__ x, typename QuantCode<kFp8>::type* __restrict__ q,
+template <typename T, bool kFp8, int NV, int MB>
+__global__ void __launch_bounds__(1024, MB) silu_mul_quant_kernel(const T* __restrict__ x, typename QuantCode<kFp8>::type* __restrict__ q,
                                       float* __restrict__ scale, int inter, int slice) {
   using V = Vec16<T>;
   constexpr int N = V::N;
@@ -91,6 +91,7 @@ __global__ void __launch_bounds__(1024) silu_mul_quant_kernel(const T* __restric
   }
   const float s = quant_scale<kFp8>(amax);
   if (rank == 0 && threadIdx.x == 0) scale[row] = to_float(from_float<T>(s));
+  const Divider div(s);
   typename QuantCode<kFp8>::type* qr = q + row * inter;
 #pragma unroll
   for (int j = 0; j < NV; ++j) {
@@ -98,7 +99,7 @@ __global__ void __launch_bounds__(1024) silu_mul_quant_kernel(const T* __restric
     if (v < end) {
       float f[N];
       y[j].to_floats(f);
-      store_codes<kFp8, N>(qr + v * N, f, s);
+      store_codes<kFp8, N>(qr + v * N, f, div);
     }
   }
 }
@@ -173,11 +174,12 @@ int launch_quant(const T* x, void* q, float* scale, int64_t rows, int inter, cud
   if (inter % Vec16<T>::N != 0 || !aligned16(x) || !aligned16(q)) return cudaErrorNotSupported;
   const QuantSplit sp = split_row(inter / Vec16<T>::N, rows);
   void (*kernel)(const T*, Q*, float*, int, int);
+  const bool lean = env_int("TRTC_SILU_QUANT_LEAN") == 1;
   switch (sp.nv) {
-    case 1: kernel = silu_mul_quant_kernel<T, kFp8, 1>; break;
-    case 2: kernel = silu_mul_quant_kernel<T, kFp8, 2>; break;
-    case 4: kernel = silu_mul_quant_kernel<T, kFp8, 4>; break;
-    case 8: kernel = silu_mul_quant_kernel<T, kFp8, 8>; break;
+    case 1: kernel = lean ? silu_mul_quant_kernel<T, kFp8, 1, 2> : silu_mul_quant_kernel<T, kFp8, 1, 1>; break;
+    case 2: kernel = lean ? silu_mul_quant_kernel<T, kFp8, 2, 2> : silu_mul_quant_kernel<T, kFp8, 2, 1>; break;
+    case 4: kernel = lean ? silu_mul_quant_kernel<T, kFp8, 4, 2> : silu_mul_quant_kernel<T, kFp8, 4, 1>; break;
+    case 8: kernel = silu_mul_quant_kernel<T, kFp8, 8, 1>; break;
     default: return cudaErrorNotSupported;
   }
   cudaLaunchAttribute cluster{};

@@ -235,6 +235,25 @@ def test_quantize_per_token(lib, dtype, target, rows, k):
     assert lib._quant_f32 is not None                          # the library has the entry point
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("target", ["int8", "fp8"])
+def test_quantize_per_token_every_16bit_pair(lib, dtype, target):
+    """The kernels divide by the scale through one reciprocal a row and FMA corrections
+    (quantize_row.cuh Divider): against torch's division, every (x, absmax) pair of finite
+    16-bit values with |x| <= absmax, sign of zero included. Row A holds each finite x with
+    |x| <= A (0 elsewhere), so its absmax is A; one row for each positive finite A."""
+    bits = torch.arange(-2 ** 15, 2 ** 15, device=DEV, dtype=torch.int32).to(torch.int16)
+    every = bits.view(dtype)
+    every = every[every.isfinite()]                                          # [K]
+    amax = every[every > 0].unique()                                         # [R]
+    for chunk in amax.split(1024):
+        x = torch.where(every.abs() <= chunk[:, None], every, torch.zeros_like(every))
+        q, s = lib.quantize_per_token(x, target)
+        q_ref, s_ref = quant_reference.quantize_per_token(x, target)
+        assert torch.equal(s, s_ref)
+        assert torch.equal(q.view(torch.int8), q_ref.view(torch.int8))
+
+
 def test_quantize_per_token_batched_and_errors(lib):
     x = torch.randn(2, 3, 256, device=DEV).to(torch.bfloat16)
     q, s = lib.quantize_per_token(x, "int8")
