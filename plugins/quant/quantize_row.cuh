@@ -41,7 +41,11 @@ __device__ __forceinline__ float quant_scale(float amax) {
 // (and inf / NaN) divide. |x| and copysign: x = -0 gives -0, as the division does.
 class Divider {
  public:
-  __device__ explicit Divider(float s) : s_(s), y_(__frcp_rn(s)), fast_(s >= 0x1p-80f && s <= 0x1p80f) {}
+  __device__ explicit Divider(float s) {
+    s_ = s;
+    y_ = __frcp_rn(s);
+    fast_ = s >= 0x1p-80f && s <= 0x1p80f;
+  }
   __device__ float operator()(float x) const {
     if (!fast_) return __fdiv_rn(x, s_);
     const float a = fabsf(x);
