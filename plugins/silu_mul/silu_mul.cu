@@ -13,11 +13,45 @@
 namespace trtc {
 namespace {
 
-__device__ __forceinline__ float silu(float g) { return g / (1.f + __expf(-g)); }
+// silu(g) = g / (1 + e^-g) (e^-g as __expf: ex2.approx of -g log2(e); ftz gives the same d, as
+// 1 + a subnormal rounds to 1), the quotient with the bits of the IEEE division g / d.
+// The division is the fast path of div.rn.f32 (approximate reciprocal, one Newton step, quotient,
+// one FMA correction), exact where that path's range check passes; elements outside a narrower
+// range (|g| in [2^-32, 2^32], d <= 2^32: zeros, NaN, g < -22 included) divide instead. Branch
+// free but for one rare branch a vector, so the compiler interleaves the N elements.
+__device__ __forceinline__ float exp_neg(float g) {
+  float e;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(__fmul_rn(g, -1.4426950408889634f)));
+  return e;
+}
+
+template <int N>
+__device__ __forceinline__ void silu_mul(float (&g)[N], const float (&u)[N]) {
+  unsigned slow = 0;
+  float q[N];
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    const float d = __fadd_rn(1.f, exp_neg(g[i]));
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(d));
+    const float y = __fmaf_rn(r, __fmaf_rn(-d, r, 1.f), r);
+    const float q0 = __fmaf_rn(g[i], y, 0.f);
+    q[i] = __fmaf_rn(y, __fmaf_rn(-d, q0, g[i]), q0);
+    const float a = fabsf(g[i]);
+    if (!(a >= 0x1p-32f && a <= 0x1p32f && d <= 0x1p32f)) slow |= 1u << i;
+  }
+  if (slow) {
+#pragma unroll
+    for (int i = 0; i < N; ++i)
+      if (slow & (1u << i)) q[i] = __fdiv_rn(g[i], __fadd_rn(1.f, exp_neg(g[i])));
+  }
+#pragma unroll
+  for (int i = 0; i < N; ++i) g[i] = __fmul_rn(q[i], u[i]);
+}
 
 // One 16-byte vector of y per thread (grid-stride), both halves of x read with 16-byte loads.
 template <typename T>
-__global__ void silu_mul_vec_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows,
+__global__ void __launch_bounds__(256, 5) silu_mul_vec_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows,
                                     int inter) {
   using V = Vec16<T>;
   constexpr int N = V::N;
@@ -34,8 +68,7 @@ __global__ void silu_mul_vec_kernel(const T* __restrict__ x, T* __restrict__ y, 
     float gf[N], uf[N];
     g.to_floats(gf);
     u.to_floats(uf);
-#pragma unroll
-    for (int i = 0; i < N; ++i) gf[i] = silu(gf[i]) * uf[i];
+    silu_mul(gf, uf);
     V o;
     o.from_floats(gf);
     o.store(y + r * inter + c);
@@ -47,8 +80,8 @@ __global__ void silu_mul_vec_kernel(const T* __restrict__ x, T* __restrict__ y, 
 // the plain kernel writes, which the quantize kernel would read). Row absmax: block_max, then
 // each CTA stores its maximum into slot `rank` of every CTA's `part` and one cluster barrier
 // publishes them (a CTA leaves only after every store into its shared memory has landed).
-template <typename T, bool kFp8, int NV, int MB>
-__global__ void __launch_bounds__(1024, MB) silu_mul_quant_kernel(const T* __restrict__ x, typename QuantCode<kFp8>::type* __restrict__ q,
+template <typename T, bool kFp8, int NV, bool kLean>
+__global__ void __launch_bounds__(kLean ? 512 : 1024, kLean ? 3 : 1) silu_mul_quant_kernel(const T* __restrict__ x, typename QuantCode<kFp8>::type* __restrict__ q,
                                       float* __restrict__ scale, int inter, int slice) {
   using V = Vec16<T>;
   constexpr int N = V::N;
@@ -62,19 +95,25 @@ __global__ void __launch_bounds__(1024, MB) silu_mul_quant_kernel(const T* __res
   const int end = min(static_cast<int>(rank + 1) * slice, nvec);
   const T* xr = x + row * 2 * inter;
   V y[NV];
-  float amax = 0.f;
+#pragma unroll
+  for (int j = 0; j < NV; ++j) {  // y[j] holds the gate half until the second loop
+    const int v = first + j * static_cast<int>(blockDim.x);
+    if (v < end) y[j].load_nc(xr + v * N);
+  }
+  V u[NV];
 #pragma unroll
   for (int j = 0; j < NV; ++j) {
     const int v = first + j * static_cast<int>(blockDim.x);
-    if (v < end) {
-      V g, u;
-      g.load_nc(xr + v * N);
-      u.load_nc(xr + inter + v * N);
-      float gf[N], uf[N];
-      g.to_floats(gf);
-      u.to_floats(uf);
+    if (v < end) u[j].load_nc(xr + inter + v * N);
+  }
+  float amax = 0.f;
 #pragma unroll
-      for (int i = 0; i < N; ++i) gf[i] = silu(gf[i]) * uf[i];
+  for (int j = 0; j < NV; ++j) {
+    if (first + j * static_cast<int>(blockDim.x) < end) {
+      float gf[N], uf[N];
+      y[j].to_floats(gf);
+      u[j].to_floats(uf);
+      silu_mul(gf, uf);
       y[j].from_floats(gf);
       y[j].to_floats(gf);
 #pragma unroll
@@ -112,7 +151,10 @@ __global__ void silu_mul_scalar_kernel(const T* __restrict__ x, T* __restrict__ 
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = idx / inter;
     const int c = static_cast<int>(idx - r * inter);
-    y[idx] = from_float<T>(silu(to_float(x[r * 2 * inter + c])) * to_float(x[r * 2 * inter + inter + c]));
+    float g[1] = {to_float(x[r * 2 * inter + c])};
+    const float u[1] = {to_float(x[r * 2 * inter + inter + c])};
+    silu_mul(g, u);
+    y[idx] = from_float<T>(g[0]);
   }
 }
 
@@ -174,12 +216,12 @@ int launch_quant(const T* x, void* q, float* scale, int64_t rows, int inter, cud
   if (inter % Vec16<T>::N != 0 || !aligned16(x) || !aligned16(q)) return cudaErrorNotSupported;
   const QuantSplit sp = split_row(inter / Vec16<T>::N, rows);
   void (*kernel)(const T*, Q*, float*, int, int);
-  const bool lean = env_int("TRTC_SILU_QUANT_LEAN") == 1;
+  const bool lean = env_int("TRTC_SILU_QUANT_LEAN") == 1 && sp.threads <= 512;
   switch (sp.nv) {
-    case 1: kernel = lean ? silu_mul_quant_kernel<T, kFp8, 1, 2> : silu_mul_quant_kernel<T, kFp8, 1, 1>; break;
-    case 2: kernel = lean ? silu_mul_quant_kernel<T, kFp8, 2, 2> : silu_mul_quant_kernel<T, kFp8, 2, 1>; break;
-    case 4: kernel = lean ? silu_mul_quant_kernel<T, kFp8, 4, 2> : silu_mul_quant_kernel<T, kFp8, 4, 1>; break;
-    case 8: kernel = silu_mul_quant_kernel<T, kFp8, 8, 1>; break;
+    case 1: kernel = lean ? silu_mul_quant_kernel<T, kFp8, 1, true> : silu_mul_quant_kernel<T, kFp8, 1, false>; break;
+    case 2: kernel = lean ? silu_mul_quant_kernel<T, kFp8, 2, true> : silu_mul_quant_kernel<T, kFp8, 2, false>; break;
+    case 4: kernel = lean ? silu_mul_quant_kernel<T, kFp8, 4, true> : silu_mul_quant_kernel<T, kFp8, 4, false>; break;
+    case 8: kernel = silu_mul_quant_kernel<T, kFp8, 8, false>; break;
     default: return cudaErrorNotSupported;
   }
   cudaLaunchAttribute cluster{};
