@@ -50,9 +50,18 @@ struct Vec16 {
   }
   __device__ __forceinline__ void store(T* p) const { *reinterpret_cast<uint4*>(p) = raw; }
   __device__ __forceinline__ void to_floats(float (&f)[N]) const {
-    const T* e = reinterpret_cast<const T*>(&raw);
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {  // bf16 is the top half of a float
+      const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-    for (int i = 0; i < N; ++i) f[i] = to_float<T>(e[i]);
+      for (int i = 0; i < 4; ++i) {
+        f[2 * i] = __uint_as_float(w[i] << 16);
+        f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+      }
+    } else {
+      const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+      for (int i = 0; i < N; ++i) f[i] = to_float<T>(e[i]);
+    }
   }
   // 16-bit types round pairs in one conversion (the same bits as one at a time)
   __device__ __forceinline__ void from_floats(const float (&f)[N]) {

@@ -5,6 +5,8 @@
 
 #include <cuda_fp8.h>
 
+#include <type_traits>
+
 #include "../common/trtc_cuda.cuh"
 
 namespace trtc {
@@ -39,6 +41,7 @@ __device__ __forceinline__ float quant_scale(float amax) {
 // (the first leaves q within an ulp of x / s, the second, Markstein's, rounds it correctly).
 // The residuals are exact while s is in [2^-80, 2^80] (no underflow, as |x| <= 448 s); other s
 // (and inf / NaN) divide. |x| and copysign: x = -0 gives -0, as the division does.
+// Callers branch once on the path: dispatch(f) calls f(std::true_type{}) on the reciprocal path.
 class Divider {
  public:
   __device__ explicit Divider(float s) {
@@ -46,13 +49,22 @@ class Divider {
     y_ = __frcp_rn(s);
     fast_ = s >= 0x1p-80f && s <= 0x1p80f;
   }
-  __device__ float operator()(float x) const {
-    if (!fast_) return __fdiv_rn(x, s_);
-    const float a = fabsf(x);
-    float q = __fmul_rn(a, y_);
-    q = __fmaf_rn(__fmaf_rn(-s_, q, a), y_, q);
-    q = __fmaf_rn(__fmaf_rn(-s_, q, a), y_, q);
-    return copysignf(q, x);
+  template <typename F>
+  __device__ __forceinline__ void dispatch(F&& f) const {
+    if (fast_) f(std::true_type{});
+    else f(std::false_type{});
+  }
+  template <bool kFast>
+  __device__ __forceinline__ float operator()(float x, std::integral_constant<bool, kFast>) const {
+    if constexpr (!kFast) {
+      return __fdiv_rn(x, s_);
+    } else {
+      const float a = fabsf(x);
+      float q = __fmul_rn(a, y_);
+      q = __fmaf_rn(__fmaf_rn(-s_, q, a), y_, q);
+      q = __fmaf_rn(__fmaf_rn(-s_, q, a), y_, q);
+      return copysignf(q, x);
+    }
   }
 
  private:
@@ -60,22 +72,23 @@ class Divider {
   bool fast_;
 };
 
-// N codes of one 16-byte vector of T, stored in one access (N bytes).
-template <bool kFp8, int N>
+// N codes of one 16-byte vector of T, stored in one access (N bytes); `path` from
+// Divider::dispatch.
+template <bool kFp8, int N, typename Path>
 __device__ __forceinline__ void store_codes(typename QuantCode<kFp8>::type* dst, const float (&f)[N],
-                                            const Divider& div) {
+                                            const Divider& div, Path path) {
   using C = QuantCode<kFp8>;
   if constexpr (kFp8 && N % 2 == 0) {
     __nv_fp8x2_storage_t out[N / 2];
 #pragma unroll
-    for (int i = 0; i < N / 2; ++i) out[i] = C::make2(div(f[2 * i]), div(f[2 * i + 1]));
+    for (int i = 0; i < N / 2; ++i) out[i] = C::make2(div(f[2 * i], path), div(f[2 * i + 1], path));
     if constexpr (N == 8) *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(out);
     else if constexpr (N == 4) *reinterpret_cast<uint32_t*>(dst) = *reinterpret_cast<const uint32_t*>(out);
     else *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(out);
   } else {
     typename C::type out[N];
 #pragma unroll
-    for (int i = 0; i < N; ++i) out[i] = C::make(div(f[i]));
+    for (int i = 0; i < N; ++i) out[i] = C::make(div(f[i], path));
     if constexpr (N == 8) *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(out);
     else if constexpr (N == 4) *reinterpret_cast<uint32_t*>(dst) = *reinterpret_cast<const uint32_t*>(out);
     else {
@@ -107,11 +120,13 @@ __device__ __forceinline__ void quantize_row_regs(float (&h)[NV][N], int nvec,
   const float scale = quant_scale<kFp8>(block_max(amax, scratch));
   if (threadIdx.x == 0) *scale_out = to_float(from_float<T>(scale));
   const Divider div(scale);
+  div.dispatch([&](auto path) {
 #pragma unroll
-  for (int j = 0; j < NV; ++j) {
-    const int v = threadIdx.x + j * blockDim.x;
-    if (v < nvec) store_codes<kFp8, N>(q_row + v * N, h[j], div);
-  }
+    for (int j = 0; j < NV; ++j) {
+      const int v = threadIdx.x + j * blockDim.x;
+      if (v < nvec) store_codes<kFp8, N>(q_row + v * N, h[j], div, path);
+    }
+  });
 }
 
 }  // namespace trtc

@@ -16,19 +16,26 @@ namespace {
 // silu(g) = g / (1 + e^-g) (e^-g as __expf: ex2.approx of -g log2(e); ftz gives the same d, as
 // 1 + a subnormal rounds to 1), the quotient with the bits of the IEEE division g / d.
 // The division is the fast path of div.rn.f32 (approximate reciprocal, one Newton step, quotient,
-// one FMA correction), exact where that path's range check passes; elements outside a narrower
-// range (|g| in [2^-32, 2^32], d <= 2^32: zeros, NaN, g < -22 included) divide instead. Branch
-// free but for one rare branch a vector, so the compiler interleaves the N elements.
+// one FMA correction), exact where that path's range check passes; a vector with an element
+// outside a narrower range (g in [-22, 2^32] so d <= 2^32, |g| >= 2^-32: zeros and NaN out)
+// divides instead. No branch but that rare one a vector, so the N elements interleave.
 __device__ __forceinline__ float exp_neg(float g) {
   float e;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(__fmul_rn(g, -1.4426950408889634f)));
   return e;
 }
 
+// max that propagates NaN (fmaxf drops it)
+__device__ __forceinline__ float max_nan(float a, float b) {
+  float m;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(m) : "f"(a), "f"(b));
+  return m;
+}
+
 template <int N>
 __device__ __forceinline__ void silu_mul(float (&g)[N], const float (&u)[N]) {
-  unsigned slow = 0;
   float q[N];
+  float lo = g[0], hi = g[0], tiny = fabsf(g[0]);  // the range check, over the N elements
 #pragma unroll
   for (int i = 0; i < N; ++i) {
     const float d = __fadd_rn(1.f, exp_neg(g[i]));
@@ -37,13 +44,14 @@ __device__ __forceinline__ void silu_mul(float (&g)[N], const float (&u)[N]) {
     const float y = __fmaf_rn(r, __fmaf_rn(-d, r, 1.f), r);
     const float q0 = __fmaf_rn(g[i], y, 0.f);
     q[i] = __fmaf_rn(y, __fmaf_rn(-d, q0, g[i]), q0);
-    const float a = fabsf(g[i]);
-    if (!(a >= 0x1p-32f && a <= 0x1p32f && d <= 0x1p32f)) slow |= 1u << i;
+    lo = fminf(lo, g[i]);
+    hi = max_nan(hi, g[i]);
+    tiny = fminf(tiny, fabsf(g[i]));
   }
-  if (slow) {
+  // g >= -22: d <= 2^32; NaN fails `hi <= 2^32`
+  if (!(lo >= -22.f && hi <= 0x1p32f && tiny >= 0x1p-32f)) {
 #pragma unroll
-    for (int i = 0; i < N; ++i)
-      if (slow & (1u << i)) q[i] = __fdiv_rn(g[i], __fadd_rn(1.f, exp_neg(g[i])));
+    for (int i = 0; i < N; ++i) q[i] = __fdiv_rn(g[i], __fadd_rn(1.f, exp_neg(g[i])));
   }
 #pragma unroll
   for (int i = 0; i < N; ++i) g[i] = __fmul_rn(q[i], u[i]);
@@ -132,15 +140,17 @@ __global__ void __launch_bounds__(kLean ? 512 : 1024, kLean ? 3 : 1) silu_mul_qu
   if (rank == 0 && threadIdx.x == 0) scale[row] = to_float(from_float<T>(s));
   const Divider div(s);
   typename QuantCode<kFp8>::type* qr = q + row * inter;
+  div.dispatch([&](auto path) {
 #pragma unroll
-  for (int j = 0; j < NV; ++j) {
-    const int v = first + j * static_cast<int>(blockDim.x);
-    if (v < end) {
-      float f[N];
-      y[j].to_floats(f);
-      store_codes<kFp8, N>(qr + v * N, f, div);
+    for (int j = 0; j < NV; ++j) {
+      const int v = first + j * static_cast<int>(blockDim.x);
+      if (v < end) {
+        float f[N];
+        y[j].to_floats(f);
+        store_codes<kFp8, N>(qr + v * N, f, div, path);
+      }
     }
-  }
+  });
 }
 
 template <typename T>
