@@ -139,21 +139,18 @@ def silu_variants(rows_list: tuple[int, ...]) -> list[dict]:
     """The fused SiluMul 14336 -> fp8 at each TRTC_SILU_QUANT_CTAS x TRTC_SILU_QUANT_NV
     override (CTAs a row, vectors a thread; 0 = the launcher's choice), against bf16 SiluMul."""
     lib = cuda_kernels.load()
-    splits = [(c, v, lean) for c in (0, 1, 2, 4, 8) for v in (0, 1, 2, 4) for lean in (0, 1)]
-    print("fused SiluMul 14336 -> fp8 by CTAs a row x vectors a thread (L: <= 32 registers), "
-          "us (0 = default)")
-    names = [f"{c}x{v}{'L' if lean else ''}" for c, v, lean in splits]
+    splits = [(c, v) for c in (0, 1, 2, 4, 8) for v in (0, 1, 2, 4)]
+    print("fused SiluMul 14336 -> fp8 by CTAs a row x vectors a thread, us (0 = default)")
+    names = [f"{c}x{v}" for c, v in splits]
     print(f"{'rows':>6}{'bf16':>8}" + "".join(f"{n:>7}" for n in names))
     out = []
     for rows in rows_list:
         gu = torch.randn(rows, 2 * 14336, device="cuda", dtype=torch.bfloat16)
         times = {"bf16": gpu_time_us(lambda: lib.silu_mul(gu))}
-        for (c, v, lean), name in zip(splits, names):
+        for (c, v), name in zip(splits, names):
             os.environ["TRTC_SILU_QUANT_CTAS"], os.environ["TRTC_SILU_QUANT_NV"] = str(c), str(v)
-            os.environ["TRTC_SILU_QUANT_LEAN"] = str(lean)
             times[name] = gpu_time_us(lambda: lib.silu_mul_quantize(gu, "fp8"))
-        for var in ("TRTC_SILU_QUANT_CTAS", "TRTC_SILU_QUANT_NV", "TRTC_SILU_QUANT_LEAN"):
-            del os.environ[var]
+        del os.environ["TRTC_SILU_QUANT_CTAS"], os.environ["TRTC_SILU_QUANT_NV"]
         out.append({"rows": rows, **times})
         print(f"{rows:>6}{times['bf16']:8.1f}" + "".join(f"{times[n]:7.1f}" for n in names),
               flush=True)
