@@ -103,7 +103,7 @@ def producers(rows_list: tuple[int, ...], base=None) -> list[dict]:
     out = []
     print("quantizing producers, times in us (llama-3.1-8b widths); x = fused / bf16 alone")
     print(f"{'producer':<22}{'rows':>6}{'bf16 alone':>12}{'separate':>10}{'fused':>8}{'x':>6}"
-          + (f"{'base fused':>12}{'x':>6}" if base else ""))
+          + (f"{'base fused':>12}{'x':>6}{'base bf16':>11}" if base else ""))
     for rows in rows_list:
         g = torch.Generator(device="cuda").manual_seed(rows)
         x = torch.randn(rows, 4096, device="cuda", generator=g, dtype=torch.bfloat16)
@@ -118,18 +118,20 @@ def producers(rows_list: tuple[int, ...], base=None) -> list[dict]:
         def separate_silu():
             return lib.quantize_per_token(lib.silu_mul(gu), "fp8")[1].float()
 
-        cases = {"rmsnorm+res 4096": (lambda: lib.rms_norm(x, w, r, 1e-5), separate_norm,
+        cases = {"rmsnorm+res 4096": (lambda k: k.rms_norm(x, w, r, 1e-5), separate_norm,
                                       lambda k: k.rms_norm_quantize(x, w, r, 1e-5, "fp8")),
-                 "silu_mul 14336": (lambda: lib.silu_mul(gu), separate_silu,
+                 "silu_mul 14336": (lambda k: k.silu_mul(gu), separate_silu,
                                     lambda k: k.silu_mul_quantize(gu, "fp8"))}
         for name, (alone, sep, fused) in cases.items():
-            t = {k: gpu_time_us(f) for k, f in (("bf16", alone), ("separate", sep),
+            t = {k: gpu_time_us(f) for k, f in (("bf16", lambda: alone(lib)), ("separate", sep),
                                                 ("fused", lambda: fused(lib)))}
             line = (f"{name:<22}{rows:>6}{t['bf16']:12.1f}{t['separate']:10.1f}{t['fused']:8.1f}"
                     f"{t['fused'] / t['bf16']:6.2f}")
             if base:
                 t["base_fused"] = gpu_time_us(lambda: fused(base))
-                line += f"{t['base_fused']:12.1f}{t['base_fused'] / t['bf16']:6.2f}"
+                t["base_bf16"] = gpu_time_us(lambda: alone(base))
+                line += (f"{t['base_fused']:12.1f}{t['base_fused'] / t['bf16']:6.2f}"
+                         f"{t['base_bf16']:11.1f}")
             out.append({"producer": name, "rows": rows, **t})
             print(line, flush=True)
     return out
