@@ -18,7 +18,9 @@ namespace {
 // The division is the fast path of div.rn.f32 (approximate reciprocal, one Newton step, quotient,
 // one FMA correction), exact where that path's range check passes; a vector with an element
 // outside a narrower range (g in [-22, 2^32] so d <= 2^32, |g| >= 2^-32: zeros and NaN out)
-// divides instead. No branch but that rare one a vector, so the N elements interleave.
+// divides instead. No branch but that rare one a vector, so the N elements interleave (the
+// per-element div.rn branch kept them one at a time). tests/gpu/test_silu_mul_bits.py checks
+// the bits against a build with the plain division on every 16-bit g and 8M float32 ones.
 __device__ __forceinline__ float exp_neg(float g) {
   float e;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(__fmul_rn(g, -1.4426950408889634f)));
@@ -58,9 +60,10 @@ __device__ __forceinline__ void silu_mul(float (&g)[N], const float (&u)[N]) {
 }
 
 // One 16-byte vector of y per thread (grid-stride), both halves of x read with 16-byte loads.
+// Bounds: <= 48 registers (the N interleaved divisions), 5 blocks an SM.
 template <typename T>
-__global__ void __launch_bounds__(256, 5) silu_mul_vec_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows,
-                                    int inter) {
+__global__ void __launch_bounds__(256, 5)
+    silu_mul_vec_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int inter) {
   using V = Vec16<T>;
   constexpr int N = V::N;
   const int vpr = inter / N;  // vectors per row
@@ -89,8 +92,9 @@ __global__ void __launch_bounds__(256, 5) silu_mul_vec_kernel(const T* __restric
 // each CTA stores its maximum into slot `rank` of every CTA's `part` and one cluster barrier
 // publishes them (a CTA leaves only after every store into its shared memory has landed).
 template <typename T, bool kFp8, int NV>
-__global__ void __launch_bounds__(1024) silu_mul_quant_kernel(const T* __restrict__ x, typename QuantCode<kFp8>::type* __restrict__ q,
-                                      float* __restrict__ scale, int inter, int slice) {
+__global__ void __launch_bounds__(1024)
+    silu_mul_quant_kernel(const T* __restrict__ x, typename QuantCode<kFp8>::type* __restrict__ q,
+                          float* __restrict__ scale, int inter, int slice) {
   using V = Vec16<T>;
   constexpr int N = V::N;
   __shared__ float scratch[32];
@@ -168,14 +172,18 @@ __global__ void silu_mul_scalar_kernel(const T* __restrict__ x, T* __restrict__ 
   }
 }
 
+int sm_count() {
+  int device = 0, sms = 132;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  return sms;
+}
+
 template <typename T>
 int launch(const T* x, T* y, int64_t rows, int inter, cudaStream_t stream) {
   constexpr int N = Vec16<T>::N;
   const int threads = 256;
-  int device = 0, sms = 132;
-  cudaGetDevice(&device);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  const int64_t max_blocks = static_cast<int64_t>(sms) * 16;
+  const int64_t max_blocks = static_cast<int64_t>(sm_count()) * 16;
   if (inter % N == 0 && aligned16(x) && aligned16(y)) {
     const int64_t work = rows * (inter / N);
     const int64_t blocks = std::min<int64_t>((work + threads - 1) / threads, max_blocks);
@@ -207,9 +215,7 @@ int env_int(const char* name) {
 // (tuning, for benchmarks).
 QuantSplit split_row(int nvec, int64_t rows) {
   const int cap = device_capability() >= 90 ? kMaxClusterCtas : 1;
-  int device = 0, sms = 132;
-  cudaGetDevice(&device);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  const int sms = sm_count();
   int ctas = 1;
   while (ctas < cap && (rows * ctas < sms || (nvec + ctas - 1) / ctas > 8 * 1024)) ctas *= 2;
   const int force_ctas = env_int("TRTC_SILU_QUANT_CTAS");
