@@ -3,7 +3,8 @@ shapes: the library GEMM alone (torch._scaled_mm fp8 with row-wise scales, torch
 int8) and the whole lowered step (per-token activation quantization + GEMM + scales, as
 trtcompile.executor.lowering.quantized_gemm runs it in a model).
 
-    python benchmarks/bench_w8a8.py [--json FILE] [--producers-only]
+    python benchmarks/bench_w8a8.py [--json FILE] [--producers-only] [--rows 256,2048,8192]
+        [--baseline-lib PATH] [--silu-variants]
 
 Times: CUDA events around CUDA-graph replays of 10 calls, median of 30 (bench_kernels.py's
 gpu_time_us). Weights are 29-117 MB, above the 50 MB L2 for the larger shapes only.
@@ -12,13 +13,16 @@ float64 product of the same operands, to decide whether fast accumulation is usa
 Last (or alone with --producers-only): the per-token fp8 quantization of the GEMM inputs that
 the lowering fuses into RMSNorm and SiluMul, fused against the kernels it replaces (RMSNorm or
 SiluMul, then quantize_per_token, then the bf16 -> float32 scale copy) and against the bf16
-RMSNorm / SiluMul alone (what the bf16 model runs there).
+RMSNorm / SiluMul alone (what the bf16 model runs there); with --baseline-lib, also the fused
+kernels of another build of the library, in the same process (A/B); with --silu-variants, the
+fused SiluMul at each split of its row (the launcher's tuning overrides).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -92,13 +96,15 @@ def accuracy(m: int, k: int, n: int) -> dict:
     return out
 
 
-def producers() -> list[dict]:
-    """RMSNorm(+residual) 4096 and SiluMul 14336 -> fp8 codes: fused vs separate vs bf16 alone."""
+def producers(rows_list: tuple[int, ...], base=None) -> list[dict]:
+    """RMSNorm(+residual) 4096 and SiluMul 14336 -> fp8 codes: fused vs separate vs bf16 alone
+    (and the fused kernel of `base`, another build of the kernel library, when given)."""
     lib = cuda_kernels.load()
     out = []
-    print("quantizing producers, times in us (llama-3.1-8b widths)")
-    print(f"{'producer':<22}{'rows':>6}{'bf16 alone':>12}{'separate':>10}{'fused':>8}{'saved':>8}")
-    for rows in (256, 2048, 8192):
+    print("quantizing producers, times in us (llama-3.1-8b widths); x = fused / bf16 alone")
+    print(f"{'producer':<22}{'rows':>6}{'bf16 alone':>12}{'separate':>10}{'fused':>8}{'x':>6}"
+          + (f"{'base fused':>12}{'x':>6}{'base bf16':>11}" if base else ""))
+    for rows in rows_list:
         g = torch.Generator(device="cuda").manual_seed(rows)
         x = torch.randn(rows, 4096, device="cuda", generator=g, dtype=torch.bfloat16)
         r = torch.randn(rows, 4096, device="cuda", generator=g, dtype=torch.bfloat16)
@@ -112,15 +118,44 @@ def producers() -> list[dict]:
         def separate_silu():
             return lib.quantize_per_token(lib.silu_mul(gu), "fp8")[1].float()
 
-        cases = {"rmsnorm+res 4096": (lambda: lib.rms_norm(x, w, r, 1e-5), separate_norm,
-                                      lambda: lib.rms_norm_quantize(x, w, r, 1e-5, "fp8")),
-                 "silu_mul 14336": (lambda: lib.silu_mul(gu), separate_silu,
-                                    lambda: lib.silu_mul_quantize(gu, "fp8"))}
+        cases = {"rmsnorm+res 4096": (lambda k: k.rms_norm(x, w, r, 1e-5), separate_norm,
+                                      lambda k: k.rms_norm_quantize(x, w, r, 1e-5, "fp8")),
+                 "silu_mul 14336": (lambda k: k.silu_mul(gu), separate_silu,
+                                    lambda k: k.silu_mul_quantize(gu, "fp8"))}
         for name, (alone, sep, fused) in cases.items():
-            t = {k: gpu_time_us(f) for k, f in (("bf16", alone), ("separate", sep), ("fused", fused))}
+            t = {k: gpu_time_us(f) for k, f in (("bf16", lambda: alone(lib)), ("separate", sep),
+                                                ("fused", lambda: fused(lib)))}
+            line = (f"{name:<22}{rows:>6}{t['bf16']:12.1f}{t['separate']:10.1f}{t['fused']:8.1f}"
+                    f"{t['fused'] / t['bf16']:6.2f}")
+            if base:
+                t["base_fused"] = gpu_time_us(lambda: fused(base))
+                t["base_bf16"] = gpu_time_us(lambda: alone(base))
+                line += (f"{t['base_fused']:12.1f}{t['base_fused'] / t['bf16']:6.2f}"
+                         f"{t['base_bf16']:11.1f}")
             out.append({"producer": name, "rows": rows, **t})
-            print(f"{name:<22}{rows:>6}{t['bf16']:12.1f}{t['separate']:10.1f}{t['fused']:8.1f}"
-                  f"{t['separate'] - t['fused']:8.1f}", flush=True)
+            print(line, flush=True)
+    return out
+
+
+def silu_variants(rows_list: tuple[int, ...]) -> list[dict]:
+    """The fused SiluMul 14336 -> fp8 at each TRTC_SILU_QUANT_CTAS x TRTC_SILU_QUANT_NV
+    override (CTAs a row, vectors a thread; 0 = the launcher's choice), against bf16 SiluMul."""
+    lib = cuda_kernels.load()
+    splits = [(c, v) for c in (0, 1, 2, 4, 8) for v in (0, 1, 2, 4)]
+    print("fused SiluMul 14336 -> fp8 by CTAs a row x vectors a thread, us (0 = default)")
+    names = [f"{c}x{v}" for c, v in splits]
+    print(f"{'rows':>6}{'bf16':>8}" + "".join(f"{n:>7}" for n in names))
+    out = []
+    for rows in rows_list:
+        gu = torch.randn(rows, 2 * 14336, device="cuda", dtype=torch.bfloat16)
+        times = {"bf16": gpu_time_us(lambda: lib.silu_mul(gu))}
+        for (c, v), name in zip(splits, names):
+            os.environ["TRTC_SILU_QUANT_CTAS"], os.environ["TRTC_SILU_QUANT_NV"] = str(c), str(v)
+            times[name] = gpu_time_us(lambda: lib.silu_mul_quantize(gu, "fp8"))
+        del os.environ["TRTC_SILU_QUANT_CTAS"], os.environ["TRTC_SILU_QUANT_NV"]
+        out.append({"rows": rows, **times})
+        print(f"{rows:>6}{times['bf16']:8.1f}" + "".join(f"{times[n]:7.1f}" for n in names),
+              flush=True)
     return out
 
 
@@ -129,12 +164,22 @@ def main():
     ap.add_argument("--json", type=Path)
     ap.add_argument("--producers-only", action="store_true",
                     help="only the fused quantizing RMSNorm / SiluMul against the separate kernels")
+    ap.add_argument("--rows", default="256,2048,8192",
+                    help="row counts of the producer benchmarks (comma-separated)")
+    ap.add_argument("--baseline-lib", type=Path,
+                    help="another build of the kernel library: its fused producers timed too")
+    ap.add_argument("--silu-variants", action="store_true",
+                    help="also the fused SiluMul at each CTAs-a-row x vectors-a-thread override")
     args = ap.parse_args()
+    rows_list = tuple(int(r) for r in args.rows.split(","))
+    base = cuda_kernels.KernelLibrary(args.baseline_lib.resolve()) if args.baseline_lib else None
     from trtcompile.ops.cuda_kernels import register_cuda_impls
     register_cuda_impls()
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
     if args.producers_only:
-        result = {"device": torch.cuda.get_device_name(), "producers": producers()}
+        result = {"device": torch.cuda.get_device_name(), "producers": producers(rows_list, base)}
+        if args.silu_variants:
+            result["silu_variants"] = silu_variants(rows_list)
         if args.json:
             args.json.write_text(json.dumps(result, indent=1))
         return
@@ -167,7 +212,7 @@ def main():
         accuracy_rows.append(r)
         print(f"{label:<20}{r['M']:>6}{r['bf16']:10.2e}{r['fp8_gemm']:10.2e}"
               f"{r['fp8_gemm_fast_accum']:12.2e}", flush=True)
-    producer_rows = producers()
+    producer_rows = producers(rows_list, base)
     if args.json:
         args.json.write_text(json.dumps({"device": torch.cuda.get_device_name(), "rows": rows,
                                          "accuracy": accuracy_rows, "producers": producer_rows},

@@ -6,6 +6,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include <type_traits>
+
 #include "trtc_launch.h"
 
 namespace trtc {
@@ -48,14 +50,34 @@ struct Vec16 {
   }
   __device__ __forceinline__ void store(T* p) const { *reinterpret_cast<uint4*>(p) = raw; }
   __device__ __forceinline__ void to_floats(float (&f)[N]) const {
-    const T* e = reinterpret_cast<const T*>(&raw);
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {  // bf16 is the top half of a float
+      const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-    for (int i = 0; i < N; ++i) f[i] = to_float<T>(e[i]);
+      for (int i = 0; i < 4; ++i) {
+        f[2 * i] = __uint_as_float(w[i] << 16);
+        f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+      }
+    } else {
+      const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+      for (int i = 0; i < N; ++i) f[i] = to_float<T>(e[i]);
+    }
   }
+  // 16-bit types round pairs in one conversion (the same bits as one at a time)
   __device__ __forceinline__ void from_floats(const float (&f)[N]) {
-    T* e = reinterpret_cast<T*>(&raw);
+    if constexpr (sizeof(T) == 2) {
+      using T2 = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
+      T2* e = reinterpret_cast<T2*>(&raw);
 #pragma unroll
-    for (int i = 0; i < N; ++i) e[i] = from_float<T>(f[i]);
+      for (int i = 0; i < N / 2; ++i) {
+        if constexpr (std::is_same_v<T, __half>) e[i] = __floats2half2_rn(f[2 * i], f[2 * i + 1]);
+        else e[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+      }
+    } else {
+      T* e = reinterpret_cast<T*>(&raw);
+#pragma unroll
+      for (int i = 0; i < N; ++i) e[i] = from_float<T>(f[i]);
+    }
   }
 };
 

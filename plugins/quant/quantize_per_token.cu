@@ -40,18 +40,20 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T* __restrict_
   amax = block_max(amax, scratch);
   const float scale = quant_scale<kFp8>(amax);
   if (threadIdx.x == 0) scale_out[row] = static_cast<S>(from_float<T>(scale));
-
-  if constexpr (kVec) {
-    for (int c = threadIdx.x * N; c < k; c += kThreads * N) {
-      V v;
-      v.load_nc(xr + c);
-      float f[N];
-      v.to_floats(f);
-      store_codes<kFp8, N>(qr + c, f, scale);
+  const Divider div(scale);
+  div.dispatch([&](auto path) {
+    if constexpr (kVec) {
+      for (int c = threadIdx.x * N; c < k; c += kThreads * N) {
+        V v;
+        v.load_nc(xr + c);
+        float f[N];
+        v.to_floats(f);
+        store_codes<kFp8, N>(qr + c, f, div, path);
+      }
+    } else {
+      for (int c = threadIdx.x; c < k; c += kThreads) qr[c] = C::make(div(to_float(xr[c]), path));
     }
-  } else {
-    for (int c = threadIdx.x; c < k; c += kThreads) qr[c] = C::make(__fdiv_rn(to_float(xr[c]), scale));
-  }
+  });
 }
 
 template <typename T, bool kFp8, typename S>

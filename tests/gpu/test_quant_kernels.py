@@ -8,6 +8,7 @@ import torch
 
 from trtcompile.errors import BackendUnavailableError, UnsupportedOpError
 from trtcompile.ops import quant_kernels, quant_reference
+from trtcompile.ops.cuda_kernels import _DTYPES
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -234,6 +235,25 @@ def test_quantize_per_token(lib, dtype, target, rows, k):
     assert lib._quant_f32 is not None                          # the library has the entry point
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("target", ["int8", "fp8"])
+def test_quantize_per_token_every_16bit_pair(lib, dtype, target):
+    """The kernels divide by the scale through one reciprocal a row and FMA corrections
+    (quantize_row.cuh Divider): against torch's division, every (x, absmax) pair of finite
+    16-bit values with |x| <= absmax, sign of zero included. Row A holds each finite x with
+    |x| <= A (0 elsewhere), so its absmax is A; one row for each positive finite A."""
+    bits = torch.arange(-2 ** 15, 2 ** 15, device=DEV, dtype=torch.int32).to(torch.int16)
+    every = bits.view(dtype)
+    every = every[every.isfinite()]                                          # [K]
+    amax = every[every > 0].unique()                                         # [R]
+    for chunk in amax.split(1024):
+        x = torch.where(every.abs() <= chunk[:, None], every, torch.zeros_like(every))
+        q, s = lib.quantize_per_token(x, target)
+        q_ref, s_ref = quant_reference.quantize_per_token(x, target)
+        assert torch.equal(s, s_ref)
+        assert torch.equal(q.view(torch.int8), q_ref.view(torch.int8))
+
+
 def test_quantize_per_token_batched_and_errors(lib):
     x = torch.randn(2, 3, 256, device=DEV).to(torch.bfloat16)
     q, s = lib.quantize_per_token(x, "int8")
@@ -274,18 +294,68 @@ def test_rms_norm_quantize_equals_the_two_kernels(lib, dtype, target, rows, hidd
     assert (res is None) == (not residual) and (res is None or torch.equal(res, res_ref))
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("target", ["int8", "fp8"])
-@pytest.mark.parametrize("rows,inter", [(1, 64), (9, 1536), (256, 14336), (4, 1000)])
-def test_silu_mul_quantize_equals_the_two_kernels(lib, dtype, target, rows, inter):
+def _silu_input(rows: int, inter: int, dtype: torch.dtype) -> torch.Tensor:
+    """[2, rows, 2 * inter]: random rows, an all-zero one, and rows whose absmax sits in a
+    different part of the row each (so in a different CTA of a split row)."""
     g = torch.Generator(device=DEV).manual_seed(rows * inter)
     x = (3 * torch.randn(2, rows, 2 * inter, device=DEV, generator=g)).to(dtype)
     x[0, 0] = 0
+    for r in range(1, min(rows, 16)):
+        col = (r * inter) // 16 + r
+        x[1, r, col], x[1, r, inter + col] = 9, -40
+    return x
+
+
+def _fused_silu_quantize(lib, x: torch.Tensor, target: str):
+    """The fused launcher alone (no fallback to the two kernels): -> (codes, scale, status)."""
+    inter = x.shape[-1] // 2
+    qdtype = quant_kernels.QUANT_TARGETS[target]
+    q = torch.empty(*x.shape[:-1], inter, dtype=qdtype, device=DEV)
+    s = torch.empty(*x.shape[:-1], 1, dtype=torch.float32, device=DEV)
+    err = lib._silu_quant(x.data_ptr(), q.data_ptr(), s.data_ptr(), x.numel() // (2 * inter),
+                          inter, _DTYPES[x.dtype], _DTYPES[qdtype],
+                          torch.cuda.current_stream().cuda_stream)
+    torch.cuda.synchronize()
+    return q, s, err
+
+
+# (rows, inter): 1000 and 1004 are no multiple of 16 (1004 not of 8: the 16-bit types decline,
+# float32 takes it); 1001 no type takes; 66560 bf16 is 8320 vectors, over one CTA's 8192
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("target", ["int8", "fp8"])
+@pytest.mark.parametrize("rows,inter", [(1, 64), (9, 1536), (256, 14336), (4, 1000), (3, 1004),
+                                        (2, 1001), (300, 4096), (3, 66560)])
+def test_silu_mul_quantize_equals_the_two_kernels(lib, dtype, target, rows, inter):
+    x = _silu_input(rows, inter, dtype)
     q, s = lib.silu_mul_quantize(x, target)
     q_ref, s_ref = lib.quantize_per_token(lib.silu_mul(x), target)
     assert q.shape == (2, rows, inter) and s.shape == (2, rows, 1) and s.dtype == torch.float32
     assert s[0, 0].item() == 1.0
     assert torch.equal(s, s_ref.float()) and _same_codes(q, q_ref)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("target", ["int8", "fp8"])
+@pytest.mark.parametrize("rows,inter", [(1, 14336), (37, 14336), (5, 1000), (2, 64), (4, 3072)])
+@pytest.mark.parametrize("ctas,nv", [(0, 0), (1, 0), (1, 8), (2, 1), (3, 2), (8, 1), (8, 4)])
+def test_silu_mul_quantize_each_split(lib, monkeypatch, dtype, target, rows, inter, ctas, nv):
+    """Every split of a row the launcher may pick (CTAs a row x vectors a thread, forced
+    through its tuning overrides; 1 CTA is the kernel of GPUs without clusters): the fused
+    kernel runs (no fallback) and writes the bits of SiluMul then quantize_per_token."""
+    monkeypatch.setenv("TRTC_SILU_QUANT_CTAS", str(ctas))
+    monkeypatch.setenv("TRTC_SILU_QUANT_NV", str(nv))
+    x = _silu_input(rows, inter, dtype)
+    q, s, err = _fused_silu_quantize(lib, x, target)
+    q_ref, s_ref = lib.quantize_per_token(lib.silu_mul(x), target)
+    assert err == 0
+    assert torch.equal(s, s_ref.float()) and _same_codes(q, q_ref)
+
+
+def test_silu_mul_quantize_wide_rows_need_clusters(lib):
+    """Rows over 8192 vectors: split over a cluster on sm_90+, declined (both kernels) before."""
+    x = _silu_input(2, 66560, torch.bfloat16)
+    _, _, err = _fused_silu_quantize(lib, x, "fp8")
+    assert (err == 0) == (torch.cuda.get_device_capability() >= (9, 0))
 
 
 def test_fused_quantize_ops_errors(lib):

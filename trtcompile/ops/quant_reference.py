@@ -44,7 +44,8 @@ def quantize_per_token(x: torch.Tensor, target: str, float_scale: bool = False
     xf = x.float()
     qmax = 127.0 if target == "int8" else FP8_E4M3_MAX
     absmax = xf.abs().amax(dim=-1, keepdim=True)
-    scale = torch.where(absmax > 0, absmax / qmax, torch.ones_like(absmax))
+    # a tensor divisor: torch on CUDA multiplies by the reciprocal of a Python number instead
+    scale = torch.where(absmax > 0, absmax / torch.full_like(absmax, qmax), torch.ones_like(absmax))
     y = xf / scale
     scale_out = scale.to(x.dtype)
     if float_scale:
