@@ -41,6 +41,14 @@ struct Args {
   int nsplit;
   int max_decode_qlen;          // decode kernel handles sequences with 1..this many new tokens
   int head_chunks;              // CTAs per kv head in the decode kernel (group / GQ rounded up)
+  // Fused decode (tensor-core kernel, sm_90+, one new token per sequence, no kv_write launch):
+  // the split holding key n - 1 rotates the step's k, stores k/v to the pool at slot_mapping
+  // and attends to them from shared memory; splits merge across a thread-block cluster.
+  int fused;
+  const void* k_new;            // [T, k_stride] rows of k, head h at h * D (not rotated)
+  const void* v_new;            // [T, v_stride]
+  int k_stride, v_stride;
+  const int32_t* slot_mapping;  // [T]
 };
 
 // Programmatic dependent launch (sm_90+). The decode kernel is launched while kv_write still
@@ -193,6 +201,9 @@ int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int 
                        DecodeKind kind);
 int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                          DecodeKind kind);
+// Splits fused mode may put in one cluster (0: the kernel has no fused mode).
+int decode_max_cluster(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
+                       DecodeKind kind);
 bool decode_mma_exists(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq);
 // Prefill kernels: tensor-core tiles of query rows of sequences with >= 2 new tokens;
 // fp16/bf16 only. prefill_tile_rows: rows per tile of the kernel launch_prefill picks (tile_cum

@@ -13,10 +13,18 @@
 //
 // q is rotated once per token into shared memory (rounded to T, as the separate rotary pass
 // would store it) and held as A fragments. Warps are merged, splits written and merged by
-// finish_decode (shared with the CUDA-core kernel).
+// finish_decode (shared with the CUDA-core kernel) as parts 0..NW-1; part NW is the step's key
+// in fused mode (below), else empty.
 //
 // PDL (sm_90+): a warp waits for kv_write only before copying a tile that holds keys of this
 // step's tokens; finish_decode waits before the split counter.
+//
+// Fused mode (a.fused; no kv_write launch, one new token per sequence): the split whose key
+// range holds key n - 1 (the step's token) loads the token's k and v rows with its q rows,
+// rotates k as kv_write would (rounded to T), stores both to the pool (head chunk 0 only) and
+// keeps them in shared memory: its tile loop stops at n - 1 and the key joins the merge as part
+// NW (max = its score, sum 1, output v). No split reads that slot from the pool. The splits are
+// one thread-block cluster and merge through distributed shared memory (no counters).
 #include <cstdlib>
 #include <cstring>
 
@@ -38,7 +46,7 @@ template <int D, int GQ, int NW, int STAGES>
 struct MmaCfg {
   static constexpr int TILE = kTileKeys * D;             // elements of one K (or V) stage
   static constexpr int RING = NW * STAGES * 2 * TILE * 2;  // bytes
-  static constexpr int MERGE = finish_floats<D, GQ, NW>() * 4;
+  static constexpr int MERGE = finish_floats<D, GQ, NW + 1, true>() * 4;
   static constexpr int SMEM = RING > MERGE ? RING : MERGE;
 };
 
@@ -50,9 +58,13 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ __align__(16) T s_q[kMaxRows * D];  // swizzled rows of the heads, zero past ng
   __shared__ float2 s_cs[D / 2];                  // rotary factors of the token
+  __shared__ __align__(16) T s_kv[2 * D];         // fused: the step's k (rotated) and v rows
+  __shared__ float s_snew[kMaxRows];              // fused: their scores (log2 units)
+  constexpr int NP = NW + 1;                         // merge parts: the warps, the step's key
   float* sm_o = reinterpret_cast<float*>(smem_raw);  // merge buffers, over the rings
-  float* sm_m = sm_o + NW * GQ * D;
-  float* sm_l = sm_m + NW * GQ;
+  float* sm_m = sm_o + NP * GQ * D;
+  float* sm_l = sm_m + NP * GQ;
+  float* sm_part = sm_l + NP * GQ;                   // fused: this split's partial (cluster)
 
   const int hkv = blockIdx.x / a.head_chunks;
   const int chunk = blockIdx.x - hkv * a.head_chunks;
@@ -84,6 +96,8 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     const int qpos = a.positions[t];
     int kbeg, kend;
     split_key_range<ITER>(a, n, qpos, split, kbeg, kend);
+    const bool mine = a.fused && kbeg <= n - 1 && n - 1 < kend;  // holds the step's key
+    kend -= mine;
     const int ntiles = kend > kbeg ? (kend - kbeg + kTileKeys - 1) / kTileKeys : 0;
     const int nmine = ntiles > warp ? (ntiles - warp + NW - 1) / NW : 0;  // tiles warp + NW j
 
@@ -120,28 +134,51 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     for (int j = 0; j < STAGES - 1; ++j) issue(j, blk[j]);
     int32_t next = blk[STAGES - 1];  // block of tile j + STAGES - 1 at iteration j
 
-    // q rows of the heads, rotated and rounded to T, zero past ng; then A fragments (rows 0..7
-    // of two k-steps per ldmatrix).
+    // q rows of the heads, rotated and rounded to T, zero past ng (then A fragments: rows 0..7
+    // of two k-steps per ldmatrix); where `mine`, rows kMaxRows, +1: the step's k (rotated) and
+    // v, to s_kv and (head chunk 0) to the pool.
     const int half = a.rot / 2;
     for (int j = tid; j < half; j += NT)
       s_cs[j] = rotary_cs(static_cast<float>(qpos), __ldg(a.inv_freq + j), a.rotary_scaling);
     __syncthreads();
     const T* qrow = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + h0 * D;
-    for (int idx = tid; idx < kMaxRows * D; idx += NT) {
+    const int64_t new_slot = mine ? a.slot_mapping[t] : -1;
+    const T* knew = static_cast<const T*>(a.k_new) + static_cast<int64_t>(t) * a.k_stride + hkv * D;
+    const T* vnew = static_cast<const T*>(a.v_new) + static_cast<int64_t>(t) * a.v_stride + hkv * D;
+    for (int idx = tid; idx < (kMaxRows + 2) * D; idx += NT) {
       const int g = idx / D, c = idx - g * D;
+      const T* row = g < ng                            ? qrow + g * D
+                     : g == kMaxRows && mine           ? knew
+                     : g == kMaxRows + 1 && mine       ? vnew
+                                                       : nullptr;
       float x = 0.f;
-      if (g < ng) {
-        const T* row = qrow + g * D;
+      if (row != nullptr) {
         x = to_float(row[c]);
-        if (c < a.rot) {
+        if (c < a.rot && g <= kMaxRows) {
           const bool first = c < half;
           const float2 cs = s_cs[first ? c : c - half];
           x = rotate_q_cs<T>(x, to_float(row[first ? c + half : c - half]), first, cs.x, cs.y);
         }
       }
-      s_q[swz(g, c)] = from_float<T>(x);
+      const T y = from_float<T>(x);
+      if (g < kMaxRows) {
+        s_q[swz(g, c)] = y;
+      } else {
+        s_kv[(g - kMaxRows) * D + c] = y;
+        if (chunk == 0 && new_slot >= 0)
+          const_cast<T*>(static_cast<const T*>(g == kMaxRows ? a.k_pool : a.v_pool))
+              [(new_slot * a.num_kv_heads + hkv) * D + c] = y;
+      }
     }
     __syncthreads();
+    if (mine) {  // the step's key scored against each head: fp32 dot of the T-rounded rows
+      for (int g = warp; g < GQ; g += NW) {
+        float acc = 0.f;
+        for (int c = lane; c < D; c += 32) acc += to_float(s_q[swz(g, c)]) * to_float(s_kv[c]);
+        acc = warp_sum(acc);
+        if (lane == 0) s_snew[g] = acc * a.scale_log2;
+      }
+    }
     uint32_t qa[D / 16][2];  // A registers 0 and 2 (rows 0..7) of each k-step
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk += 2) {
@@ -229,21 +266,60 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
         sm_l[warp * GQ + g] = l;
       }
     }
+    for (int idx = tid; idx < GQ * D; idx += NT) {  // part NW: the step's key, or empty
+      const int hg = idx / D, d = idx - hg * D;
+      sm_o[(NW * GQ + hg) * D + d] = mine ? to_float(s_kv[D + d]) : 0.f;
+      if (d == 0) {
+        sm_m[NW * GQ + hg] = mine ? s_snew[hg] : -1e30f;
+        sm_l[NW * GQ + hg] = mine ? 1.f : 0.f;
+      }
+    }
     __syncthreads();
-    finish_decode<T, D, GQ, NW, NT>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng, 1.f);
+    finish_decode<T, D, GQ, NP, NT, true>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng, 1.f, sm_part);
   }
   wait_for_write();
+}
+
+// Splits per cluster in fused mode: 16 where a cluster of 16 of these CTAs can be resident
+// (non-portable size, opted in here; H100), else the portable 8.
+int probe_max_cluster(void (*fn)(Args), int smem, int threads) {
+  constexpr int kWide = 16;
+  if (cudaFuncSetAttribute(fn, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) {
+    cudaGetLastError();
+    return 8;
+  }
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(1, 1, kWide);
+  cfg.blockDim = dim3(threads);
+  cfg.dynamicSmemBytes = static_cast<size_t>(smem);
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = 1;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = kWide;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  int n = 0;
+  if (cudaOccupancyMaxActiveClusters(&n, fn, &cfg) != cudaSuccess) {
+    cudaGetLastError();
+    n = 0;
+  }
+  return n > 0 ? kWide : 8;
 }
 
 template <typename T, int D, int GQ, int NW, int STAGES>
 DecodeFn make_mma_fn() {
   constexpr int smem = MmaCfg<D, GQ, NW, STAGES>::SMEM;
-  static const bool raised = [] {  // > 48 KB of dynamic shared memory needs an opt-in
-    return cudaFuncSetAttribute(decode_mma_kernel<T, D, GQ, NW, STAGES>,
-                                cudaFuncAttributeMaxDynamicSharedMemorySize, smem) == cudaSuccess;
+  auto* fn = decode_mma_kernel<T, D, GQ, NW, STAGES>;
+  static const int max_cluster = [fn] {  // > 48 KB of dynamic shared memory needs an opt-in
+    if (cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) !=
+        cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    return device_capability() >= 90 ? probe_max_cluster(fn, smem, NW * 32) : 0;
   }();
-  if (!raised) cudaGetLastError();
-  return {decode_mma_kernel<T, D, GQ, NW, STAGES>, smem, NW * 32};
+  return {fn, smem, NW * 32, max_cluster};
 }
 
 // Warps x ring stages: 4 x 3 (2 CTAs per SM); TRTC_PA_DECODE_MMA=4,2 or 8,3 picks another
