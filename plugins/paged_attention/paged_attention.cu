@@ -9,9 +9,9 @@
 //      see wait_for_write) and/or tensor-core prefill kernel. Both rotate q as they load it.
 //      Where q rows are not 16-byte aligned and the prefill kernel runs, kv_write also stores
 //      rotated q to the workspace and the kernels read that instead.
-// Fused decode (T == S, tensor-core kernel, q rows 16-byte aligned, sm_90+): no kv_write; the
-// decode kernel stores the step's k/v itself and merges its splits in a thread-block cluster
-// (no counters to zero), see paged_attention_decode_mma.cu.
+// Fused decode (T == S, tensor-core kernel, q rows 16-byte aligned): the decode kernel stores
+// the step's k/v itself (see paged_attention_decode_mma.cu); kv_write runs only as the planning
+// block, and only where split counters need zeroing (split-K), else not at all.
 //
 // Modes (T tokens, S sequences; every scheduled sequence has >= 1 new token):
 //   fp16/bf16, T > S : decode kernel takes sequences with 1 new token, prefill kernel the rest.
@@ -246,7 +246,6 @@ __global__ void __launch_bounds__(kWriteThreads)
 
 struct Plan {
   bool prefill;
-  bool fused;  // decode only, no kv_write launch (Args::fused)
   int max_decode_qlen, gq, head_chunks, nsplit, tile_rows, tile_bound;
   DecodeKind kind;  // decode kernel: tensor cores, or CUDA cores (hoisted where one wave)
   int counters;  // split counters: S * Hkv * head_chunks
@@ -284,15 +283,15 @@ bool use_mma_decode(const trtc_paged_attention_params& p, int gq) {
          !(legacy != nullptr && atoi(legacy) == 1);
 }
 
-// Fused decode (Args::fused) where it exists, unless TRTC_PA_DECODE_FUSED=0 (tuning override,
-// for benchmarks).
-bool fused_allowed() {
+// Fused decode (Args::fused) for this plan and q, unless TRTC_PA_DECODE_FUSED=0 (tuning
+// override, for benchmarks).
+bool use_fused_decode(const trtc_paged_attention_params& p, DecodeKind kind, bool q_direct) {
   const char* v = getenv("TRTC_PA_DECODE_FUSED");
-  return !(v != nullptr && atoi(v) == 0);
+  return p.num_tokens == p.num_seqs && kind == DecodeKind::kMma && q_direct &&
+         !(v != nullptr && atoi(v) == 0);
 }
 
-// q_direct: the attention kernels can read q rows themselves (16-byte aligned).
-Plan make_plan(const trtc_paged_attention_params& p, bool q_direct) {
+Plan make_plan(const trtc_paged_attention_params& p) {
   Plan pl{};
   const int T = p.num_tokens, S = p.num_seqs;
   const int group = p.num_heads / p.num_kv_heads;
@@ -302,17 +301,10 @@ Plan make_plan(const trtc_paged_attention_params& p, bool q_direct) {
   pl.head_chunks = (group + pl.gq - 1) / pl.gq;
   pl.nsplit = 1;
   const bool mma = use_mma_decode(p, pl.gq);
-  // Fused decode: all decode, tensor-core kernel, q read directly, clusters (sm_90+).
-  const int max_cluster = mma && T == S && q_direct && can_overlap() && fused_allowed()
-                              ? decode_max_cluster(p.dtype, p.kv_dtype, p.head_dim, pl.gq,
-                                                   DecodeKind::kMma)
-                              : 0;
-  pl.fused = max_cluster > 0;
   // Split-K only where partials are per sequence (fast mode) or T == S (all decode).
   const char* force = getenv("TRTC_PA_NSPLIT");  // tuning override, e.g. for benchmarks
   if (force != nullptr && (pl.prefill || T == S)) {
     pl.nsplit = std::max(1, std::min(kMaxSplits, atoi(force)));
-    pl.fused = pl.fused && pl.nsplit <= max_cluster;
   } else if (pl.prefill || T == S) {
     // Pick the split count minimizing (waves of CTAs) x (keys per CTA + a fixed cost of two iterations); ties go
     // to fewer splits. Context is bounded by the block table width (shapes only).
@@ -322,9 +314,7 @@ Plan make_plan(const trtc_paged_attention_params& p, bool q_direct) {
     long ctx = static_cast<long>(p.max_blocks_per_seq) * p.block_size;
     if (p.sliding_window > 0 && p.sliding_window < ctx) ctx = p.sliding_window;
     // At most 32 splits: the last split merges them serially (64 cost 3.3x SDPA at B=1).
-    // Fused: the splits are one cluster (at most max_cluster).
-    const long max_split = std::max<long>(
-        1, std::min<long>(pl.fused ? max_cluster : 32, (ctx + iter - 1) / iter));
+    const long max_split = std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
     // Tensor-core kernel: each split also costs about 16 keys (its partial, the serial merge;
     // H100, B=1 ctx 4096: 16 splits 13.8 us, 32 splits 14.7 us).
     const long per_split = mma ? 16 : 0;
@@ -371,13 +361,12 @@ Plan make_plan(const trtc_paged_attention_params& p, bool q_direct) {
   // rotary factors of the prefill kernels: [T, rotary_dim / 2] float2
   const size_t cs_bytes = pl.prefill ? static_cast<size_t>(T) * (p.rotary_dim / 2) * sizeof(float2) : 0;
   pl.cum_off = pl.cs_off + align256(cs_bytes);
-  const bool parts = pl.nsplit > 1 && !pl.fused;  // split partials in the workspace
-  pl.counters = parts ? S * p.num_kv_heads * pl.head_chunks : 0;
+  pl.counters = pl.nsplit > 1 ? S * p.num_kv_heads * pl.head_chunks : 0;
   pl.done_off = pl.cum_off + align256(static_cast<size_t>(S + 1) * sizeof(int32_t));
   pl.ml_off = pl.done_off + align256(static_cast<size_t>(pl.counters) * sizeof(int32_t));
-  const size_t nparts = parts ? static_cast<size_t>(S) * p.num_heads * pl.nsplit : 0;
-  pl.o_off = pl.ml_off + align256(nparts * 2 * sizeof(float));
-  pl.total = pl.o_off + align256(nparts * p.head_dim * sizeof(float));
+  size_t parts = pl.nsplit > 1 ? static_cast<size_t>(S) * p.num_heads * pl.nsplit : 0;
+  pl.o_off = pl.ml_off + align256(parts * 2 * sizeof(float));
+  pl.total = pl.o_off + align256(parts * p.head_dim * sizeof(float));
   return pl;
 }
 
@@ -412,8 +401,7 @@ int log2i(int x) {
 
 extern "C" size_t trtc_paged_attention_workspace_size(const trtc_paged_attention_params* p) {
   if (!trtc::pa::valid(p) || !trtc::pa::supported(p)) return 0;
-  // q alignment is not known here: the larger of the two plans
-  return std::max(trtc::pa::make_plan(*p, false).total, trtc::pa::make_plan(*p, true).total);
+  return trtc::pa::make_plan(*p).total;
 }
 
 extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const void* q,
@@ -429,20 +417,20 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   if (quantized_pool(p) != (kv_scales != nullptr)) return cudaErrorInvalidValue;
   if (p->rotary_dim > 0 && inv_freq == nullptr) return cudaErrorInvalidValue;
   if (p->num_tokens == 0) return cudaSuccess;
-  // The attention kernels load q rows with 16-byte accesses; where it cannot, q goes through the
-  // workspace (rotated by kv_write) and nothing rotates on load.
-  const size_t elt = static_cast<size_t>(trtc::element_size(p->dtype));
-  const int vec = 16 / static_cast<int>(elt);
-  const bool q_direct = trtc::aligned16(q) && p->q_stride % vec == 0;
-  const Plan pl = make_plan(*p, q_direct);
+  const Plan pl = make_plan(*p);
   if (workspace == nullptr || workspace_size < pl.total) return cudaErrorInvalidValue;
 
   char* ws = static_cast<char*>(workspace);
+  const size_t elt = static_cast<size_t>(trtc::element_size(p->dtype));
   const size_t pool_half = static_cast<size_t>(p->num_blocks) * p->block_size * p->num_kv_heads *
                            p->head_dim * trtc::element_size(p->kv_dtype);
   char* k_pool = static_cast<char*>(kv_cache_layer);
   char* v_pool = k_pool + pool_half;
 
+  // The attention kernels load q rows with 16-byte accesses; where it cannot, q goes through the
+  // workspace (rotated by kv_write) and nothing rotates on load.
+  const int vec = 16 / static_cast<int>(elt);
+  const bool q_direct = trtc::aligned16(q) && p->q_stride % vec == 0;
   const int nq = q_direct ? 0 : p->num_heads;
   void* qbuf = ws + pl.q_off;
   Args a{};
@@ -478,7 +466,7 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   a.nsplit = pl.nsplit;
   a.max_decode_qlen = pl.max_decode_qlen;
   a.head_chunks = pl.head_chunks;
-  a.fused = pl.fused ? 1 : 0;
+  a.fused = use_fused_decode(*p, pl.kind, q_direct) ? 1 : 0;
   a.k_new = k;
   a.v_new = v;
   a.k_stride = p->k_stride;
@@ -489,7 +477,7 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
                       p->q_stride % vec == 0 && p->k_stride % vec == 0 &&
                       p->v_stride % vec == 0 && (p->rotary_dim / 2) % vec == 0;
   int32_t* tile_cum = pl.prefill ? const_cast<int32_t*>(a.tile_cum) : nullptr;
-  int err = pl.fused ? 0 : dispatch_pool(p->dtype, p->kv_dtype, [&](auto tag, auto pool_tag) {
+  int err = dispatch_pool(p->dtype, p->kv_dtype, [&](auto tag, auto pool_tag) {
     using T = decltype(tag);
     using P = decltype(pool_tag);
     const auto* qt = static_cast<const T*>(q);
@@ -498,7 +486,15 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
     auto* kp = reinterpret_cast<P*>(k_pool);
     auto* vp = reinterpret_cast<P*>(v_pool);
     const unsigned blocks = static_cast<unsigned>(p->num_tokens + 1);
-    if (kv_vec) {
+    if (a.fused) {  // the planning block alone (as block 0 of no tokens), where counters need it
+      if (pl.counters == 0) return 0;
+      trtc_paged_attention_params none = *p;
+      none.num_tokens = 0;
+      kv_write_kernel<T, P><<<1, kWriteThreads, 0, stream>>>(
+          none, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
+          kv_scales, nq, query_start_loc, tile_cum, a.split_done, pl.counters, pl.tile_rows,
+          rot_cs);
+    } else if (kv_vec) {
       kv_write_kernel<T, P><<<blocks, kWriteThreads, 0, stream>>>(
           *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
           kv_scales, nq,
@@ -514,8 +510,9 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
     return static_cast<int>(cudaGetLastError());
   });
   if (err) return err;
+  const bool after_write = !a.fused || pl.counters > 0;  // a kv_write launch precedes it
   if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.kind,
-                           can_overlap() && !pl.fused, stream)))
+                           can_overlap() && after_write, stream)))
     return err;
   if (pl.prefill &&
       (err = launch_prefill(a, p->dtype, p->kv_dtype, p->head_dim, pl.tile_bound, stream)))

@@ -41,9 +41,9 @@ struct Args {
   int nsplit;
   int max_decode_qlen;          // decode kernel handles sequences with 1..this many new tokens
   int head_chunks;              // CTAs per kv head in the decode kernel (group / GQ rounded up)
-  // Fused decode (tensor-core kernel, sm_90+, one new token per sequence, no kv_write launch):
-  // the split holding key n - 1 rotates the step's k, stores k/v to the pool at slot_mapping
-  // and attends to them from shared memory; splits merge across a thread-block cluster.
+  // Fused decode (tensor-core kernel, one new token per sequence: token s): the split holding
+  // key n - 1 rotates the step's k, stores k/v to the pool at slot_mapping and attends to them
+  // from shared memory; kv_write stores nothing.
   int fused;
   const void* k_new;            // [T, k_stride] rows of k, head h at h * D (not rotated)
   const void* v_new;            // [T, v_stride]

@@ -357,21 +357,11 @@ int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head
   cfg.blockDim = dim3(f.threads);
   cfg.dynamicSmemBytes = static_cast<size_t>(f.smem);
   cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  int na = 0;
-  if (overlap) {
-    attr[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[na++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  if (a.fused && a.nsplit > f.max_cluster) return cudaErrorInvalidValue;  // (0: no fused mode)
-  if (a.fused && a.nsplit > 1) {  // the splits of a (kv head chunk, sequence): one cluster
-    attr[na].id = cudaLaunchAttributeClusterDimension;
-    attr[na].val.clusterDim.x = 1;
-    attr[na].val.clusterDim.y = 1;
-    attr[na++].val.clusterDim.z = static_cast<unsigned>(a.nsplit);
-  }
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = na;
+  cfg.numAttrs = overlap ? 1 : 0;
   return static_cast<int>(cudaLaunchKernelEx(&cfg, f.fn, a));
 }
 
@@ -381,11 +371,6 @@ int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, in
     return decode_mma_keys_per_iter(decode_mma_fn(dtype, kv_dtype, head_dim, gq));
   const int vec = 16 / element_size(kv_dtype);
   return kThreads / (head_dim / vec) * 4;
-}
-
-int decode_max_cluster(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
-                       DecodeKind kind) {
-  return pick(dtype, kv_dtype, head_dim, gq, kind).max_cluster;
 }
 
 int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,

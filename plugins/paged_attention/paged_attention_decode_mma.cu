@@ -19,12 +19,11 @@
 // PDL (sm_90+): a warp waits for kv_write only before copying a tile that holds keys of this
 // step's tokens; finish_decode waits before the split counter.
 //
-// Fused mode (a.fused; no kv_write launch, one new token per sequence): the split whose key
-// range holds key n - 1 (the step's token) loads the token's k and v rows with its q rows,
-// rotates k as kv_write would (rounded to T), stores both to the pool (head chunk 0 only) and
-// keeps them in shared memory: its tile loop stops at n - 1 and the key joins the merge as part
-// NW (max = its score, sum 1, output v). No split reads that slot from the pool. The splits are
-// one thread-block cluster and merge through distributed shared memory (no counters).
+// Fused mode (a.fused: one new token per sequence, token s; kv_write stores nothing): the split
+// whose key range holds key n - 1 (the step's token) loads the token's k and v rows with its q
+// rows, rotates k as kv_write would (rounded to T), stores both to the pool (head chunk 0 only)
+// and keeps them in shared memory: its tile loop stops at n - 1 and the key joins the merge as
+// part NW (max = its score, sum 1, output v). No CTA reads that slot from the pool.
 #include <cstdlib>
 #include <cstring>
 
@@ -46,7 +45,7 @@ template <int D, int GQ, int NW, int STAGES>
 struct MmaCfg {
   static constexpr int TILE = kTileKeys * D;             // elements of one K (or V) stage
   static constexpr int RING = NW * STAGES * 2 * TILE * 2;  // bytes
-  static constexpr int MERGE = finish_floats<D, GQ, NW + 1, true>() * 4;
+  static constexpr int MERGE = finish_floats<D, GQ, NW + 1>() * 4;
   static constexpr int SMEM = RING > MERGE ? RING : MERGE;
 };
 
@@ -64,12 +63,11 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   float* sm_o = reinterpret_cast<float*>(smem_raw);  // merge buffers, over the rings
   float* sm_m = sm_o + NP * GQ * D;
   float* sm_l = sm_m + NP * GQ;
-  float* sm_part = sm_l + NP * GQ;                   // fused: this split's partial (cluster)
 
   const int hkv = blockIdx.x / a.head_chunks;
   const int chunk = blockIdx.x - hkv * a.head_chunks;
   const int s = blockIdx.y, split = blockIdx.z;
-  const int q0 = a.qsl[s], q1 = a.qsl[s + 1];
+  const int q0 = a.fused ? s : a.qsl[s], q1 = a.fused ? s + 1 : a.qsl[s + 1];
   const int n = a.seq_lens[s];
   if (q1 <= q0 || q1 - q0 > a.max_decode_qlen) {
     wait_for_write();
@@ -111,7 +109,8 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     auto issue = [&](int j, int32_t blk) {
       if (j < nmine) {
         const int tb = kbeg + (warp + j * NW) * kTileKeys;
-        wait_for_write_if(tb + kTileKeys > n - nnew);  // the keys of this step come from kv_write
+        // the keys of this step come from kv_write (fused: from no CTA's pool copy)
+        wait_for_write_if(!a.fused && tb + kTileKeys > n - nnew);
         T* ks = ring + (j % STAGES) * 2 * TILE;
 #pragma unroll
         for (int i = 0; i < kTileKeys / RPI; ++i) {
@@ -130,48 +129,62 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     int32_t blk[STAGES];
 #pragma unroll
     for (int j = 0; j < STAGES; ++j) blk[j] = block_of(j);
+
+    // Rows staged to shared memory: q of the heads (zero past ng), then where `mine` the step's
+    // k and v (rows kMaxRows, + 1). Each thread's elements and their rotary partners are loaded
+    // here, before the tile copies wait for the block ids.
+    constexpr int ROWS = kMaxRows + 2, NSTAGE = (ROWS * D + NT - 1) / NT;
+    const int half = a.rot / 2;
+    const T* qrow = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + h0 * D;
+    const T* krow = static_cast<const T*>(a.k_new) + static_cast<int64_t>(t) * a.k_stride + hkv * D;
+    const T* vrow = static_cast<const T*>(a.v_new) + static_cast<int64_t>(t) * a.v_stride + hkv * D;
+    const int64_t new_slot = mine && chunk == 0 ? a.slot_mapping[t] : -1;
+    T xs[NSTAGE], ys[NSTAGE];
+#pragma unroll
+    for (int i = 0; i < NSTAGE; ++i) {
+      const int idx = tid + i * NT, g = idx / D, c = idx - g * D;
+      const T* row = g < ng                      ? qrow + g * D
+                     : g == kMaxRows && mine     ? krow
+                     : g == kMaxRows + 1 && mine ? vrow
+                                                 : nullptr;
+      xs[i] = ys[i] = from_float<T>(0.f);
+      if (row != nullptr) {
+        xs[i] = row[c];
+        if (c < a.rot && g <= kMaxRows) ys[i] = row[c < half ? c + half : c - half];
+      }
+    }
 #pragma unroll
     for (int j = 0; j < STAGES - 1; ++j) issue(j, blk[j]);
     int32_t next = blk[STAGES - 1];  // block of tile j + STAGES - 1 at iteration j
 
-    // q rows of the heads, rotated and rounded to T, zero past ng (then A fragments: rows 0..7
-    // of two k-steps per ldmatrix); where `mine`, rows kMaxRows, +1: the step's k (rotated) and
-    // v, to s_kv and (head chunk 0) to the pool.
-    const int half = a.rot / 2;
+    // Rotated and rounded to T (q as the separate rotary pass would store it, k as kv_write).
     for (int j = tid; j < half; j += NT)
       s_cs[j] = rotary_cs(static_cast<float>(qpos), __ldg(a.inv_freq + j), a.rotary_scaling);
     __syncthreads();
-    const T* qrow = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + h0 * D;
-    const int64_t new_slot = mine ? a.slot_mapping[t] : -1;
-    const T* knew = static_cast<const T*>(a.k_new) + static_cast<int64_t>(t) * a.k_stride + hkv * D;
-    const T* vnew = static_cast<const T*>(a.v_new) + static_cast<int64_t>(t) * a.v_stride + hkv * D;
-    for (int idx = tid; idx < (kMaxRows + 2) * D; idx += NT) {
-      const int g = idx / D, c = idx - g * D;
-      const T* row = g < ng                            ? qrow + g * D
-                     : g == kMaxRows && mine           ? knew
-                     : g == kMaxRows + 1 && mine       ? vnew
-                                                       : nullptr;
-      float x = 0.f;
-      if (row != nullptr) {
-        x = to_float(row[c]);
-        if (c < a.rot && g <= kMaxRows) {
-          const bool first = c < half;
-          const float2 cs = s_cs[first ? c : c - half];
-          x = rotate_q_cs<T>(x, to_float(row[first ? c + half : c - half]), first, cs.x, cs.y);
-        }
+#pragma unroll
+    for (int i = 0; i < NSTAGE; ++i) {
+      const int idx = tid + i * NT, g = idx / D, c = idx - g * D;
+      if (g >= ROWS) continue;
+      float x = to_float(xs[i]);
+      if (c < a.rot && g <= kMaxRows) {
+        const bool first = c < half;
+        const float2 cs = s_cs[first ? c : c - half];
+        x = rotate_q_cs<T>(x, to_float(ys[i]), first, cs.x, cs.y);
       }
-      const T y = from_float<T>(x);
-      if (g < kMaxRows) {
-        s_q[swz(g, c)] = y;
-      } else {
-        s_kv[(g - kMaxRows) * D + c] = y;
-        if (chunk == 0 && new_slot >= 0)
-          const_cast<T*>(static_cast<const T*>(g == kMaxRows ? a.k_pool : a.v_pool))
-              [(new_slot * a.num_kv_heads + hkv) * D + c] = y;
-      }
+      if (g < kMaxRows) s_q[swz(g, c)] = from_float<T>(x);
+      else s_kv[(g - kMaxRows) * D + c] = from_float<T>(x);
     }
     __syncthreads();
-    if (mine) {  // the step's key scored against each head: fp32 dot of the T-rounded rows
+    if (mine) {
+      // The step's k and v to the pool (16 bytes a thread), then its score against each head:
+      // fp32 dot of the T-rounded rows.
+      constexpr int VEC = 8;
+      if (new_slot >= 0 && tid < 2 * D / VEC) {
+        const int e = tid * VEC, which = e / D;
+        T* dst = const_cast<T*>(static_cast<const T*>(which == 0 ? a.k_pool : a.v_pool)) +
+                 (new_slot * a.num_kv_heads + hkv) * D + (e - which * D);
+        *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(s_kv + e);
+      }
       for (int g = warp; g < GQ; g += NW) {
         float acc = 0.f;
         for (int c = lane; c < D; c += 32) acc += to_float(s_q[swz(g, c)]) * to_float(s_kv[c]);
@@ -275,51 +288,20 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
       }
     }
     __syncthreads();
-    finish_decode<T, D, GQ, NP, NT, true>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng, 1.f, sm_part);
+    finish_decode<T, D, GQ, NP, NT>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng, 1.f);
   }
   wait_for_write();
-}
-
-// Splits per cluster in fused mode: 16 where a cluster of 16 of these CTAs can be resident
-// (non-portable size, opted in here; H100), else the portable 8.
-int probe_max_cluster(void (*fn)(Args), int smem, int threads) {
-  constexpr int kWide = 16;
-  if (cudaFuncSetAttribute(fn, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) {
-    cudaGetLastError();
-    return 8;
-  }
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(1, 1, kWide);
-  cfg.blockDim = dim3(threads);
-  cfg.dynamicSmemBytes = static_cast<size_t>(smem);
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = 1;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = kWide;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  int n = 0;
-  if (cudaOccupancyMaxActiveClusters(&n, fn, &cfg) != cudaSuccess) {
-    cudaGetLastError();
-    n = 0;
-  }
-  return n > 0 ? kWide : 8;
 }
 
 template <typename T, int D, int GQ, int NW, int STAGES>
 DecodeFn make_mma_fn() {
   constexpr int smem = MmaCfg<D, GQ, NW, STAGES>::SMEM;
-  auto* fn = decode_mma_kernel<T, D, GQ, NW, STAGES>;
-  static const int max_cluster = [fn] {  // > 48 KB of dynamic shared memory needs an opt-in
-    if (cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) !=
-        cudaSuccess) {
-      cudaGetLastError();
-      return 0;
-    }
-    return device_capability() >= 90 ? probe_max_cluster(fn, smem, NW * 32) : 0;
+  static const bool raised = [] {  // > 48 KB of dynamic shared memory needs an opt-in
+    return cudaFuncSetAttribute(decode_mma_kernel<T, D, GQ, NW, STAGES>,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize, smem) == cudaSuccess;
   }();
-  return {fn, smem, NW * 32, max_cluster};
+  if (!raised) cudaGetLastError();
+  return {decode_mma_kernel<T, D, GQ, NW, STAGES>, smem, NW * 32};
 }
 
 // Warps x ring stages: 4 x 3 (2 CTAs per SM); TRTC_PA_DECODE_MMA=4,2 or 8,3 picks another

@@ -235,20 +235,20 @@ def test_paged_attention_decode_variants(lib, monkeypatch, variant, dtype, shape
     _close(out, ref, ATOL[dtype])
 
 
-# New keys at the edges of the fused decode's key ranges: the only key (0 cached), the first key
-# of a split (64, 128 cached: forced splits of 64-key multiples), the last key of one.
+# New keys at the edges of the fused decode's key ranges (64-key multiples): the only key (0
+# cached), the first key of a split (64, 128 cached), the last key of one (63 cached).
 FUSED_EDGES = [(0, 1), (64, 1), (63, 1), (128, 1), (4000, 1), (16, 1), (1000, 1)]
 
 
 @pytest.mark.parametrize("fused", ["1", "0"])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64", "gqa12_2_d128_b64"])
-@pytest.mark.parametrize("nsplit", [2, 8, 16])
+@pytest.mark.parametrize("nsplit", [1, 2, 16])
 @pytest.mark.parametrize("window", [0, 100])
 def test_paged_attention_fused_decode(lib, monkeypatch, fused, dtype, shape, nsplit, window):
-    """All-decode batches on tensor cores: the decode kernel stores the step's k/v itself and
-    merges its splits in a cluster (fused, sm_90+), or runs after kv_write (TRTC_PA_DECODE_FUSED=0);
-    output and pool against the reference at split counts up to a 16-CTA cluster."""
+    """All-decode batches on tensor cores: the decode kernel stores the step's k/v itself
+    (fused), or runs after kv_write (TRTC_PA_DECODE_FUSED=0); output and pool against the
+    reference, with the new key alone in its split, first or last in it."""
     monkeypatch.setenv("TRTC_PA_DECODE_FUSED", fused)
     monkeypatch.setenv("TRTC_PA_NSPLIT", str(nsplit))
     hq, hkv, d, block = SHAPES[shape]
