@@ -247,7 +247,7 @@ __global__ void __launch_bounds__(kWriteThreads)
 struct Plan {
   bool prefill;
   int max_decode_qlen, gq, head_chunks, nsplit, tile_rows, tile_bound;
-  DecodeKind kind;  // decode kernel: tensor cores, or CUDA cores (hoisted where one wave)
+  DecodeKind kind;  // tensor cores or CUDA cores; the wide/hoisted variant where one wave
   int counters;  // split counters: S * Hkv * head_chunks
   size_t q_off, cs_off, cum_off, done_off, ml_off, o_off, total;
 };
@@ -287,7 +287,8 @@ bool use_mma_decode(const trtc_paged_attention_params& p, int gq) {
 // override, for benchmarks).
 bool use_fused_decode(const trtc_paged_attention_params& p, DecodeKind kind, bool q_direct) {
   const char* v = getenv("TRTC_PA_DECODE_FUSED");
-  return p.num_tokens == p.num_seqs && kind == DecodeKind::kMma && q_direct &&
+  const bool mma = kind == DecodeKind::kMma || kind == DecodeKind::kMmaWide;
+  return p.num_tokens == p.num_seqs && mma && q_direct &&
          !(v != nullptr && atoi(v) == 0);
 }
 
@@ -301,6 +302,8 @@ Plan make_plan(const trtc_paged_attention_params& p) {
   pl.head_chunks = (group + pl.gq - 1) / pl.gq;
   pl.nsplit = 1;
   const bool mma = use_mma_decode(p, pl.gq);
+  const DecodeKind wide = mma ? DecodeKind::kMmaWide : DecodeKind::kHoist;  // grids of one wave
+  const DecodeKind lean = mma ? DecodeKind::kMma : DecodeKind::kLean;
   // Split-K only where partials are per sequence (fast mode) or T == S (all decode).
   const char* force = getenv("TRTC_PA_NSPLIT");  // tuning override, e.g. for benchmarks
   if (force != nullptr && (pl.prefill || T == S)) {
@@ -309,16 +312,18 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     // Pick the split count minimizing (waves of CTAs) x (keys per CTA + a fixed cost of two iterations); ties go
     // to fewer splits. Context is bounded by the block table width (shapes only).
     const long base = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks;
-    const long iter = decode_keys_per_iter(p.dtype, p.kv_dtype, p.head_dim, pl.gq,
-                                           mma ? DecodeKind::kMma : DecodeKind::kLean);
     long ctx = static_cast<long>(p.max_blocks_per_seq) * p.block_size;
     if (p.sliding_window > 0 && p.sliding_window < ctx) ctx = p.sliding_window;
-    // At most 32 splits: the last split merges them serially (64 cost 3.3x SDPA at B=1).
-    const long max_split = std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
     // Tensor-core kernel: each split also costs about 16 keys (its partial, the serial merge;
     // H100, B=1 ctx 4096: 16 splits 13.8 us, 32 splits 14.7 us).
     const long per_split = mma ? 16 : 0;
-    auto best_split = [&](long slots, long& waves) {
+    const long sms = num_sms();
+    auto best_split = [&](DecodeKind kind, long& waves) {
+      const long slots =
+          sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
+      const long iter = decode_keys_per_iter(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
+      // At most 32 splits: the last split merges them serially (64 cost 3.3x SDPA at B=1).
+      const long max_split = std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
       long best_cost = LONG_MAX;
       int best = 1;
       waves = 1;
@@ -334,24 +339,19 @@ Plan make_plan(const trtc_paged_attention_params& p) {
       }
       return best;
     };
-    // CUDA cores: planned for the hoisted-angle variant (fewer resident CTAs) first; where that
-    // plan needs more than one wave, for the leaner variant (B=16 ctx 4096: 3 hoisted splits
-    // beat 4 lean).
-    const long sms = num_sms();
+    // Planned for the one-wave variant (fewer resident CTAs: CUDA cores hoisting the angles,
+    // tensor cores with 8 warps) first; where that plan needs more than one wave, for the lean
+    // one (B=16 ctx 4096: 3 hoisted splits beat 4 lean).
     long waves = 0;
-    const DecodeKind first = mma ? DecodeKind::kMma : DecodeKind::kHoist;
-    auto slots = [&](DecodeKind kind) {
-      return sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
-    };
-    pl.nsplit = best_split(slots(first), waves);
-    if (!mma && waves > 1) pl.nsplit = best_split(slots(DecodeKind::kLean), waves);
+    pl.nsplit = best_split(wide, waves);
+    if (waves > 1) pl.nsplit = best_split(lean, waves);
   }
-  // CUDA cores: the hoisted-angle variant wherever the grid fits its one wave.
+  // The one-wave variant wherever the grid fits its one wave.
   const long decode_ctas = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks * pl.nsplit;
-  const bool one_wave = decode_ctas <= static_cast<long>(num_sms()) *
-                                           decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim,
-                                                              pl.gq, DecodeKind::kHoist);
-  pl.kind = mma ? DecodeKind::kMma : one_wave ? DecodeKind::kHoist : DecodeKind::kLean;
+  const bool one_wave =
+      decode_ctas <= static_cast<long>(num_sms()) *
+                         decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, wide);
+  pl.kind = one_wave ? wide : lean;
   const long P = std::min<long>(S, T / 2);
   pl.tile_rows = prefill_tile_rows(p.dtype, p.kv_dtype, p.scale);
   pl.tile_bound = static_cast<int>((T + P * (pl.tile_rows - 1)) / pl.tile_rows + 1);

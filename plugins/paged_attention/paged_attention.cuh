@@ -191,9 +191,11 @@ __device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, 
 // nsplit > 1 the last split of each (sequence, head chunk) to finish merges the partials.
 // Kinds: CUDA cores, lean or with the rotary angles hoisted (fewer instructions, more
 // registers on 16-bit pools: for grids that fit one wave anyway); tensor cores (kMma: 16-bit
-// pools of the activation type, gq 4 or 8; decode_mma_fn says where it exists).
+// pools of the activation type, gq 4 or 8; decode_mma_fn says where it exists), kMmaWide: the
+// same with 8 warps, one CTA per SM (half the prologue and merge work a thread: for grids that
+// fit one wave).
 // overlap: launched as a programmatic dependent of the kernel before it (kv_write; sm_90+).
-enum class DecodeKind { kLean, kHoist, kMma };
+enum class DecodeKind { kLean, kHoist, kMma, kMmaWide };
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                   DecodeKind kind, bool overlap, cudaStream_t stream);
 // Resident decode CTAs per SM and keys per CTA iteration (for split planning).

@@ -333,7 +333,8 @@ DecodeFn decode_fn(int gq, bool hoist) {
 }
 
 DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind) {
-  if (kind == DecodeKind::kMma) return decode_mma_fn(dtype, kv_dtype, head_dim, gq);
+  if (kind == DecodeKind::kMma || kind == DecodeKind::kMmaWide)
+    return decode_mma_fn(dtype, kv_dtype, head_dim, gq, kind == DecodeKind::kMmaWide);
   const bool hoist = kind == DecodeKind::kHoist;
   DecodeFn f{nullptr, 0, 0};
   dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {
@@ -367,8 +368,8 @@ int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head
 
 int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                          DecodeKind kind) {
-  if (kind == DecodeKind::kMma)
-    return decode_mma_keys_per_iter(decode_mma_fn(dtype, kv_dtype, head_dim, gq));
+  if (kind == DecodeKind::kMma || kind == DecodeKind::kMmaWide)
+    return decode_mma_keys_per_iter(pick(dtype, kv_dtype, head_dim, gq, kind));
   const int vec = 16 / element_size(kv_dtype);
   return kThreads / (head_dim / vec) * 4;
 }

@@ -31,9 +31,10 @@ constexpr int finish_floats() {
 //   sm_m[j * GQ + g]             its running max (log2 units), sm_l its sum of p
 // Merges them into out (nsplit 1) or into the split partial (part_o normalized, part_ml),
 // then with nsplit > 1 the last split to finish (a counter in the workspace) merges the
-// partials: out = sum_i w_i o_i / sum_i w_i, w_i = l_i * 2^(m_i - max m).
+// partials: out = sum_i w_i o_i / sum_i w_i, w_i = l_i * 2^(m_i - max m), BATCH splits loaded
+// together (one round trip for up to BATCH splits).
 // Every thread calls it; it ends with a barrier (the buffers are free again).
-template <typename T, int D, int GQ, int NP, int NT>
+template <typename T, int D, int GQ, int NP, int NT, int BATCH = 8>
 __device__ __forceinline__ void finish_decode(const Args& a, float* sm_o, const float* sm_m,
                                               const float* sm_l, int t, int s, int split, int h0,
                                               int ng, float vscale) {
@@ -78,7 +79,7 @@ __device__ __forceinline__ void finish_decode(const Args& a, float* sm_o, const 
       __threadfence();
       // 4 columns a thread; the splits' (max, sum) and outputs are loaded together, kBatch
       // splits at a time, and folded in with a running max.
-      constexpr int kBatch = 8;
+      constexpr int kBatch = BATCH;
       for (int idx = tid; idx < GQ * D / 4; idx += NT) {
         const int g = idx / (D / 4), d = (idx - g * (D / 4)) * 4;
         if (g >= ng) continue;
@@ -140,7 +141,7 @@ struct DecodeFn {
 
 // Tensor-core kernel (paged_attention_decode_mma.cu): 16-bit pools of the activation type,
 // gq 4 or 8; null fn otherwise. Keys per CTA iteration of one of its kernels (split planning).
-DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq);
+DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool wide);
 int decode_mma_keys_per_iter(const DecodeFn& f);
 
 }  // namespace pa

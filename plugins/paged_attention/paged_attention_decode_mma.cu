@@ -91,6 +91,30 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   wait_for_write_if(a.q_from_write);
 
   for (int t = q0; t < q1; ++t) {
+    // Rows staged to shared memory: q of the heads (zero past ng), then (fused) the step's k and
+    // v (rows kMaxRows, + 1). Each thread's elements, their rotary partners and the rotary
+    // frequency are loaded first: nothing here waits for the sequence's length or position.
+    constexpr int ROWS = kMaxRows + 2, NSTAGE = (ROWS * D + NT - 1) / NT;
+    const int half = a.rot / 2;
+    const T* qrow = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + h0 * D;
+    const T* krow = static_cast<const T*>(a.k_new) + static_cast<int64_t>(t) * a.k_stride + hkv * D;
+    const T* vrow = static_cast<const T*>(a.v_new) + static_cast<int64_t>(t) * a.v_stride + hkv * D;
+    const int64_t new_slot = a.fused && chunk == 0 ? a.slot_mapping[t] : -1;
+    const float inv_freq = tid < half ? __ldg(a.inv_freq + tid) : 0.f;  // half <= D / 2 < NT
+    T xs[NSTAGE], ys[NSTAGE];
+#pragma unroll
+    for (int i = 0; i < NSTAGE; ++i) {
+      const int idx = tid + i * NT, g = idx / D, c = idx - g * D;
+      const T* row = g < ng                         ? qrow + g * D
+                     : g == kMaxRows && a.fused     ? krow
+                     : g == kMaxRows + 1 && a.fused ? vrow
+                                                    : nullptr;
+      xs[i] = ys[i] = from_float<T>(0.f);
+      if (row != nullptr) {
+        xs[i] = row[c];
+        if (c < a.rot && g <= kMaxRows) ys[i] = row[c < half ? c + half : c - half];
+      }
+    }
     const int qpos = a.positions[t];
     int kbeg, kend;
     split_key_range<ITER>(a, n, qpos, split, kbeg, kend);
@@ -130,36 +154,12 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
 #pragma unroll
     for (int j = 0; j < STAGES; ++j) blk[j] = block_of(j);
 
-    // Rows staged to shared memory: q of the heads (zero past ng), then where `mine` the step's
-    // k and v (rows kMaxRows, + 1). Each thread's elements and their rotary partners are loaded
-    // here, before the tile copies wait for the block ids.
-    constexpr int ROWS = kMaxRows + 2, NSTAGE = (ROWS * D + NT - 1) / NT;
-    const int half = a.rot / 2;
-    const T* qrow = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + h0 * D;
-    const T* krow = static_cast<const T*>(a.k_new) + static_cast<int64_t>(t) * a.k_stride + hkv * D;
-    const T* vrow = static_cast<const T*>(a.v_new) + static_cast<int64_t>(t) * a.v_stride + hkv * D;
-    const int64_t new_slot = mine && chunk == 0 ? a.slot_mapping[t] : -1;
-    T xs[NSTAGE], ys[NSTAGE];
-#pragma unroll
-    for (int i = 0; i < NSTAGE; ++i) {
-      const int idx = tid + i * NT, g = idx / D, c = idx - g * D;
-      const T* row = g < ng                      ? qrow + g * D
-                     : g == kMaxRows && mine     ? krow
-                     : g == kMaxRows + 1 && mine ? vrow
-                                                 : nullptr;
-      xs[i] = ys[i] = from_float<T>(0.f);
-      if (row != nullptr) {
-        xs[i] = row[c];
-        if (c < a.rot && g <= kMaxRows) ys[i] = row[c < half ? c + half : c - half];
-      }
-    }
 #pragma unroll
     for (int j = 0; j < STAGES - 1; ++j) issue(j, blk[j]);
     int32_t next = blk[STAGES - 1];  // block of tile j + STAGES - 1 at iteration j
 
     // Rotated and rounded to T (q as the separate rotary pass would store it, k as kv_write).
-    for (int j = tid; j < half; j += NT)
-      s_cs[j] = rotary_cs(static_cast<float>(qpos), __ldg(a.inv_freq + j), a.rotary_scaling);
+    if (tid < half) s_cs[tid] = rotary_cs(static_cast<float>(qpos), inv_freq, a.rotary_scaling);
     __syncthreads();
 #pragma unroll
     for (int i = 0; i < NSTAGE; ++i) {
@@ -288,7 +288,8 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
       }
     }
     __syncthreads();
-    finish_decode<T, D, GQ, NP, NT>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng, 1.f);
+    // 16 splits merged in one round trip (the planner's split count at B=1 ctx 4096)
+    finish_decode<T, D, GQ, NP, NT, 16>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng, 1.f);
   }
   wait_for_write();
 }
@@ -304,32 +305,35 @@ DecodeFn make_mma_fn() {
   return {decode_mma_kernel<T, D, GQ, NW, STAGES>, smem, NW * 32};
 }
 
-// Warps x ring stages: 4 x 3 (2 CTAs per SM); TRTC_PA_DECODE_MMA=4,2 or 8,3 picks another
-// (tuning override, for benchmarks; on H100 neither was faster than 4 x 3 by more than noise,
-// nor were 2 x 6 and 2 x 4, which were slower).
+// Warps x ring stages: 4 x 3 (2 CTAs per SM), or `wide` 8 x 3 (1 CTA per SM; the planner's
+// pick for grids of one wave: H100, B=1 ctx 16 6.0 us vs 7.0, ctx 4096 13.5 vs 14.1; slower
+// than 4 x 3 on many waves). TRTC_PA_DECODE_MMA=4,2, 4,3 or 8,3 overrides both (tuning
+// override, for benchmarks and tests; 2 x 6 and 2 x 4 were slower).
 template <typename T, int D, int GQ>
-DecodeFn mma_fn_g() {
+DecodeFn mma_fn_g(bool wide) {
   const char* v = getenv("TRTC_PA_DECODE_MMA");
   if (v != nullptr && strcmp(v, "4,2") == 0) return make_mma_fn<T, D, GQ, 4, 2>();
-  if (v != nullptr && strcmp(v, "8,3") == 0) return make_mma_fn<T, D, GQ, 8, 3>();
+  if (v != nullptr && strcmp(v, "4,3") == 0) return make_mma_fn<T, D, GQ, 4, 3>();
+  if ((v != nullptr && strcmp(v, "8,3") == 0) || wide) return make_mma_fn<T, D, GQ, 8, 3>();
   return make_mma_fn<T, D, GQ, 4, 3>();
 }
 
 template <typename T, int D>
-DecodeFn mma_fn_d(int gq) {
-  if (gq == 4) return mma_fn_g<T, D, 4>();
-  if (gq == 8) return mma_fn_g<T, D, 8>();
+DecodeFn mma_fn_d(int gq, bool wide) {
+  if (gq == 4) return mma_fn_g<T, D, 4>(wide);
+  if (gq == 8) return mma_fn_g<T, D, 8>(wide);
   return {nullptr, 0, 0};
 }
 
 }  // namespace
 
-DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
+DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool wide) {
   if (kv_dtype != dtype || (head_dim != 64 && head_dim != 128)) return {nullptr, 0, 0};
   if (dtype == TRTC_F16)
-    return head_dim == 64 ? mma_fn_d<__half, 64>(gq) : mma_fn_d<__half, 128>(gq);
+    return head_dim == 64 ? mma_fn_d<__half, 64>(gq, wide) : mma_fn_d<__half, 128>(gq, wide);
   if (dtype == TRTC_BF16)
-    return head_dim == 64 ? mma_fn_d<__nv_bfloat16, 64>(gq) : mma_fn_d<__nv_bfloat16, 128>(gq);
+    return head_dim == 64 ? mma_fn_d<__nv_bfloat16, 64>(gq, wide)
+                          : mma_fn_d<__nv_bfloat16, 128>(gq, wide);
   return {nullptr, 0, 0};
 }
 
