@@ -9,9 +9,9 @@
 //      see wait_for_write) and/or tensor-core prefill kernel. Both rotate q as they load it.
 //      Where q rows are not 16-byte aligned and the prefill kernel runs, kv_write also stores
 //      rotated q to the workspace and the kernels read that instead.
-// Fused decode (T == S, tensor-core kernel, q rows 16-byte aligned): the decode kernel stores
-// the step's k/v itself (see paged_attention_decode_mma.cu); kv_write runs only as the planning
-// block, and only where split counters need zeroing (split-K), else not at all.
+// Fused decode (T == S, tensor-core kernel on a grid of one wave, q rows 16-byte aligned): the
+// decode kernel stores the step's k/v itself (see paged_attention_decode_mma.cu); kv_write runs
+// only as the planning block, and only where split counters need zeroing (split-K).
 //
 // Modes (T tokens, S sequences; every scheduled sequence has >= 1 new token):
 //   fp16/bf16, T > S : decode kernel takes sequences with 1 new token, prefill kernel the rest.
@@ -283,12 +283,13 @@ bool use_mma_decode(const trtc_paged_attention_params& p, int gq) {
          !(legacy != nullptr && atoi(legacy) == 1);
 }
 
-// Fused decode (Args::fused) for this plan and q, unless TRTC_PA_DECODE_FUSED=0 (tuning
-// override, for benchmarks).
-bool use_fused_decode(const trtc_paged_attention_params& p, DecodeKind kind, bool q_direct) {
+// Fused decode (Args::fused) for this plan and q: all decode, a grid of one wave on tensor cores
+// (where a launch less matters; on many waves the fused kernel measured ~4% slower on H100),
+// unless TRTC_PA_DECODE_FUSED=0 (tuning override, for benchmarks).
+bool use_fused_decode(const trtc_paged_attention_params& p, const Plan& pl, bool q_direct) {
   const char* v = getenv("TRTC_PA_DECODE_FUSED");
-  const bool mma = kind == DecodeKind::kMma || kind == DecodeKind::kMmaWide;
-  return p.num_tokens == p.num_seqs && mma && q_direct &&
+  return p.num_tokens == p.num_seqs && pl.kind == DecodeKind::kMmaWide && q_direct &&
+         decode_fusable(p.dtype, p.kv_dtype, p.head_dim, pl.gq, pl.kind) &&
          !(v != nullptr && atoi(v) == 0);
 }
 
@@ -466,7 +467,7 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   a.nsplit = pl.nsplit;
   a.max_decode_qlen = pl.max_decode_qlen;
   a.head_chunks = pl.head_chunks;
-  a.fused = use_fused_decode(*p, pl.kind, q_direct) ? 1 : 0;
+  a.fused = use_fused_decode(*p, pl, q_direct) ? 1 : 0;
   a.k_new = k;
   a.v_new = v;
   a.k_stride = p->k_stride;

@@ -41,9 +41,9 @@ struct Args {
   int nsplit;
   int max_decode_qlen;          // decode kernel handles sequences with 1..this many new tokens
   int head_chunks;              // CTAs per kv head in the decode kernel (group / GQ rounded up)
-  // Fused decode (tensor-core kernel, one new token per sequence: token s): the split holding
-  // key n - 1 rotates the step's k, stores k/v to the pool at slot_mapping and attends to them
-  // from shared memory; kv_write stores nothing.
+  // Fused decode (the tensor-core kernel's fused instantiation; one new token per sequence:
+  // token s): the split holding key n - 1 rotates the step's k, stores k/v to the pool at
+  // slot_mapping and attends to them from shared memory; kv_write stores nothing.
   int fused;
   const void* k_new;            // [T, k_stride] rows of k, head h at h * D (not rotated)
   const void* v_new;            // [T, v_stride]
@@ -203,9 +203,8 @@ int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int 
                        DecodeKind kind);
 int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                          DecodeKind kind);
-// Splits fused mode may put in one cluster (0: the kernel has no fused mode).
-int decode_max_cluster(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
-                       DecodeKind kind);
+// Whether the kernel of this kind has a fused mode (Args::fused).
+bool decode_fusable(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind);
 bool decode_mma_exists(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq);
 // Prefill kernels: tensor-core tiles of query rows of sequences with >= 2 new tokens;
 // fp16/bf16 only. prefill_tile_rows: rows per tile of the kernel launch_prefill picks (tile_cum

@@ -141,7 +141,9 @@ struct DecodeFn {
 
 // Tensor-core kernel (paged_attention_decode_mma.cu): 16-bit pools of the activation type,
 // gq 4 or 8; null fn otherwise. Keys per CTA iteration of one of its kernels (split planning).
-DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool wide);
+// wide: 8 warps (DecodeKind::kMmaWide); fused: the fused instantiation (Args::fused).
+DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool wide,
+                       bool fused);
 int decode_mma_keys_per_iter(const DecodeFn& f);
 
 }  // namespace pa
