@@ -20,6 +20,16 @@ __device__ __forceinline__ void split_key_range(const Args& a, int n, int qpos, 
   kend = min(hi, kbeg + per);
 }
 
+// atomicAdd at gpu scope with acquire-release semantics: the writes ordered before it (this
+// thread's, and the CTA's through a preceding barrier) are visible to whoever reads its result
+// and then reads them, and it sees the writes released before the values it read.
+__device__ __forceinline__ int atomic_add_acq_rel(int32_t* p, int v) {
+  int old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;\n"
+               : "=r"(old) : "l"(p), "r"(v) : "memory");
+  return old;
+}
+
 // Shared-memory floats finish_decode needs for NP parts of GQ heads of D columns.
 template <int D, int GQ, int NP>
 constexpr int finish_floats() {
@@ -67,16 +77,16 @@ __device__ __forceinline__ void finish_decode(const Args& a, float* sm_o, const 
     }
   }
   if (a.nsplit > 1) {
-    __threadfence();
+    // The CTA's partial is released by thread 0's counter update after the barrier; the last
+    // split's reads follow thread 0's acquire and the barrier (no fence by every thread).
     __syncthreads();
     if (tid == 0) {
       wait_for_write();  // kv_write zeroes the counters
-      const int c = atomicAdd(a.split_done + s * gridDim.x + blockIdx.x, 1);
+      const int c = atomic_add_acq_rel(a.split_done + s * gridDim.x + blockIdx.x, 1);
       s_last = c == a.nsplit - 1;
     }
     __syncthreads();
     if (s_last) {
-      __threadfence();
       // 4 columns a thread; the splits' (max, sum) and outputs are loaded together, kBatch
       // splits at a time, and folded in with a running max.
       constexpr int kBatch = BATCH;

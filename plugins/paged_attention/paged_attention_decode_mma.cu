@@ -103,8 +103,10 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     int64_t new_slot = -1;
     float inv_freq = 0.f;
     if constexpr (FUSED) {
-      const T* krow = static_cast<const T*>(a.k_new) + static_cast<int64_t>(t) * a.k_stride + hkv * D;
-      const T* vrow = static_cast<const T*>(a.v_new) + static_cast<int64_t>(t) * a.v_stride + hkv * D;
+      const T* krow =
+          static_cast<const T*>(a.k_new) + static_cast<int64_t>(t) * a.k_stride + hkv * D;
+      const T* vrow =
+          static_cast<const T*>(a.v_new) + static_cast<int64_t>(t) * a.v_stride + hkv * D;
       new_slot = chunk == 0 ? a.slot_mapping[t] : -1;
       inv_freq = tid < half ? __ldg(a.inv_freq + tid) : 0.f;  // half <= D / 2 < NT
 #pragma unroll
@@ -334,7 +336,7 @@ DecodeFn make_mma_fn() {
 }
 
 // Warps x ring stages: 4 x 3 (2 CTAs per SM), or `wide` 8 x 3 (1 CTA per SM; the planner's
-// pick for grids of one wave: H100, B=1 ctx 16 6.3 us vs 7.3, ctx 4096 13.4 vs 13.6; slower
+// pick for grids of one wave: H100, B=1 ctx 16 6.2 us vs 7.2, ctx 4096 13.0 vs 13.3; slower
 // than 4 x 3 on many waves). TRTC_PA_DECODE_MMA=4,2, 4,3 or 8,3 overrides both (tuning
 // override, for benchmarks and tests; 2 x 6 and 2 x 4 were slower). Fused instantiations exist
 // for 4 x 3 and 8 x 3 (fn null for a fused 4 x 2).
