@@ -135,8 +135,9 @@ def bench_decode(lib, rows):
                              ours_GBps=kv_bytes / t / 1e3))
         if "--decode-variants" in sys.argv:  # tuning overrides against the planner's kernel
             variants = {f"mma warps x stages {v}": {"TRTC_PA_DECODE_MMA": v}
-                        for v in ("4,2", "8,3")}
+                        for v in ("4,2", "4,3", "8,3")}
             variants["CUDA-core kernel"] = {"TRTC_PA_DECODE_LEGACY": "1"}
+            variants["kv_write + decode (not fused)"] = {"TRTC_PA_DECODE_FUSED": "0"}
             for name, env in variants.items():
                 os.environ.update(env)
                 t = gpu_time_us(lambda: lib.paged_attention(**case))

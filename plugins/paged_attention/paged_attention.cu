@@ -9,6 +9,9 @@
 //      see wait_for_write) and/or tensor-core prefill kernel. Both rotate q as they load it.
 //      Where q rows are not 16-byte aligned and the prefill kernel runs, kv_write also stores
 //      rotated q to the workspace and the kernels read that instead.
+// Fused decode (T == S, tensor-core kernel on a grid of one wave, q rows 16-byte aligned): the
+// decode kernel stores the step's k/v itself (see paged_attention_decode_mma.cu); kv_write runs
+// only as the planning block, and only where split counters need zeroing (split-K).
 //
 // Modes (T tokens, S sequences; every scheduled sequence has >= 1 new token):
 //   fp16/bf16, T > S : decode kernel takes sequences with 1 new token, prefill kernel the rest.
@@ -244,7 +247,7 @@ __global__ void __launch_bounds__(kWriteThreads)
 struct Plan {
   bool prefill;
   int max_decode_qlen, gq, head_chunks, nsplit, tile_rows, tile_bound;
-  DecodeKind kind;  // decode kernel: tensor cores, or CUDA cores (hoisted where one wave)
+  DecodeKind kind;  // tensor cores or CUDA cores; the wide/hoisted variant where one wave
   int counters;  // split counters: S * Hkv * head_chunks
   size_t q_off, cs_off, cum_off, done_off, ml_off, o_off, total;
 };
@@ -281,6 +284,16 @@ bool use_mma_decode(const trtc_paged_attention_params& p, int gq) {
          !(legacy != nullptr && atoi(legacy) == 1);
 }
 
+// Fused decode (Args::fused) for this plan and q: all decode, a grid of one wave on tensor cores
+// (where a launch less matters; on many waves the fused kernel measured ~4% slower on H100),
+// unless TRTC_PA_DECODE_FUSED=0 (tuning override, for benchmarks).
+bool use_fused_decode(const trtc_paged_attention_params& p, const Plan& pl, bool q_direct) {
+  const char* v = getenv("TRTC_PA_DECODE_FUSED");
+  return p.num_tokens == p.num_seqs && pl.kind == DecodeKind::kMmaWide && q_direct &&
+         decode_fusable(p.dtype, p.kv_dtype, p.head_dim, pl.gq, pl.kind) &&
+         !(v != nullptr && atoi(v) == 0);
+}
+
 Plan make_plan(const trtc_paged_attention_params& p) {
   Plan pl{};
   const int T = p.num_tokens, S = p.num_seqs;
@@ -291,6 +304,8 @@ Plan make_plan(const trtc_paged_attention_params& p) {
   pl.head_chunks = (group + pl.gq - 1) / pl.gq;
   pl.nsplit = 1;
   const bool mma = use_mma_decode(p, pl.gq);
+  const DecodeKind wide = mma ? DecodeKind::kMmaWide : DecodeKind::kHoist;  // grids of one wave
+  const DecodeKind lean = mma ? DecodeKind::kMma : DecodeKind::kLean;
   // Split-K only where partials are per sequence (fast mode) or T == S (all decode).
   const char* force = getenv("TRTC_PA_NSPLIT");  // tuning override, e.g. for benchmarks
   if (force != nullptr && (pl.prefill || T == S)) {
@@ -299,16 +314,18 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     // Pick the split count minimizing (waves of CTAs) x (keys per CTA + a fixed cost of two iterations); ties go
     // to fewer splits. Context is bounded by the block table width (shapes only).
     const long base = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks;
-    const long iter = decode_keys_per_iter(p.dtype, p.kv_dtype, p.head_dim, pl.gq,
-                                           mma ? DecodeKind::kMma : DecodeKind::kLean);
     long ctx = static_cast<long>(p.max_blocks_per_seq) * p.block_size;
     if (p.sliding_window > 0 && p.sliding_window < ctx) ctx = p.sliding_window;
-    // At most 32 splits: the last split merges them serially (64 cost 3.3x SDPA at B=1).
-    const long max_split = std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
     // Tensor-core kernel: each split also costs about 16 keys (its partial, the serial merge;
     // H100, B=1 ctx 4096: 16 splits 13.8 us, 32 splits 14.7 us).
     const long per_split = mma ? 16 : 0;
-    auto best_split = [&](long slots, long& waves) {
+    const long sms = num_sms();
+    auto best_split = [&](DecodeKind kind, long& waves) {
+      const long slots =
+          sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
+      const long iter = decode_keys_per_iter(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
+      // At most 32 splits: the last split merges them serially (64 cost 3.3x SDPA at B=1).
+      const long max_split = std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
       long best_cost = LONG_MAX;
       int best = 1;
       waves = 1;
@@ -324,24 +341,19 @@ Plan make_plan(const trtc_paged_attention_params& p) {
       }
       return best;
     };
-    // CUDA cores: planned for the hoisted-angle variant (fewer resident CTAs) first; where that
-    // plan needs more than one wave, for the leaner variant (B=16 ctx 4096: 3 hoisted splits
-    // beat 4 lean).
-    const long sms = num_sms();
+    // Planned for the one-wave variant (fewer resident CTAs: CUDA cores hoisting the angles,
+    // tensor cores with 8 warps) first; where that plan needs more than one wave, for the lean
+    // one (B=16 ctx 4096: 3 hoisted splits beat 4 lean).
     long waves = 0;
-    const DecodeKind first = mma ? DecodeKind::kMma : DecodeKind::kHoist;
-    auto slots = [&](DecodeKind kind) {
-      return sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
-    };
-    pl.nsplit = best_split(slots(first), waves);
-    if (!mma && waves > 1) pl.nsplit = best_split(slots(DecodeKind::kLean), waves);
+    pl.nsplit = best_split(wide, waves);
+    if (waves > 1) pl.nsplit = best_split(lean, waves);
   }
-  // CUDA cores: the hoisted-angle variant wherever the grid fits its one wave.
+  // The one-wave variant wherever the grid fits its one wave.
   const long decode_ctas = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks * pl.nsplit;
-  const bool one_wave = decode_ctas <= static_cast<long>(num_sms()) *
-                                           decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim,
-                                                              pl.gq, DecodeKind::kHoist);
-  pl.kind = mma ? DecodeKind::kMma : one_wave ? DecodeKind::kHoist : DecodeKind::kLean;
+  const bool one_wave =
+      decode_ctas <= static_cast<long>(num_sms()) *
+                         decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, wide);
+  pl.kind = one_wave ? wide : lean;
   const long P = std::min<long>(S, T / 2);
   pl.tile_rows = prefill_tile_rows(p.dtype, p.kv_dtype, p.scale);
   pl.tile_bound = static_cast<int>((T + P * (pl.tile_rows - 1)) / pl.tile_rows + 1);
@@ -456,6 +468,12 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   a.nsplit = pl.nsplit;
   a.max_decode_qlen = pl.max_decode_qlen;
   a.head_chunks = pl.head_chunks;
+  a.fused = use_fused_decode(*p, pl, q_direct) ? 1 : 0;
+  a.k_new = k;
+  a.v_new = v;
+  a.k_stride = p->k_stride;
+  a.v_stride = p->v_stride;
+  a.slot_mapping = slot_mapping;
 
   const bool kv_vec = trtc::aligned16(q) && trtc::aligned16(k) && trtc::aligned16(v) &&
                       p->q_stride % vec == 0 && p->k_stride % vec == 0 &&
@@ -470,7 +488,15 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
     auto* kp = reinterpret_cast<P*>(k_pool);
     auto* vp = reinterpret_cast<P*>(v_pool);
     const unsigned blocks = static_cast<unsigned>(p->num_tokens + 1);
-    if (kv_vec) {
+    if (a.fused) {  // the planning block alone (as block 0 of no tokens), where counters need it
+      if (pl.counters == 0) return 0;
+      trtc_paged_attention_params none = *p;
+      none.num_tokens = 0;
+      kv_write_kernel<T, P><<<1, kWriteThreads, 0, stream>>>(
+          none, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
+          kv_scales, nq, query_start_loc, tile_cum, a.split_done, pl.counters, pl.tile_rows,
+          rot_cs);
+    } else if (kv_vec) {
       kv_write_kernel<T, P><<<blocks, kWriteThreads, 0, stream>>>(
           *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
           kv_scales, nq,
@@ -486,8 +512,9 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
     return static_cast<int>(cudaGetLastError());
   });
   if (err) return err;
-  if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.kind, can_overlap(),
-                           stream)))
+  const bool after_write = !a.fused || pl.counters > 0;  // a kv_write launch precedes it
+  if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.kind,
+                           can_overlap() && after_write, stream)))
     return err;
   if (pl.prefill &&
       (err = launch_prefill(a, p->dtype, p->kv_dtype, p->head_dim, pl.tile_bound, stream)))

@@ -41,6 +41,14 @@ struct Args {
   int nsplit;
   int max_decode_qlen;          // decode kernel handles sequences with 1..this many new tokens
   int head_chunks;              // CTAs per kv head in the decode kernel (group / GQ rounded up)
+  // Fused decode (the tensor-core kernel's fused instantiation; one new token per sequence:
+  // token s): the split holding key n - 1 rotates the step's k, stores k/v to the pool at
+  // slot_mapping and attends to them from shared memory; kv_write stores nothing.
+  int fused;
+  const void* k_new;            // [T, k_stride] rows of k, head h at h * D (not rotated)
+  const void* v_new;            // [T, v_stride]
+  int k_stride, v_stride;
+  const int32_t* slot_mapping;  // [T]
 };
 
 // Programmatic dependent launch (sm_90+). The decode kernel is launched while kv_write still
@@ -183,9 +191,11 @@ __device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, 
 // nsplit > 1 the last split of each (sequence, head chunk) to finish merges the partials.
 // Kinds: CUDA cores, lean or with the rotary angles hoisted (fewer instructions, more
 // registers on 16-bit pools: for grids that fit one wave anyway); tensor cores (kMma: pools of
-// the activation type, fp8 or int8, gq 4 or 8; decode_mma_fn says where it exists).
+// the activation type, fp8 or int8, gq 4 or 8; decode_mma_fn says where it exists), kMmaWide:
+// the same with 8 warps, one CTA per SM (half the prologue and merge work a thread: for grids
+// that fit one wave).
 // overlap: launched as a programmatic dependent of the kernel before it (kv_write; sm_90+).
-enum class DecodeKind { kLean, kHoist, kMma };
+enum class DecodeKind { kLean, kHoist, kMma, kMmaWide };
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                   DecodeKind kind, bool overlap, cudaStream_t stream);
 // Resident decode CTAs per SM and keys per CTA iteration (for split planning).
@@ -193,6 +203,8 @@ int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int 
                        DecodeKind kind);
 int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                          DecodeKind kind);
+// Whether the kernel of this kind has a fused mode (Args::fused).
+bool decode_fusable(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind);
 bool decode_mma_exists(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq);
 // Prefill kernels: tensor-core tiles of query rows of sequences with >= 2 new tokens;
 // fp16/bf16 only. prefill_tile_rows: rows per tile of the kernel launch_prefill picks (tile_cum

@@ -332,8 +332,12 @@ DecodeFn decode_fn(int gq, bool hoist) {
   }
 }
 
-DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind) {
-  if (kind == DecodeKind::kMma) return decode_mma_fn(dtype, kv_dtype, head_dim, gq);
+// fused: the tensor-core kernel's fused instantiation (none for CUDA cores).
+DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind,
+              bool fused = false) {
+  if (kind == DecodeKind::kMma || kind == DecodeKind::kMmaWide)
+    return decode_mma_fn(dtype, kv_dtype, head_dim, gq, kind == DecodeKind::kMmaWide, fused);
+  if (fused) return {nullptr, 0, 0};
   const bool hoist = kind == DecodeKind::kHoist;
   DecodeFn f{nullptr, 0, 0};
   dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {
@@ -350,7 +354,7 @@ DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, Decod
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                   DecodeKind kind, bool overlap, cudaStream_t stream) {
   if (a.num_seqs == 0) return cudaSuccess;
-  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, kind);
+  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, kind, a.fused != 0);
   if (f.fn == nullptr) return cudaErrorNotSupported;
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit);
@@ -367,10 +371,14 @@ int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head
 
 int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                          DecodeKind kind) {
-  if (kind == DecodeKind::kMma)
-    return decode_mma_keys_per_iter(decode_mma_fn(dtype, kv_dtype, head_dim, gq));
+  if (kind == DecodeKind::kMma || kind == DecodeKind::kMmaWide)
+    return decode_mma_keys_per_iter(pick(dtype, kv_dtype, head_dim, gq, kind));
   const int vec = 16 / element_size(kv_dtype);
   return kThreads / (head_dim / vec) * 4;
+}
+
+bool decode_fusable(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind) {
+  return pick(dtype, kv_dtype, head_dim, gq, kind, true).fn != nullptr;
 }
 
 int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,

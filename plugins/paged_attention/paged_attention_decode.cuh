@@ -20,6 +20,16 @@ __device__ __forceinline__ void split_key_range(const Args& a, int n, int qpos, 
   kend = min(hi, kbeg + per);
 }
 
+// atomicAdd at gpu scope with acquire-release semantics: the writes ordered before it (this
+// thread's, and the CTA's through a preceding barrier) are visible to whoever reads its result
+// and then reads them, and it sees the writes released before the values it read.
+__device__ __forceinline__ int atomic_add_acq_rel(int32_t* p, int v) {
+  int old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;\n"
+               : "=r"(old) : "l"(p), "r"(v) : "memory");
+  return old;
+}
+
 // Shared-memory floats finish_decode needs for NP parts of GQ heads of D columns.
 template <int D, int GQ, int NP>
 constexpr int finish_floats() {
@@ -31,9 +41,10 @@ constexpr int finish_floats() {
 //   sm_m[j * GQ + g]             its running max (log2 units), sm_l its sum of p
 // Merges them into out (nsplit 1) or into the split partial (part_o normalized, part_ml),
 // then with nsplit > 1 the last split to finish (a counter in the workspace) merges the
-// partials: out = sum_i w_i o_i / sum_i w_i, w_i = l_i * 2^(m_i - max m).
+// partials: out = sum_i w_i o_i / sum_i w_i, w_i = l_i * 2^(m_i - max m), BATCH splits loaded
+// together (one round trip for up to BATCH splits).
 // Every thread calls it; it ends with a barrier (the buffers are free again).
-template <typename T, int D, int GQ, int NP, int NT>
+template <typename T, int D, int GQ, int NP, int NT, int BATCH = 8>
 __device__ __forceinline__ void finish_decode(const Args& a, float* sm_o, const float* sm_m,
                                               const float* sm_l, int t, int s, int split, int h0,
                                               int ng, float vscale) {
@@ -66,19 +77,19 @@ __device__ __forceinline__ void finish_decode(const Args& a, float* sm_o, const 
     }
   }
   if (a.nsplit > 1) {
-    __threadfence();
+    // The CTA's partial is released by thread 0's counter update after the barrier; the last
+    // split's reads follow thread 0's acquire and the barrier (no fence by every thread).
     __syncthreads();
     if (tid == 0) {
       wait_for_write();  // kv_write zeroes the counters
-      const int c = atomicAdd(a.split_done + s * gridDim.x + blockIdx.x, 1);
+      const int c = atomic_add_acq_rel(a.split_done + s * gridDim.x + blockIdx.x, 1);
       s_last = c == a.nsplit - 1;
     }
     __syncthreads();
     if (s_last) {
-      __threadfence();
       // 4 columns a thread; the splits' (max, sum) and outputs are loaded together, kBatch
       // splits at a time, and folded in with a running max.
-      constexpr int kBatch = 8;
+      constexpr int kBatch = BATCH;
       for (int idx = tid; idx < GQ * D / 4; idx += NT) {
         const int g = idx / (D / 4), d = (idx - g * (D / 4)) * 4;
         if (g >= ng) continue;
@@ -140,7 +151,9 @@ struct DecodeFn {
 
 // Tensor-core kernel (paged_attention_decode_mma.cu): 16-bit pools of the activation type,
 // gq 4 or 8; null fn otherwise. Keys per CTA iteration of one of its kernels (split planning).
-DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq);
+// wide: 8 warps (DecodeKind::kMmaWide); fused: the fused instantiation (Args::fused).
+DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool wide,
+                       bool fused);
 int decode_mma_keys_per_iter(const DecodeFn& f);
 
 }  // namespace pa

@@ -13,10 +13,19 @@
 //
 // q is rotated once per token into shared memory (rounded to T, as the separate rotary pass
 // would store it) and held as A fragments. Warps are merged, splits written and merged by
-// finish_decode (shared with the CUDA-core kernel).
+// finish_decode (shared with the CUDA-core kernel); in fused mode the step's key is part NW.
 //
 // PDL (sm_90+): a warp waits for kv_write only before copying a tile that holds keys of this
 // step's tokens; finish_decode waits before the split counter.
+//
+// Fused mode (FUSED instantiation, Args::fused: one new token per sequence, token s; kv_write
+// stores nothing): q, k and v rows are loaded before the sequence's length and position arrive;
+// the split whose key range holds key n - 1 (the step's token) rotates k as kv_write would
+// (rounded to T), stores k and v to the pool (head chunk 0 only) and keeps them in shared
+// memory: its tile loop stops at n - 1 and the key joins the merge as part NW (max = its score,
+// sum 1, output v). No CTA reads that slot from the pool. The other instantiation is the kernel
+// as it was before fused mode (its main loop compiles differently with the fused code).
+// Fused mode is for 16-bit pools only.
 //
 // Quantized pools (P = fp8 / int8): the stages hold the codes (half the bytes of a 16-bit
 // pool); after a stage lands its warp widens it into one f16 K/V tile (exact: every code times
@@ -42,7 +51,7 @@ using prefill::cp_async_wait;
 constexpr int kTileKeys = 16;  // keys per warp tile
 constexpr int kMaxRows = 8;    // query heads per CTA at most (A rows 0..7)
 
-template <typename P, int D, int GQ, int NW, int STAGES>
+template <typename P, int D, int GQ, int NW, int STAGES, bool FUSED>
 struct MmaCfg {
   static constexpr bool kQuant = kQuantPool<P>;
   static constexpr int TILE = kTileKeys * D;  // elements of one K (or V) stage
@@ -50,7 +59,8 @@ struct MmaCfg {
   static constexpr int WIDE = kQuant ? 2 * TILE * 2 : 0;   // bytes: the widened f16 K/V tile
   static constexpr int WARP = STAGES * STAGE + WIDE;       // bytes per warp
   static constexpr int RING = NW * WARP;
-  static constexpr int MERGE = finish_floats<D, GQ, NW>() * 4;
+  static constexpr int NP = FUSED ? NW + 1 : NW;  // merge parts: warps (, the step's key)
+  static constexpr int MERGE = finish_floats<D, GQ, NP>() * 4;
   static constexpr int SMEM = RING > MERGE ? RING : MERGE;
 };
 
@@ -98,28 +108,31 @@ __device__ __forceinline__ void widen_stage(__half* wide, const P* st, int lane)
   }
 }
 
-template <typename T, typename P, int D, int GQ, int NW, int STAGES>
+template <typename T, typename P, int D, int GQ, int NW, int STAGES, bool FUSED>
 __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   static_assert(GQ >= 2 && GQ <= kMaxRows, "heads are A rows 0..7");
-  using Cfg = MmaCfg<P, D, GQ, NW, STAGES>;
+  using Cfg = MmaCfg<P, D, GQ, NW, STAGES, FUSED>;
   constexpr bool kQuant = Cfg::kQuant;
+  static_assert(!(kQuant && FUSED), "fused mode stores the step's k/v as T");
   using C = std::conditional_t<kQuant, __half, T>;  // the mma operand type
-  constexpr int NT = NW * 32, TILE = Cfg::TILE, ITER = NW * kTileKeys;
-  constexpr int QPT = kMaxRows * D / NT;  // q elements per thread
+  constexpr int NT = NW * 32, TILE = Cfg::TILE, ITER = NW * kTileKeys, NP = Cfg::NP;
+  constexpr int QPT = kMaxRows * D / NT;  // q elements per thread (unfused staging)
   static_assert(QPT * NT == kMaxRows * D && D % 32 == 0, "a warp's q elements are one head's");
   const prefill::Swizzled<D> swz;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ __align__(16) C s_q[kMaxRows * D];  // swizzled rows of the heads, zero past ng
   __shared__ float2 s_cs[D / 2];                  // rotary factors of the token
   __shared__ unsigned s_qmax[kMaxRows];           // quantized pool: max |q| of each head (bits)
+  __shared__ __align__(16) T s_kv[FUSED ? 2 * D : 8];  // fused: the step's k (rotated), v
+  __shared__ float s_snew[kMaxRows];                   // fused: its scores (log2 units)
   float* sm_o = reinterpret_cast<float*>(smem_raw);  // merge buffers, over the rings
-  float* sm_m = sm_o + NW * GQ * D;
-  float* sm_l = sm_m + NW * GQ;
+  float* sm_m = sm_o + NP * GQ * D;
+  float* sm_l = sm_m + NP * GQ;
 
   const int hkv = blockIdx.x / a.head_chunks;
   const int chunk = blockIdx.x - hkv * a.head_chunks;
   const int s = blockIdx.y, split = blockIdx.z;
-  const int q0 = a.qsl[s], q1 = a.qsl[s + 1];
+  const int q0 = FUSED ? s : a.qsl[s], q1 = FUSED ? s + 1 : a.qsl[s + 1];
   const int n = a.seq_lens[s];
   if (q1 <= q0 || q1 - q0 > a.max_decode_qlen) {
     wait_for_write();
@@ -145,9 +158,41 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   wait_for_write_if(a.q_from_write);
 
   for (int t = q0; t < q1; ++t) {
+    // Rows staged to shared memory: q of the heads (zero past ng), then (fused) the step's k and
+    // v (rows kMaxRows, + 1). Fused: each thread's elements, their rotary partners and the
+    // rotary frequency are loaded first, before the sequence's length and position arrive.
+    constexpr int ROWS = kMaxRows + 2, NSTAGE = (ROWS * D + NT - 1) / NT;
+    const int half = a.rot / 2;
+    const T* qrow = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + h0 * D;
+    T xs[NSTAGE], ys[NSTAGE];
+    int64_t new_slot = -1;
+    float inv_freq = 0.f;
+    if constexpr (FUSED) {
+      const T* krow =
+          static_cast<const T*>(a.k_new) + static_cast<int64_t>(t) * a.k_stride + hkv * D;
+      const T* vrow =
+          static_cast<const T*>(a.v_new) + static_cast<int64_t>(t) * a.v_stride + hkv * D;
+      new_slot = chunk == 0 ? a.slot_mapping[t] : -1;
+      inv_freq = tid < half ? __ldg(a.inv_freq + tid) : 0.f;  // half <= D / 2 < NT
+#pragma unroll
+      for (int i = 0; i < NSTAGE; ++i) {
+        const int idx = tid + i * NT, g = idx / D, c = idx - g * D;
+        const T* row = g < ng ? qrow + g * D
+                       : g == kMaxRows ? krow
+                       : g == kMaxRows + 1 ? vrow
+                                           : nullptr;
+        xs[i] = ys[i] = from_float<T>(0.f);
+        if (row != nullptr) {
+          xs[i] = row[c];
+          if (c < a.rot && g <= kMaxRows) ys[i] = row[c < half ? c + half : c - half];
+        }
+      }
+    }
     const int qpos = a.positions[t];
     int kbeg, kend;
     split_key_range<ITER>(a, n, qpos, split, kbeg, kend);
+    const bool mine = FUSED && kbeg <= n - 1 && n - 1 < kend;  // holds the step's key
+    kend -= mine;
     const int ntiles = kend > kbeg ? (kend - kbeg + kTileKeys - 1) / kTileKeys : 0;
     const int nmine = ntiles > warp ? (ntiles - warp + NW - 1) / NW : 0;  // tiles warp + NW j
 
@@ -161,7 +206,8 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     auto issue = [&](int j, int32_t blk) {
       if (j < nmine) {
         const int tb = kbeg + (warp + j * NW) * kTileKeys;
-        wait_for_write_if(tb + kTileKeys > n - nnew);  // the keys of this step come from kv_write
+        // the keys of this step come from kv_write (fused: from no CTA's pool copy)
+        if constexpr (!FUSED) wait_for_write_if(tb + kTileKeys > n - nnew);
         P* ks = ring + (j % STAGES) * 2 * TILE;
 #pragma unroll
         for (int i = 0; i < kTileKeys / RPI; ++i) {
@@ -180,53 +226,80 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     int32_t blk[STAGES];
 #pragma unroll
     for (int j = 0; j < STAGES; ++j) blk[j] = block_of(j);
+
 #pragma unroll
     for (int j = 0; j < STAGES - 1; ++j) issue(j, blk[j]);
     int32_t next = blk[STAGES - 1];  // block of tile j + STAGES - 1 at iteration j
 
-    // q rows of the heads, rotated and rounded to T, zero past ng; then A fragments (rows 0..7
-    // of two k-steps per ldmatrix).
-    const int half = a.rot / 2;
-    for (int j = tid; j < half; j += NT)
-      s_cs[j] = rotary_cs(static_cast<float>(qpos), __ldg(a.inv_freq + j), a.rotary_scaling);
-    if (kQuant && tid < kMaxRows) s_qmax[tid] = 0u;
-    __syncthreads();
-    const T* qrow = static_cast<const T*>(a.q) + static_cast<int64_t>(t) * a.q_stride + h0 * D;
-    float xq[QPT];  // this thread's q elements, rounded to T
+    // Rotated and rounded to T (q as the separate rotary pass would store it, k as kv_write).
+    auto rotated = [&](float x, float partner, int c) {
+      const bool first = c < half;
+      const float2 cs = s_cs[first ? c : c - half];
+      return rotate_q_cs<T>(x, partner, first, cs.x, cs.y);
+    };
+    if constexpr (FUSED) {
+      if (tid < half) s_cs[tid] = rotary_cs(static_cast<float>(qpos), inv_freq, a.rotary_scaling);
+      __syncthreads();
 #pragma unroll
-    for (int i = 0; i < QPT; ++i) {
-      const int idx = tid + i * NT, g = idx / D, c = idx - g * D;
-      float x = 0.f;
-      if (g < ng) {
-        const T* row = qrow + g * D;
-        x = to_float(row[c]);
-        if (c < a.rot) {
-          const bool first = c < half;
-          const float2 cs = s_cs[first ? c : c - half];
-          x = rotate_q_cs<T>(x, to_float(row[first ? c + half : c - half]), first, cs.x, cs.y);
+      for (int i = 0; i < NSTAGE; ++i) {
+        const int idx = tid + i * NT, g = idx / D, c = idx - g * D;
+        if (g >= ROWS) continue;
+        float x = to_float(xs[i]);
+        if (c < a.rot && g <= kMaxRows) x = rotated(x, to_float(ys[i]), c);
+        if (g < kMaxRows) s_q[swz(g, c)] = from_float<T>(x);
+        else s_kv[(g - kMaxRows) * D + c] = from_float<T>(x);
+      }
+      __syncthreads();
+      if (mine) {
+        // The step's k and v to the pool (16 bytes a thread), then its score against each head:
+        // fp32 dot of the T-rounded rows.
+        constexpr int VEC = 8;
+        if (new_slot >= 0 && tid < 2 * D / VEC) {
+          const int e = tid * VEC, which = e / D;
+          T* dst = const_cast<T*>(static_cast<const T*>(which == 0 ? a.k_pool : a.v_pool)) +
+                   (new_slot * a.num_kv_heads + hkv) * D + (e - which * D);
+          *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(s_kv + e);
+        }
+        for (int g = warp; g < GQ; g += NW) {
+          float acc = 0.f;
+          for (int c = lane; c < D; c += 32) acc += to_float(s_q[swz(g, c)]) * to_float(s_kv[c]);
+          acc = warp_sum(acc);
+          if (lane == 0) s_snew[g] = acc * a.scale_log2;
         }
       }
-      if constexpr (kQuant) {
-        xq[i] = to_float(from_float<T>(x));
-        float mx = fabsf(xq[i]);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-        if (lane == 0) atomicMax(s_qmax + g, __float_as_uint(mx));  // >= 0: ordered as unsigned
-      } else {
-        s_q[swz(g, c)] = from_float<T>(x);
-      }
-    }
-    __syncthreads();
-    float qfactor = 1.f;  // of row lane / 4: what its q was divided by
-    if constexpr (kQuant) {
+    } else {
+      for (int j = tid; j < half; j += NT)
+        s_cs[j] = rotary_cs(static_cast<float>(qpos), __ldg(a.inv_freq + j), a.rotary_scaling);
+      if (kQuant && tid < kMaxRows) s_qmax[tid] = 0u;
+      __syncthreads();
+      float xq[QPT];  // quantized pool: this thread's q elements, rounded to T
 #pragma unroll
       for (int i = 0; i < QPT; ++i) {
-        const int idx = tid + i * NT, g = idx / D;
-        s_q[swz(g, idx - g * D)] =
-            __float2half_rn(xq[i] / f16_range_factor(__uint_as_float(s_qmax[g])));
+        const int idx = tid + i * NT, g = idx / D, c = idx - g * D;
+        float x = 0.f;
+        if (g < ng) {
+          const T* row = qrow + g * D;
+          x = to_float(row[c]);
+          if (c < a.rot) x = rotated(x, to_float(row[c < half ? c + half : c - half]), c);
+        }
+        if constexpr (kQuant) {
+          xq[i] = to_float(from_float<T>(x));
+          const float mx = warp_max(fabsf(xq[i]));
+          if (lane == 0) atomicMax(s_qmax + g, __float_as_uint(mx));  // >= 0: ordered as unsigned
+        } else {
+          s_q[swz(g, c)] = from_float<T>(x);
+        }
       }
-      qfactor = f16_range_factor(__uint_as_float(s_qmax[lane >> 2]));
       __syncthreads();
+      if constexpr (kQuant) {
+#pragma unroll
+        for (int i = 0; i < QPT; ++i) {
+          const int idx = tid + i * NT, g = idx / D;
+          s_q[swz(g, idx - g * D)] =
+              __float2half_rn(xq[i] / f16_range_factor(__uint_as_float(s_qmax[g])));
+        }
+        __syncthreads();
+      }
     }
     uint32_t qa[D / 16][2];  // A registers 0 and 2 (rows 0..7) of each k-step
 #pragma unroll
@@ -243,8 +316,10 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
 #pragma unroll
     for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
     float m = -1e30f, l = 0.f;  // of row lane / 4 (log2 units); l: this lane's columns
-    const float scale =
-        kQuant ? a.scale_log2 * pool_scale(a.kv_scales, 0) / kWiden<P> * qfactor : a.scale_log2;
+    // quantized pool: row lane / 4 of q was divided by its f16 range factor
+    const float scale = kQuant ? a.scale_log2 * pool_scale(a.kv_scales, 0) / kWiden<P> *
+                                     f16_range_factor(__uint_as_float(s_qmax[lane >> 2]))
+                               : a.scale_log2;
 
     for (int j = 0; j < nmine; ++j) {
       cp_async_wait<STAGES - 2>();
@@ -323,56 +398,79 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
         sm_l[warp * GQ + g] = l;
       }
     }
+    if constexpr (FUSED) {
+      for (int idx = tid; idx < GQ * D; idx += NT) {  // part NW: the step's key, or empty
+        const int hg = idx / D, d = idx - hg * D;
+        sm_o[(NW * GQ + hg) * D + d] = mine ? to_float(s_kv[D + d]) : 0.f;
+        if (d == 0) {
+          sm_m[NW * GQ + hg] = mine ? s_snew[hg] : -1e30f;
+          sm_l[NW * GQ + hg] = mine ? 1.f : 0.f;
+        }
+      }
+    }
     __syncthreads();
-    finish_decode<T, D, GQ, NW, NT>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng,
-                                    kQuant ? pool_scale(a.kv_scales, 1) / kWiden<P> : 1.f);
+    // Fused: 16 splits merged in one round trip (the planner's split count at B=1 ctx 4096).
+    finish_decode<T, D, GQ, NP, NT, FUSED ? 16 : 8>(
+        a, sm_o, sm_m, sm_l, t, s, split, h0, ng, kQuant ? pool_scale(a.kv_scales, 1) / kWiden<P> : 1.f);
   }
   wait_for_write();
 }
 
-template <typename T, typename P, int D, int GQ, int NW, int STAGES>
+template <typename T, typename P, int D, int GQ, int NW, int STAGES, bool FUSED = false>
 DecodeFn make_mma_fn() {
-  constexpr int smem = MmaCfg<P, D, GQ, NW, STAGES>::SMEM;
-  static const bool raised = [] {  // > 48 KB of dynamic shared memory needs an opt-in
-    return cudaFuncSetAttribute(decode_mma_kernel<T, P, D, GQ, NW, STAGES>,
-                                cudaFuncAttributeMaxDynamicSharedMemorySize, smem) == cudaSuccess;
+  constexpr int smem = MmaCfg<P, D, GQ, NW, STAGES, FUSED>::SMEM;
+  auto* fn = decode_mma_kernel<T, P, D, GQ, NW, STAGES, FUSED>;
+  static const bool raised = [fn] {  // > 48 KB of dynamic shared memory needs an opt-in
+    return cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) ==
+           cudaSuccess;
   }();
   if (!raised) cudaGetLastError();
-  return {decode_mma_kernel<T, P, D, GQ, NW, STAGES>, smem, NW * 32};
+  return {fn, smem, NW * 32};
 }
 
-// Warps x ring stages: 4 x 3 (2 CTAs per SM); TRTC_PA_DECODE_MMA=4,2 or 8,3 picks another
-// (tuning override, for benchmarks; on H100 neither was faster than 4 x 3 by more than noise,
-// nor were 2 x 6 and 2 x 4, which were slower).
+// Warps x ring stages: 4 x 3 (2 CTAs per SM), or `wide` 8 x 3 (1 CTA per SM; the planner's
+// pick for grids of one wave: H100, B=1 ctx 16 6.2 us vs 7.2, ctx 4096 13.0 vs 13.3; slower
+// than 4 x 3 on many waves). TRTC_PA_DECODE_MMA=4,2, 4,3 or 8,3 overrides both (tuning
+// override, for benchmarks and tests; 2 x 6 and 2 x 4 were slower). Fused instantiations exist
+// for 16-bit pools at 4 x 3 and 8 x 3 (fn null otherwise).
 template <typename T, typename P, int D, int GQ>
-DecodeFn mma_fn_g() {
+DecodeFn mma_fn_g(bool wide, bool fused) {
+  constexpr DecodeFn none{nullptr, 0, 0};
+  constexpr bool kFusable = !kQuantPool<P>;
   const char* v = getenv("TRTC_PA_DECODE_MMA");
-  if (v != nullptr && strcmp(v, "4,2") == 0) return make_mma_fn<T, P, D, GQ, 4, 2>();
-  if (v != nullptr && strcmp(v, "8,3") == 0) return make_mma_fn<T, P, D, GQ, 8, 3>();
-  return make_mma_fn<T, P, D, GQ, 4, 3>();
+  if (v != nullptr && strcmp(v, "4,2") == 0) return fused ? none : make_mma_fn<T, P, D, GQ, 4, 2>();
+  const bool eight = v != nullptr ? strcmp(v, "8,3") == 0 : wide;
+  if (!fused) return eight ? make_mma_fn<T, P, D, GQ, 8, 3>() : make_mma_fn<T, P, D, GQ, 4, 3>();
+  if constexpr (kFusable)
+    return eight ? make_mma_fn<T, P, D, GQ, 8, 3, true>() : make_mma_fn<T, P, D, GQ, 4, 3, true>();
+  return none;
 }
 
 template <typename T, typename P, int D>
-DecodeFn mma_fn_d(int gq) {
-  if (gq == 4) return mma_fn_g<T, P, D, 4>();
-  if (gq == 8) return mma_fn_g<T, P, D, 8>();
+DecodeFn mma_fn_d(int gq, bool wide, bool fused) {
+  if (gq == 4) return mma_fn_g<T, P, D, 4>(wide, fused);
+  if (gq == 8) return mma_fn_g<T, P, D, 8>(wide, fused);
   return {nullptr, 0, 0};
 }
 
 template <typename T>
-DecodeFn mma_fn_t(trtc_dtype kv_dtype, int head_dim, int gq) {
+DecodeFn mma_fn_t(trtc_dtype kv_dtype, int head_dim, int gq, bool wide, bool fused) {
   const bool d64 = head_dim == 64;
-  if (kv_dtype == TRTC_FP8_E4M3) return d64 ? mma_fn_d<T, fp8, 64>(gq) : mma_fn_d<T, fp8, 128>(gq);
-  if (kv_dtype == TRTC_INT8) return d64 ? mma_fn_d<T, int8_t, 64>(gq) : mma_fn_d<T, int8_t, 128>(gq);
-  return d64 ? mma_fn_d<T, T, 64>(gq) : mma_fn_d<T, T, 128>(gq);
+  if (kv_dtype == TRTC_FP8_E4M3)
+    return d64 ? mma_fn_d<T, fp8, 64>(gq, wide, fused) : mma_fn_d<T, fp8, 128>(gq, wide, fused);
+  if (kv_dtype == TRTC_INT8)
+    return d64 ? mma_fn_d<T, int8_t, 64>(gq, wide, fused)
+               : mma_fn_d<T, int8_t, 128>(gq, wide, fused);
+  return d64 ? mma_fn_d<T, T, 64>(gq, wide, fused) : mma_fn_d<T, T, 128>(gq, wide, fused);
 }
 
 }  // namespace
 
-DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
+DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool wide,
+                       bool fused) {
   if (!decode_mma_exists(dtype, kv_dtype, head_dim, gq)) return {nullptr, 0, 0};
-  return dtype == TRTC_F16 ? mma_fn_t<__half>(kv_dtype, head_dim, gq)
-                           : mma_fn_t<__nv_bfloat16>(kv_dtype, head_dim, gq);
+  return dtype == TRTC_F16 ? mma_fn_t<__half>(kv_dtype, head_dim, gq, wide, fused)
+                           : mma_fn_t<__nv_bfloat16>(kv_dtype, head_dim, gq, wide, fused);
 }
 
 int decode_mma_keys_per_iter(const DecodeFn& f) { return f.threads / 32 * kTileKeys; }

@@ -196,10 +196,13 @@ def test_paged_attention_split_k(lib, dtype, seqs):
     _close(out, ref, ATOL[dtype])
 
 
+@pytest.mark.parametrize("fused", ["1", "0"])
 @pytest.mark.parametrize("seqs", [[(4095, 1)], [(2047, 1)] * 8, [(1500, 1), (700, 300)]])
-def test_paged_attention_new_keys_after_write(lib, seqs):
-    """On sm_90+ the decode kernel starts while kv_write runs. The slots of this step's tokens
-    hold NaN before each call: a key read before kv_write stored it makes the output NaN."""
+def test_paged_attention_new_keys_after_write(lib, monkeypatch, fused, seqs):
+    """On sm_90+ the decode kernel starts while kv_write runs (fused: it stores the new keys
+    itself). The slots of this step's tokens hold NaN before each call: a key read from the pool
+    before it was stored makes the output NaN."""
+    monkeypatch.setenv("TRTC_PA_DECODE_FUSED", fused)
     for rep in range(20):
         case = _make_case(seqs, 32, 8, 128, 16, torch.bfloat16, seed=rep)
         layer = case["kv_cache"][case["layer_idx"]]  # [2, N, b, Hkv, D]
@@ -209,9 +212,11 @@ def test_paged_attention_new_keys_after_write(lib, seqs):
         _close(out, ref, ATOL[torch.bfloat16])
 
 
-# Decode kernels of 16-bit pools: tensor cores (the planner's pick for 4 or 8 heads per CTA;
-# variants of warps x ring stages) and the CUDA-core kernel (tuning overrides read at each call).
+# Decode kernels of 16-bit pools: tensor cores (the planner's pick for 4 or 8 heads per CTA: 8
+# warps for these one-wave grids; variants of warps x ring stages) and the CUDA-core kernel
+# (tuning overrides read at each call).
 DECODE_VARIANTS = {"mma": {}, "mma_4x2": {"TRTC_PA_DECODE_MMA": "4,2"},
+                   "mma_4x3": {"TRTC_PA_DECODE_MMA": "4,3"},
                    "mma_8x3": {"TRTC_PA_DECODE_MMA": "8,3"},
                    "cuda_cores": {"TRTC_PA_DECODE_LEGACY": "1"}}
 
@@ -233,6 +238,33 @@ def test_paged_attention_decode_variants(lib, monkeypatch, variant, dtype, shape
     case["sliding_window"] = window
     out, ref, _, _ = _run_both(lib, case)
     _close(out, ref, ATOL[dtype])
+
+
+# New keys at the edges of the fused decode's key ranges (multiples of 64 or 128 keys): the only
+# key (0 cached), the first key of a split (64, 128 cached), the last key of one (63, 127).
+FUSED_EDGES = [(0, 1), (64, 1), (63, 1), (128, 1), (127, 1), (4000, 1), (16, 1), (1000, 1)]
+
+
+@pytest.mark.parametrize("fused", ["1", "0"])
+@pytest.mark.parametrize("warps", ["4,3", "8,3"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64", "gqa12_2_d128_b64"])
+@pytest.mark.parametrize("nsplit", [1, 2, 16])
+@pytest.mark.parametrize("window", [0, 100])
+def test_paged_attention_fused_decode(lib, monkeypatch, fused, warps, dtype, shape, nsplit,
+                                      window):
+    """All-decode batches on tensor cores: the decode kernel stores the step's k/v itself
+    (fused), or runs after kv_write (TRTC_PA_DECODE_FUSED=0); output and pool against the
+    reference, with the new key alone in its split, first or last in it."""
+    monkeypatch.setenv("TRTC_PA_DECODE_FUSED", fused)
+    monkeypatch.setenv("TRTC_PA_DECODE_MMA", warps)
+    monkeypatch.setenv("TRTC_PA_NSPLIT", str(nsplit))
+    hq, hkv, d, block = SHAPES[shape]
+    case = _make_case(FUSED_EDGES, hq, hkv, d, block, dtype, seed=nsplit + window)
+    case["sliding_window"] = window
+    out, ref, kv, kv_ref = _run_both(lib, case)
+    _close(out, ref, ATOL[dtype])
+    _close(kv, kv_ref, {torch.float16: 2e-3, torch.bfloat16: 1.6e-2}[dtype])
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
