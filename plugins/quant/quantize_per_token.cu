@@ -24,16 +24,22 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T* __restrict_
   const T* xr = x + row * x_stride;
   typename C::type* qr = q + row * k;
 
-  float amax = 0.f;
-  if constexpr (kVec) {
+  // fn(c, f) for each 16-byte vector of the row: f = its N elements from column c
+  auto each_vector = [&](auto&& fn) {
     for (int c = threadIdx.x * N; c < k; c += kThreads * N) {
       V v;
       v.load_nc(xr + c);
       float f[N];
       v.to_floats(f);
+      fn(c, f);
+    }
+  };
+  float amax = 0.f;
+  if constexpr (kVec) {
+    each_vector([&](int, const float(&f)[N]) {
 #pragma unroll
       for (int i = 0; i < N; ++i) amax = fmaxf(amax, fabsf(f[i]));
-    }
+    });
   } else {
     for (int c = threadIdx.x; c < k; c += kThreads) amax = fmaxf(amax, fabsf(to_float(xr[c])));
   }
@@ -43,13 +49,7 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T* __restrict_
   const Divider div(scale);
   div.dispatch([&](auto path) {
     if constexpr (kVec) {
-      for (int c = threadIdx.x * N; c < k; c += kThreads * N) {
-        V v;
-        v.load_nc(xr + c);
-        float f[N];
-        v.to_floats(f);
-        store_codes<kFp8, N>(qr + c, f, div, path);
-      }
+      each_vector([&](int c, const float(&f)[N]) { store_codes<kFp8, N>(qr + c, f, div, path); });
     } else {
       for (int c = threadIdx.x; c < k; c += kThreads) qr[c] = C::make(div(to_float(xr[c]), path));
     }
