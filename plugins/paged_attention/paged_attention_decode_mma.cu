@@ -432,16 +432,20 @@ DecodeFn make_mma_fn() {
 // pick for grids of one wave: H100, B=1 ctx 16 6.2 us vs 7.2, ctx 4096 13.0 vs 13.3; slower
 // than 4 x 3 on many waves). TRTC_PA_DECODE_MMA=4,2, 4,3 or 8,3 overrides both (tuning
 // override, for benchmarks and tests; 2 x 6 and 2 x 4 were slower). Fused instantiations exist
-// for 16-bit pools at 4 x 3 and 8 x 3 (fn null otherwise).
+// for 16-bit pools at 4 x 3 and 8 x 3 (fn null otherwise). Quantized pools: 4 x 3 and 8 x 3 only
+// (4,2 means 4 x 3), 4 heads a CTA only (pick_gq): fewer kernels to compile.
 template <typename T, typename P, int D, int GQ>
 DecodeFn mma_fn_g(bool wide, bool fused) {
   constexpr DecodeFn none{nullptr, 0, 0};
-  constexpr bool kFusable = !kQuantPool<P>;
+  constexpr bool kQuant = kQuantPool<P>;
   const char* v = getenv("TRTC_PA_DECODE_MMA");
-  if (v != nullptr && strcmp(v, "4,2") == 0) return fused ? none : make_mma_fn<T, P, D, GQ, 4, 2>();
+  if constexpr (!kQuant) {
+    if (v != nullptr && strcmp(v, "4,2") == 0)
+      return fused ? none : make_mma_fn<T, P, D, GQ, 4, 2>();
+  }
   const bool eight = v != nullptr ? strcmp(v, "8,3") == 0 : wide;
   if (!fused) return eight ? make_mma_fn<T, P, D, GQ, 8, 3>() : make_mma_fn<T, P, D, GQ, 4, 3>();
-  if constexpr (kFusable)
+  if constexpr (!kQuant)
     return eight ? make_mma_fn<T, P, D, GQ, 8, 3, true>() : make_mma_fn<T, P, D, GQ, 4, 3, true>();
   return none;
 }
@@ -449,7 +453,9 @@ DecodeFn mma_fn_g(bool wide, bool fused) {
 template <typename T, typename P, int D>
 DecodeFn mma_fn_d(int gq, bool wide, bool fused) {
   if (gq == 4) return mma_fn_g<T, P, D, 4>(wide, fused);
-  if (gq == 8) return mma_fn_g<T, P, D, 8>(wide, fused);
+  if constexpr (!kQuantPool<P>) {
+    if (gq == 8) return mma_fn_g<T, P, D, 8>(wide, fused);
+  }
   return {nullptr, 0, 0};
 }
 
@@ -476,9 +482,9 @@ DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int 
 int decode_mma_keys_per_iter(const DecodeFn& f) { return f.threads / 32 * kTileKeys; }
 
 bool decode_mma_exists(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq) {
-  const bool pool = kv_dtype == dtype || kv_dtype == TRTC_FP8_E4M3 || kv_dtype == TRTC_INT8;
-  return pool && (dtype == TRTC_F16 || dtype == TRTC_BF16) && (head_dim == 64 || head_dim == 128) &&
-         (gq == 4 || gq == 8);
+  const bool quant = kv_dtype == TRTC_FP8_E4M3 || kv_dtype == TRTC_INT8;
+  return (kv_dtype == dtype || quant) && (dtype == TRTC_F16 || dtype == TRTC_BF16) &&
+         (head_dim == 64 || head_dim == 128) && (gq == 4 || (gq == 8 && !quant));
 }
 
 }  // namespace pa
