@@ -85,3 +85,22 @@ def test_calibration_device_without_a_gpu():
     assert resolve_device("cpu", lines.append) == "cpu"
     with pytest.raises(ConfigError, match="calibration_device is cuda"):
         resolve_device("cuda")
+
+
+def test_calibration_cache_key_follows_every_weight():
+    import numpy as np
+
+    from trtcompile.quant.calibrate import cache_key
+
+    weights = {"a": np.arange(12, dtype=np.float32).reshape(3, 4),
+               "b": np.ones(5, dtype=np.float16), "c": np.zeros((2, 2), np.uint8)}
+    key = cache_key("m", 0, [1, 2], "fp8", weights)
+    assert key == cache_key("m", 0, [1, 2], "fp8", {k: v.copy() for k, v in weights.items()})
+    assert key == cache_key("m", 0, [1, 2], "fp8", {**weights, "a": np.asfortranarray(weights["a"])})
+    for name in weights:
+        changed = weights[name].copy()
+        changed.reshape(-1)[-1] += 1
+        assert cache_key("m", 0, [1, 2], "fp8", {**weights, name: changed}) != key, name
+    assert cache_key("m", 0, [1, 2], "fp8", {"a2": weights["a"], "b": weights["b"],
+                                             "c": weights["c"]}) != key
+    assert cache_key("m", 1, [1, 2], "fp8", weights) != key
