@@ -234,8 +234,8 @@ class KernelLibrary:
             torch.cuda.current_stream(x.device).cuda_stream)
         if err == _CUDA_ERROR_NOT_SUPPORTED:
             y, res_out = self.rms_norm(x, weight, residual, epsilon)
-            q, scale = self.quantize_per_token(y, target)
-            return q, scale.float(), res_out
+            q, scale = self.quantize_per_token(y, target, float_scale=True)
+            return q, scale, res_out
         self._check(err, "rms_norm_quantize")
         return q, scale, res_out
 
@@ -251,8 +251,7 @@ class KernelLibrary:
             x.data_ptr(), q.data_ptr(), scale.data_ptr(), x.numel() // (2 * inter), inter,
             _DTYPES[x.dtype], _DTYPES[qdtype], torch.cuda.current_stream(x.device).cuda_stream)
         if err == _CUDA_ERROR_NOT_SUPPORTED:
-            q, scale = self.quantize_per_token(self.silu_mul(x), target)
-            return q, scale.float()
+            return self.quantize_per_token(self.silu_mul(x), target, float_scale=True)
         self._check(err, "silu_mul_quantize")
         return q, scale
 

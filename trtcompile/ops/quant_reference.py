@@ -61,13 +61,12 @@ def rms_norm_quantize(x, weight, residual, epsilon: float, target: str):
     from trtcompile.ops import reference
 
     y, res = reference.rms_norm(x, weight, residual, epsilon=epsilon)
-    q, scale = quantize_per_token(y, target)
-    return q, scale.float(), res
+    q, scale = quantize_per_token(y, target, float_scale=True)
+    return q, scale, res
 
 
 def silu_mul_quantize(x: torch.Tensor, target: str) -> tuple[torch.Tensor, torch.Tensor]:
     """SiluMul, then per-token quantization of its output: -> (codes, scale float32 [.., 1])."""
     from trtcompile.ops import reference
 
-    q, scale = quantize_per_token(reference.silu_mul(x), target)
-    return q, scale.float()
+    return quantize_per_token(reference.silu_mul(x), target, float_scale=True)

@@ -62,6 +62,11 @@ def _external_proto(const: gs.Constant, location: str, offset: int, length: int)
     return proto
 
 
+def array_bytes(values: np.ndarray) -> memoryview:
+    """The bytes of an array, read in place (no copy for a contiguous array)."""
+    return np.ascontiguousarray(values).reshape(-1).view(np.uint8).data
+
+
 MEMORY_LOCATION = "<memory>"  # external-data location of weights handed over in memory
 
 
@@ -113,7 +118,7 @@ def save_graph(graph: gs.Graph, path: Path) -> None:
         for const in _weight_constants(graph):
             offset = -(-f.tell() // ALIGN) * ALIGN          # round up to the alignment
             f.seek(offset)
-            f.write(np.ascontiguousarray(const.values).reshape(-1).view(np.uint8).data)
+            f.write(array_bytes(const.values))
             refs.append((const, location, offset))
     with _exported_as_external(refs):
         onnx.save_model(to_model(graph), str(path))

@@ -42,8 +42,9 @@ def tokenize(text: str, tokenizer, vocab_size: int) -> list[int]:
 
 
 def _digest(values: np.ndarray) -> bytes:
-    """sha256 of an array's bytes, read in place (no copy for a contiguous array)."""
-    return hashlib.sha256(np.ascontiguousarray(values).reshape(-1).view(np.uint8).data).digest()
+    from trtcompile.passes.graph_io import array_bytes
+
+    return hashlib.sha256(array_bytes(values)).digest()
 
 
 def cache_key(model_source: str, seed: int, tokens: Sequence[int], mode: str,
