@@ -33,10 +33,24 @@
 // slower on H100) and the mma run in f16. q goes in as f16 too, each head divided by a power
 // of two that puts its largest element in [2^14, 2^15) (exact, no overflow); S is scaled back
 // by that factor times the k scale / kWiden, the v scale / kWiden is applied once at the end.
+//
+// Quantized pools at D = 128 skip the widened tile ("direct"): each lane builds its mma B
+// fragments in registers from 16-byte reads of the landed codes. The order of k inside an mma
+// is free as long as A and B agree, and so is the order of the output columns of O += P V:
+//   S: lane (g, t) reads words 8t..8t+7 of key row g (+8); k-step kk takes word 8t + kk, its
+//      bytes (0, 2) as b0 and (1, 3) as b1, and q's A fragments are staged in the same order;
+//   O: lane (g, t) reads bytes 16g..16g+15 (d) of key rows 2t, 2t+1, 2t+8, 2t+9; n-tile nt
+//      takes byte nt of each, so its column n is d = 16n + nt (undone when O is stored).
+// The stages are swizzled (16-byte chunk c of row r at c ^ (r & 7)): both reads are free of
+// bank conflicts. Each pair of codes becomes an f16x2 in two to four integer operations.
+// H100 against the widened tile (bench_kv_quant, same call): fp8 B=256 ctx 512 151 vs 180 us,
+// B=16 ctx 4096 67 vs 69, but B=64 ctx 4096 248 vs 235 and B=1 15.7 vs 15.0; int8 228 vs 232
+// at B=64, 164 vs 170 at B=256 ctx 512, +0.5 us at B=1.
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
+#include "paged_attention_decode_codes.cuh"
 #include "paged_attention_decode.cuh"
 #include "paged_attention_prefill.cuh"
 
@@ -54,9 +68,10 @@ constexpr int kMaxRows = 8;    // query heads per CTA at most (A rows 0..7)
 template <typename P, int D, int GQ, int NW, int STAGES, bool FUSED>
 struct MmaCfg {
   static constexpr bool kQuant = kQuantPool<P>;
+  static constexpr bool kDirect = kQuant && D == 128;  // B fragments from the codes
   static constexpr int TILE = kTileKeys * D;  // elements of one K (or V) stage
   static constexpr int STAGE = 2 * TILE * static_cast<int>(sizeof(P));  // bytes: K and V
-  static constexpr int WIDE = kQuant ? 2 * TILE * 2 : 0;   // bytes: the widened f16 K/V tile
+  static constexpr int WIDE = kQuant && !kDirect ? 2 * TILE * 2 : 0;  // bytes: widened f16 K/V
   static constexpr int WARP = STAGES * STAGE + WIDE;       // bytes per warp
   static constexpr int RING = NW * WARP;
   static constexpr int NP = FUSED ? NW + 1 : NW;  // merge parts: warps (, the step's key)
@@ -70,49 +85,11 @@ __device__ __forceinline__ float f16_range_factor(float m) {
   return m > 0.f ? __uint_as_float(static_cast<uint32_t>(max(e - 14, 1)) << 23) : 1.f;
 }
 
-// What widen8 multiplies a code's value by: e4m3 bits moved into an f16 are the value / 256.
-template <typename P> constexpr float kWiden = 1.f;
-template <> constexpr float kWiden<fp8> = 1.f / 256.f;
-
-// 8 codes -> 4 f16x2 holding value * kWiden<P>. E4M3 s.eeee.mmm becomes the f16
-// s.0eeee.mmm0000000 (the same bits, exponent bias 7 -> 15: value / 2^8, subnormals included).
-template <typename P>
-__device__ __forceinline__ uint4 widen8(uint2 raw) {
-  const uint32_t w[2] = {raw.x, raw.y};
-  uint32_t h[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    if constexpr (std::is_same<P, fp8>::value) {
-      const uint32_t x = __byte_perm(w[i / 2], 0u, (i % 2) ? 0x3424u : 0x1404u);  // b << 8 per half
-      h[i] = ((x & 0x7F007F00u) >> 1) | (x & 0x80008000u);
-    } else {
-      const __half2 v = int8_pair_to_half2(w[i / 2], i % 2);
-      h[i] = *reinterpret_cast<const uint32_t*>(&v);
-    }
-  }
-  return make_uint4(h[0], h[1], h[2], h[3]);
-}
-
-// Widens the quantized K and V stage `st` (row-major codes) into the swizzled f16 tile `wide`
-// (one warp): a lane takes 8 codes at a time, so the 8 lanes of a store phase write one
-// 128-byte run of a row (no bank conflicts).
-template <typename P, int D>
-__device__ __forceinline__ void widen_stage(__half* wide, const P* st, int lane) {
-  constexpr int UPR = D / 8, PER = kTileKeys * UPR;  // 8-code units per row, per K (or V) stage
-  const prefill::Swizzled<D> swz;
-#pragma unroll
-  for (int i = 0; i < 2 * PER / 32; ++i) {
-    const int u = lane + 32 * i, m = u / PER, r = (u - m * PER) / UPR, col = (u % UPR) * 8;
-    const uint2 raw = *reinterpret_cast<const uint2*>(st + m * kTileKeys * D + r * D + col);
-    *reinterpret_cast<uint4*>(wide + m * kTileKeys * D + swz(r, col)) = widen8<P>(raw);
-  }
-}
-
 template <typename T, typename P, int D, int GQ, int NW, int STAGES, bool FUSED>
 __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   static_assert(GQ >= 2 && GQ <= kMaxRows, "heads are A rows 0..7");
   using Cfg = MmaCfg<P, D, GQ, NW, STAGES, FUSED>;
-  constexpr bool kQuant = Cfg::kQuant;
+  constexpr bool kQuant = Cfg::kQuant, kDirect = Cfg::kDirect;
   static_assert(!(kQuant && FUSED), "fused mode stores the step's k/v as T");
   using C = std::conditional_t<kQuant, __half, T>;  // the mma operand type
   constexpr int NT = NW * 32, TILE = Cfg::TILE, ITER = NW * kTileKeys, NP = Cfg::NP;
@@ -216,7 +193,10 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
           const bool ok = b >= 0;
           const int64_t slot =
               (static_cast<int64_t>(ok ? b : 0) << a.log2_block) | ((tb + r) & bmask);
-          const int so = kQuant ? r * D + kcol : swz(r, kcol);  // codes: row-major for widening
+          // codes: swizzled chunks (direct) or row-major (widened)
+          const int so = kDirect ? r * D + (((lane % CPR) ^ (r & 7)) << 4)
+                         : kQuant ? r * D + kcol
+                                  : swz(r, kcol);
           cp_async16(ks + so, kpool + slot * slot_stride, ok);
           cp_async16(ks + TILE + so, vpool + slot * slot_stride, ok);
         }
@@ -302,14 +282,23 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
       }
     }
     uint32_t qa[D / 16][2];  // A registers 0 and 2 (rows 0..7) of each k-step
+    if constexpr (kDirect) {
 #pragma unroll
-    for (int kk = 0; kk < D / 16; kk += 2) {
-      uint32_t r[4];
-      prefill::ldmatrix_x4(r, s_q + swz(lane & 7, kk * 16 + (lane >> 3) * 8));
-      qa[kk][0] = r[0];
-      qa[kk][1] = r[1];
-      qa[kk + 1][0] = r[2];
-      qa[kk + 1][1] = r[3];
+      for (int kk = 0; kk < D / 16; ++kk) {  // q[4w .. 4w + 3], w = 8 t + kk: (0, 2), (1, 3)
+        const uint2 u = *reinterpret_cast<const uint2*>(s_q + swz(lane >> 2, 4 * (8 * t4 + kk)));
+        qa[kk][0] = __byte_perm(u.x, u.y, 0x5410);
+        qa[kk][1] = __byte_perm(u.x, u.y, 0x7632);
+      }
+    } else {
+#pragma unroll
+      for (int kk = 0; kk < D / 16; kk += 2) {
+        uint32_t r[4];
+        prefill::ldmatrix_x4(r, s_q + swz(lane & 7, kk * 16 + (lane >> 3) * 8));
+        qa[kk][0] = r[0];
+        qa[kk][1] = r[1];
+        qa[kk + 1][0] = r[2];
+        qa[kk + 1][1] = r[3];
+      }
     }
 
     float o[D / 8][4];
@@ -326,26 +315,41 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
       __syncwarp();  // tile j landed for the whole warp; the stage refilled next was read
       issue(j + STAGES - 1, next);
       next = block_of(j + STAGES);
-      const C* Kt;
-      if constexpr (kQuant) {
-        widen_stage<P, D>(wide, ring + (j % STAGES) * 2 * TILE, lane);
+      const P* st = ring + (j % STAGES) * 2 * TILE;  // K codes, then V (direct)
+      const C* Kt = nullptr;
+      if constexpr (kQuant && !kDirect) {
+        widen_stage<P, D, kTileKeys>(wide, st, lane);
         __syncwarp();
         Kt = wide;
-      } else {
-        Kt = ring + (j % STAGES) * 2 * TILE;
+      } else if constexpr (!kQuant) {
+        Kt = st;
       }
       const C* Vt = Kt + TILE;
 
       float sc[2][4];
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+      if constexpr (kDirect) {
 #pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        uint32_t b[4];
-        prefill::ldmatrix_x4(b, Kt + (koff ^ (kk * 16)));
-        const uint32_t qk[4] = {qa[kk][0], 0u, qa[kk][1], 0u};
-        prefill::mma16816<C>(sc[0], qk, b[0], b[1]);
-        prefill::mma16816<C>(sc[1], qk, b[2], b[3]);
+        for (int nt = 0; nt < 2; ++nt) {  // key row 8 nt + g: words 8 t .. 8 t + 7
+          const int r = nt * 8 + (lane >> 2);
+          const uint4 c0 = direct_chunk(st, r, 2 * t4), c1 = direct_chunk(st, r, 2 * t4 + 1);
+          const uint32_t kw[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
+#pragma unroll
+          for (int kk = 0; kk < D / 16; ++kk) {
+            const uint32_t qk[4] = {qa[kk][0], 0u, qa[kk][1], 0u};
+            prefill::mma16816<C>(sc[nt], qk, code_pair_even<P>(kw[kk]), code_pair_odd<P>(kw[kk]));
+          }
+        }
+      } else {
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) {
+          uint32_t b[4];
+          prefill::ldmatrix_x4(b, Kt + (koff ^ (kk * 16)));
+          const uint32_t qk[4] = {qa[kk][0], 0u, qa[kk][1], 0u};
+          prefill::mma16816<C>(sc[0], qk, b[0], b[1]);
+          prefill::mma16816<C>(sc[1], qk, b[2], b[3]);
+        }
       }
       const int tb = kbeg + (warp + j * NW) * kTileKeys;
       float mx = -INFINITY;
@@ -376,12 +380,33 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
       }
       const uint32_t pa[4] = {prefill::pack2<C>(sc[0][0], sc[0][1]), 0u,
                               prefill::pack2<C>(sc[1][0], sc[1][1]), 0u};
+      if constexpr (kDirect) {
+        // key rows 2t, 2t+1 (b0) and 2t+8, 2t+9 (b1), bytes 16g..16g+15; n-tile nt: byte nt
+        const P* vs = st + TILE;
+        const int cg = lane >> 2;
+        const uint4 r0 = direct_chunk(vs, 2 * t4, cg), r1 = direct_chunk(vs, 2 * t4 + 1, cg);
+        const uint4 r8 = direct_chunk(vs, 2 * t4 + 8, cg), r9 = direct_chunk(vs, 2 * t4 + 9, cg);
+        const uint32_t w0[4] = {r0.x, r0.y, r0.z, r0.w}, w1[4] = {r1.x, r1.y, r1.z, r1.w};
+        const uint32_t w8[4] = {r8.x, r8.y, r8.z, r8.w}, w9[4] = {r9.x, r9.y, r9.z, r9.w};
 #pragma unroll
-      for (int dp = 0; dp < D / 16; ++dp) {
-        uint32_t b[4];
-        prefill::ldmatrix_x4_trans(b, Vt + (voff ^ (dp * 16)));
-        prefill::mma16816<C>(o[2 * dp], pa, b[0], b[1]);
-        prefill::mma16816<C>(o[2 * dp + 1], pa, b[2], b[3]);
+        for (int wi = 0; wi < 4; ++wi) {
+          prefill::mma16816<C>(o[4 * wi + 0], pa, code_pair_rows<P, 0>(w0[wi], w1[wi]),
+                               code_pair_rows<P, 0>(w8[wi], w9[wi]));
+          prefill::mma16816<C>(o[4 * wi + 1], pa, code_pair_rows<P, 1>(w0[wi], w1[wi]),
+                               code_pair_rows<P, 1>(w8[wi], w9[wi]));
+          prefill::mma16816<C>(o[4 * wi + 2], pa, code_pair_rows<P, 2>(w0[wi], w1[wi]),
+                               code_pair_rows<P, 2>(w8[wi], w9[wi]));
+          prefill::mma16816<C>(o[4 * wi + 3], pa, code_pair_rows<P, 3>(w0[wi], w1[wi]),
+                               code_pair_rows<P, 3>(w8[wi], w9[wi]));
+        }
+      } else {
+#pragma unroll
+        for (int dp = 0; dp < D / 16; ++dp) {
+          uint32_t b[4];
+          prefill::ldmatrix_x4_trans(b, Vt + (voff ^ (dp * 16)));
+          prefill::mma16816<C>(o[2 * dp], pa, b[0], b[1]);
+          prefill::mma16816<C>(o[2 * dp + 1], pa, b[2], b[3]);
+        }
       }
     }
     cp_async_wait<0>();
@@ -389,10 +414,16 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     __syncthreads();  // every warp is done with its ring before it becomes the merge buffer
     const int g = lane >> 2;
     if (g < GQ) {
-      float* dst = sm_o + (warp * GQ + g) * D + 2 * t4;
+      float* dst = sm_o + (warp * GQ + g) * D;
 #pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt)
-        *reinterpret_cast<float2*>(dst + dt * 8) = make_float2(o[dt][0], o[dt][1]);
+      for (int dt = 0; dt < D / 8; ++dt) {
+        if constexpr (kDirect) {  // column n of n-tile dt is d = 16 n + dt
+          dst[(2 * t4) * (D / 8) + dt] = o[dt][0];
+          dst[(2 * t4 + 1) * (D / 8) + dt] = o[dt][1];
+        } else {
+          *reinterpret_cast<float2*>(dst + dt * 8 + 2 * t4) = make_float2(o[dt][0], o[dt][1]);
+        }
+      }
       if (t4 == 0) {
         sm_m[warp * GQ + g] = m;
         sm_l[warp * GQ + g] = l;

@@ -385,8 +385,9 @@ def test_paged_attention_quantized_fused_partial_rotary_window(lib, pool):
 @pytest.mark.parametrize("nsplit", [1, 3])
 def test_paged_attention_quantized_decode_variants(lib, monkeypatch, variant, pool, dtype, shape,
                                                    nsplit):
-    """Decode over an fp8 / int8 pool: the tensor-core kernel (codes widened to f16; group 3
-    and 6 give padded head chunks) and the CUDA-core one, against the reference."""
+    """Decode over an fp8 / int8 pool: the tensor-core kernel (codes widened to an f16 tile, or
+    at head_dim 128 made into mma operands in registers; group 3 and 6 give padded head chunks)
+    and the CUDA-core one, against the reference."""
     for k, v in dict(DECODE_VARIANTS[variant], TRTC_PA_NSPLIT=str(nsplit)).items():
         monkeypatch.setenv(k, v)
     hq, hkv, d, block = SHAPES[shape]

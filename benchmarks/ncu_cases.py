@@ -1,0 +1,67 @@
+"""Run one kernel case a few times, for a profiler to capture (Nsight Compute on the GPU machine).
+
+Each case warms up, then calls the kernel `--calls` times (default 4) on the same inputs; profile
+one of the later launches, e.g.
+
+    ncu --clock-control none --kernel-name regex:gemv --launch-skip 3 --launch-count 1 \\
+        --section SpeedOfLight --section WarpStateStats python3 benchmarks/ncu_cases.py int4_m1
+
+Cases: int4_m1, int4_m8, int4_m16 (WeightOnlyGemm int4 g128 with zeros, 4096 -> 14336),
+int8_m1, decode_bf16_b64 / decode_fp8_b64 / decode_int8_b64 (paged decode, GQA 32/8, head_dim
+128, ctx 4096), decode_b64_2048 (bf16, ctx 2048). Times nothing itself: bench_quant.py and
+bench_kernels.py / bench_kv_quant.py give the timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from bench_kernels import paged_case
+from bench_kv_quant import with_pool
+from bench_quant import quantized_weight
+from trtcompile.ops import cuda_kernels
+
+DEV = "cuda"
+
+
+def gemm_case(lib, m: int, bits: int, group: int):
+    k, n = 4096, 14336
+    q, s, z = quantized_weight(k, n, bits, group, zeros=bits == 4)
+    x = torch.randn(m, k, device=DEV, dtype=torch.bfloat16)
+    return lambda: lib.weight_only_gemm(x, q, s, z, bits, group)
+
+
+def decode_case(lib, b: int, ctx: int, pool: torch.dtype):
+    case = with_pool(paged_case([(ctx - 1, 1)] * b), pool)
+    return lambda: lib.paged_attention(**case)
+
+
+CASES = {
+    "int4_m1": lambda lib: gemm_case(lib, 1, 4, 128),
+    "int4_m8": lambda lib: gemm_case(lib, 8, 4, 128),
+    "int4_m16": lambda lib: gemm_case(lib, 16, 4, 128),
+    "int8_m1": lambda lib: gemm_case(lib, 1, 8, 0),
+    "decode_bf16_b64": lambda lib: decode_case(lib, 64, 4096, torch.bfloat16),
+    "decode_fp8_b64": lambda lib: decode_case(lib, 64, 4096, torch.float8_e4m3fn),
+    "decode_int8_b64": lambda lib: decode_case(lib, 64, 4096, torch.int8),
+    "decode_b64_2048": lambda lib: decode_case(lib, 64, 2048, torch.bfloat16),
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("case", choices=sorted(CASES))
+    ap.add_argument("--calls", type=int, default=4)
+    args = ap.parse_args()
+    fn = CASES[args.case](cuda_kernels.load())
+    for _ in range(args.calls):
+        fn()
+    torch.cuda.synchronize()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
