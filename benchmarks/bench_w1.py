@@ -12,6 +12,7 @@ and a cache hit would skip their prefill.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import os
@@ -85,11 +86,33 @@ def build_random_artifact(shape: dict, dtype: str, out: Path, max_num_seqs: int,
     return time.perf_counter() - start
 
 
+class GcTime:
+    """Milliseconds the garbage collector ran, per generation, since the last reset()."""
+
+    def __init__(self):
+        self.ms, self._start = [0.0, 0.0, 0.0], None
+        gc.callbacks.append(self._event)
+
+    def _event(self, phase, info):
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif self._start is not None:
+            self.ms[info["generation"]] += (time.perf_counter() - self._start) * 1e3
+            self._start = None
+
+    def reset(self):
+        self.ms = [0.0, 0.0, 0.0]
+
+
+GC_TIME = GcTime()
+
+
 def run_w1(llm, prompts, olens):
     from trtcompile.runtime.sampling_params import SamplingParams
 
     engine = llm.engine
     steps0 = engine.stats.num_steps
+    GC_TIME.reset()
     t0 = time.perf_counter()
     first, last, count = {}, {}, {}
     for i, (p, n) in enumerate(zip(prompts, olens)):
@@ -109,7 +132,7 @@ def run_w1(llm, prompts, olens):
     tpot = [(last[k] - first[k]) / (count[k] - 1) for k in first if count[k] > 1]
     return {"wall_s": wall, "output_tokens": total, "tokens_per_s": total / wall,
             "steps": engine.stats.num_steps - steps0, "preemptions": engine.stats.num_preemptions,
-            "ttft_ms": pct(ttft), "tpot_ms": pct(tpot)}
+            "gc_ms": [round(t, 1) for t in GC_TIME.ms], "ttft_ms": pct(ttft), "tpot_ms": pct(tpot)}
 
 
 def gpu_profile(llm, prompts, olens, top: int = 20) -> None:
@@ -157,6 +180,9 @@ def main():
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="build config override, e.g. --set quantization.mode=fp8 (repeatable)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false",
+                    help="leave the garbage collector as it is (default: freeze what start-up "
+                         "made, as `trtcompile serve` does)")
     ap.add_argument("--profile", action="store_true", help="cProfile one extra run (host time)")
     ap.add_argument("--gpu-profile", action="store_true",
                     help="one extra run under torch.profiler: GPU time per kernel")
@@ -167,7 +193,7 @@ def main():
 
     import torch
 
-    from trtcompile.llm import LLM
+    from trtcompile.llm import LLM, freeze_startup_objects
 
     wl = load_workload()
     shape = wl.MODEL_SHAPES[args.shape]
@@ -188,11 +214,14 @@ def main():
     llm.generate([prompts[0][:32]], None)                     # first token(s) after start-up
     result["startup_s"] = {"load_and_capture": loaded - t0, "to_first_token": time.perf_counter() - t0}
     result["kv_blocks"] = llm.runner.num_blocks
+    if args.gc_freeze:
+        result["gc_frozen_objects"] = freeze_startup_objects()
     runs = []
     for i in range(args.warmup + args.repeats):
         r = run_w1(llm, prompts, olens)
         tag = "warm-up" if i < args.warmup else "run"
-        print(f"{tag} {i}: {r['tokens_per_s']:.0f} tok/s, {r['wall_s']:.2f} s, {r['steps']} steps",
+        print(f"{tag} {i}: {r['tokens_per_s']:.0f} tok/s, {r['wall_s']:.2f} s, {r['steps']} steps, "
+              f"garbage collector {sum(r['gc_ms']):.0f} ms (full collections {r['gc_ms'][2]:.0f})",
               flush=True)
         if i >= args.warmup:
             runs.append(r)

@@ -92,9 +92,11 @@ def bench(artifact: Path, url, num_requests, request_rate, dataset, scale, outpu
         _need("httpx", "bench")
         result = run_online(url, workload, rate)
     else:
-        from trtcompile.llm import LLM
+        from trtcompile.llm import LLM, freeze_startup_objects
 
-        result = run_offline(LLM(artifact, device=device, num_blocks=num_blocks), workload, rate)
+        llm = LLM(artifact, device=device, num_blocks=num_blocks)
+        freeze_startup_objects()
+        result = run_offline(llm, workload, rate)
     summary = result.summary()
     rate_text = "inf" if math.isinf(rate) else f"{rate:g}"
     click.echo(f"{workload.name}: {len(workload.requests)} requests, rate {rate_text}, "

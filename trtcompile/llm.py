@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,17 @@ class Completion:
     text: str | None
     finish_reason: str | None
     logprobs: list[float] | None
+
+
+def freeze_startup_objects() -> int:
+    """Collect once, then move every live object to the collector's permanent generation
+    (gc.freeze), so that full collections while serving no longer walk what loading made.
+    Process-wide, for long-running servers: call it once the engine is up. Measured on an H100
+    (bench_w1.py, llama-3.2-1b): W1 runs that met a full collection took 1.25-1.34 s instead of
+    0.89 s (0.35-0.44 s in the collector); with it, no run did. Returns the objects frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 class LLM:

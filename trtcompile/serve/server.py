@@ -37,7 +37,10 @@ def build_app(artifact: str | Path, opts: ServeOptions, log: JsonLog | None = No
 def serve(artifact: str | Path, opts: ServeOptions) -> None:
     import uvicorn
 
+    from trtcompile.llm import freeze_startup_objects
+
     app = build_app(artifact, opts)
+    freeze_startup_objects()
     uvicorn.run(app, host=opts.host, port=opts.port, log_level="warning", access_log=False)
 
 
