@@ -6,7 +6,9 @@ TPOT percentiles, and start-up time (artifact load + CUDA graph capture -> first
 
 The workload generator and shapes come from shared/bench/workload.py (found next to the
 repo, or at $TRTCOMPILE_WORKLOAD). Prefix caching is off: repeats replay the same prompts,
-and a cache hit would skip their prefill.
+and a cache hit would skip their prefill. As `trtcompile serve` does, the objects start-up made
+are frozen out of the garbage collector's reach (--no-gc-freeze: not); each run reports the
+collector's time.
 """
 
 from __future__ import annotations
