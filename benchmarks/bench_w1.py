@@ -185,6 +185,9 @@ def main():
     ap.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false",
                     help="leave the garbage collector as it is (default: freeze what start-up "
                          "made, as `trtcompile serve` does)")
+    ap.add_argument("--gc-threshold", type=int, default=0, metavar="N",
+                    help="gc.set_threshold(N) after start-up: young collections every N allocations "
+                         "(default: Python's)")
     ap.add_argument("--profile", action="store_true", help="cProfile one extra run (host time)")
     ap.add_argument("--gpu-profile", action="store_true",
                     help="one extra run under torch.profiler: GPU time per kernel")
@@ -218,6 +221,9 @@ def main():
     result["kv_blocks"] = llm.runner.num_blocks
     if args.gc_freeze:
         result["gc_frozen_objects"] = freeze_startup_objects()
+    if args.gc_threshold:
+        gc.set_threshold(args.gc_threshold)
+    result["gc_threshold"] = gc.get_threshold()
     runs = []
     for i in range(args.warmup + args.repeats):
         r = run_w1(llm, prompts, olens)
