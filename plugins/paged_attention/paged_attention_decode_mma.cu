@@ -324,7 +324,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
       } else if constexpr (!kQuant) {
         Kt = st;
       }
-      const C* Vt = Kt + TILE;
+      const C* Vt = kDirect ? nullptr : Kt + TILE;  // (direct: no tile)
 
       float sc[2][4];
 #pragma unroll
