@@ -24,6 +24,17 @@ inline int device_capability() {
   return 10 * major + minor;
 }
 
+// Multiprocessors of the current device (132, an H100's, when it cannot be read).
+inline int sm_count() {
+  int device = 0, sms = 132;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    cudaGetLastError();
+    sms = 132;
+  }
+  return sms;
+}
+
 template <typename T> __device__ __forceinline__ float to_float(T x);
 template <> __device__ __forceinline__ float to_float<float>(float x) { return x; }
 template <> __device__ __forceinline__ float to_float<__half>(__half x) { return __half2float(x); }

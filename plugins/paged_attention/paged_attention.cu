@@ -254,16 +254,6 @@ struct Plan {
 
 size_t align256(size_t x) { return (x + 255) & ~static_cast<size_t>(255); }
 
-int num_sms() {
-  int device = 0, sms = 132;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    cudaGetLastError();
-    sms = 132;
-  }
-  return sms;
-}
-
 // Programmatic dependent launch needs sm_90+.
 bool can_overlap() { return device_capability() >= 90; }
 
@@ -319,7 +309,7 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     // Tensor-core kernel: each split also costs about 16 keys (its partial, the serial merge;
     // H100, B=1 ctx 4096: 16 splits 13.8 us, 32 splits 14.7 us).
     const long per_split = mma ? 16 : 0;
-    const long sms = num_sms();
+    const long sms = sm_count();
     auto best_split = [&](DecodeKind kind, long& waves) {
       const long slots =
           sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
@@ -351,7 +341,7 @@ Plan make_plan(const trtc_paged_attention_params& p) {
   // The one-wave variant wherever the grid fits its one wave.
   const long decode_ctas = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks * pl.nsplit;
   const bool one_wave =
-      decode_ctas <= static_cast<long>(num_sms()) *
+      decode_ctas <= static_cast<long>(sm_count()) *
                          decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, wide);
   pl.kind = one_wave ? wide : lean;
   const long P = std::min<long>(S, T / 2);

@@ -149,8 +149,8 @@ struct DecodeFn {
   int threads;
 };
 
-// Tensor-core kernel (paged_attention_decode_mma.cu): 16-bit pools of the activation type,
-// gq 4 or 8; null fn otherwise. Keys per CTA iteration of one of its kernels (split planning).
+// Tensor-core kernel (paged_attention_decode_mma.cu): pools of the activation type (gq 4 or 8)
+// or fp8 / int8 (gq 4); null fn otherwise. Keys per CTA iteration of one of its kernels (split planning).
 // wide: 8 warps (DecodeKind::kMmaWide); fused: the fused instantiation (Args::fused).
 DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool wide,
                        bool fused);

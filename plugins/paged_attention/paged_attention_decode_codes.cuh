@@ -15,6 +15,20 @@ namespace pa {
 template <typename P> constexpr float kWiden = 1.f;
 template <> constexpr float kWiden<fp8> = 1.f / 256.f;
 
+// Two codes of a word -> an f16x2 of value * kWiden<P> (widened tiles and direct B fragments).
+// Code bytes sit at bytes 1 and 3 of x (fp8; the other bytes are ignored) or 0 and 2 (int8).
+template <typename P> __device__ __forceinline__ uint32_t code_pair(uint32_t x);
+template <> __device__ __forceinline__ uint32_t code_pair<fp8>(uint32_t x) {
+  return ((x & 0x7F007F00u) >> 1) | (x & 0x80008000u);
+}
+template <> __device__ __forceinline__ uint32_t code_pair<int8_t>(uint32_t x) {
+  uint32_t h;  // 0x64 above (byte ^ 0x80): the f16 1024 + 128 + code, one logic op
+  asm("lop3.b32 %0, %1, 0x00FF00FF, 0x64806480, 0x6A;" : "=r"(h) : "r"(x));  // c ? x ^ b : b
+  const __half2 v =
+      __hsub2(*reinterpret_cast<const __half2*>(&h), __floats2half2_rn(1152.f, 1152.f));
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
 // 8 codes -> 4 f16x2 holding value * kWiden<P>. E4M3 s.eeee.mmm becomes the f16
 // s.0eeee.mmm0000000 (the same bits, exponent bias 7 -> 15: value / 2^8, subnormals included).
 template <typename P>
@@ -24,8 +38,7 @@ __device__ __forceinline__ uint4 widen8(uint2 raw) {
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     if constexpr (std::is_same<P, fp8>::value) {
-      const uint32_t x = __byte_perm(w[i / 2], 0u, (i % 2) ? 0x3424u : 0x1404u);  // b << 8 per half
-      h[i] = ((x & 0x7F007F00u) >> 1) | (x & 0x80008000u);
+      h[i] = code_pair<fp8>(__byte_perm(w[i / 2], 0u, (i % 2) ? 0x3424u : 0x1404u));  // b << 8
     } else {
       const __half2 v = int8_pair_to_half2(w[i / 2], i % 2);
       h[i] = *reinterpret_cast<const uint32_t*>(&v);
@@ -34,19 +47,6 @@ __device__ __forceinline__ uint4 widen8(uint2 raw) {
   return make_uint4(h[0], h[1], h[2], h[3]);
 }
 
-// Direct B fragments (D = 128): two codes of a word -> an f16x2 of value * kWiden<P>.
-// Code bytes sit at bytes 1 and 3 of x (fp8; the other bytes are ignored) or 0 and 2 (int8).
-template <typename P> __device__ __forceinline__ uint32_t code_pair(uint32_t x);
-template <> __device__ __forceinline__ uint32_t code_pair<fp8>(uint32_t x) {
-  return ((x & 0x7F007F00u) >> 1) | (x & 0x80008000u);  // as widen8
-}
-template <> __device__ __forceinline__ uint32_t code_pair<int8_t>(uint32_t x) {
-  uint32_t h;  // 0x64 above (byte ^ 0x80): the f16 1024 + 128 + code, one logic op
-  asm("lop3.b32 %0, %1, 0x00FF00FF, 0x64806480, 0x6A;" : "=r"(h) : "r"(x));  // c ? x ^ b : b
-  const __half2 v =
-      __hsub2(*reinterpret_cast<const __half2*>(&h), __floats2half2_rn(1152.f, 1152.f));
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
 // Bytes (0, 2) and (1, 3) of one word of a key row.
 template <typename P> __device__ __forceinline__ uint32_t code_pair_even(uint32_t w) {
   return code_pair<P>(std::is_same<P, fp8>::value ? w << 8 : w);

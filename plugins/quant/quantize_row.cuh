@@ -78,23 +78,22 @@ template <bool kFp8, int N, typename Path>
 __device__ __forceinline__ void store_codes(typename QuantCode<kFp8>::type* dst, const float (&f)[N],
                                             const Divider& div, Path path) {
   using C = QuantCode<kFp8>;
+  alignas(16) typename C::type out[N];
   if constexpr (kFp8 && N % 2 == 0) {
-    __nv_fp8x2_storage_t out[N / 2];
 #pragma unroll
-    for (int i = 0; i < N / 2; ++i) out[i] = C::make2(div(f[2 * i], path), div(f[2 * i + 1], path));
-    if constexpr (N == 8) *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(out);
-    else if constexpr (N == 4) *reinterpret_cast<uint32_t*>(dst) = *reinterpret_cast<const uint32_t*>(out);
-    else *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(out);
+    for (int i = 0; i < N / 2; ++i)
+      reinterpret_cast<__nv_fp8x2_storage_t*>(out)[i] =
+          C::make2(div(f[2 * i], path), div(f[2 * i + 1], path));
   } else {
-    typename C::type out[N];
 #pragma unroll
     for (int i = 0; i < N; ++i) out[i] = C::make(div(f[i], path));
-    if constexpr (N == 8) *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(out);
-    else if constexpr (N == 4) *reinterpret_cast<uint32_t*>(dst) = *reinterpret_cast<const uint32_t*>(out);
-    else {
+  }
+  if constexpr (N == 16) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(out);
+  else if constexpr (N == 8) *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(out);
+  else if constexpr (N == 4) *reinterpret_cast<uint32_t*>(dst) = *reinterpret_cast<const uint32_t*>(out);
+  else {
 #pragma unroll
-      for (int i = 0; i < N; ++i) dst[i] = out[i];
-    }
+    for (int i = 0; i < N; ++i) dst[i] = out[i];
   }
 }
 

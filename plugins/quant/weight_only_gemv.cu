@@ -243,13 +243,6 @@ struct Variant {
   }
 };
 
-int sm_count() {
-  int device = 0, sms = 132;
-  cudaGetDevice(&device);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  return sms;
-}
-
 // Many rows (a wide projection): blocks of 4 warps, which split K half as many ways as 8, so that
 // more 16-row tiles stream at once in the same registers and each warp runs through more chunks
 // per ramp-up (H100, N 14336: 1.15-1.3x over 8 warps); with 9-16 tokens two tiles per warp halve

@@ -172,13 +172,6 @@ __global__ void silu_mul_scalar_kernel(const T* __restrict__ x, T* __restrict__ 
   }
 }
 
-int sm_count() {
-  int device = 0, sms = 132;
-  cudaGetDevice(&device);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  return sms;
-}
-
 template <typename T>
 int launch(const T* x, T* y, int64_t rows, int inter, cudaStream_t stream) {
   constexpr int N = Vec16<T>::N;
