@@ -118,7 +118,8 @@ def bench_decode(lib, rows):
         shapes.append((1, 16))  # one key tile: the fixed cost of a call
         # 8 query heads per kv head; head_dim 64 (kernels of other shapes than the issue's)
         shapes += [(64, 2048, 32, 4, 128), (256, 512, 32, 4, 128), (64, 2048, 32, 8, 64),
-                   (256, 512, 32, 8, 64)]
+                   (256, 512, 32, 8, 64),
+                   (512, 2048, 4, 1, 128)]  # B=64 ctx 2048's bytes, one kv head: blocks contiguous
     for b, ctx, *heads in shapes:
         hq, hkv, d = heads or (32, 8, 128)
         case = paged_case([(ctx - 1, 1)] * b, hq=hq, hkv=hkv, d=d)

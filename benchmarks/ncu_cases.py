@@ -8,7 +8,9 @@ one of the later launches, e.g.
 
 Cases: int4_m1, int4_m8, int4_m16 (WeightOnlyGemm int4 g128 with zeros, 4096 -> 14336),
 int8_m1, decode_bf16_b64 / decode_fp8_b64 / decode_int8_b64 (paged decode, GQA 32/8, head_dim
-128, ctx 4096), decode_b64_2048 (bf16, ctx 2048). Times nothing itself: bench_quant.py and
+128, ctx 4096), decode_b64_2048 (bf16, ctx 2048), decode_b512_hkv1 (the same bytes with one
+kv head: each block's keys contiguous), sdpa_decode_b64_2048 (torch SDPA over a contiguous cache,
+the reference of decode_b64_2048), prefill_8x512 (bf16, 8 new sequences of 512). Times nothing itself: bench_quant.py and
 bench_kernels.py / bench_kv_quant.py give the timings.
 """
 
@@ -34,8 +36,20 @@ def gemm_case(lib, m: int, bits: int, group: int):
     return lambda: lib.weight_only_gemm(x, q, s, z, bits, group)
 
 
-def decode_case(lib, b: int, ctx: int, pool: torch.dtype):
-    case = with_pool(paged_case([(ctx - 1, 1)] * b), pool)
+def prefill_case(lib, n: int, new: int):
+    case = paged_case([(0, new)] * n)
+    return lambda: lib.paged_attention(**case)
+
+
+def sdpa_decode_case(b: int, ctx: int, hq: int = 32, hkv: int = 8, d: int = 128):
+    q = torch.randn(b, hq, 1, d, device=DEV, dtype=torch.bfloat16)
+    k = torch.randn(b, hkv, ctx, d, device=DEV, dtype=torch.bfloat16)
+    v = torch.randn_like(k)
+    return lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+
+
+def decode_case(lib, b: int, ctx: int, pool: torch.dtype, hq: int = 32, hkv: int = 8):
+    case = with_pool(paged_case([(ctx - 1, 1)] * b, hq=hq, hkv=hkv), pool)
     return lambda: lib.paged_attention(**case)
 
 
@@ -48,6 +62,9 @@ CASES = {
     "decode_fp8_b64": lambda lib: decode_case(lib, 64, 4096, torch.float8_e4m3fn),
     "decode_int8_b64": lambda lib: decode_case(lib, 64, 4096, torch.int8),
     "decode_b64_2048": lambda lib: decode_case(lib, 64, 2048, torch.bfloat16),
+    "decode_b512_hkv1": lambda lib: decode_case(lib, 512, 2048, torch.bfloat16, hq=4, hkv=1),
+    "sdpa_decode_b64_2048": lambda lib: sdpa_decode_case(64, 2048),
+    "prefill_8x512": lambda lib: prefill_case(lib, 8, 512),
 }
 
 

@@ -39,6 +39,11 @@ typedef struct {
   float rotary_scaling;        // multiplier of cos and sin
   trtc_dtype dtype;            // q, k, v and out
   trtc_dtype kv_dtype;         // the pool
+  // Optional (NULL: the workspace holds them, zeroed by an extra launch every call): split-K
+  // counters, int32[num_seqs * num_heads], zero before the call and left zero by it. A caller
+  // that keeps such a buffer across calls saves that launch (one-wave split decode). Calls that
+  // share it must not run concurrently.
+  int32_t* split_counters;
 } trtc_paged_attention_params;
 
 // Bytes of scratch memory trtc_paged_attention needs for these shapes (split-K partials).

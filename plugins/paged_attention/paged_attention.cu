@@ -3,15 +3,19 @@
 //   1. kv_write: rotary on k (fp32 math), k/v -> pool at slot_mapping (16-byte loads), quantized
 //      on the way for an fp8/int8 pool (k and v rounded to the activation type first, then
 //      sat(round(x / scale)), as the reference does);
-//      one extra block zeroes the split counters and computes the prefill tile prefix sums;
+//      one extra block zeroes the split counters (unless the caller keeps them:
+//      params.split_counters) and computes the prefill tile prefix sums;
 //   2. attention: decode kernel (tensor cores for 16-bit pools with 4 or 8 heads per CTA, else
-//      CUDA cores; split-K, merged by the last split; on sm_90+ launched while kv_write runs,
-//      see wait_for_write) and/or tensor-core prefill kernel. Both rotate q as they load it.
-//      Where q rows are not 16-byte aligned and the prefill kernel runs, kv_write also stores
-//      rotated q to the workspace and the kernels read that instead.
+//      CUDA cores; split-K, merged by the last split) and/or tensor-core prefill kernel. Both
+//      rotate q as they load it. Where q rows are not 16-byte aligned and the prefill kernel
+//      runs, kv_write also stores rotated q to the workspace and the kernels read that instead.
+//      On sm_90+ the decode kernel is a programmatic dependent launch: all decode, it starts
+//      while kv_write runs; with prefill rows, the prefill kernel runs right after kv_write and
+//      the decode kernel starts while its last CTAs run (Args::write_done).
 // Fused decode (T == S, tensor-core kernel on a grid of one wave, q rows 16-byte aligned): the
 // decode kernel stores the step's k/v itself (see paged_attention_decode_mma.cu); kv_write runs
-// only as the planning block, and only where split counters need zeroing (split-K).
+// only as the planning block, and only where split counters need zeroing (split-K without
+// params.split_counters).
 //
 // Modes (T tokens, S sequences; every scheduled sequence has >= 1 new token):
 //   fp16/bf16, T > S : decode kernel takes sequences with 1 new token, prefill kernel the rest.
@@ -445,7 +449,10 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   a.out = out;
   a.part_ml = pl.nsplit > 1 ? reinterpret_cast<float*>(ws + pl.ml_off) : nullptr;
   a.part_o = pl.nsplit > 1 ? reinterpret_cast<float*>(ws + pl.o_off) : nullptr;
-  a.split_done = reinterpret_cast<int32_t*>(ws + pl.done_off);
+  // Split counters: the caller's (zero, and left zero), else the workspace's (zeroed by kv_write).
+  const bool own_counters = p->split_counters != nullptr;
+  a.split_done = own_counters ? p->split_counters : reinterpret_cast<int32_t*>(ws + pl.done_off);
+  const int zero_counters = own_counters ? 0 : pl.counters;
   a.num_tokens = p->num_tokens;
   a.num_seqs = p->num_seqs;
   a.num_heads = p->num_heads;
@@ -479,35 +486,38 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
     auto* vp = reinterpret_cast<P*>(v_pool);
     const unsigned blocks = static_cast<unsigned>(p->num_tokens + 1);
     if (a.fused) {  // the planning block alone (as block 0 of no tokens), where counters need it
-      if (pl.counters == 0) return 0;
+      if (zero_counters == 0) return 0;
       trtc_paged_attention_params none = *p;
       none.num_tokens = 0;
       kv_write_kernel<T, P><<<1, kWriteThreads, 0, stream>>>(
           none, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
-          kv_scales, nq, query_start_loc, tile_cum, a.split_done, pl.counters, pl.tile_rows,
+          kv_scales, nq, query_start_loc, tile_cum, a.split_done, zero_counters, pl.tile_rows,
           rot_cs);
     } else if (kv_vec) {
       kv_write_kernel<T, P><<<blocks, kWriteThreads, 0, stream>>>(
           *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
           kv_scales, nq,
-          query_start_loc, tile_cum, a.split_done, pl.counters, pl.tile_rows, rot_cs);
+          query_start_loc, tile_cum, a.split_done, zero_counters, pl.tile_rows, rot_cs);
     } else {
       const int rows = nq + 2 * p->num_kv_heads + (rot_cs != nullptr ? 1 : 0);
       const dim3 grid(blocks, (rows + kHeadsPerBlock - 1) / kHeadsPerBlock);
       kv_write_scalar_kernel<T, P><<<grid, dim3(p->head_dim / 2, kHeadsPerBlock), 0, stream>>>(
           *p, qt, kt, vt, positions, slot_mapping, inv_freq, static_cast<T*>(qbuf), kp, vp,
           kv_scales, nq,
-          query_start_loc, tile_cum, a.split_done, pl.counters, pl.tile_rows, rot_cs);
+          query_start_loc, tile_cum, a.split_done, zero_counters, pl.tile_rows, rot_cs);
     }
     return static_cast<int>(cudaGetLastError());
   });
   if (err) return err;
-  const bool after_write = !a.fused || pl.counters > 0;  // a kv_write launch precedes it
+  if (pl.prefill) {  // prefill kernel first; the decode kernel fills in behind its last CTAs
+    if ((err = launch_prefill(a, p->dtype, p->kv_dtype, p->head_dim, pl.tile_bound, stream)))
+      return err;
+    a.write_done = 1;
+    return launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.kind, can_overlap(), stream);
+  }
+  const bool after_write = !a.fused || zero_counters > 0;  // a kv_write launch precedes it
   if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.kind,
                            can_overlap() && after_write, stream)))
-    return err;
-  if (pl.prefill &&
-      (err = launch_prefill(a, p->dtype, p->kv_dtype, p->head_dim, pl.tile_bound, stream)))
     return err;
   return cudaSuccess;
 }

@@ -34,7 +34,9 @@ struct Args {
   void* out;                    // [T, Hq, D]
   float* part_o;                // [S, Hq, nsplit, D] split-K partial outputs (normalized)
   float* part_ml;               // [S, Hq, nsplit, 2] their max (log2 units) and sum
-  int32_t* split_done;          // [S, Hkv * head_chunks] finished splits (zeroed by kv_write)
+  int32_t* split_done;          // [S, Hkv * head_chunks] finished splits: zero at the start
+                                // (kv_write zeroes the workspace's; a caller's buffer comes
+                                // zeroed), left zero by the split that merges
   int num_tokens, num_seqs, num_heads, num_kv_heads, group;
   int log2_block, max_blocks, sliding_window;
   float scale_log2;             // softmax scale * log2(e)
@@ -49,21 +51,20 @@ struct Args {
   const void* v_new;            // [T, v_stride]
   int k_stride, v_stride;
   const int32_t* slot_mapping;  // [T]
+  // The decode kernel runs after the prefill kernel (a batch with prefill rows): kv_write
+  // finished before the prefill kernel started, so decode CTAs do not wait for the kernel
+  // before them (see wait_before_exit).
+  int write_done;
 };
 
 // Programmatic dependent launch (sm_90+). The decode kernel is launched while kv_write still
-// runs: it reads what kv_write does not write (q rows, block tables, the cached keys) first and
-// waits only before what it does write (new keys, split counters, a workspace copy of q).
-// wait_for_write: returns once the preceding kernel has finished and its writes are visible
-// (at once without such a launch); every decode CTA calls it before it exits, so the kernels
-// after the decode kernel see kv_write done. allow_next_kernel: lets that launch begin.
-__device__ __forceinline__ void wait_for_write() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
-// wait_for_write where `cond` holds: a predicated instruction, not a branch (a branch around
-// the wait costs the decode kernel ~30 registers).
+// runs (or, in a batch with prefill rows, while the prefill kernel's last CTAs run): it reads
+// what kv_write does not write (q rows, block tables, the cached keys) first and waits only
+// before what kv_write does write (new keys, split counters, a workspace copy of q).
+// wait_for_write_if: where `cond` holds, returns once the preceding kernel has finished and its
+// writes are visible (at once without such a launch); a predicated instruction, not a branch
+// (a branch around the wait costs the decode kernel ~30 registers). allow_next_kernel: lets
+// the launch after this kernel begin.
 __device__ __forceinline__ void wait_for_write_if(bool cond) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %0, 0;\n@p griddepcontrol.wait;\n}\n"
@@ -74,6 +75,18 @@ __device__ __forceinline__ void allow_next_kernel() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
+}
+// The decode kernel's wait for what the kernel before it writes: kv_write, unless that
+// finished before the prefill kernel the decode kernel follows (a.write_done).
+__device__ __forceinline__ void wait_for_write_if(const Args& a, bool cond) {
+  wait_for_write_if(cond && !a.write_done);
+}
+// Before a decode CTA exits. After kv_write every CTA waits, so that the kernels after the
+// decode grid see kv_write done. After the prefill kernel, which lets the decode grid start
+// while its last CTAs run, CTA 0 alone waits: the decode grid then ends after the prefill grid,
+// and the other CTAs leave their SMs to the prefill tail at once.
+__device__ __forceinline__ void wait_before_exit(const Args& a) {
+  wait_for_write_if(!a.write_done || (blockIdx.x | blockIdx.y | blockIdx.z) == 0);
 }
 
 // Pool element types: the activation type T, or a quantized one (stored = sat(round(x / s))).

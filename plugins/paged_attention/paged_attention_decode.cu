@@ -88,7 +88,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   const int q0 = a.qsl[s], q1 = a.qsl[s + 1];
   const int n = a.seq_lens[s];
   if (q1 <= q0 || q1 - q0 > a.max_decode_qlen) {
-    wait_for_write();
+    wait_before_exit(a);
     return;
   }
   const int tid = threadIdx.x;
@@ -106,14 +106,14 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   const float vscale = kQuant ? pool_scale(a.kv_scales, 1) : 1.f;  // a constant: fewer registers
   const int bmask = (1 << a.log2_block) - 1;
   const int e0 = lane * VEC;
-  wait_for_write_if(a.q_from_write);
+  wait_for_write_if(a, a.q_from_write);
 
   for (int t = q0; t < q1; ++t) {
     const int qpos = a.positions[t];
     int kbeg, kend;
     split_key_range<ITER>(a, n, qpos, split, kbeg, kend);
     const int nit = kend > kbeg ? (kend - kbeg + ITER - 1) / ITER : 0;
-    wait_for_write_if(kend > n - (q1 - q0));  // keys [n - new tokens, n) come from kv_write
+    wait_for_write_if(a, kend > n - (q1 - q0));  // keys [n - new tokens, n) come from kv_write
 
     // Block ids of iteration it's keys (read one iteration before they are needed, so the
     // block-table latency hides behind the math), then the copies of its K/V slices into
@@ -300,7 +300,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
     __syncthreads();
     finish_decode<T, D, GQ, KL, kThreads>(a, sm_o, sm_m, sm_l, t, s, split, h0, ng, vscale);
   }
-  wait_for_write();
+  wait_before_exit(a);
 }
 
 template <typename T, typename P, int D, int GQ, int KPT, bool HOIST = false>

@@ -81,9 +81,11 @@ __device__ __forceinline__ void finish_decode(const Args& a, float* sm_o, const 
     // split's reads follow thread 0's acquire and the barrier (no fence by every thread).
     __syncthreads();
     if (tid == 0) {
-      wait_for_write();  // kv_write zeroes the counters
-      const int c = atomic_add_acq_rel(a.split_done + s * gridDim.x + blockIdx.x, 1);
+      wait_for_write_if(a, true);  // kv_write zeroes the workspace's counters
+      int32_t* done = a.split_done + s * gridDim.x + blockIdx.x;
+      const int c = atomic_add_acq_rel(done, 1);
       s_last = c == a.nsplit - 1;
+      if (s_last) *done = 0;  // every split has counted: zero for the next call
     }
     __syncthreads();
     if (s_last) {

@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   const int q0 = FUSED ? s : a.qsl[s], q1 = FUSED ? s + 1 : a.qsl[s + 1];
   const int n = a.seq_lens[s];
   if (q1 <= q0 || q1 - q0 > a.max_decode_qlen) {
-    wait_for_write();
+    wait_before_exit(a);
     return;
   }
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, t4 = lane & 3;
@@ -132,7 +132,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   // Lane parts of the ldmatrix addresses (see the prefill kernel): K tiles, V tiles (trans).
   const int koff = swz((lane & 7) + ((lane >> 4) << 3), ((lane >> 3) & 1) * 8);
   const int voff = swz((lane & 7) + (((lane >> 3) & 1) << 3), (lane >> 4) * 8);
-  wait_for_write_if(a.q_from_write);
+  wait_for_write_if(a, a.q_from_write);
 
   for (int t = q0; t < q1; ++t) {
     // Rows staged to shared memory: q of the heads (zero past ng), then (fused) the step's k and
@@ -184,7 +184,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
       if (j < nmine) {
         const int tb = kbeg + (warp + j * NW) * kTileKeys;
         // the keys of this step come from kv_write (fused: from no CTA's pool copy)
-        if constexpr (!FUSED) wait_for_write_if(tb + kTileKeys > n - nnew);
+        if constexpr (!FUSED) wait_for_write_if(a, tb + kTileKeys > n - nnew);
         P* ks = ring + (j % STAGES) * 2 * TILE;
 #pragma unroll
         for (int i = 0; i < kTileKeys / RPI; ++i) {
@@ -444,7 +444,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     finish_decode<T, D, GQ, NP, NT, FUSED ? 16 : 8>(
         a, sm_o, sm_m, sm_l, t, s, split, h0, ng, kQuant ? pool_scale(a.kv_scales, 1) / kWiden<P> : 1.f);
   }
-  wait_for_write();
+  wait_before_exit(a);
 }
 
 template <typename T, typename P, int D, int GQ, int NW, int STAGES, bool FUSED = false>

@@ -73,6 +73,7 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
   constexpr int TST = PrefillSmem<T, P>::kTStages;
   constexpr int LDS = kQuant ? D : LD;     // row stride of a stage
   extern __shared__ __align__(16) unsigned char smem_raw[];
+  allow_next_kernel();  // the decode kernel after this one (see Args::write_done)
   T* Qs = reinterpret_cast<T*>(smem_raw);  // [kBM][LD]
   T* Ks = Qs + kBM * LD;                   // [TST][kBN][LD]
   T* Vs = Ks + TST * kBN * LD;             // [TST][kBN][LD]

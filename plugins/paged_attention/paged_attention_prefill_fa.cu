@@ -35,6 +35,7 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
   T* Ks = reinterpret_cast<T*>(smem_raw);  // [STAGES][BN][D] swizzled
   T* Vs = Ks + STAGES * TILE;              // [STAGES][BN][D] swizzled
   T* Qs = kQAlias ? Ks + (STAGES - 1) * TILE : Vs + STAGES * TILE;  // [kFaRows][D] swizzled
+  allow_next_kernel();  // the decode kernel after this one (see Args::write_done)
 
   const int h = blockIdx.x;
   TileRef tr;

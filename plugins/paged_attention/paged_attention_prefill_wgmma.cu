@@ -50,6 +50,7 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
   T* Ks = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
   T* Vs = Ks + STAGES * TILE;
   T* Qs = Ks + (STAGES - 1) * TILE;
+  allow_next_kernel();  // the decode kernel after this one (see Args::write_done)
 
   const int h = blockIdx.x;
   TileRef tr;

@@ -201,6 +201,21 @@ def test_paged_attention_split_k(lib, dtype, seqs):
 
 
 @pytest.mark.parametrize("fused", ["1", "0"])
+def test_paged_attention_split_counters_left_zero(lib, monkeypatch, fused):
+    """Split-K decode counts finished splits in a buffer the library keeps across calls (no
+    launch zeroes it): the split that merges zeroes its counter again, so repeated calls of
+    other shapes (one sequence, two, one beside a prefill) stay exact and leave it all zero."""
+    monkeypatch.setenv("TRTC_PA_DECODE_FUSED", fused)
+    for rep in range(3):
+        for seqs in ([(4095, 1)], [(3000, 1), (10, 1)], [(1500, 1), (700, 300)]):
+            case = _make_case(seqs, 32, 8, 128, 16, torch.bfloat16, seed=rep)
+            out, ref, _, _ = _run_both(lib, case)
+            _close(out, ref, ATOL[torch.bfloat16])
+            counters = lib._counters[torch.cuda.current_device()]
+            assert not counters.any(), f"split counters left non-zero after {seqs}"
+
+
+@pytest.mark.parametrize("fused", ["1", "0"])
 @pytest.mark.parametrize("seqs", [[(4095, 1)], [(2047, 1)] * 8, [(1500, 1), (700, 300)]])
 def test_paged_attention_new_keys_after_write(lib, monkeypatch, fused, seqs):
     """On sm_90+ the decode kernel starts while kv_write runs (fused: it stores the new keys

@@ -31,7 +31,8 @@ class PagedAttentionParams(ctypes.Structure):
         "num_tokens", "num_seqs", "num_heads", "num_kv_heads", "head_dim", "block_size",
         "max_blocks_per_seq", "num_blocks", "q_stride", "k_stride", "v_stride", "rotary_dim",
         "sliding_window")] + [("scale", ctypes.c_float), ("rotary_scaling", ctypes.c_float),
-                              ("dtype", ctypes.c_int), ("kv_dtype", ctypes.c_int)]
+                              ("dtype", ctypes.c_int), ("kv_dtype", ctypes.c_int),
+                              ("split_counters", ctypes.c_void_p)]
 
 
 def library_path() -> Path:
@@ -59,9 +60,11 @@ def _optional(lib: ctypes.CDLL, name: str, argtypes: list):
 
 
 class KernelLibrary:
-    """The loaded .so: one cached ctypes function per launcher, one reused params struct and
-    one workspace per device (grown on demand; size it with a warm-up call before capturing
-    a CUDA graph)."""
+    """The loaded .so: one cached ctypes function per launcher, one reused params struct, and
+    per device one workspace and one buffer of paged attention's split counters (zero between
+    calls; the kernels leave them zero). Both grow on demand: size them with a warm-up call
+    before capturing a CUDA graph. A buffer that grows is kept alive, since graphs captured
+    before hold its address."""
 
     def __init__(self, path: Path):
         try:
@@ -111,6 +114,8 @@ class KernelLibrary:
         self._params = PagedAttentionParams()
         self._params_ref = ctypes.byref(self._params)
         self._workspace: dict[int, torch.Tensor] = {}
+        self._counters: dict[int, torch.Tensor] = {}
+        self._retired: list[torch.Tensor] = []  # outgrown buffers that captured graphs may use
         self.path = path
 
     @staticmethod
@@ -121,13 +126,26 @@ class KernelLibrary:
         if err:
             raise RuntimeError(f"{what}: CUDA error {err}")
 
-    def _workspace_for(self, device: torch.device, nbytes: int) -> torch.Tensor:
+    def _grown(self, buffers: dict[int, torch.Tensor], device: torch.device, numel: int,
+               make) -> torch.Tensor:
+        """buffers' tensor for `device` with at least `numel` elements; a larger one from
+        make(numel) (at least twice the old size) where it is smaller, the old one retired."""
         index = device.index if device.index is not None else torch.cuda.current_device()
-        ws = self._workspace.get(index)
-        if ws is None or ws.numel() < nbytes:
-            ws = torch.empty(max(nbytes, 1 << 20), dtype=torch.uint8, device=device)
-            self._workspace[index] = ws
-        return ws
+        buf = buffers.get(index)
+        if buf is None or buf.numel() < numel:
+            if buf is not None:
+                self._retired.append(buf)
+                numel = max(numel, 2 * buf.numel())
+            buf = buffers[index] = make(numel)
+        return buf
+
+    def _workspace_for(self, device: torch.device, nbytes: int) -> torch.Tensor:
+        return self._grown(self._workspace, device, max(nbytes, 1 << 20),
+                           lambda n: torch.empty(n, dtype=torch.uint8, device=device))
+
+    def _counters_for(self, device: torch.device, count: int) -> torch.Tensor:
+        return self._grown(self._counters, device, max(count, 1024),
+                           lambda n: torch.zeros(n, dtype=torch.int32, device=device))
 
     def rms_norm(self, x: torch.Tensor, weight: torch.Tensor, residual: torch.Tensor | None,
                  epsilon: float) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -306,6 +324,7 @@ class KernelLibrary:
                 raise UnsupportedOpError(f"paged_attention: a {layer.dtype} KV cache needs its "
                                          "kv_scales input (float32 [L, 2])")
             scales = kv_scales[layer_idx].float().contiguous()        # [2]: this layer's (k, v)
+        p.split_counters = self._counters_for(q.device, p.num_seqs * hq).data_ptr()
         need = self._pa_ws(self._params_ref)
         if need == 0:
             self._check(_CUDA_ERROR_NOT_SUPPORTED, "paged_attention")
