@@ -35,6 +35,19 @@ inline int sm_count() {
   return sms;
 }
 
+// Dynamic shared memory starts after a kernel's static __shared__ variables, 16-byte aligned
+// only. Kernels that cp.async 16 bytes a lane into it start their buffers at the next kSmemAlign
+// bytes (align_smem; their launchers ask for kSmemAlign bytes more): a 32-byte global sector
+// whose two halves land in different 32-byte granules of shared memory is read from L2 twice
+// (H100: the decode kernel read twice its bytes from L2, 200 us at B=64 ctx 2048).
+constexpr int kSmemAlign = 128;
+// (An offset added to the __shared__ array, not a rounded integer cast back to a pointer: the
+// compiler keeps the shared address space, and with it 32-bit addressing and its registers.)
+__device__ __forceinline__ unsigned char* align_smem(unsigned char* p) {
+  const unsigned at = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  return p + ((kSmemAlign - (at & (kSmemAlign - 1))) & (kSmemAlign - 1));
+}
+
 template <typename T> __device__ __forceinline__ float to_float(T x);
 template <> __device__ __forceinline__ float to_float<float>(float x) { return x; }
 template <> __device__ __forceinline__ float to_float<__half>(__half x) { return __half2float(x); }

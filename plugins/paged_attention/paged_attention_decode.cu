@@ -52,7 +52,7 @@ struct DecodeCfg {
   static constexpr int ITER = KL * KPT;      // keys per CTA iteration
   static constexpr int RING = kStages * KPT * 2 * kThreads * 16;
   static constexpr int MERGE = finish_floats<D, GQ, KL>() * 4;
-  static constexpr int SMEM = RING > MERGE ? RING : MERGE;
+  static constexpr int SMEM = (RING > MERGE ? RING : MERGE) + kSmemAlign;  // see align_smem
 };
 
 // q elements [e0, e0 + N) of a row into floats (16-byte loads of T).
@@ -77,7 +77,9 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   using Cfg = DecodeCfg<P, D, GQ, KPT>;
   constexpr int VEC = Cfg::VEC, LPK = Cfg::LPK, KL = Cfg::KL, ITER = Cfg::ITER;
   static_assert(LPK <= 32 && KL >= 1, "bad tiling");
-  extern __shared__ uint4 ring[];  // [kStages][KPT][2][kThreads]; later the merge buffers
+  extern __shared__ __align__(16) unsigned char smem_base[];
+  uint4* ring = reinterpret_cast<uint4*>(align_smem(smem_base));  // [kStages][KPT][2][kThreads];
+                                                                  // later the merge buffers
   float* sm_o = reinterpret_cast<float*>(ring);  // [KL][GQ][D]
   float* sm_m = sm_o + KL * GQ * D;               // [KL][GQ]
   float* sm_l = sm_m + KL * GQ;

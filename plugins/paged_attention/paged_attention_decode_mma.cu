@@ -76,7 +76,7 @@ struct MmaCfg {
   static constexpr int RING = NW * WARP;
   static constexpr int NP = FUSED ? NW + 1 : NW;  // merge parts: warps (, the step's key)
   static constexpr int MERGE = finish_floats<D, GQ, NP>() * 4;
-  static constexpr int SMEM = RING > MERGE ? RING : MERGE;
+  static constexpr int SMEM = (RING > MERGE ? RING : MERGE) + kSmemAlign;  // see align_smem
 };
 
 // 2^k with m / 2^k in [2^14, 2^15) (1 for m == 0): q / 2^k is an f16 without overflow.
@@ -96,7 +96,8 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   constexpr int QPT = kMaxRows * D / NT;  // q elements per thread (unfused staging)
   static_assert(QPT * NT == kMaxRows * D && D % 32 == 0, "a warp's q elements are one head's");
   const prefill::Swizzled<D> swz;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_base[];
+  unsigned char* smem_raw = align_smem(smem_base);
   __shared__ __align__(16) C s_q[kMaxRows * D];  // swizzled rows of the heads, zero past ng
   __shared__ float2 s_cs[D / 2];                  // rotary factors of the token
   __shared__ unsigned s_qmax[kMaxRows];           // quantized pool: max |q| of each head (bits)

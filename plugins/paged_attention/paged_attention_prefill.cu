@@ -62,7 +62,7 @@ struct PrefillSmem {
   template <int D>
   static constexpr int bytes() {
     return (kBM + 2 * kTStages * kBN) * (D + kPad) * static_cast<int>(sizeof(T)) +
-           (kQuant ? 2 * 2 * kBN * D * static_cast<int>(sizeof(P)) : 0);
+           (kQuant ? 2 * 2 * kBN * D * static_cast<int>(sizeof(P)) : 0) + kSmemAlign;  // align_smem
   }
 };
 
@@ -72,9 +72,9 @@ __global__ void __launch_bounds__(kThreadsP, MINB) prefill_kernel(const Args a) 
   constexpr bool kQuant = PrefillSmem<T, P>::kQuant;
   constexpr int TST = PrefillSmem<T, P>::kTStages;
   constexpr int LDS = kQuant ? D : LD;     // row stride of a stage
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_base[];
   allow_next_kernel();  // the decode kernel after this one (see Args::write_done)
-  T* Qs = reinterpret_cast<T*>(smem_raw);  // [kBM][LD]
+  T* Qs = reinterpret_cast<T*>(align_smem(smem_base));  // [kBM][LD]
   T* Ks = Qs + kBM * LD;                   // [TST][kBN][LD]
   T* Vs = Ks + TST * kBN * LD;             // [TST][kBN][LD]
   // the stages: [2][kBN][LDS] each of K and V (raw bytes of a quantized pool)

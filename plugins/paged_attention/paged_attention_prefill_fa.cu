@@ -31,8 +31,8 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
   constexpr int TILE = BN * D;
   constexpr bool kQAlias = BN >= kFaRows;  // q staged in the last K stage, else after V
   const Swizzled<D> swz;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* Ks = reinterpret_cast<T*>(smem_raw);  // [STAGES][BN][D] swizzled
+  extern __shared__ __align__(16) unsigned char smem_base[];
+  T* Ks = reinterpret_cast<T*>(align_smem(smem_base));  // [STAGES][BN][D] swizzled
   T* Vs = Ks + STAGES * TILE;              // [STAGES][BN][D] swizzled
   T* Qs = kQAlias ? Ks + (STAGES - 1) * TILE : Vs + STAGES * TILE;  // [kFaRows][D] swizzled
   allow_next_kernel();  // the decode kernel after this one (see Args::write_done)
@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
 template <typename T, int D, int STAGES, int MINB, int BN>
 int prefill_fa_d(const Args& a, int tile_bound, cudaStream_t stream) {
   constexpr int rows = 2 * STAGES * BN + (BN >= kFaRows ? 0 : kFaRows);  // K, V stages, q
-  constexpr int smem = rows * D * static_cast<int>(sizeof(T));
+  constexpr int smem = rows * D * static_cast<int>(sizeof(T)) + kSmemAlign;  // see align_smem
   auto kernel = prefill_fa_kernel<T, D, STAGES, MINB, BN>;
   // Always: 48 KB of dynamic memory (32-key tiles, D = 128) plus tile_positions' static words
   // need the opt-in too.
