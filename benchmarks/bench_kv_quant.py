@@ -4,9 +4,10 @@ graph cycles over enough distinct pools (>= 256 MiB) that the KV reads come from
 Quantized pools are timed with the planner's kernel (tensor cores where it can) and, in rows
 marked "(CUDA cores)", with TRTC_PA_DECODE_LEGACY=1. --baseline-lib PATH adds rows timed with
 another build of the kernel library (e.g. the main branch's). Prints a table; writes
-$OUT/bench_kv_quant.json when OUT is set.
+$OUT/bench_kv_quant.json when OUT is set. --sweep times only the decode kernel variants (forced
+split counts, warps x stages) at ctx 4096, B = 16 and 64, against the planner's pick.
 
-    python3 benchmarks/bench_kv_quant.py [--baseline-lib other/libtrtcompile_kernels.so]"""
+    python3 benchmarks/bench_kv_quant.py [--baseline-lib other/libtrtcompile_kernels.so] [--sweep]"""
 
 from __future__ import annotations
 
@@ -36,28 +37,63 @@ def with_pool(case: dict, pool: torch.dtype) -> dict:
                 kv_scales=scales.contiguous())
 
 
-def time_pool(lib, seqs, pool, inner_min=4) -> tuple[float, int]:
-    """(us per call, KV bytes read per call) over distinct cases of this pool."""
+def pool_cases(seqs, pool, inner_min=4) -> list[dict]:
+    """Distinct cases of this pool, together >= MIN_BYTES of KV."""
     first = with_pool(paged_case(seqs, seed=0), pool)
     nbytes = first["kv_cache"].numel() * first["kv_cache"].element_size()
     n = max(inner_min, -(-MIN_BYTES // nbytes))
-    cases = [first] + [with_pool(paged_case(seqs, seed=i), pool) for i in range(1, n)]
+    return [first] + [with_pool(paged_case(seqs, seed=i), pool) for i in range(1, n)]
+
+
+def time_cases(lib, cases) -> tuple[float, int]:
+    """(us per call, KV bytes read per call), cycling through the cases."""
     turn = [0]
 
     def call():
-        case = cases[turn[0] % n]
+        case = cases[turn[0] % len(cases)]
         turn[0] += 1
         lib.paged_attention(**case)
 
-    us = gpu_time_us(call, inner=n)
-    return us, nbytes
+    kv = cases[0]["kv_cache"]
+    return gpu_time_us(call, inner=len(cases)), kv.numel() * kv.element_size()
+
+
+def time_pool(lib, seqs, pool) -> tuple[float, int]:
+    return time_cases(lib, pool_cases(seqs, pool))
+
+
+def sweep(lib) -> None:
+    """The planner's decode kernel against forced split counts and warps x stages (tuning
+    overrides), ctx 4096, B = 16 and 64: where the planner leaves time on the table."""
+    print(f"{'case':24s} {'pool':5s} {'variant':22s} {'us':>8s}")
+    for b in (16, 64):
+        for pool_name, pool in POOLS.items():
+            cases = pool_cases([(4095, 1)] * b, pool)
+            variants = [("planner", {})] + [
+                (f"warps,stages {w} nsplit {n}", {"TRTC_PA_DECODE_MMA": w, "TRTC_PA_NSPLIT": str(n)})
+                for w in ("4,3", "8,3") for n in (1, 2, 3, 4, 6, 8)]
+            for name, env in variants:
+                os.environ.update(env)
+                try:
+                    us, _ = time_cases(lib, cases)
+                finally:
+                    for k in env:
+                        os.environ.pop(k, None)
+                print(f"decode B={b} ctx=4096{'':5s} {pool_name:5s} {name:22s} {us:8.1f}")
+            del cases
+            torch.cuda.empty_cache()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--baseline-lib", default=None)
+    ap.add_argument("--sweep", action="store_true",
+                    help="only time the decode kernel variants of B = 16, 64 (split counts, warps)")
     args = ap.parse_args()
     lib = cuda_kernels.load()
+    if args.sweep:
+        sweep(lib)
+        return 0
     libs = {"": lib}
     if args.baseline_lib:
         libs[" (baseline lib)"] = cuda_kernels.KernelLibrary(Path(args.baseline_lib))

@@ -252,6 +252,7 @@ struct Plan {
   bool prefill;
   int max_decode_qlen, gq, head_chunks, nsplit, tile_rows, tile_bound;
   DecodeKind kind;  // tensor cores or CUDA cores; the wide/hoisted variant where one wave
+  bool one_wave;    // the decode grid fits one wave of the wide variant
   int counters;  // split counters: S * Hkv * head_chunks
   size_t q_off, cs_off, cum_off, done_off, ml_off, o_off, total;
 };
@@ -283,7 +284,7 @@ bool use_mma_decode(const trtc_paged_attention_params& p, int gq) {
 // unless TRTC_PA_DECODE_FUSED=0 (tuning override, for benchmarks).
 bool use_fused_decode(const trtc_paged_attention_params& p, const Plan& pl, bool q_direct) {
   const char* v = getenv("TRTC_PA_DECODE_FUSED");
-  return p.num_tokens == p.num_seqs && pl.kind == DecodeKind::kMmaWide && q_direct &&
+  return p.num_tokens == p.num_seqs && pl.kind == DecodeKind::kMmaWide && pl.one_wave && q_direct &&
          decode_fusable(p.dtype, p.kv_dtype, p.head_dim, pl.gq, pl.kind) &&
          !(v != nullptr && atoi(v) == 0);
 }
@@ -300,6 +301,8 @@ Plan make_plan(const trtc_paged_attention_params& p) {
   const bool mma = use_mma_decode(p, pl.gq);
   const DecodeKind wide = mma ? DecodeKind::kMmaWide : DecodeKind::kHoist;  // grids of one wave
   const DecodeKind lean = mma ? DecodeKind::kMma : DecodeKind::kLean;
+  DecodeKind chosen = lean;  // the variant the quantized-pool planning chose (chosen_set)
+  bool chosen_set = false;
   // Split-K only where partials are per sequence (fast mode) or T == S (all decode).
   const char* force = getenv("TRTC_PA_NSPLIT");  // tuning override, e.g. for benchmarks
   if (force != nullptr && (pl.prefill || T == S)) {
@@ -335,19 +338,55 @@ Plan make_plan(const trtc_paged_attention_params& p) {
       }
       return best;
     };
-    // Planned for the one-wave variant (fewer resident CTAs: CUDA cores hoisting the angles,
-    // tensor cores with 8 warps) first; where that plan needs more than one wave, for the lean
-    // one (B=16 ctx 4096: 3 hoisted splits beat 4 lean).
-    long waves = 0;
-    pl.nsplit = best_split(wide, waves);
-    if (waves > 1) pl.nsplit = best_split(lean, waves);
+    // Quantized pools on tensor cores: the (variant, split count) of least cost, the wide
+    // variant on ties. Each SM runs ceil(CTAs / SMs) CTAs, ctas_per_sm at a time, and a round of
+    // k CTAs streams its keys at a rate that grows with the bytes its copy rings keep in flight,
+    // up to kSatBytes (H100: one 4-warp fp8 CTA, 48 KB, streams at about half the rate of 96 KB):
+    // keys * max(k * ring, kSatBytes) / ring per round. Waves alone misjudge these kernels,
+    // whose lean variant fits 3 CTAs per SM: 512 CTAs at ctx 4096 made 1.3 waves, the planner
+    // split them 3 ways (229.9 us), where the wide variant unsplit takes 210.0.
+    auto best_quantized = [&](DecodeKind& kind) {
+      constexpr long kSatBytes = 96 * 1024;
+      long best_cost = LONG_MAX;
+      int best = 1;
+      for (const DecodeKind k : {wide, lean}) {
+        const long per_sm = decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, k);
+        const long ring = decode_smem_bytes(p.dtype, p.kv_dtype, p.head_dim, pl.gq, k);
+        const long iter = decode_keys_per_iter(p.dtype, p.kv_dtype, p.head_dim, pl.gq, k);
+        const long max_split = std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
+        for (long n = 1; base > 0 && ring > 0 && n <= max_split; ++n) {
+          const long keys = ((ctx + n - 1) / n + iter - 1) / iter * iter + 2 * iter;
+          long cost = n * per_split;
+          for (long left = (base * n + sms - 1) / sms; left > 0; left -= per_sm)
+            cost += keys * std::max(std::min(left, per_sm) * ring, kSatBytes) / ring;
+          if (cost < best_cost) {
+            best_cost = cost;
+            best = static_cast<int>(n);
+            kind = k;
+          }
+        }
+      }
+      return best;
+    };
+    if (mma && p.kv_dtype != p.dtype) {
+      pl.nsplit = best_quantized(chosen);
+      chosen_set = true;
+    } else {
+      // 16-bit pools and CUDA cores: planned for the one-wave variant (fewer resident CTAs:
+      // CUDA cores hoisting the angles, tensor cores with 8 warps) first; where that plan needs
+      // more than one wave, for the lean one (B=16 ctx 4096: 3 hoisted splits beat 4 lean).
+      long waves = 0;
+      pl.nsplit = best_split(wide, waves);
+      if (waves > 1) pl.nsplit = best_split(lean, waves);
+    }
   }
-  // The one-wave variant wherever the grid fits its one wave.
+  // The one-wave variant wherever the grid fits its one wave (quantized pools on tensor cores:
+  // the variant chosen above).
   const long decode_ctas = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks * pl.nsplit;
-  const bool one_wave =
+  pl.one_wave =
       decode_ctas <= static_cast<long>(sm_count()) *
                          decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, wide);
-  pl.kind = one_wave ? wide : lean;
+  pl.kind = chosen_set ? chosen : pl.one_wave ? wide : lean;
   const long P = std::min<long>(S, T / 2);
   pl.tile_rows = prefill_tile_rows(p.dtype, p.kv_dtype, p.scale);
   pl.tile_bound = static_cast<int>((T + P * (pl.tile_rows - 1)) / pl.tile_rows + 1);

@@ -211,9 +211,11 @@ __device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, 
 enum class DecodeKind { kLean, kHoist, kMma, kMmaWide };
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                   DecodeKind kind, bool overlap, cudaStream_t stream);
-// Resident decode CTAs per SM and keys per CTA iteration (for split planning).
+// Resident decode CTAs per SM, keys per CTA iteration and dynamic shared memory per CTA (its
+// copy ring, the bytes it keeps in flight), for split planning.
 int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                        DecodeKind kind);
+int decode_smem_bytes(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind);
 int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                          DecodeKind kind);
 // Whether the kernel of this kind has a fused mode (Args::fused).

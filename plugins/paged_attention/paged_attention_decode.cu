@@ -383,6 +383,10 @@ bool decode_fusable(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
   return pick(dtype, kv_dtype, head_dim, gq, kind, true).fn != nullptr;
 }
 
+int decode_smem_bytes(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind) {
+  return pick(dtype, kv_dtype, head_dim, gq, kind).smem;
+}
+
 int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                        DecodeKind kind) {
   const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, kind);
