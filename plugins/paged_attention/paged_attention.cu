@@ -356,9 +356,10 @@ Plan make_plan(const trtc_paged_attention_params& p) {
         const long max_split = std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
         for (long n = 1; base > 0 && ring > 0 && n <= max_split; ++n) {
           const long keys = ((ctx + n - 1) / n + iter - 1) / iter * iter + 2 * iter;
-          long cost = n * per_split;
-          for (long left = (base * n + sms - 1) / sms; left > 0; left -= per_sm)
-            cost += keys * std::max(std::min(left, per_sm) * ring, kSatBytes) / ring;
+          const long c = (base * n + sms - 1) / sms;  // CTAs of the busiest SM
+          auto round = [&](long k) { return keys * std::max(k * ring, kSatBytes) / ring; };
+          const long cost = n * per_split + c / per_sm * round(per_sm) +
+                            (c % per_sm > 0 ? round(c % per_sm) : 0);
           if (cost < best_cost) {
             best_cost = cost;
             best = static_cast<int>(n);
