@@ -8,10 +8,10 @@ one of the later launches, e.g.
 
 Cases: int4_m1, int4_m8, int4_m16 (WeightOnlyGemm int4 g128 with zeros, 4096 -> 14336),
 int8_m1, decode_bf16_b64 / decode_fp8_b64 / decode_int8_b64 (paged decode, GQA 32/8, head_dim
-128, ctx 4096), decode_b64_2048 (bf16, ctx 2048), decode_b512_hkv1 (the same bytes with one
-kv head: each block's keys contiguous), sdpa_decode_b64_2048 (torch SDPA over a contiguous cache,
-the reference of decode_b64_2048), prefill_8x512 (bf16, 8 new sequences of 512). Times nothing itself: bench_quant.py and
-bench_kernels.py / bench_kv_quant.py give the timings.
+128, ctx 4096), decode_b64_2048 (bf16, ctx 2048), decode_b512_hkv1 (the same bytes with one kv
+head: each block's keys contiguous), sdpa_decode_b64_2048 (torch SDPA over a contiguous cache,
+the reference of decode_b64_2048), prefill_8x512 (bf16, 8 new sequences of 512). Times nothing
+itself: bench_quant.py and bench_kernels.py / bench_kv_quant.py give the timings.
 """
 
 from __future__ import annotations
