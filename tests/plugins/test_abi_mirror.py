@@ -1,0 +1,43 @@
+"""The ctypes mirror of trtc_paged_attention_params (trtcompile/ops/cuda_kernels.py) has the C
+struct's size and field offsets: a field added on one side only would hand the kernels garbage."""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from trtcompile.ops.cuda_kernels import PagedAttentionParams
+
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+CUDA_INCLUDE = Path("/usr/local/cuda/include")
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) to read the struct")
+@pytest.mark.skipif(not (CUDA_INCLUDE / "cuda_runtime.h").is_file(),
+                    reason="CUDA headers not found at /usr/local/cuda/include")
+def test_paged_attention_params_mirror(tmp_path):
+    names = [name for name, _ in PagedAttentionParams._fields_]
+    lines = "\n".join(
+        f'  printf("{n} %zu\\n", offsetof(trtc_paged_attention_params, {n}));' for n in names)
+    src = tmp_path / "layout.c"
+    src.write_text(f"""#include <stddef.h>
+#include <stdio.h>
+#include "common/trtc_launch.h"
+int main(void) {{
+  printf("sizeof %zu\\n", sizeof(trtc_paged_attention_params));
+{lines}
+  return 0;
+}}
+""")
+    exe = tmp_path / "layout"
+    subprocess.run(["cc", "-I", str(PLUGINS), "-I", str(CUDA_INCLUDE), str(src), "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    c_layout = dict(line.split() for line in subprocess.run(
+        [str(exe)], check=True, capture_output=True, text=True).stdout.splitlines())
+    assert int(c_layout.pop("sizeof")) == ctypes.sizeof(PagedAttentionParams)
+    py_layout = {n: getattr(PagedAttentionParams, n).offset for n in names}
+    assert {n: int(v) for n, v in c_layout.items()} == py_layout
