@@ -317,19 +317,24 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     // H100, B=1 ctx 4096: 16 splits 13.8 us, 32 splits 14.7 us).
     const long per_split = mma ? 16 : 0;
     const long sms = sm_count();
+    // At most 32 splits: the last split merges them serially (64 cost 3.3x SDPA at B=1).
+    auto max_splits = [&](long iter) {
+      return std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
+    };
+    // Keys per CTA with n splits, in whole iterations.
+    auto split_keys = [&](long iter, long n) {
+      return ((ctx + n - 1) / n + iter - 1) / iter * iter;
+    };
     auto best_split = [&](DecodeKind kind, long& waves) {
       const long slots =
           sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
       const long iter = decode_keys_per_iter(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
-      // At most 32 splits: the last split merges them serially (64 cost 3.3x SDPA at B=1).
-      const long max_split = std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
       long best_cost = LONG_MAX;
       int best = 1;
       waves = 1;
-      for (long n = 1; base > 0 && n <= max_split; ++n) {
+      for (long n = 1; base > 0 && n <= max_splits(iter); ++n) {
         const long w = (base * n + slots - 1) / slots;
-        const long keys = ((ctx + n - 1) / n + iter - 1) / iter * iter;
-        const long cost = w * (keys + 2 * iter) + n * per_split;
+        const long cost = w * (split_keys(iter, n) + 2 * iter) + n * per_split;
         if (cost < best_cost) {
           best_cost = cost;
           best = static_cast<int>(n);
@@ -353,9 +358,8 @@ Plan make_plan(const trtc_paged_attention_params& p) {
         const long per_sm = decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, k);
         const long ring = decode_smem_bytes(p.dtype, p.kv_dtype, p.head_dim, pl.gq, k);
         const long iter = decode_keys_per_iter(p.dtype, p.kv_dtype, p.head_dim, pl.gq, k);
-        const long max_split = std::max<long>(1, std::min<long>(32, (ctx + iter - 1) / iter));
-        for (long n = 1; base > 0 && ring > 0 && n <= max_split; ++n) {
-          const long keys = ((ctx + n - 1) / n + iter - 1) / iter * iter + 2 * iter;
+        for (long n = 1; base > 0 && ring > 0 && n <= max_splits(iter); ++n) {
+          const long keys = split_keys(iter, n) + 2 * iter;
           const long c = (base * n + sms - 1) / sms;  // CTAs of the busiest SM
           auto round = [&](long k) { return keys * std::max(k * ring, kSatBytes) / ring; };
           const long cost = n * per_split + c / per_sm * round(per_sm) +
@@ -553,7 +557,8 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
     if ((err = launch_prefill(a, p->dtype, p->kv_dtype, p->head_dim, pl.tile_bound, stream)))
       return err;
     a.write_done = 1;
-    return launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.kind, can_overlap(), stream);
+    return launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.kind, can_overlap(),
+                         stream);
   }
   const bool after_write = !a.fused || zero_counters > 0;  // a kv_write launch precedes it
   if ((err = launch_decode(a, p->dtype, p->kv_dtype, p->head_dim, pl.gq, pl.kind,
