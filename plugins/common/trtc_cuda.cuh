@@ -163,6 +163,21 @@ inline int dispatch_float_type(trtc_dtype t, F&& f) {
   }
 }
 
+// Programmatic dependent launch (sm_90+; no-ops below). allow_next_kernel: a kernel launched
+// after this one with cudaLaunchAttributeProgrammaticStreamSerialization may begin once every
+// block of this one has run it. wait_for_prior_grid: in such a kernel, returns once the kernel
+// before it has finished and its writes are visible (at once without such a launch).
+__device__ __forceinline__ void allow_next_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wait_for_prior_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 // Row kernels holding a row of nvec 16-byte vectors in registers (one block per row): the

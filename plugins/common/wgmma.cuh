@@ -59,6 +59,9 @@ __device__ __forceinline__ uint64_t swizzled_desc(uint32_t smem_addr, uint32_t l
 #define TRTC_WG_ACC32 TRTC_WG_ACC8(0), TRTC_WG_ACC8(8), TRTC_WG_ACC8(16), TRTC_WG_ACC8(24)
 #define TRTC_WG_ACC64 \
   TRTC_WG_ACC32, TRTC_WG_ACC8(32), TRTC_WG_ACC8(40), TRTC_WG_ACC8(48), TRTC_WG_ACC8(56)
+#define TRTC_WG_ACC128                                                                   \
+  TRTC_WG_ACC64, TRTC_WG_ACC8(64), TRTC_WG_ACC8(72), TRTC_WG_ACC8(80), TRTC_WG_ACC8(88), \
+      TRTC_WG_ACC8(96), TRTC_WG_ACC8(104), TRTC_WG_ACC8(112), TRTC_WG_ACC8(120)
 #define TRTC_WG_REGS32                                                                          \
   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
   "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
@@ -66,6 +69,13 @@ __device__ __forceinline__ uint64_t swizzled_desc(uint32_t smem_addr, uint32_t l
   TRTC_WG_REGS32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "   \
                  "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, " \
                  "%61, %62, %63"
+#define TRTC_WG_REGS128                                                                          \
+  TRTC_WG_REGS64 \
+  ", %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77" \
+  ", %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91" \
+  ", %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105" \
+  ", %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119" \
+  ", %120, %121, %122, %123, %124, %125, %126, %127"
 
 // D (+)= A x B, A from registers (4 x 2 elements), B by descriptor; i0..i5: the operand
 // numbers of a[0..3], desc_b and scale_d (strings); tb: "1" for a transposed (MN-major) B.
@@ -100,9 +110,33 @@ __device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_
     TRTC_WGMMA_RS("m64n64k16", "bf16", "0", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34", "35", "36", "37");
 }
 
+// D (+)= A x B for fp8 e4m3 operands, both by descriptor (K-major: fp8 MMAs take no
+// transpose); ia, ib, is: the operand numbers of desc_a, desc_b and scale_d (strings).
+#define TRTC_WGMMA_SS_E4M3(shape, regs, acc, ia, ib, is)                                      \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" is ", 0;\n"                             \
+               "wgmma.mma_async.sync.aligned." shape ".f32.e4m3.e4m3 {" regs "}, %" ia ", %" ib \
+               ", p, 1, 1;\n}\n"                                                             \
+               : acc                                                                        \
+               : "l"(desc_a), "l"(desc_b), "r"(scale_d))
+// m64nNk32, fp8 e4m3 x e4m3 -> f32, N = 64, 128 or 256; scale_d == 0 ignores (overwrites) d.
+template <int N>
+__device__ __forceinline__ void wgmma_m64k32_e4m3_ss(float (&d)[N / 2], uint64_t desc_a,
+                                                     uint64_t desc_b, int scale_d) {
+  static_assert(N == 64 || N == 128 || N == 256, "instantiated widths");
+  if constexpr (N == 64)
+    TRTC_WGMMA_SS_E4M3("m64n64k32", TRTC_WG_REGS32, TRTC_WG_ACC32, "32", "33", "34");
+  else if constexpr (N == 128)
+    TRTC_WGMMA_SS_E4M3("m64n128k32", TRTC_WG_REGS64, TRTC_WG_ACC64, "64", "65", "66");
+  else
+    TRTC_WGMMA_SS_E4M3("m64n256k32", TRTC_WG_REGS128, TRTC_WG_ACC128, "128", "129", "130");
+}
+
+#undef TRTC_WGMMA_SS_E4M3
 #undef TRTC_WGMMA_RS
+#undef TRTC_WG_REGS128
 #undef TRTC_WG_REGS64
 #undef TRTC_WG_REGS32
+#undef TRTC_WG_ACC128
 #undef TRTC_WG_ACC64
 #undef TRTC_WG_ACC32
 #undef TRTC_WG_ACC8

@@ -63,17 +63,12 @@ struct Args {
 // before what kv_write does write (new keys, split counters, a workspace copy of q).
 // wait_for_write_if: where `cond` holds, returns once the preceding kernel has finished and its
 // writes are visible (at once without such a launch); a predicated instruction, not a branch
-// (a branch around the wait costs the decode kernel ~30 registers). allow_next_kernel: lets
-// the launch after this kernel begin.
+// (a branch around the wait costs the decode kernel ~30 registers). allow_next_kernel
+// (trtc_cuda.cuh): lets the launch after this kernel begin.
 __device__ __forceinline__ void wait_for_write_if(bool cond) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %0, 0;\n@p griddepcontrol.wait;\n}\n"
                ::"r"(static_cast<int>(cond)) : "memory");
-#endif
-}
-__device__ __forceinline__ void allow_next_kernel() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
 }
 // The decode kernel's wait for what the kernel before it writes: kv_write, unless that

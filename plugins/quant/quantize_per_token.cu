@@ -19,6 +19,7 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(const T* __restrict_
   using C = QuantCode<kFp8>;
   using V = Vec16<T>;
   constexpr int N = V::N;
+  allow_next_kernel();  // the W8A8 GEMM after it may start loading its weights
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
   const T* xr = x + row * x_stride;

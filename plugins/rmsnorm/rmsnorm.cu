@@ -20,6 +20,7 @@ __global__ void rmsnorm_vec_kernel(const T* __restrict__ x, const T* __restrict_
                                    float* __restrict__ scale = nullptr) {
   using V = Vec16<T>;
   constexpr int N = V::N;
+  if constexpr (OUT != Out::kValues) allow_next_kernel();  // the fp8 / int8 GEMM after it
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
   const int nvec = hidden / N;

@@ -99,6 +99,7 @@ __global__ void __launch_bounds__(1024)
   constexpr int N = V::N;
   __shared__ float scratch[32];
   __shared__ float part[kMaxClusterCtas];
+  allow_next_kernel();  // the fp8 GEMM after it may start loading its weights
   const unsigned ctas = cluster_size(), rank = cluster_rank();
   if (ctas > 1) cluster_arrive_relaxed();  // "started": others may store into `part` after the wait
   const int64_t row = blockIdx.x / ctas;

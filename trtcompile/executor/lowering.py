@@ -1,6 +1,7 @@
 """Lowering for the torch backend: the explicit W8A8 pattern of the graph (Q/DQ around a
 MatMul, which TensorRT fuses into one FP8/INT8 GEMM) becomes one fused step here too:
-torch._scaled_mm for fp8, torch._int_mm for int8, each weight laid out once at load.
+torch._scaled_mm for fp8 (on an H100, decode batches of <= 256 tokens run the kernel library's
+split-K fp8 GEMM instead), torch._int_mm for int8, each weight laid out once at load.
 
 Matched from each MatMul(a, b) with b = DequantizeLinear(W_q, W_scale, axis=1) of constants:
   dynamic: a = Mul(Cast(q), s)  with (q, s) = QuantizeFp8 | QuantizeInt8 (x)
@@ -22,8 +23,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from trtcompile.errors import BackendUnavailableError
 from trtcompile.executor import onnx_ops
 from trtcompile.executor.node import Node
+from trtcompile.ops import cuda_kernels
 from trtcompile.ops.spec import DOMAIN
 
 LOWERED_DOMAIN = "trtcompile.lowered"
@@ -174,6 +177,16 @@ def lower_quantized_gemms(nodes: list[Node], constants: dict[str, torch.Tensor],
     return out, report
 
 
+def _decode_fp8_gemm(q, sx, w, w_scale) -> torch.Tensor | None:
+    """The kernel library's fp8 GEMM for decode batches (split K, H100), or None where it
+    does not run (other GPUs, a library without it, more rows): torch._scaled_mm then."""
+    try:
+        lib = cuda_kernels.load()
+    except BackendUnavailableError:
+        return None
+    return lib.fp8_gemm(q, sx, w, w_scale)
+
+
 def _library_gemm(q: torch.Tensor, sx: torch.Tensor, w: torch.Tensor, w_scale: torch.Tensor,
                   target: str, fast_accum: bool, out_dtype: torch.dtype) -> torch.Tensor:
     """(q * sx) @ (W_q * w_scale) for codes q [M, K] and float32 scales sx [M, 1]."""
@@ -181,8 +194,10 @@ def _library_gemm(q: torch.Tensor, sx: torch.Tensor, w: torch.Tensor, w_scale: t
     if not q.is_cuda:                                   # the same arithmetic, for CPU checks
         y = (q.float() * sx) @ (w.float() * w_scale)
     elif target == "fp8":
-        y = torch._scaled_mm(q, w, scale_a=sx.contiguous(), scale_b=w_scale,
-                             out_dtype=torch.bfloat16, use_fast_accum=fast_accum)
+        y = _decode_fp8_gemm(q, sx, w, w_scale) if fast_accum else None
+        if y is None:
+            y = torch._scaled_mm(q, w, scale_a=sx.contiguous(), scale_b=w_scale,
+                                 out_dtype=torch.bfloat16, use_fast_accum=fast_accum)
     else:
         if rows < _INT_MM_MIN_ROWS:
             q = torch.nn.functional.pad(q, (0, 0, 0, _INT_MM_MIN_ROWS - rows))

@@ -22,6 +22,7 @@ _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float8_e
            torch.int8: 4}
 _QUANTIZED_POOLS = (torch.float8_e4m3fn, torch.int8)
 _GEMV_MAX_M = 32          # weight_only_gemm: larger M is prefill, run by a tiled kernel
+FP8_GEMM_MAX_ROWS = 64    # fp8_gemm: larger batches run torch._scaled_mm (faster there)
 
 
 class PagedAttentionParams(ctypes.Structure):
@@ -61,9 +62,9 @@ def _optional(lib: ctypes.CDLL, name: str, argtypes: list):
 
 class KernelLibrary:
     """The loaded .so: one cached ctypes function per launcher, one reused params struct, and
-    per device one workspace and one buffer of paged attention's split counters (zero between
-    calls; the kernels leave them zero). Both grow on demand: size them with a warm-up call
-    before capturing a CUDA graph. A buffer that grows is kept alive, since graphs captured
+    per device one workspace and one buffer of split counters (zero between calls; the kernels
+    leave them zero) for paged attention, and the same pair for the fp8 GEMM. They grow on
+    demand: size them with a warm-up call before capturing a CUDA graph. A buffer that grows is kept alive, since graphs captured
     before hold its address."""
 
     def __init__(self, path: Path):
@@ -109,6 +110,16 @@ class KernelLibrary:
                                      [p, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p])
         self._quant_f32 = _optional(lib, "trtc_quantize_per_token_f32scale",
                                     [p, i64, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p])
+        self._fp8_gemm = _optional(lib, "trtc_fp8_gemm",
+                                   [p, i64, p, p, p, p, i64, i32, i32, p, ctypes.c_size_t, p, p])
+        self._fp8_gemm_supported = getattr(lib, "trtc_fp8_gemm_supported", None)
+        self._fp8_gemm_ws = getattr(lib, "trtc_fp8_gemm_workspace_size", None)
+        if self._fp8_gemm_ws is not None:
+            self._fp8_gemm_ws.argtypes, self._fp8_gemm_ws.restype = [i32, i32], ctypes.c_size_t
+        self._fp8_devices: dict[int, bool] = {}
+        self.fp8_gemm_max_rows = FP8_GEMM_MAX_ROWS   # larger batches: torch._scaled_mm
+        self._fp8_workspace: dict[int, torch.Tensor] = {}   # split partial sums
+        self._fp8_counters: dict[int, torch.Tensor] = {}    # zero between calls
         self.group_pairs = quant_kernels.GroupPairCache()
         self.pack_group_scales = True   # False: the kernels read the float32 scales/zeros
         self._params = PagedAttentionParams()
@@ -219,6 +230,41 @@ class KernelLibrary:
                             _DTYPES[x.dtype], stream)
         self._check(err, "weight_only_gemm")
         return y.reshape(*lead, n)
+
+    def fp8_gemm_on(self, device: torch.device) -> bool:
+        """Whether this library runs the decode fp8 GEMM on this device (sm_90a code, an H100)."""
+        if self._fp8_gemm is None or self._fp8_gemm_supported is None:
+            return False
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        ok = self._fp8_devices.get(index)
+        if ok is None:
+            with torch.cuda.device(index):
+                ok = self._fp8_devices[index] = bool(self._fp8_gemm_supported())
+        return ok
+
+    def fp8_gemm(self, q: torch.Tensor, sx: torch.Tensor, w: torch.Tensor,
+                 w_scale: torch.Tensor) -> torch.Tensor | None:
+        """bf16 (q * sx) @ (W_q * w_scale) for e4m3 codes q [M, K] (M <= fp8_gemm_max_rows),
+        float32 sx [M, 1], W_q [K, N] column-major and float32 w_scale [1, N], with the tensor
+        cores' own accumulation (torch._scaled_mm's use_fast_accum); None where this library or
+        device cannot (the caller runs torch._scaled_mm)."""
+        m, k = q.shape
+        n = w.shape[1]
+        if (m > self.fp8_gemm_max_rows or m == 0 or k % 16 or q.stride(1) != 1 or q.stride(0) % 16
+                or w.stride() != (1, k) or not self.fp8_gemm_on(q.device)):
+            return None
+        sx = sx.reshape(m).float().contiguous()
+        w_scale = w_scale.reshape(n).float().contiguous()
+        y = torch.empty(m, n, dtype=torch.bfloat16, device=q.device)
+        ws = self._grown(self._fp8_workspace, q.device, max(self._fp8_gemm_ws(n, k), 1),
+                         lambda size: torch.empty(size, dtype=torch.uint8, device=q.device))
+        counters = self._grown(self._fp8_counters, q.device, max(-(-n // 128), 1024),
+                               lambda size: torch.zeros(size, dtype=torch.int32, device=q.device))
+        err = self._fp8_gemm(q.data_ptr(), q.stride(0), w.data_ptr(), w_scale.data_ptr(),
+                             sx.data_ptr(), y.data_ptr(), m, n, k, ws.data_ptr(), ws.numel(),
+                             counters.data_ptr(), torch.cuda.current_stream(q.device).cuda_stream)
+        self._check(err, "fp8_gemm")
+        return y
 
     @staticmethod
     def _quant_dtype(what: str, x: torch.Tensor, target: str) -> torch.dtype:
