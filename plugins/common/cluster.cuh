@@ -1,6 +1,6 @@
-// Thread-block clusters (sm_90+): rank, the cluster barrier and stores into another CTA's shared
-// memory. Compiled for older targets they describe a cluster of one CTA (rank 0, size 1, no-op
-// barriers), so a kernel written for clusters also runs as a plain launch there.
+// Thread-block clusters (sm_90+): rank, the cluster barrier and stores into (loads from) another
+// CTA's shared memory. Compiled for older targets they describe a cluster of one CTA (rank 0,
+// size 1, no-op barriers), so a kernel written for clusters also runs as a plain launch there.
 #pragma once
 
 #include <stdint.h>
@@ -68,6 +68,24 @@ __device__ __forceinline__ void store_shared_remote(float* p, unsigned rank, flo
 #else
   if (rank == 0) *p = v;
 #endif
+}
+
+// The 4 floats at p in the shared memory of CTA `rank` of the cluster (p: this CTA's copy,
+// 16-byte aligned). The cluster must have passed a barrier since they were written.
+__device__ __forceinline__ float4 load_shared_remote4(const float* p, unsigned rank) {
+  float4 v;
+#if TRTC_HAS_CLUSTERS
+  const uint32_t local = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(rank));
+  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+               : "r"(remote)
+               : "memory");
+#else
+  v = *reinterpret_cast<const float4*>(p);
+#endif
+  return v;
 }
 
 }  // namespace trtc

@@ -109,17 +109,12 @@ int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, const void* pa
 // FP8 W8A8 GEMM for decode batches (sm_90a): y [m, n] bf16 = (x * x_scale) (w * w_scale)^T
 // for e4m3 codes x [m, k] (row stride x_stride bytes) and w [n, k] (rows of k bytes), float32
 // x_scale [m] and w_scale [n]; m <= 256, k % 16 == 0, x_stride % 16 == 0, 16-byte aligned x,
-// w and y. K is split across blocks where the GPU would otherwise idle: workspace holds their
-// partial sums (trtc_fp8_gemm_workspace_size(n, k) bytes) and counters one int32 per 128
-// channels, zero before the call and left zero. The tensor cores' own accumulation (no
-// float32 promotion along k). trtc_fp8_gemm_supported(): 1 where the current device runs it
-// (compute capability 9.0 and sm_90a code in this library); elsewhere trtc_fp8_gemm returns
-// cudaErrorNotSupported.
+// w, w_scale and y. The tensor cores' own accumulation (no float32 promotion along k).
+// trtc_fp8_gemm_supported(): 1 where the current device runs it (compute capability 9.0 and
+// sm_90a code in this library); elsewhere trtc_fp8_gemm returns cudaErrorNotSupported.
 int trtc_fp8_gemm_supported(void);
-size_t trtc_fp8_gemm_workspace_size(int32_t n, int32_t k);
 int trtc_fp8_gemm(const void* x, int64_t x_stride, const void* w, const float* w_scale,
-                  const float* x_scale, void* y, int64_t m, int32_t n, int32_t k, void* workspace,
-                  size_t workspace_bytes, int32_t* counters, cudaStream_t stream);
+                  const float* x_scale, void* y, int64_t m, int32_t n, int32_t k, cudaStream_t stream);
 
 // Per-token quantization of x [rows, k] (row stride x_stride elements; f32, f16 or bf16):
 // q [rows, k] contiguous (target TRTC_INT8 or TRTC_FP8_E4M3), scale [rows] in x's dtype;

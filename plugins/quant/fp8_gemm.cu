@@ -6,13 +6,14 @@
 // of an 8B model (N = 4096) run 32 blocks on 132 SMs (1.2-1.6 TB/s on the H100,
 // benchmarks/bench_fp8_decode_gemm.py). Here the weights are wgmma's A operand (128 channels per
 // block, 64 per warpgroup along wgmma's M), all tokens its B operand (N = 64, 128 or 256 of
-// them), and K is split across blocks until the GPU is full.
+// them), and K is split in two where the channel tiles alone would leave SMs idle.
 //
 //   block (tile of 128 channels, split s): steps of 128 k (one 128-byte swizzled row per
 //   channel and token) stream through a cp.async ring; each step is 4 m64nTk32 MMAs a
 //   warpgroup, one step's MMAs in flight while the next is issued.
-//   splits > 1: every split writes its float partial sums to a workspace and counts itself in;
-//   the last to arrive sums them all in split order (deterministic) and leaves the counter zero.
+//   splits > 1: the splits of a tile form a thread-block cluster; each leaves its float partial
+//   sums in its shared memory and sums a slice of the channels over all of them (distributed
+//   shared memory, split order: deterministic), no workspace in global memory.
 //   launched as a programmatic dependent (sm_90): the first steps' weights load while the
 //   kernel before it (the one quantizing x) still runs.
 //   epilogue: y = acc * ws[channel] * sx[token], staged in shared memory as [token][channel] so
@@ -24,6 +25,7 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "../common/cluster.cuh"
 #include "../common/wgmma.cuh"
 #include "async_copy.cuh"
 
@@ -46,8 +48,6 @@ struct Problem {
   const float* ws;    // [n]
   const float* sx;    // [m]
   __nv_bfloat16* y;   // [m, n]
-  float* partial;     // [tiles][splits][kRows][BT] (splits > 1)
-  int32_t* counters;  // [tiles], zero between calls (splits > 1)
   int m, n, k, steps, steps_per_split;
 };
 
@@ -80,7 +80,7 @@ __global__ void __launch_bounds__(kThreads, blocks_per_sm<BT, STAGES>()) fp8_gem
   constexpr int kAcc = BT / 2, kDepth = STAGES - 2;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const int g = lane >> 2, t = lane & 3;
-  const int tile = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
+  const int tile = blockIdx.x, split = blockIdx.y, splits = gridDim.y;  // a cluster of splits
   const int n0 = tile * kRows;
   const int first = split * p.steps_per_split;
   const int nsteps = min(p.steps, first + p.steps_per_split) - first;
@@ -115,7 +115,7 @@ __global__ void __launch_bounds__(kThreads, blocks_per_sm<BT, STAGES>()) fp8_gem
   for (int i = 0; i < kAcc; ++i) acc[i] = 0.f;
 
   // Launched as a programmatic dependent of the kernel that quantizes x: the first steps'
-  // weights load while it runs; x (and the workspace) only after it has finished.
+  // weights load while it runs; x only after it has finished.
 #pragma unroll
   for (int s = 0; s < kDepth; ++s)
     if (s < nsteps) issue_w(s, s);
@@ -153,41 +153,52 @@ __global__ void __launch_bounds__(kThreads, blocks_per_sm<BT, STAGES>()) fp8_gem
 
   // accumulator 4j + c of lane (g, t): channel 16 warp + g (+8 for c >= 2), token 8j + 2t + (c & 1)
   const int row = 16 * warp + g;
+  __syncthreads();  // every MMA has read the ring: it holds the epilogue's tiles now
   if (splits > 1) {
-    __shared__ int last;
-    float* mine = p.partial + (static_cast<int64_t>(tile) * splits + split) * kRows * BT;
+    // The splits of a tile are one cluster. Each puts its partial sums in its shared memory as
+    // [token][channel] (rows padded by 4 floats: the fragment stores hit 32 banks), then sums
+    // 128 / splits of the channels over every split's copy, in split order (the same bits
+    // whatever the timing), scales them and stores them.
+    constexpr int PLD = kRows + 4;
+    float* part = reinterpret_cast<float*>(&sm.w[0][0]);
+    static_assert(BT * PLD * 4 <= sizeof(Tiles<BT, STAGES>), "the partial tile fits the ring");
 #pragma unroll
     for (int j = 0; j < BT / 8; ++j)
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
-        if (8 * j < p.m)  // token tiles past m hold zeros: neither written nor read
-          __stcg(reinterpret_cast<float2*>(mine + (row + 8 * h) * BT + 8 * j + 2 * t),
-               make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]));
-    __threadfence();  // the partials, visible before the count says so
-    __syncthreads();
-    if (tid == 0) last = atomicAdd(p.counters + tile, 1) == splits - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();  // the other splits' partials, read after their counts
-    // all partials, its own too, summed in split order: the same bits whichever block is last
-#pragma unroll
-    for (int i = 0; i < kAcc; ++i) acc[i] = 0.f;
-    for (int o = 0; o < splits; ++o) {
-      const float* part = p.partial + (static_cast<int64_t>(tile) * splits + o) * kRows * BT;
-#pragma unroll
-      for (int j = 0; j < BT / 8; ++j)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          if (8 * j >= p.m) continue;
-          const float2 v = __ldcg(reinterpret_cast<const float2*>(part + (row + 8 * h) * BT + 8 * j + 2 * t));
-          acc[4 * j + 2 * h] += v.x;
-          acc[4 * j + 2 * h + 1] += v.y;
-        }
+      for (int c = 0; c < 4; ++c)
+        if (8 * j < p.m)  // token tiles past m: neither written nor read
+          part[(8 * j + 2 * t + (c & 1)) * PLD + row + 8 * (c >> 1)] = acc[4 * j + c];
+    cluster_arrive();
+    cluster_wait();  // every split's partial tile is written
+    const int span = kRows / splits, c0 = static_cast<int>(cluster_rank()) * span;
+    const int vecs = span / 4, tokens = min(p.m, BT);
+    for (int idx = tid; idx < tokens * vecs; idx += kThreads) {
+      const int token = idx / vecs, c = c0 + 4 * (idx - token * vecs), n = n0 + c;
+      float4 sum = load_shared_remote4(part + token * PLD + c, 0);
+      for (int o = 1; o < splits; ++o) {
+        const float4 v = load_shared_remote4(part + token * PLD + c, o);
+        sum.x += v.x, sum.y += v.y, sum.z += v.z, sum.w += v.w;
+      }
+      const float st = __ldg(p.sx + token);
+      const float v[4] = {sum.x, sum.y, sum.z, sum.w};
+      __nv_bfloat16* dst = p.y + static_cast<int64_t>(token) * p.n + n;
+      if (n + 3 < p.n && p.n % 4 == 0) {
+        const float4 sw = __ldg(reinterpret_cast<const float4*>(p.ws + n));
+        const __nv_bfloat162 lo = __floats2bfloat162_rn(v[0] * sw.x * st, v[1] * sw.y * st);
+        const __nv_bfloat162 hi = __floats2bfloat162_rn(v[2] * sw.z * st, v[3] * sw.w * st);
+        uint2 packed;
+        packed.x = *reinterpret_cast<const uint32_t*>(&lo);
+        packed.y = *reinterpret_cast<const uint32_t*>(&hi);
+        *reinterpret_cast<uint2*>(dst) = packed;
+      } else {
+        for (int e = 0; e < 4 && n + e < p.n; ++e) dst[e] = __float2bfloat16(v[e] * __ldg(p.ws + n + e) * st);
+      }
     }
-    if (tid == 0) p.counters[tile] = 0;  // zero for the next call
+    cluster_arrive();
+    cluster_wait();  // no block leaves while the others still read its shared memory
+    return;
   }
 
-  __syncthreads();  // every MMA has read the ring: it holds the output tile now
   constexpr int LD = kRows + 8;
   __nv_bfloat16* out = reinterpret_cast<__nv_bfloat16*>(&sm.w[0][0]);
   static_assert(BT * LD * 2 <= sizeof(Tiles<BT, STAGES>), "the output tile fits the ring");
@@ -229,32 +240,28 @@ bool fp8_gemm_ready() {
   return wgmma_binary_ready(fp8_gemm_kernel<64, 4>, checked, ready);
 }
 
-// How a product runs: token tile, ring depth (kWide: two blocks per SM with 4 stages; else one
-// with the deepest ring that fits) and splits of K.
+// How a product runs: token tile, ring depth and splits of K (a power of two <= 8: the cluster).
 struct Plan {
   int bt, stages, splits, steps_per_split;
-  size_t partial_bytes(int tiles) const {
-    return splits > 1 ? static_cast<size_t>(tiles) * splits * kRows * bt * sizeof(float) : 0;
-  }
 };
 
 // Many channel tiles (>= one per SM: gate/up projections) fill the GPU as they are, two blocks
-// per SM sharing its bandwidth. Fewer (qkv, o, down of an 8B model: 32-48 tiles) would leave
-// SMs idle: one block per SM with the deepest ring, K split until the blocks about fill the SMs,
-// each keeping >= 4 steps. (H100, bench_fp8_decode_gemm.py: a block keeps ~30 GB/s flowing per
-// 32 KB of weights in flight.) TRTC_FP8_GEMM_SPLITS: a fixed split count (benchmarks).
+// per SM sharing its bandwidth (4 stages). Fewer (qkv, o, down of an 8B model: 32-48 tiles)
+// would leave SMs idle: one block per SM with the deepest ring that fits, K split in two.
+// Measured on the H100 (bench_fp8_decode_gemm.py --splits 1,2,4,8, 8B shapes, 1-64 tokens): two
+// splits beat one by up to 1.4x on o and down; clusters of 4 and 8 were slower than 2 at every
+// shape (o, 1 token: 10.2 us with 2, 14.5 with 4, 17.2 with 8). TRTC_FP8_GEMM_SPLITS: a fixed
+// split count (benchmarks; rounded down to a power of two <= 8).
 Plan plan_for(int64_t m, int tiles, int steps) {
   Plan pl{m <= 64 ? 64 : m <= 128 ? 128 : 256, 0, 1, steps};
   const int sms = sm_count();
   const bool wide = pl.bt == 64 && tiles >= sms;
   pl.stages = wide ? 4 : pl.bt == 64 ? 8 : pl.bt == 128 ? 6 : 4;
-  if (!wide) pl.splits = std::max(1, std::min({sms / tiles, steps / 4, 16}));
-  if (const char* forced = getenv("TRTC_FP8_GEMM_SPLITS")) {
-    const int s = atoi(forced);
-    if (s > 0) pl.splits = std::min({s, steps, 16});
-  }
-  pl.steps_per_split = (steps + pl.splits - 1) / pl.splits;
-  pl.splits = (steps + pl.steps_per_split - 1) / pl.steps_per_split;  // none left empty
+  int want = wide || tiles >= sms || steps < 8 ? 1 : 2;
+  if (const char* forced = getenv("TRTC_FP8_GEMM_SPLITS"))
+    if (atoi(forced) > 0) want = atoi(forced);
+  while (pl.splits * 2 <= std::min(want, kMaxClusterCtas)) pl.splits *= 2;
+  pl.steps_per_split = (steps + pl.splits - 1) / pl.splits;  // a last split may have none
   return pl;
 }
 
@@ -269,22 +276,22 @@ int launch_as(const Problem& p, const Plan& pl, int tiles, cudaStream_t stream) 
   cfg.blockDim = dim3(kThreads);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
+  cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
+  attr[1].id = cudaLaunchAttributeClusterDimension;
+  attr[1].val.clusterDim.x = 1;
+  attr[1].val.clusterDim.y = pl.splits;
+  attr[1].val.clusterDim.z = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  cfg.numAttrs = 2;
   return static_cast<int>(cudaLaunchKernelEx(&cfg, fp8_gemm_kernel<BT, STAGES>, p));
 }
 
-int launch(Problem p, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+int launch(Problem p, cudaStream_t stream) {
   const int tiles = (p.n + kRows - 1) / kRows;
   const Plan pl = plan_for(p.m, tiles, p.steps);
   p.steps_per_split = pl.steps_per_split;
-  if (pl.splits > 1) {
-    if (p.counters == nullptr || workspace_bytes < pl.partial_bytes(tiles)) return cudaErrorInvalidValue;
-    p.partial = static_cast<float*>(workspace);
-  }
   if (pl.bt == 64) return pl.stages == 4 ? launch_as<64, 4>(p, pl, tiles, stream) : launch_as<64, 8>(p, pl, tiles, stream);
   if (pl.bt == 128) return launch_as<128, 6>(p, pl, tiles, stream);
   return launch_as<256, 4>(p, pl, tiles, stream);
@@ -296,27 +303,18 @@ int launch(Problem p, void* workspace, size_t workspace_bytes, cudaStream_t stre
 
 extern "C" int trtc_fp8_gemm_supported(void) { return trtc::fp8::fp8_gemm_ready(); }
 
-extern "C" size_t trtc_fp8_gemm_workspace_size(int32_t n, int32_t k) {
-  // the largest plan of the three token tiles for this shape
-  using namespace trtc::fp8;
-  const int tiles = (n + kRows - 1) / kRows, steps = (k + kStepK - 1) / kStepK;
-  size_t bytes = 0;
-  for (const int64_t m : {64, 128, 256}) bytes = std::max(bytes, plan_for(m, tiles, steps).partial_bytes(tiles));
-  return bytes;
-}
-
 extern "C" int trtc_fp8_gemm(const void* x, int64_t x_stride, const void* w, const float* w_scale,
                              const float* x_scale, void* y, int64_t m, int32_t n, int32_t k,
-                             void* workspace, size_t workspace_bytes, int32_t* counters,
                              cudaStream_t stream) {
   using namespace trtc;
   if (m < 0 || m > 256 || n <= 0 || k <= 0 || k % 16 || x_stride < k || x_stride % 16 ||
-      w_scale == nullptr || x_scale == nullptr || !aligned16(x) || !aligned16(w) || !aligned16(y))
+      w_scale == nullptr || x_scale == nullptr || !aligned16(x) || !aligned16(w) || !aligned16(y) ||
+      !aligned16(w_scale))
     return cudaErrorInvalidValue;
   if (m == 0) return cudaSuccess;
   if (!fp8::fp8_gemm_ready()) return cudaErrorNotSupported;
   fp8::Problem p{static_cast<const uint8_t*>(x), x_stride, static_cast<const uint8_t*>(w), w_scale, x_scale,
-                 static_cast<__nv_bfloat16*>(y), nullptr, counters, static_cast<int>(m), n, k,
+                 static_cast<__nv_bfloat16*>(y), static_cast<int>(m), n, k,
                  (k + fp8::kStepK - 1) / fp8::kStepK, 0};
-  return fp8::launch(p, workspace, workspace_bytes, stream);
+  return fp8::launch(p, stream);
 }

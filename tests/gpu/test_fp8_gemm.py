@@ -62,7 +62,7 @@ SHAPES = [(1, 4096, 4096), (3, 1000, 2064), (64, 384, 512), (65, 640, 1024), (12
 
 
 @pytest.mark.parametrize("m,n,k", SHAPES)
-@pytest.mark.parametrize("splits", [None, "1", "3", "16"])
+@pytest.mark.parametrize("splits", [None, "1", "2", "8"])
 def test_fp8_gemm_matches_float64(kernel, monkeypatch, m, n, k, splits):
     if splits is not None:
         monkeypatch.setenv("TRTC_FP8_GEMM_SPLITS", splits)
@@ -79,16 +79,23 @@ def test_fp8_gemm_matches_float64(kernel, monkeypatch, m, n, k, splits):
         assert err < 2 * err_cublas + 1e-3, (err, err_cublas)
 
 
-def test_fp8_gemm_strided_rows_and_counters_left_zero(kernel, monkeypatch):
-    monkeypatch.setenv("TRTC_FP8_GEMM_SPLITS", "5")
+def test_fp8_gemm_strided_rows(kernel, monkeypatch):
+    monkeypatch.setenv("TRTC_FP8_GEMM_SPLITS", "4")
     for m, n, k in [(17, 768, 4096), (100, 4096, 1024), (1, 128, 640)]:
         q, sx, wq, ws = operands(m, n, k, seed=k, x_pad=32)
         assert q.stride(0) == k + 32
         y = kernel.fp8_gemm(q, sx, wq, ws)
         assert rel_err(y, reference(q, sx, wq, ws)) < 6e-3
-    torch.cuda.synchronize()
-    counters = kernel._fp8_counters[torch.cuda.current_device()]
-    assert int(counters.abs().sum()) == 0
+
+
+@pytest.mark.parametrize("splits", ["2", "8"])
+def test_fp8_gemm_split_sum_is_deterministic(kernel, monkeypatch, splits):
+    """The splits' partial sums meet in a fixed order: repeated calls give the same bits."""
+    monkeypatch.setenv("TRTC_FP8_GEMM_SPLITS", splits)
+    q, sx, wq, ws = operands(64, 1024, 4096, seed=3)
+    first = kernel.fp8_gemm(q, sx, wq, ws)
+    for _ in range(5):
+        assert torch.equal(kernel.fp8_gemm(q, sx, wq, ws), first)
 
 
 def test_fp8_gemm_declines_what_it_does_not_run(kernel):

@@ -62,9 +62,9 @@ def _optional(lib: ctypes.CDLL, name: str, argtypes: list):
 
 class KernelLibrary:
     """The loaded .so: one cached ctypes function per launcher, one reused params struct, and
-    per device one workspace and one buffer of split counters (zero between calls; the kernels
-    leave them zero) for paged attention, and the same pair for the fp8 GEMM. They grow on
-    demand: size them with a warm-up call before capturing a CUDA graph. A buffer that grows is kept alive, since graphs captured
+    per device one workspace and one buffer of paged attention's split counters (zero between
+    calls; the kernels leave them zero). Both grow on demand: size them with a warm-up call
+    before capturing a CUDA graph. A buffer that grows is kept alive, since graphs captured
     before hold its address."""
 
     def __init__(self, path: Path):
@@ -110,16 +110,10 @@ class KernelLibrary:
                                      [p, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p])
         self._quant_f32 = _optional(lib, "trtc_quantize_per_token_f32scale",
                                     [p, i64, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p])
-        self._fp8_gemm = _optional(lib, "trtc_fp8_gemm",
-                                   [p, i64, p, p, p, p, i64, i32, i32, p, ctypes.c_size_t, p, p])
+        self._fp8_gemm = _optional(lib, "trtc_fp8_gemm", [p, i64, p, p, p, p, i64, i32, i32, p])
         self._fp8_gemm_supported = getattr(lib, "trtc_fp8_gemm_supported", None)
-        self._fp8_gemm_ws = getattr(lib, "trtc_fp8_gemm_workspace_size", None)
-        if self._fp8_gemm_ws is not None:
-            self._fp8_gemm_ws.argtypes, self._fp8_gemm_ws.restype = [i32, i32], ctypes.c_size_t
         self._fp8_devices: dict[int, bool] = {}
         self.fp8_gemm_max_rows = FP8_GEMM_MAX_ROWS   # larger batches: torch._scaled_mm
-        self._fp8_workspace: dict[int, torch.Tensor] = {}   # split partial sums
-        self._fp8_counters: dict[int, torch.Tensor] = {}    # zero between calls
         self.group_pairs = quant_kernels.GroupPairCache()
         self.pack_group_scales = True   # False: the kernels read the float32 scales/zeros
         self._params = PagedAttentionParams()
@@ -256,13 +250,9 @@ class KernelLibrary:
         sx = sx.reshape(m).float().contiguous()
         w_scale = w_scale.reshape(n).float().contiguous()
         y = torch.empty(m, n, dtype=torch.bfloat16, device=q.device)
-        ws = self._grown(self._fp8_workspace, q.device, max(self._fp8_gemm_ws(n, k), 1),
-                         lambda size: torch.empty(size, dtype=torch.uint8, device=q.device))
-        counters = self._grown(self._fp8_counters, q.device, max(-(-n // 128), 1024),
-                               lambda size: torch.zeros(size, dtype=torch.int32, device=q.device))
         err = self._fp8_gemm(q.data_ptr(), q.stride(0), w.data_ptr(), w_scale.data_ptr(),
-                             sx.data_ptr(), y.data_ptr(), m, n, k, ws.data_ptr(), ws.numel(),
-                             counters.data_ptr(), torch.cuda.current_stream(q.device).cuda_stream)
+                             sx.data_ptr(), y.data_ptr(), m, n, k,
+                             torch.cuda.current_stream(q.device).cuda_stream)
         self._check(err, "fp8_gemm")
         return y
 
