@@ -5,9 +5,10 @@ Quantized pools are timed with the planner's kernel (tensor cores where it can) 
 marked "(CUDA cores)", with TRTC_PA_DECODE_LEGACY=1. --baseline-lib PATH adds rows timed with
 another build of the kernel library (e.g. the main branch's). Prints a table; writes
 $OUT/bench_kv_quant.json when OUT is set. --sweep times only the decode kernel variants (forced
-split counts, warps x stages) at ctx 4096, B = 16 and 64, against the planner's pick.
+split counts, warps x stages) at ctx 4096, B = 16 and 64 (or --batches), against the planner's pick.
 
-    python3 benchmarks/bench_kv_quant.py [--baseline-lib other/libtrtcompile_kernels.so] [--sweep]"""
+    python3 benchmarks/bench_kv_quant.py [--baseline-lib other/libtrtcompile_kernels.so]
+        [--sweep [--kernels "4,3 8,3"] [--splits 1,2,3] [--batches 1,16,64] [--pools fp8,int8]]"""
 
 from __future__ import annotations
 
@@ -62,16 +63,18 @@ def time_pool(lib, seqs, pool) -> tuple[float, int]:
     return time_cases(lib, pool_cases(seqs, pool))
 
 
-def sweep(lib) -> None:
+def sweep(lib, kernels=("4,3", "8,3"), splits=(1, 2, 3, 4, 6, 8), batches=(16, 64),
+          pools=tuple(POOLS)) -> None:
     """The planner's decode kernel against forced split counts and warps x stages (tuning
     overrides), ctx 4096, B = 16 and 64: where the planner leaves time on the table."""
     print(f"{'case':24s} {'pool':5s} {'variant':22s} {'us':>8s}")
-    for b in (16, 64):
-        for pool_name, pool in POOLS.items():
+    for b in batches:
+        for pool_name in pools:
+            pool = POOLS[pool_name]
             cases = pool_cases([(4095, 1)] * b, pool)
             variants = [("planner", {})] + [
                 (f"warps,stages {w} nsplit {n}", {"TRTC_PA_DECODE_MMA": w, "TRTC_PA_NSPLIT": str(n)})
-                for w in ("4,3", "8,3") for n in (1, 2, 3, 4, 6, 8)]
+                for w in kernels for n in splits]
             for name, env in variants:
                 os.environ.update(env)
                 try:
@@ -87,12 +90,18 @@ def sweep(lib) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--baseline-lib", default=None)
+    ap.add_argument("--kernels", default="4,3 8,3",
+                    help="--sweep: TRTC_PA_DECODE_MMA values (warps,stages), space-separated")
+    ap.add_argument("--splits", default="1,2,3,4,6,8", help="--sweep: forced split counts")
+    ap.add_argument("--batches", default="16,64", help="--sweep: batch sizes at ctx 4096")
+    ap.add_argument("--pools", default="bf16,fp8,int8", help="--sweep: pool types")
     ap.add_argument("--sweep", action="store_true",
                     help="only time the decode kernel variants of B = 16, 64 (split counts, warps)")
     args = ap.parse_args()
     lib = cuda_kernels.load()
     if args.sweep:
-        sweep(lib)
+        sweep(lib, args.kernels.split(), [int(n) for n in args.splits.split(",")],
+              [int(b) for b in args.batches.split(",")], args.pools.split(","))
         return 0
     libs = {"": lib}
     if args.baseline_lib:
