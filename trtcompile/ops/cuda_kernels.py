@@ -52,6 +52,16 @@ def _rows(t: torch.Tensor, rows: int) -> torch.Tensor:
     return flat if flat.stride(-1) == 1 else flat.contiguous()
 
 
+def _device_answer(answers: dict[int, bool], device: torch.device, probe) -> bool:
+    """probe() (a library query about the current device) for `device`, asked once per device."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    ok = answers.get(index)
+    if ok is None:
+        with torch.cuda.device(index):
+            ok = answers[index] = bool(probe())
+    return ok
+
+
 def _optional(lib: ctypes.CDLL, name: str, argtypes: list):
     """The launcher `name` of the library, or None when this build does not have it."""
     fn = getattr(lib, name, None)
@@ -181,14 +191,8 @@ class KernelLibrary:
 
     def packed_gemm_on(self, device: torch.device) -> bool:
         """Whether M > 32 runs the Hopper kernel on repacked codes on this device."""
-        if not self.use_packed_gemm:
-            return False
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        ok = self._packed_devices.get(index)
-        if ok is None:
-            with torch.cuda.device(index):
-                ok = self._packed_devices[index] = bool(self._woq_packed_supported())
-        return ok
+        return self.use_packed_gemm and _device_answer(self._packed_devices, device,
+                                                       self._woq_packed_supported)
 
     def weight_only_gemm(self, x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
                          zeros: torch.Tensor | None, bits: int, group_size: int) -> torch.Tensor:
@@ -229,12 +233,7 @@ class KernelLibrary:
         """Whether this library runs the decode fp8 GEMM on this device (sm_90a code, an H100)."""
         if self._fp8_gemm is None or self._fp8_gemm_supported is None:
             return False
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        ok = self._fp8_devices.get(index)
-        if ok is None:
-            with torch.cuda.device(index):
-                ok = self._fp8_devices[index] = bool(self._fp8_gemm_supported())
-        return ok
+        return _device_answer(self._fp8_devices, device, self._fp8_gemm_supported)
 
     def fp8_gemm(self, q: torch.Tensor, sx: torch.Tensor, w: torch.Tensor,
                  w_scale: torch.Tensor) -> torch.Tensor | None:
