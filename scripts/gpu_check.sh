@@ -34,6 +34,7 @@ step bench_w8a8 python3 benchmarks/bench_w8a8.py --json "$LOGS/w8a8.json"
 step bench_producers python3 benchmarks/bench_w8a8.py --producers-only --json "$LOGS/producers.json"
 step bench_quant python3 benchmarks/bench_quant.py ${TRTC_QUICK:+--quick} --json "$LOGS/bench_quant.json"
 step bench_kv_quant python3 benchmarks/bench_kv_quant.py
+step bench_fp8_decode_gemm python3 benchmarks/bench_fp8_decode_gemm.py --json "$LOGS/fp8_decode_gemm.json"
 step gpu_runtime python3 -m pytest tests/gpu/test_runtime_gpu.py -q -s -p no:cacheprovider
 step smollm2_gpu python3 -m pytest tests/gpu/test_smollm2_gpu.py -q -s -p no:cacheprovider
 [ -z "${TRTC_PPL_TEXT:-}" ] || step ppl_gpu python3 benchmarks/perplexity.py --device cuda --build \

@@ -103,6 +103,9 @@ def test_fp8_gemm_declines_what_it_does_not_run(kernel):
     assert kernel.fp8_gemm(q, sx, wq, ws) is None                 # prefill: torch._scaled_mm
     q, sx, wq, ws = operands(8, 256, 512, seed=1)
     assert kernel.fp8_gemm(q, sx, wq.t().contiguous().t().contiguous(), ws) is None  # row-major W
+    buf = torch.zeros(8 * 512 + 8, dtype=torch.uint8, device=DEV)
+    q8 = buf[8:].view(FP8).view(8, 512)                          # codes 8 bytes off alignment
+    assert kernel.fp8_gemm(q8, sx, wq, ws) is None
     kernel.fp8_gemm_max_rows = 16                                 # the runtime's batch limit
     q, sx, wq, ws = operands(17, 256, 512, seed=1)
     assert kernel.fp8_gemm(q, sx, wq, ws) is None
@@ -120,3 +123,12 @@ def test_lowered_fp8_gemm_uses_it_for_decode_rows(lib):
     cublas_exact = torch._scaled_mm(q, wq, scale_a=sx, scale_b=ws, out_dtype=torch.bfloat16)
     assert torch.equal(fast, direct)
     assert torch.equal(exact, cublas_exact)
+
+
+def test_fp8_gemm_unaligned_scale_view(kernel):
+    """Channel scales that are a view 4 bytes into another tensor are copied, not refused."""
+    q, sx, wq, ws = operands(5, 256, 512, seed=2)
+    host = torch.cat([torch.zeros(1, 1, device=DEV), ws], dim=1)
+    view = host[:, 1:]
+    assert view.data_ptr() % 16 and torch.equal(view, ws)
+    assert torch.equal(kernel.fp8_gemm(q, sx, wq, view), kernel.fp8_gemm(q, sx, wq, ws))

@@ -244,10 +244,13 @@ class KernelLibrary:
         m, k = q.shape
         n = w.shape[1]
         if (m > self.fp8_gemm_max_rows or m == 0 or k % 16 or q.stride(1) != 1 or q.stride(0) % 16
-                or w.stride() != (1, k) or not self.fp8_gemm_on(q.device)):
+                or q.data_ptr() % 16 or w.stride() != (1, k) or w.data_ptr() % 16
+                or not self.fp8_gemm_on(q.device)):
             return None
         sx = sx.reshape(m).float().contiguous()
         w_scale = w_scale.reshape(n).float().contiguous()
+        if w_scale.data_ptr() % 16:                      # a view into another tensor
+            w_scale = w_scale.clone()
         y = torch.empty(m, n, dtype=torch.bfloat16, device=q.device)
         err = self._fp8_gemm(q.data_ptr(), q.stride(0), w.data_ptr(), w_scale.data_ptr(),
                              sx.data_ptr(), y.data_ptr(), m, n, k,
