@@ -2,7 +2,7 @@
 the fp8 model's decode steps goes, against the weight bytes each GEMM must read.
 
     python benchmarks/bench_fp8_decode_gemm.py [--rows 1,16,64,128,256] [--json FILE]
-        [--splits 1,2,4,8]
+        [--splits 1,2,4,8] [--shape llama-3.1-8b|llama-3.2-1b|smollm2-135m]
 
 For every projection (qkv, o, gate_up, down) and batch M it times, on one GPU:
   - bf16 torch.matmul (the bf16 model's GEMM);
@@ -29,8 +29,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_kernels import gpu_time_us  # noqa: E402
 
 FP8 = torch.float8_e4m3fn
-SHAPES = {"qkv": (4096, 6144), "o": (4096, 4096), "gate_up": (4096, 28672), "down": (14336, 4096)}
 CYCLE_BYTES = 256 << 20
+
+
+def projection_shapes(shape_name: str) -> tuple[dict[str, tuple[int, int]], int]:
+    """(K, N) of the four fp8 projections of a model shape of the reference workload, and its
+    number of layers."""
+    from bench_w1 import load_workload
+
+    c = load_workload().MODEL_SHAPES[shape_name]
+    hd = c["hidden_size"] // c["num_attention_heads"]
+    heads = c["num_attention_heads"] + 2 * c["num_key_value_heads"]
+    return {"qkv": (c["hidden_size"], heads * hd), "o": (c["num_attention_heads"] * hd, c["hidden_size"]),
+            "gate_up": (c["hidden_size"], 2 * c["intermediate_size"]),
+            "down": (c["intermediate_size"], c["hidden_size"])}, c["num_hidden_layers"]
 
 
 def copies(nbytes: int) -> int:
@@ -93,18 +105,21 @@ def main() -> None:
     ap.add_argument("--rows", default="1,16,32,64,128,192,256")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--splits", default="", help="forced split counts of K to time the library at")
+    ap.add_argument("--shape", default="llama-3.1-8b", help="model shape of the workload (projections)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("bench_fp8_decode_gemm.py needs a CUDA GPU")
     rows = [int(r) for r in args.rows.split(",")]
     lib_gemm = fp8_library()
     splits = [int(s) for s in args.splits.split(",") if s] if lib_gemm else []
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    shapes, layers = projection_shapes(args.shape)
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, {args.shape}: "
+          + ", ".join(f"{k} {kn[0]}->{kn[1]}" for k, kn in shapes.items()))
     cols = ["bf16_us", "fp8_rowwise_us", "fp8_tensorwise_us"] + (["fp8_library_us"] if lib_gemm else [])
     cols += [f"lib_split{s}_us" for s in splits]
     print(f"{'gemm':8} {'M':>4} " + " ".join(f"{c:>18}" for c in cols) + "   (µs, fp8 weight GB/s)")
     out = []
-    for name, (k, n) in SHAPES.items():
+    for name, (k, n) in shapes.items():
         for m in rows:
             r = measure(name, m, k, n, lib_gemm, splits)
             out.append(r)
@@ -113,15 +128,16 @@ def main() -> None:
                 wbytes = k * n * (2 if c == "bf16_us" else 1)
                 cells.append(f"{r[c]:8.1f} {wbytes / r[c] / 1e3:7.0f}GB/s")
             print(f"{name:8} {m:4d} " + " ".join(f"{c:>18}" for c in cells), flush=True)
-    # the decode step of the fp8 model: all four projections of 32 layers
-    print("\nper decode step, 32 layers (ms):")
+    # the decode step of the fp8 model: all four projections of every layer
+    print(f"\nper decode step, {layers} layers (ms):")
     for m in rows:
         sel = [r for r in out if r["m"] == m]
-        line = " ".join(f"{c}={32 * sum(r[c] for r in sel) / 1e3:.2f}" for c in cols)
-        floor = 32 * sum(r["k"] * r["n"] for r in sel) / 3.0e12 * 1e3
+        line = " ".join(f"{c}={layers * sum(r[c] for r in sel) / 1e3:.2f}" for c in cols)
+        floor = layers * sum(r["k"] * r["n"] for r in sel) / 3.0e12 * 1e3
         print(f"  M={m:4d}: {line}   fp8 bytes at 3.0 TB/s={floor:.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"device": torch.cuda.get_device_name(), "rows": out}, indent=1))
+        args.json.write_text(json.dumps({"device": torch.cuda.get_device_name(), "shape": args.shape,
+                                         "rows": out}, indent=1))
 
 
 if __name__ == "__main__":

@@ -247,17 +247,18 @@ struct Plan {
 
 // Many channel tiles (>= one per SM: gate/up projections) fill the GPU as they are, two blocks
 // per SM sharing its bandwidth (4 stages). Fewer (qkv, o, down of an 8B model: 32-48 tiles)
-// would leave SMs idle: one block per SM with the deepest ring that fits, K split in two.
-// Measured on the H100 (bench_fp8_decode_gemm.py --splits 1,2,4,8, 8B shapes, 1-64 tokens): two
-// splits beat one by up to 1.4x on o and down; clusters of 4 and 8 were slower than 2 at every
-// shape (o, 1 token: 10.2 us with 2, 14.5 with 4, 17.2 with 8). TRTC_FP8_GEMM_SPLITS: a fixed
-// split count (benchmarks; rounded down to a power of two <= 8).
+// would leave SMs idle: one block per SM with the deepest ring that fits, K split in two where
+// the doubled grid still fits one wave. Measured on the H100 (bench_fp8_decode_gemm.py --splits,
+// 1-64 tokens): two splits beat one by up to 1.4x on the 8B model's o and down; clusters of 4 and
+// 8 were slower than 2 at every shape (o, 1 token: 10.2 us with 2, 14.5 with 4, 17.2 with 8); the
+// 1B model's gate/up (128 tiles) took 14.9 us unsplit, 18.7 split in two waves.
+// TRTC_FP8_GEMM_SPLITS: a fixed split count (benchmarks; rounded down to a power of two <= 8).
 Plan plan_for(int64_t m, int tiles, int steps) {
   Plan pl{m <= 64 ? 64 : m <= 128 ? 128 : 256, 0, 1, steps};
   const int sms = sm_count();
   const bool wide = pl.bt == 64 && tiles >= sms;
   pl.stages = wide ? 4 : pl.bt == 64 ? 8 : pl.bt == 128 ? 6 : 4;
-  int want = wide || tiles >= sms || steps < 8 ? 1 : 2;
+  int want = wide || 2 * tiles > sms || steps < 8 ? 1 : 2;
   if (const char* forced = getenv("TRTC_FP8_GEMM_SPLITS"))
     if (atoi(forced) > 0) want = atoi(forced);
   while (pl.splits * 2 <= std::min(want, kMaxClusterCtas)) pl.splits *= 2;
