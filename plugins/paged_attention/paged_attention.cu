@@ -361,7 +361,7 @@ Plan make_plan(const trtc_paged_attention_params& p) {
         for (long n = 1; base > 0 && ring > 0 && n <= max_splits(iter); ++n) {
           const long keys = split_keys(iter, n) + 2 * iter;
           const long c = (base * n + sms - 1) / sms;  // CTAs of the busiest SM
-          auto round = [&](long k) { return keys * std::max(k * ring, kSatBytes) / ring; };
+          auto round = [&](long ctas) { return keys * std::max(ctas * ring, kSatBytes) / ring; };
           const long cost = n * per_split + c / per_sm * round(per_sm) +
                             (c % per_sm > 0 ? round(c % per_sm) : 0);
           if (cost < best_cost) {

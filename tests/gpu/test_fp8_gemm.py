@@ -101,6 +101,8 @@ def test_fp8_gemm_split_sum_is_deterministic(kernel, monkeypatch, splits):
 def test_fp8_gemm_declines_what_it_does_not_run(kernel):
     q, sx, wq, ws = operands(257, 256, 512, seed=1)
     assert kernel.fp8_gemm(q, sx, wq, ws) is None                 # prefill: torch._scaled_mm
+    kernel.fp8_gemm_max_rows = 1024                               # above what the kernel takes
+    assert kernel.fp8_gemm(q, sx, wq, ws) is None
     q, sx, wq, ws = operands(8, 256, 512, seed=1)
     assert kernel.fp8_gemm(q, sx, wq.t().contiguous().t().contiguous(), ws) is None  # row-major W
     buf = torch.zeros(8 * 512 + 8, dtype=torch.uint8, device=DEV)

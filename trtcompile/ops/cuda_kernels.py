@@ -23,6 +23,7 @@ _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float8_e
 _QUANTIZED_POOLS = (torch.float8_e4m3fn, torch.int8)
 _GEMV_MAX_M = 32          # weight_only_gemm: larger M is prefill, run by a tiled kernel
 FP8_GEMM_MAX_ROWS = 64    # fp8_gemm: larger batches run torch._scaled_mm (faster there)
+_FP8_GEMM_KERNEL_ROWS = 256   # the most rows the kernel takes (its widest token tile)
 
 
 class PagedAttentionParams(ctypes.Structure):
@@ -243,7 +244,7 @@ class KernelLibrary:
         device cannot (the caller runs torch._scaled_mm)."""
         m, k = q.shape
         n = w.shape[1]
-        if (m > self.fp8_gemm_max_rows or m == 0 or k % 16 or q.stride(1) != 1 or q.stride(0) % 16
+        if (m > min(self.fp8_gemm_max_rows, _FP8_GEMM_KERNEL_ROWS) or m == 0 or k % 16 or q.stride(1) != 1 or q.stride(0) % 16
                 or q.data_ptr() % 16 or w.stride() != (1, k) or w.data_ptr() % 16
                 or not self.fp8_gemm_on(q.device)):
             return None
