@@ -179,7 +179,9 @@ def bench_prefill(lib, rows):
                          ours_TFLOPs=flops / t / 1e6))
     if "--variants" in sys.argv:  # tuning overrides against the default
         variants = {"mma.sync fast kernel (sm_80/89 path)": {"TRTC_PA_PREFILL_MMA": "1"},
-                    "wgmma kernel, 3 stages / 2 CTAs per SM": {"TRTC_PA_PREFILL_STAGES": "3"},
+                    "one-warpgroup wgmma kernel": {"TRTC_PA_PREFILL_WG": "1"},
+                    "one-warpgroup wgmma kernel, 3 stages / 2 CTAs per SM":
+                        {"TRTC_PA_PREFILL_WG": "1", "TRTC_PA_PREFILL_STAGES": "3"},
                     "mma.sync kernel, 3 stages": {"TRTC_PA_PREFILL_MMA": "1", "TRTC_PA_PREFILL_STAGES": "3"},
                     "mma.sync kernel, 32-key tiles": {"TRTC_PA_PREFILL_MMA": "1",
                                                       "TRTC_PA_PREFILL_KEYS": "32"},
@@ -201,10 +203,12 @@ def bench_prefill(lib, rows):
         t = gpu_time_us(lambda: base.paged_attention(**case), inner=5)
         rows.append(dict(bench="  same, baseline lib", ours_us=t, ours_TFLOPs=flops / t / 1e6))
     if "--variants" in sys.argv:
-        os.environ["TRTC_PA_PREFILL_MMA"] = "1"
-        t = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
-        rows.append(dict(bench="  same, mma.sync fast kernel", ours_us=t, ours_TFLOPs=flops / t / 1e6))
-        del os.environ["TRTC_PA_PREFILL_MMA"]
+        for name, var in (("mma.sync fast kernel", "TRTC_PA_PREFILL_MMA"),
+                          ("one-warpgroup wgmma kernel", "TRTC_PA_PREFILL_WG")):
+            os.environ[var] = "1"
+            t = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
+            rows.append(dict(bench=f"  same, {name}", ours_us=t, ours_TFLOPs=flops / t / 1e6))
+            del os.environ[var]
 
 
 def bench_bandwidth(lib, rows):

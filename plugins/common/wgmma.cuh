@@ -34,6 +34,41 @@ template <int N> __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// mbarrier in shared memory (CTA scope): init (before a __syncthreads), arrive, and wait for the
+// completion of the phase of the given parity.
+__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, int parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nWAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+      "@!p bra WAIT;\n}\n" ::"r"(smem_u32(bar)),
+      "r"(parity)
+      : "memory");
+}
+// Registers per thread of the calling warpgroup from here on (warp-specialized kernels: the
+// producer gives registers back, the consumers take them).
+template <int N>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+template <int N>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+// Barrier `id` (1..15) of the first `threads` threads that reach it (a subset of the CTA).
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
 // Pins the registers of an MMA operand array in program order against the fences, commits and
 // waits (the compiler sees the MMAs as plain register writes and could move their reads or
 // writes past a wait).
@@ -41,6 +76,13 @@ template <int N>
 __device__ __forceinline__ void wgmma_fence_operand(float (&r)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+// The same for an A operand held in registers: keeps them live (not reused by the register
+// allocator) until this point, after the wait of the MMAs that read them.
+template <int N>
+__device__ __forceinline__ void wgmma_fence_operand(uint32_t (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i])::"memory");
 }
 
 // Descriptor of an operand in 128-byte-swizzled shared memory: 8-row atoms 1024 bytes apart
@@ -85,14 +127,38 @@ __device__ __forceinline__ uint64_t swizzled_desc(uint32_t smem_addr, uint32_t l
                ", %" i1 ", %" i2 ", %" i3 "}, %" i4 ", p, 1, 1, " tb ";\n}\n"                    \
                : acc                                                                          \
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d))
-// m64n128k16, A in registers, K-major B; scale_d == 0 ignores (overwrites) d.
-template <typename T>
+// m64n128k16, A in registers; B K-major, or MN-major (transposed) where kTransB;
+// scale_d == 0 ignores (overwrites) d.
+template <typename T, bool kTransB = false>
 __device__ __forceinline__ void wgmma_m64n128k16_rs(float (&d)[64], const uint32_t (&a)[4],
                                                     uint64_t desc_b, int scale_d) {
-  if constexpr (std::is_same<T, __half>::value)
+  constexpr bool f16 = std::is_same<T, __half>::value;
+  if constexpr (f16 && kTransB)
+    TRTC_WGMMA_RS("m64n128k16", "f16", "1", TRTC_WG_REGS64, TRTC_WG_ACC64, "64", "65", "66", "67", "68", "69");
+  else if constexpr (f16)
     TRTC_WGMMA_RS("m64n128k16", "f16", "0", TRTC_WG_REGS64, TRTC_WG_ACC64, "64", "65", "66", "67", "68", "69");
+  else if constexpr (kTransB)
+    TRTC_WGMMA_RS("m64n128k16", "bf16", "1", TRTC_WG_REGS64, TRTC_WG_ACC64, "64", "65", "66", "67", "68", "69");
   else
     TRTC_WGMMA_RS("m64n128k16", "bf16", "0", TRTC_WG_REGS64, TRTC_WG_ACC64, "64", "65", "66", "67", "68", "69");
+}
+
+// D (+)= A x B, both by descriptor, both K-major (16-bit types); ia, ib, is: the operand
+// numbers of desc_a, desc_b and scale_d (strings).
+#define TRTC_WGMMA_SS(shape, ty, regs, acc, ia, ib, is)                                          \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" is ", 0;\n"                                \
+               "wgmma.mma_async.sync.aligned." shape ".f32." ty "." ty " {" regs "}, %" ia ", %" ib \
+               ", p, 1, 1, 0, 0;\n}\n"                                                          \
+               : acc                                                                           \
+               : "l"(desc_a), "l"(desc_b), "r"(scale_d))
+// m64n128k16, A and B K-major in shared memory; scale_d == 0 ignores (overwrites) d.
+template <typename T>
+__device__ __forceinline__ void wgmma_m64n128k16_ss(float (&d)[64], uint64_t desc_a, uint64_t desc_b,
+                                                    int scale_d) {
+  if constexpr (std::is_same<T, __half>::value)
+    TRTC_WGMMA_SS("m64n128k16", "f16", TRTC_WG_REGS64, TRTC_WG_ACC64, "64", "65", "66");
+  else
+    TRTC_WGMMA_SS("m64n128k16", "bf16", TRTC_WG_REGS64, TRTC_WG_ACC64, "64", "65", "66");
 }
 
 // m64n64k16, A in registers; B K-major, or MN-major (transposed) where kTransB.
@@ -132,6 +198,7 @@ __device__ __forceinline__ void wgmma_m64k32_e4m3_ss(float (&d)[N / 2], uint64_t
 }
 
 #undef TRTC_WGMMA_SS_E4M3
+#undef TRTC_WGMMA_SS
 #undef TRTC_WGMMA_RS
 #undef TRTC_WG_REGS128
 #undef TRTC_WG_REGS64

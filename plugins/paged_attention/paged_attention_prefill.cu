@@ -247,20 +247,38 @@ int prefill_t(const Args& a, int tile_bound, cudaStream_t stream) {
   return prefill_d<T, P, D, 2>(a, tile_bound, stream);
 }
 
+enum class Kernel { tile, mma, wg, wg2 };
+
+// The kernel launch_prefill runs for these operands on the current device (tuning overrides
+// for benchmarks and tests: TRTC_PA_PREFILL_LEGACY=1 the tile kernel, TRTC_PA_PREFILL_MMA=1
+// the mma.sync kernel, TRTC_PA_PREFILL_WG=1 the one-warpgroup wgmma kernel).
+Kernel pick(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim) {
+  if (!fast_prefill(dtype, kv_dtype, scale)) return Kernel::tile;
+  if (head_dim != 128 || !wgmma_prefill()) return Kernel::mma;
+  const char* wg = getenv("TRTC_PA_PREFILL_WG");
+  return wg != nullptr && atoi(wg) == 1 ? Kernel::wg : wg2_prefill() ? Kernel::wg2 : Kernel::wg;
+}
+
 }  // namespace
 }  // namespace prefill
 
-int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale) {
-  return prefill::fast_prefill(dtype, kv_dtype, scale) ? prefill::kFaRows : kPrefillBlockM;
+int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim) {
+  switch (prefill::pick(dtype, kv_dtype, scale, head_dim)) {
+    case prefill::Kernel::tile: return kPrefillBlockM;
+    case prefill::Kernel::wg2: return prefill::kWg2Rows;
+    default: return prefill::kFaRows;
+  }
 }
 
 int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim,
                    int tile_bound, cudaStream_t stream) {
   if (dtype != TRTC_F16 && dtype != TRTC_BF16) return cudaErrorNotSupported;
-  if (prefill::fast_prefill(dtype, kv_dtype, a.scale_log2))
-    return head_dim == 128 && prefill::wgmma_prefill()
-               ? prefill::launch_prefill_wg(a, dtype, tile_bound, stream)
-               : prefill::launch_prefill_fa(a, dtype, head_dim, tile_bound, stream);
+  switch (prefill::pick(dtype, kv_dtype, a.scale_log2, head_dim)) {
+    case prefill::Kernel::wg2: return prefill::launch_prefill_wg2(a, dtype, tile_bound, stream);
+    case prefill::Kernel::wg: return prefill::launch_prefill_wg(a, dtype, tile_bound, stream);
+    case prefill::Kernel::mma: return prefill::launch_prefill_fa(a, dtype, head_dim, tile_bound, stream);
+    case prefill::Kernel::tile: break;
+  }
   return dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {
     using T = decltype(tag);
     using P = decltype(pool_tag);

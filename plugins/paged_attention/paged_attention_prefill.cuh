@@ -86,6 +86,11 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   }
 }
 
+// Pool slot of `key` of a sequence (its block table bt, blocks of 2^log2b slots).
+__device__ __forceinline__ int64_t pool_slot(const int32_t* bt, int key, int log2b) {
+  return (static_cast<int64_t>(__ldg(bt + (key >> log2b))) << log2b) | (key & ((1 << log2b) - 1));
+}
+
 // Copies the K and V rows of keys [kt, kt + BN) into one stage (NT threads; element (r, col)
 // of the stage at off(r, col); zero rows past kend).
 template <typename P, int D, int NT, typename Off, int BN = kBN>
@@ -99,9 +104,7 @@ __device__ __forceinline__ void load_kv_tile(P* ks, P* vs, const P* kpool, const
   for (int r = threadIdx.x / CPR; r < BN; r += NT / CPR) {
     const int key = kt + r;
     const bool ok = key < kend;
-    const int kk = ok ? key : 0;
-    const int64_t o = ((static_cast<int64_t>(__ldg(bt + (kk >> log2b))) << log2b) |
-                       (kk & ((1 << log2b) - 1))) * slot_stride + hkv * D + col;
+    const int64_t o = pool_slot(bt, ok ? key : 0, log2b) * slot_stride + hkv * D + col;
     const int so = off(r, col);
     cp_async16(ks + so, kpool + o, ok);
     cp_async16(vs + so, vpool + o, ok);
@@ -210,11 +213,13 @@ __device__ __forceinline__ WarpRows warp_rows(const Args& a, const TileRef& t, i
   return w;
 }
 
-// Copies `bm` q rows of head h (zero rows past t.rows) into Qs at off(r, col) (NT threads).
+// Copies `bm` q rows of head h (zero rows past t.rows) into Qs at off(r, col) (NT threads,
+// this one number tid of them).
 template <typename T, int D, int NT, typename Off>
-__device__ __forceinline__ void load_q_rows(T* Qs, const Args& a, const TileRef& t, int h, int bm, Off off) {
+__device__ __forceinline__ void load_q_rows(T* Qs, const Args& a, const TileRef& t, int h, int bm, Off off,
+                                            int tid = threadIdx.x) {
   const T* qsrc = static_cast<const T*>(a.q);
-  for (int c = threadIdx.x; c < bm * (D / 8); c += NT) {
+  for (int c = tid; c < bm * (D / 8); c += NT) {
     const int r = c / (D / 8), col = (c - r * (D / 8)) * 8;
     const bool valid = r < t.rows;
     const T* src = valid ? qsrc + static_cast<int64_t>(t.q0 + r) * a.q_stride + h * D + col : qsrc;
@@ -226,13 +231,14 @@ __device__ __forceinline__ void load_q_rows(T* Qs, const Args& a, const TileRef&
 // loads, rotated on the way where a.rot > 0 (pairs (j, j + rot / 2) as 16-byte chunks: needs
 // rot % 16 == 0); every q and (cos, sin) load of a thread is in flight at once.
 template <typename T, int D, int NT, int BM, typename Off>
-__device__ __forceinline__ void stage_q_rotated(T* Qs, const Args& a, const TileRef& t, int h, Off off) {
+__device__ __forceinline__ void stage_q_rotated(T* Qs, const Args& a, const TileRef& t, int h, Off off,
+                                                int tid = threadIdx.x) {
   constexpr int EPC = 16 / sizeof(T), CPR = D / EPC;
   const int rot = a.rot, half = rot / 2;
   const T* qsrc = static_cast<const T*>(a.q);
 #pragma unroll
   for (int i = 0; i < BM * CPR / NT; ++i) {
-    const int c = threadIdx.x + i * NT, r = c / CPR, col = (c % CPR) * EPC;
+    const int c = tid + i * NT, r = c / CPR, col = (c % CPR) * EPC;
     if (col >= half && col < rot) continue;  // the second of a pair: written with the first
     const bool pair = col < half;
     Vec16<T> x, y;
@@ -268,9 +274,10 @@ __device__ __forceinline__ void stage_q_rotated(T* Qs, const Args& a, const Tile
 // Rotate-half of the staged q rows in place, rounded to T as a separate pass would store it
 // (factors from the per-token table kv_write filled).
 template <typename T, int NT, typename Off>
-__device__ __forceinline__ void rotate_q_rows(T* Qs, const Args& a, const TileRef& t, Off off) {
+__device__ __forceinline__ void rotate_q_rows(T* Qs, const Args& a, const TileRef& t, Off off,
+                                              int tid = threadIdx.x) {
   const int half = a.rot / 2;
-  for (int idx = threadIdx.x; idx < t.rows * half; idx += NT) {
+  for (int idx = tid; idx < t.rows * half; idx += NT) {
     const int r = idx / half, j = idx - r * half;
     const float2 c = a.rot_cs[static_cast<int64_t>(t.q0 + r) * half + j];
     T* x1p = Qs + off(r, j);
@@ -323,13 +330,17 @@ __device__ __forceinline__ float2 softmax_scores(float (&sc)[BN / 8][4], RowStat
   const int t4 = threadIdx.x & 3;
   const bool full = kt + BN - 1 <= wr.wmin && kt + BN <= n && (W == 0 || kt > wr.wmax - W);
   if (!full) {
+    // Row r sees keys [lo_r, hi_r]: up to its position and the end of the context, from the
+    // window's start; as offsets from the thread's first key of the tile.
+    const int base = kt + 2 * t4;
+    const int hi0 = min(wr.pos0, n - 1) - base, hi1 = min(wr.pos1, n - 1) - base;
+    const int lo0 = (W > 0 ? wr.pos0 - W + 1 : 0) - base, lo1 = (W > 0 ? wr.pos1 - W + 1 : 0) - base;
 #pragma unroll
     for (int nt = 0; nt < BN / 8; ++nt) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int key = kt + nt * 8 + 2 * t4 + (e & 1);
-        const int p = e < 2 ? wr.pos0 : wr.pos1;
-        if (key > p || key >= n || (W > 0 && key <= p - W)) sc[nt][e] = -INFINITY;
+        const int off = nt * 8 + (e & 1);
+        if (off > (e < 2 ? hi0 : hi1) || off < (e < 2 ? lo0 : lo1)) sc[nt][e] = -INFINITY;
       }
     }
   }
@@ -397,17 +408,15 @@ __device__ __forceinline__ void store_rows(const Args& a, const TileRef& t, int 
   l0 = quad_sum(l0);
   l1 = quad_sum(l1);
   const float inv0 = l0 > 0.f ? vscale / l0 : 0.f, inv1 = l1 > 0.f ? vscale / l1 : 0.f;
-  const int r1 = r0 + 8, t4 = threadIdx.x & 3;
-  T* out = static_cast<T*>(a.out);
+  const int r1 = r0 + 8;
+  const bool w0 = r0 < t.rows, w1 = r1 < t.rows;
+  const int64_t ld = static_cast<int64_t>(a.num_heads) * D;
+  T* out0 = static_cast<T*>(a.out) + (t.q0 + r0) * ld + h * D + 2 * (threadIdx.x & 3);
+  T* out1 = out0 + 8 * ld;
 #pragma unroll
   for (int dt = 0; dt < D / 8; ++dt) {
-    const int col = h * D + dt * 8 + 2 * t4;
-    if (r0 < t.rows)
-      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(t.q0 + r0) * a.num_heads * D + col) =
-          pack2<T>(o[dt][0] * inv0, o[dt][1] * inv0);
-    if (r1 < t.rows)
-      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(t.q0 + r1) * a.num_heads * D + col) =
-          pack2<T>(o[dt][2] * inv1, o[dt][3] * inv1);
+    if (w0) *reinterpret_cast<uint32_t*>(out0 + dt * 8) = pack2<T>(o[dt][0] * inv0, o[dt][1] * inv0);
+    if (w1) *reinterpret_cast<uint32_t*>(out1 + dt * 8) = pack2<T>(o[dt][2] * inv1, o[dt][3] * inv1);
   }
 }
 
@@ -419,6 +428,11 @@ int launch_prefill_fa(const Args& a, trtc_dtype dtype, int head_dim, int tile_bo
                       cudaStream_t stream);
 bool wgmma_prefill();
 int launch_prefill_wg(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream);
+// The two-warpgroup wgmma kernel (paged_attention_prefill_wg2.cu; head_dim 128, sm_90a) and
+// its tiles of kWg2Rows query rows.
+constexpr int kWg2Rows = 128;
+bool wg2_prefill();
+int launch_prefill_wg2(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream);
 
 }  // namespace prefill
 }  // namespace pa

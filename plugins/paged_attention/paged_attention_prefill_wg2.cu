@@ -1,0 +1,259 @@
+// PagedAttention prefill, Hopper kernel with warp specialization (sm_90a, 16-bit pools of the
+// activation type, head_dim 128).
+//
+// CTA = (query head, tile of kWg2Rows = 128 query rows), three warpgroups:
+//   - a producer copies K and V tiles of 128 keys through the block table (cp.async) into two
+//     rings of 2 stages each, publishing each tile on an mbarrier once its copies landed, and
+//     refilling a stage once every consumer warp released it; it keeps 40 registers a thread;
+//   - two consumers of 64 rows each share those tiles (each tile read from L2 serves 128 rows)
+//     and run m64n128k16 MMAs with 232 registers a thread: o (64), S (64), P (32), no spills.
+// q is staged once into shared memory by the consumers (rotated on the way) and read by the
+// QK^T MMAs from there.
+//
+// Consumer step j (K_j and V_{j-1} published):
+//     S  = Q K_j^T         (m64n128k16 x 8, both operands in shared memory), committed
+//     O += P_{j-1} V_{j-1} (m64n128k16 x 8, P in registers, V MN-major), committed
+//     wait for S, release K_j; online softmax of S (overlaps the O MMAs)
+//     wait for O, release V_{j-1}; O *= the softmax's correction; P_j = S as 16-bit A fragments
+//   after the last step: O += P V of the last tile.
+// Consumers and producer never meet at a CTA-wide barrier after the prologue, so the copies of
+// the next tiles run while the consumers compute.
+//
+// The masking, online softmax and output rows are the mma.sync kernel's (each thread holds the
+// same two rows of C fragments).
+#include <cstdlib>
+
+#include "../common/wgmma.cuh"
+#include "paged_attention_prefill.cuh"
+
+namespace trtc {
+namespace pa {
+namespace prefill {
+namespace {
+
+// A producer warpgroup (copies through the block table) and two consumer warpgroups (MMAs and
+// softmax); registers moved from the one to the others.
+constexpr int kProducerThreads = 128, kConsumerThreads = 256, kConsumerWarps = kConsumerThreads / 32;
+constexpr int kWg2Threads = kProducerThreads + kConsumerThreads;
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 x 40 + 256 x 232 <= 65536
+constexpr int kWg2Keys = 128;     // keys per K/V tile
+static_assert(kWg2Rows == kWg2Keys, "q and the K/V tiles share one swizzled layout");
+
+// The K or the V rows of keys [kt, kt + BN) of one kv head into `dst`, a tile of BN rows in
+// the 128-byte swizzle (zero rows past kend). `src` is the pool advanced to this thread's column
+// of the head (pool + hkv * D + pool_column<P, D, NT>()). A thread copies one 16-byte chunk of
+// every (NT / CPR)-th row: a multiple of 8 rows apart, so the chunk's swizzled place moves by
+// whole rows and only the block-table lookup is done per row.
+template <typename P, int D, int NT>
+__device__ __forceinline__ int pool_column() {
+  return (threadIdx.x % (D * static_cast<int>(sizeof(P)) / 16)) * (16 / static_cast<int>(sizeof(P)));
+}
+template <typename P, int D, int NT, int BN>
+__device__ __forceinline__ void load_pool_tile(P* dst, const P* src, const int32_t* bt, int kt, int kend,
+                                               int log2b, int64_t slot_stride) {
+  constexpr int EPC = 16 / sizeof(P), CPR = D / EPC, RPP = NT / CPR;  // rows per pass
+  static_assert(NT % CPR == 0 && RPP % 8 == 0, "a thread keeps its column and swizzle phase");
+  const int r0 = threadIdx.x / CPR;
+  P* d = dst + Swizzled128<BN>{}(r0, pool_column<P, D, NT>());
+#pragma unroll
+  for (int i = 0; i < BN / RPP; ++i) {
+    const int key = kt + r0 + i * RPP;
+    const bool ok = key < kend;
+    cp_async16(d + i * RPP * 64, src + pool_slot(bt, ok ? key : 0, log2b) * slot_stride, ok);
+  }
+}
+
+// Shared memory: q [kWg2Rows][D], K [2][kWg2Keys][D], V [2][kWg2Keys][D], from a 1024-aligned
+// base (the mbarriers are static).
+template <int D>
+constexpr int wg2_smem_bytes() {
+  return (kWg2Rows + 4 * kWg2Keys) * D * 2 + 1024;  // + alignment slack
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kWg2Threads, 1) prefill_wg2_kernel(const Args a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(D == 128, "o is one m64n128 accumulator");
+  constexpr int BM = kWg2Rows, BN = kWg2Keys, TILE = BN * D;
+  constexpr uint32_t kSlab = BN * 128;  // bytes of one 64-column slab of a tile (q's too)
+  const Swizzled128<BN> swz;
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ uint64_t full[2][2], empty[2][2];  // [K, V][stage]
+  T* Qs = reinterpret_cast<T*>(smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023));
+  T* Ks = Qs + BM * D;
+  T* Vs = Ks + 2 * TILE;
+  allow_next_kernel();  // the decode kernel after this one (see Args::write_done)
+
+  const int h = blockIdx.x;
+  TileRef tr;
+  if (!locate_tile(a, BM, tr)) return;
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      mbar_init(&full[i >> 1][i & 1], kProducerThreads);  // every producer thread's copies
+      mbar_init(&empty[i >> 1][i & 1], kConsumerWarps);   // every consumer warp's MMAs
+    }
+  }
+  const int n = a.seq_lens[tr.s];
+  const int W = a.sliding_window;
+  int minpos, maxpos;
+  tile_positions(a, tr, minpos, maxpos);  // block-wide; its barriers publish the inits too
+  const int kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(BN - 1);
+  const int kend = min(n, maxpos + 1);
+  const int steps = kend > kstart ? (kend - kstart + BN - 1) / BN : 0;
+  const int32_t* bt = a.block_tables + static_cast<int64_t>(tr.s) * a.max_blocks;
+
+  if (threadIdx.x < kProducerThreads) {
+    // Producer: K_0, V_0, K_1, V_1, .. into their rings; a tile is published (full) once every
+    // producer thread's copies of it landed, and refilled once every consumer warp released it.
+    setmaxnreg_dec<kProducerRegs>();
+    const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
+    const int64_t col0 = static_cast<int64_t>(h / a.group) * D + pool_column<T, D, kProducerThreads>();
+    const T* kpool = static_cast<const T*>(a.k_pool) + col0;
+    const T* vpool = static_cast<const T*>(a.v_pool) + col0;
+    for (int l = 0; l < 2 * steps; ++l) {
+      const int t = l >> 1, kv = l & 1, st = t & 1;
+      if (t >= 2) mbar_wait(&empty[kv][st], ((t >> 1) - 1) & 1);  // its use t / 2 - 1 released
+      load_pool_tile<T, D, kProducerThreads, BN>((kv ? Vs : Ks) + st * TILE, kv ? vpool : kpool, bt,
+                                                 kstart + t * BN, kend, a.log2_block, slot_stride);
+      cp_async_commit();
+      if (l > 0) {  // the load before this one
+        cp_async_wait<1>();
+        fence_async_shared();  // this thread's copies, visible to the tensor cores
+        mbar_arrive(&full[(l - 1) & 1][((l - 1) >> 1) & 1]);
+      }
+    }
+    if (steps > 0) {
+      cp_async_wait<0>();
+      fence_async_shared();
+      mbar_arrive(&full[1][(steps - 1) & 1]);
+    }
+    return;
+  }
+
+  // Consumers: warpgroup g = 0, 1 owns rows 64 g .. 64 g + 63 of the tile.
+  setmaxnreg_inc<kConsumerRegs>();
+  const int tid = threadIdx.x - kProducerThreads;
+  const int warp = tid >> 5, lane = tid & 31, wg = tid >> 7;
+  const float scale = a.scale_log2;  // > 0 (the launcher checks)
+  if (a.rot % 16 == 0) {  // q rotated as it is staged
+    stage_q_rotated<T, D, kConsumerThreads, BM>(Qs, a, tr, h, swz, tid);
+  } else {  // rotated in place after
+    load_q_rows<T, D, kConsumerThreads>(Qs, a, tr, h, BM, swz, tid);
+    cp_async_commit();
+    cp_async_wait<0>();
+    named_barrier_sync(1, kConsumerThreads);
+    rotate_q_rows<T, kConsumerThreads>(Qs, a, tr, swz, tid);
+  }
+  fence_async_shared();  // q's stores, visible to the tensor cores
+  named_barrier_sync(1, kConsumerThreads);
+  const int r0 = warp * 16 + (lane >> 2);
+  const WarpRows wr = warp_rows(a, tr, r0);
+  const uint32_t q_addr = smem_u32(Qs) + wg * 64 * 128;
+  const uint32_t k_addr = smem_u32(Ks);
+  const uint32_t v_addr = smem_u32(Vs);
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float(&o64)[64] = *reinterpret_cast<float(*)[64]>(&o[0][0]);
+  float sc[BN / 8][4];  // S of the step: accumulator of m64n128 (sc[nt][e])
+  float(&s64)[64] = *reinterpret_cast<float(*)[64]>(&sc[0][0]);
+  uint32_t pa[BN / 16][4];  // P of the step before, as A fragments
+  uint32_t(&p32)[BN / 4] = *reinterpret_cast<uint32_t(*)[BN / 4]>(&pa[0][0]);
+  RowStats rs;
+
+  // S = Q K^T of the K stage st (issued and committed, not waited for).
+  auto issue_qk = [&](int st) {
+    const uint32_t kb = k_addr + st * TILE * 2;
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < D / 16; ++k)  // k16 step k: slab k / 4, 32 bytes per step in the slab
+      wgmma_m64n128k16_ss<T>(s64, swizzled_desc(q_addr + (k >> 2) * kSlab + (k & 3) * 32),
+                             swizzled_desc(kb + (k >> 2) * kSlab + (k & 3) * 32), k > 0);
+    wgmma_commit();
+  };
+  // O += P V of the V stage st (committed, not waited for). V is MN-major: 8-key groups
+  // 1024 bytes apart, the two 64-column slabs kSlab apart.
+  auto issue_pv = [&](int st) {
+    const uint32_t vb = v_addr + st * TILE * 2;
+    wgmma_fence_operand(o64);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk)  // keys 16 kk ..: rows 16 kk .. of V
+      wgmma_m64n128k16_rs<T, true>(o64, pa[kk], swizzled_desc(vb + kk * 16 * 128, kSlab), 1);
+    wgmma_commit();
+  };
+  // Tile use u of stage st of the K (kv = 0) or V ring: wait until it is loaded; release it once
+  // this warp's MMAs that read it are done.
+  auto acquire = [&](int kv, int tile) { mbar_wait(&full[kv][tile & 1], (tile >> 1) & 1); };
+  auto release = [&](int kv, int tile) {
+    if (lane == 0) mbar_arrive(&empty[kv][tile & 1]);
+  };
+  auto make_p = [&] {
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) p_fragment<T, BN>(sc, kk, pa[kk]);
+  };
+
+  // Straight-line waits (step 0 peeled): ptxas then sees every accumulator read after the wait
+  // that covers it and keeps the MMAs asynchronous.
+  if (steps > 0) {
+    acquire(0, 0);
+    issue_qk(0);
+    wgmma_wait<0>();
+    wgmma_fence_operand(s64);
+    release(0, 0);
+    softmax_scores<BN>(sc, rs, wr, kstart, n, W, scale);  // o is still zero: no correction
+    make_p();
+    for (int j = 1; j < steps; ++j) {
+      acquire(0, j);
+      acquire(1, j - 1);
+      issue_qk(j & 1);
+      issue_pv((j - 1) & 1);
+      wgmma_wait<1>();  // S (the O MMAs were committed after it)
+      wgmma_fence_operand(s64);
+      release(0, j);
+      const float2 c = softmax_scores<BN>(sc, rs, wr, kstart + j * BN, n, W, scale);
+      wgmma_wait<0>();
+      wgmma_fence_operand(o64);
+      wgmma_fence_operand(p32);  // P_{j-1} stays in its registers until its MMAs are done
+      release(1, j - 1);
+      rescale_rows<D>(o, c);
+      make_p();
+    }
+    acquire(1, steps - 1);
+    issue_pv((steps - 1) & 1);
+    wgmma_wait<0>();
+    wgmma_fence_operand(o64);
+  }
+  store_rows<T, D>(a, tr, h, r0, o, rs.l0, rs.l1, 1.f);
+#else
+  __trap();  // launched only where the sm_90a code is loaded (wg2_prefill)
+#endif
+}
+
+template <typename T>
+int prefill_wg2_t(const Args& a, int tile_bound, cudaStream_t stream) {
+  constexpr int smem = wg2_smem_bytes<128>();
+  auto kernel = prefill_wg2_kernel<T, 128>;
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return static_cast<int>(e);
+  kernel<<<dim3(a.num_heads, tile_bound), kWg2Threads, smem, stream>>>(a);
+  return static_cast<int>(cudaGetLastError());
+}
+
+}  // namespace
+
+bool wg2_prefill() {
+  static std::atomic<uint64_t> checked{0}, ready{0};
+  return wgmma_binary_ready(prefill_wg2_kernel<__nv_bfloat16, 128>, checked, ready);
+}
+
+int launch_prefill_wg2(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream) {
+  return dtype == TRTC_F16 ? prefill_wg2_t<__half>(a, tile_bound, stream)
+                           : prefill_wg2_t<__nv_bfloat16>(a, tile_bound, stream);
+}
+
+}  // namespace prefill
+}  // namespace pa
+}  // namespace trtc
