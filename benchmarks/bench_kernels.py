@@ -5,7 +5,8 @@ Prints a table; writes $OUT/bench_kernels.json when OUT is set.
 
 Flags: --splits (decode at forced split counts), --decode-variants (decode tuning overrides),
 --variants (prefill variants), --profile, --decode-only / --prefill-only (skip the other
-benchmarks), --baseline-lib PATH (decode and prefill rows also timed with another build of the
+benchmarks), --prefill-sweep (prefill alone over chunk lengths 128..4096 and long cached
+prefixes, SDPA beside it), --baseline-lib PATH (decode and prefill rows also timed with another build of the
 kernel library, in the same process, for A/B comparisons)."""
 
 from __future__ import annotations
@@ -155,10 +156,8 @@ def bench_decode(lib, rows):
             del os.environ["TRTC_PA_NSPLIT"]
 
 
-def bench_prefill(lib, rows):
-    n, new = 8, 512
-    case = paged_case([(0, new)] * n)
-    ours = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
+def sdpa_prefill_us(n: int, new: int) -> tuple[float, str]:
+    """Best torch SDPA time (causal, contiguous q/k/v, GQA 32/8, head_dim 128) of n x new."""
     q = torch.randn(n, 32, new, 128, device=DEV, dtype=BF16)
     k = torch.randn(n, 8, new, 128, device=DEV, dtype=BF16)
     v = torch.randn_like(k)
@@ -167,7 +166,34 @@ def bench_prefill(lib, rows):
         "flash, k/v expanded": lambda: F.scaled_dot_product_attention(q, ke, ve, is_causal=True),
         "enable_gqa": lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True),
     }
-    ref, how = min((gpu_time_us(fn, inner=5), name) for name, fn in variants.items())
+    return min((gpu_time_us(fn, inner=5), name) for name, fn in variants.items())
+
+
+def bench_prefill_sweep(lib, rows):
+    """--prefill-sweep: prefill attention (kv_write included) over lengths, against SDPA where the
+    chunk starts at position 0; the short chunks show a tile's fixed cost."""
+    base = baseline_lib()
+    for n, new, cached in [(32, 128, 0), (16, 256, 0), (8, 512, 0), (4, 1024, 0), (2, 2048, 0),
+                           (1, 4096, 0), (8, 512, 1536), (2, 512, 7680)]:
+        case = paged_case([(cached, new)] * n)
+        ours = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
+        flops = 4 * n * 32 * 128 * new * (cached + new / 2)
+        row = dict(bench=f"prefill {n}x{new} over {cached} cached", ours_us=ours,
+                   ours_TFLOPs=flops / ours / 1e6)
+        if cached == 0:
+            ref, how = sdpa_prefill_us(n, new)
+            row.update(ref_us=ref, ref=f"SDPA ({how})", ratio=ours / ref, target=1.25)
+        rows.append(row)
+        if base is not None:
+            t = gpu_time_us(lambda: base.paged_attention(**case), inner=5)
+            rows.append(dict(bench="  same, baseline lib", ours_us=t, ours_TFLOPs=flops / t / 1e6))
+
+
+def bench_prefill(lib, rows):
+    n, new = 8, 512
+    case = paged_case([(0, new)] * n)
+    ours = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
+    ref, how = sdpa_prefill_us(n, new)
     flops = 4 * n * 32 * 128 * new * new / 2
     rows.append(dict(bench=f"prefill {n}x{new} new, causal", ours_us=ours, ref_us=ref,
                      ref=f"SDPA ({how})", ratio=ours / ref, target=1.25,
@@ -178,7 +204,10 @@ def bench_prefill(lib, rows):
         rows.append(dict(bench="  same, baseline lib", ours_us=t, ref_us=ref, ratio=t / ref,
                          ours_TFLOPs=flops / t / 1e6))
     if "--variants" in sys.argv:  # tuning overrides against the default
-        variants = {"mma.sync fast kernel (sm_80/89 path)": {"TRTC_PA_PREFILL_MMA": "1"},
+        variants = {"warp-specialized kernel": {"TRTC_PA_PREFILL_WG": "2"},
+                    "warp-specialized kernel, no ping-pong": {"TRTC_PA_PREFILL_WG": "2",
+                                                              "TRTC_PA_PREFILL_PINGPONG": "0"},
+                    "mma.sync fast kernel (sm_80/89 path)": {"TRTC_PA_PREFILL_MMA": "1"},
                     "one-warpgroup wgmma kernel": {"TRTC_PA_PREFILL_WG": "1"},
                     "one-warpgroup wgmma kernel, 3 stages / 2 CTAs per SM":
                         {"TRTC_PA_PREFILL_WG": "1", "TRTC_PA_PREFILL_STAGES": "3"},
@@ -203,9 +232,10 @@ def bench_prefill(lib, rows):
         t = gpu_time_us(lambda: base.paged_attention(**case), inner=5)
         rows.append(dict(bench="  same, baseline lib", ours_us=t, ours_TFLOPs=flops / t / 1e6))
     if "--variants" in sys.argv:
-        for name, var in (("mma.sync fast kernel", "TRTC_PA_PREFILL_MMA"),
-                          ("one-warpgroup wgmma kernel", "TRTC_PA_PREFILL_WG")):
-            os.environ[var] = "1"
+        for name, var, value in (("warp-specialized kernel", "TRTC_PA_PREFILL_WG", "2"),
+                                 ("mma.sync fast kernel", "TRTC_PA_PREFILL_MMA", "1"),
+                                 ("one-warpgroup wgmma kernel", "TRTC_PA_PREFILL_WG", "1")):
+            os.environ[var] = value
             t = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
             rows.append(dict(bench=f"  same, {name}", ours_us=t, ours_TFLOPs=flops / t / 1e6))
             del os.environ[var]
@@ -243,7 +273,7 @@ def profile(lib) -> None:
     from torch.profiler import profile as prof
 
     cases = {"decode B=1 ctx=4096": [(4095, 1)], "decode B=64 ctx=2048": [(2047, 1)] * 64,
-             "prefill 8x512": [(0, 512)] * 8}
+             "prefill 8x512": [(0, 512)] * 8, "prefill 32x128": [(0, 128)] * 32}
     for name, seqs in cases.items():
         case = paged_case(seqs)
         for _ in range(3):
@@ -266,6 +296,8 @@ def main() -> int:
         steps = (bench_decode,)
     elif "--prefill-only" in sys.argv:
         steps = (bench_prefill,)
+    elif "--prefill-sweep" in sys.argv:
+        steps = (bench_prefill_sweep,)
     else:
         steps = (bench_decode, bench_prefill, bench_bandwidth)
     for step in steps:

@@ -10,7 +10,8 @@ Cases: int4_m1, int4_m8, int4_m16 (WeightOnlyGemm int4 g128 with zeros, 4096 -> 
 int8_m1, decode_bf16_b64 / decode_fp8_b64 / decode_int8_b64 (paged decode, GQA 32/8, head_dim
 128, ctx 4096), decode_b64_2048 (bf16, ctx 2048), decode_b512_hkv1 (the same bytes with one kv
 head: each block's keys contiguous), sdpa_decode_b64_2048 (torch SDPA over a contiguous cache,
-the reference of decode_b64_2048), prefill_8x512 (bf16, 8 new sequences of 512). Times nothing
+the reference of decode_b64_2048), prefill_8x512 (bf16, 8 new sequences of 512), prefill_32x128
+(32 new sequences of 128: one tile each). Times nothing
 itself: bench_quant.py and bench_kernels.py / bench_kv_quant.py give the timings.
 """
 
@@ -65,6 +66,7 @@ CASES = {
     "decode_b512_hkv1": lambda lib: decode_case(lib, 512, 2048, torch.bfloat16, hq=4, hkv=1),
     "sdpa_decode_b64_2048": lambda lib: sdpa_decode_case(64, 2048),
     "prefill_8x512": lambda lib: prefill_case(lib, 8, 512),
+    "prefill_32x128": lambda lib: prefill_case(lib, 32, 128),
 }
 
 

@@ -64,9 +64,13 @@ template <int N>
 __device__ __forceinline__ void setmaxnreg_inc() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
 }
-// Barrier `id` (1..15) of the first `threads` threads that reach it (a subset of the CTA).
+// Barrier `id` (1..15) of `threads` threads (a subset of the CTA, whole warps): sync waits
+// until that many arrived (itself included), arrive counts this warp and goes on.
 __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 // Pins the registers of an MMA operand array in program order against the fences, commits and

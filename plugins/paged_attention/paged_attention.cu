@@ -393,7 +393,8 @@ Plan make_plan(const trtc_paged_attention_params& p) {
                          decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, wide);
   pl.kind = chosen_set ? chosen : pl.one_wave ? wide : lean;
   const long P = std::min<long>(S, T / 2);
-  pl.tile_rows = prefill_tile_rows(p.dtype, p.kv_dtype, p.scale, p.head_dim);
+  pl.tile_rows = prefill_tile_rows(p.dtype, p.kv_dtype, p.scale, p.head_dim,
+                                   static_cast<long>(p.max_blocks_per_seq) * p.block_size);
   pl.tile_bound = static_cast<int>((T + P * (pl.tile_rows - 1)) / pl.tile_rows + 1);
   const size_t elt = static_cast<size_t>(element_size(p.dtype));
   pl.q_off = 0;

@@ -219,7 +219,9 @@ bool decode_mma_exists(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int 
 // Prefill kernels: tensor-core tiles of query rows of sequences with >= 2 new tokens;
 // fp16/bf16 only. prefill_tile_rows: rows per tile of the kernel launch_prefill picks (tile_cum
 // is planned with it); tile_bound bounds the number of tiles from shapes alone.
-int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim);
+// span: the keys a block table row spans (max_blocks * block_size), the kernel's hint of the
+// context lengths.
+int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim, long span);
 int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim,
                    int tile_bound, cudaStream_t stream);
 

@@ -249,21 +249,29 @@ int prefill_t(const Args& a, int tile_bound, cudaStream_t stream) {
 
 enum class Kernel { tile, mma, wg, wg2 };
 
-// The kernel launch_prefill runs for these operands on the current device (tuning overrides
-// for benchmarks and tests: TRTC_PA_PREFILL_LEGACY=1 the tile kernel, TRTC_PA_PREFILL_MMA=1
-// the mma.sync kernel, TRTC_PA_PREFILL_WG=1 the one-warpgroup wgmma kernel).
-Kernel pick(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim) {
+// The kernel launch_prefill runs for these operands on the current device. head_dim 128 on
+// sm_90a: the warp-specialized kernel where a block table spans >= kWg2MinSpan keys (its tiles of
+// 128 rows and 128 keys pay off on long contexts: H100, 1 x 4096 new 414 vs 459 us, 8 x 512 over
+// 1536 cached 385 vs 442), else the one-warpgroup kernel (short chunks: 8 x 512 new 121 vs 127,
+// 32 x 128 new 89 vs 110: its 64-row CTAs, 3 per SM, overlap each other's start). Tuning
+// overrides for benchmarks and tests: TRTC_PA_PREFILL_LEGACY=1 the tile kernel,
+// TRTC_PA_PREFILL_MMA=1 the mma.sync kernel, TRTC_PA_PREFILL_WG=1 / 2 the one-warpgroup /
+// warp-specialized wgmma kernel.
+constexpr long kWg2MinSpan = 1024;
+Kernel pick(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim, long span) {
   if (!fast_prefill(dtype, kv_dtype, scale)) return Kernel::tile;
   if (head_dim != 128 || !wgmma_prefill()) return Kernel::mma;
   const char* wg = getenv("TRTC_PA_PREFILL_WG");
-  return wg != nullptr && atoi(wg) == 1 ? Kernel::wg : wg2_prefill() ? Kernel::wg2 : Kernel::wg;
+  const int forced = wg != nullptr ? atoi(wg) : 0;
+  if (forced == 1 || !wg2_prefill()) return Kernel::wg;
+  return forced == 2 || span >= kWg2MinSpan ? Kernel::wg2 : Kernel::wg;
 }
 
 }  // namespace
 }  // namespace prefill
 
-int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim) {
-  switch (prefill::pick(dtype, kv_dtype, scale, head_dim)) {
+int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim, long span) {
+  switch (prefill::pick(dtype, kv_dtype, scale, head_dim, span)) {
     case prefill::Kernel::tile: return kPrefillBlockM;
     case prefill::Kernel::wg2: return prefill::kWg2Rows;
     default: return prefill::kFaRows;
@@ -273,7 +281,8 @@ int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int he
 int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim,
                    int tile_bound, cudaStream_t stream) {
   if (dtype != TRTC_F16 && dtype != TRTC_BF16) return cudaErrorNotSupported;
-  switch (prefill::pick(dtype, kv_dtype, a.scale_log2, head_dim)) {
+  const long span = static_cast<long>(a.max_blocks) << a.log2_block;
+  switch (prefill::pick(dtype, kv_dtype, a.scale_log2, head_dim, span)) {
     case prefill::Kernel::wg2: return prefill::launch_prefill_wg2(a, dtype, tile_bound, stream);
     case prefill::Kernel::wg: return prefill::launch_prefill_wg(a, dtype, tile_bound, stream);
     case prefill::Kernel::mma: return prefill::launch_prefill_fa(a, dtype, head_dim, tile_bound, stream);

@@ -126,16 +126,24 @@ struct Swizzled {
   }
 };
 
-// The tile this CTA owns (grid.y walked from the end, so that the long last tiles of the
-// sequences start first): sequence s, first token q0 and rows of tiles of `bm` query rows.
-// False for the surplus CTAs of the shape-only grid bound. s is the number of sequences
+// The tile this CTA owns (grid.y walked from the last tile down, so that the long last tiles of
+// the sequences start first and the surplus CTAs of the shape-only grid bound come last, when
+// the real ones are under way: with one CTA per SM each surplus one costs a launch):
+// sequence s, first token q0 and rows of tiles of `bm` query rows. False for a surplus CTA. s is the number of sequences
 // s' >= 1 with tile_cum[s'] <= tile (tile_cum is non-decreasing), counted by each warp 32 at a
 // time: one round of loads where S <= 32, not one per bisection step (every thread calls it).
 struct TileRef {
   int s, q0, rows;
 };
+__device__ __forceinline__ void locate_tile_at(const Args& a, int tile, int bm, TileRef& t);
 __device__ __forceinline__ bool locate_tile(const Args& a, int bm, TileRef& t) {
-  const int tile = gridDim.y - 1 - blockIdx.y;
+  const int tile = a.tile_cum[a.num_seqs] - 1 - static_cast<int>(blockIdx.y);  // < 0: surplus
+  if (tile < 0) return false;
+  locate_tile_at(a, tile, bm, t);
+  return true;
+}
+// Tile number `tile` (< tile_cum[S]); every lane of the warp calls it.
+__device__ __forceinline__ void locate_tile_at(const Args& a, int tile, int bm, TileRef& t) {
   const int S = a.num_seqs, lane = threadIdx.x & 31;
   int s = 0;
   for (int base = 1; base <= S; base += 32) {
@@ -144,11 +152,9 @@ __device__ __forceinline__ bool locate_tile(const Args& a, int bm, TileRef& t) {
     s += n;
     if (n < 32) break;
   }
-  if (s == S) return false;  // tile >= tile_cum[S]
   t.s = s;
   t.q0 = a.qsl[s] + (tile - a.tile_cum[s]) * bm;
   t.rows = min(a.qsl[s + 1] - t.q0, bm);
-  return true;
 }
 
 // Smallest and largest position of the tile's rows (block-wide: every thread calls it).
@@ -167,6 +173,24 @@ __device__ __forceinline__ void tile_positions(const Args& a, const TileRef& t, 
   __syncthreads();
   minpos = s_minpos;
   maxpos = s_maxpos;
+}
+
+// tile_positions found by one warp alone (no block-wide barrier; every warp that calls it gets
+// the range).
+__device__ __forceinline__ void tile_positions_warp(const Args& a, const TileRef& t, int& minpos, int& maxpos) {
+  int lo = INT_MAX, hi = -1;
+  for (int r = threadIdx.x & 31; r < t.rows; r += 32) {
+    const int p = a.positions[t.q0 + r];
+    lo = min(lo, p);
+    hi = max(hi, p);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    lo = min(lo, __shfl_xor_sync(0xffffffffu, lo, o));
+    hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, o));
+  }
+  minpos = lo;
+  maxpos = hi;
 }
 
 // Pipeline prologue of the fast kernels and the tile's key range [kstart, kend) (kstart
@@ -227,47 +251,66 @@ __device__ __forceinline__ void load_q_rows(T* Qs, const Args& a, const TileRef&
   }
 }
 
-// Stages `bm` q rows of head h into Qs at off(r, col) (zero rows past t.rows) with plain 16-byte
+// One 16-byte chunk of q row r at column col into Qs at off(r, col), zero past t.rows; where
+// `pair` (col < rot / 2), rotated with its partner chunk at col + rot / 2, both stored.
+template <typename T, int D, typename Off>
+__device__ __forceinline__ void stage_q_chunk(T* Qs, const Args& a, const TileRef& t, int h, Off off, int r,
+                                              int col, bool pair) {
+  constexpr int EPC = 16 / sizeof(T);
+  const int half = a.rot / 2;
+  Vec16<T> x, y;
+  x.raw = y.raw = make_uint4(0u, 0u, 0u, 0u);
+  if (r < t.rows) {
+    const T* src = static_cast<const T*>(a.q) + static_cast<int64_t>(t.q0 + r) * a.q_stride + h * D + col;
+    x.load(src);
+    if (pair) {
+      y.load(src + half);
+      const float4* cs = reinterpret_cast<const float4*>(a.rot_cs + static_cast<int64_t>(t.q0 + r) * half + col);
+      float4 c4[EPC / 2];
+#pragma unroll
+      for (int k = 0; k < EPC / 2; ++k) c4[k] = cs[k];
+      float xf[EPC], yf[EPC], x2[EPC], y2[EPC];
+      x.to_floats(xf);
+      y.to_floats(yf);
+#pragma unroll
+      for (int k = 0; k < EPC / 2; ++k) {
+        x2[2 * k] = rotate_q_cs<T>(xf[2 * k], yf[2 * k], true, c4[k].x, c4[k].y);
+        y2[2 * k] = rotate_q_cs<T>(yf[2 * k], xf[2 * k], false, c4[k].x, c4[k].y);
+        x2[2 * k + 1] = rotate_q_cs<T>(xf[2 * k + 1], yf[2 * k + 1], true, c4[k].z, c4[k].w);
+        y2[2 * k + 1] = rotate_q_cs<T>(yf[2 * k + 1], xf[2 * k + 1], false, c4[k].z, c4[k].w);
+      }
+      x.from_floats(x2);
+      y.from_floats(y2);
+    }
+  }
+  x.store(Qs + off(r, col));
+  if (pair) y.store(Qs + off(r, col + half));
+}
+
+// Stages BM q rows of head h into Qs at off(r, col) (zero rows past t.rows) with plain 16-byte
 // loads, rotated on the way where a.rot > 0 (pairs (j, j + rot / 2) as 16-byte chunks: needs
-// rot % 16 == 0); every q and (cos, sin) load of a thread is in flight at once.
-template <typename T, int D, int NT, int BM, typename Off>
+// rot % 16 == 0); every q and (cos, sin) load of a thread is in flight at once. With full
+// rotary (rot == D) a thread's units of work are pairs only (BM * D / 2 / 8 of them shared
+// evenly); else chunks, those of a pair's second half skipped (written with the first).
+// UNROLL < full: the loads of that many units in flight at once (fewer registers).
+template <typename T, int D, int NT, int BM, typename Off, int UNROLL = BM * D / NT>
 __device__ __forceinline__ void stage_q_rotated(T* Qs, const Args& a, const TileRef& t, int h, Off off,
                                                 int tid = threadIdx.x) {
   constexpr int EPC = 16 / sizeof(T), CPR = D / EPC;
+  if (a.rot == D && BM * (CPR / 2) % NT == 0) {
+#pragma unroll UNROLL
+    for (int i = 0; i < BM * (CPR / 2) / NT; ++i) {
+      const int u = tid + i * NT, r = u / (CPR / 2);
+      stage_q_chunk<T, D>(Qs, a, t, h, off, r, (u % (CPR / 2)) * EPC, true);
+    }
+    return;
+  }
   const int rot = a.rot, half = rot / 2;
-  const T* qsrc = static_cast<const T*>(a.q);
-#pragma unroll
+#pragma unroll UNROLL
   for (int i = 0; i < BM * CPR / NT; ++i) {
     const int c = tid + i * NT, r = c / CPR, col = (c % CPR) * EPC;
     if (col >= half && col < rot) continue;  // the second of a pair: written with the first
-    const bool pair = col < half;
-    Vec16<T> x, y;
-    x.raw = y.raw = make_uint4(0u, 0u, 0u, 0u);
-    if (r < t.rows) {
-      const T* src = qsrc + static_cast<int64_t>(t.q0 + r) * a.q_stride + h * D + col;
-      x.load(src);
-      if (pair) {
-        y.load(src + half);
-        const float4* cs = reinterpret_cast<const float4*>(a.rot_cs + static_cast<int64_t>(t.q0 + r) * half + col);
-        float4 c4[EPC / 2];
-#pragma unroll
-        for (int k = 0; k < EPC / 2; ++k) c4[k] = cs[k];
-        float xf[EPC], yf[EPC], x2[EPC], y2[EPC];
-        x.to_floats(xf);
-        y.to_floats(yf);
-#pragma unroll
-        for (int k = 0; k < EPC / 2; ++k) {
-          x2[2 * k] = rotate_q_cs<T>(xf[2 * k], yf[2 * k], true, c4[k].x, c4[k].y);
-          y2[2 * k] = rotate_q_cs<T>(yf[2 * k], xf[2 * k], false, c4[k].x, c4[k].y);
-          x2[2 * k + 1] = rotate_q_cs<T>(xf[2 * k + 1], yf[2 * k + 1], true, c4[k].z, c4[k].w);
-          y2[2 * k + 1] = rotate_q_cs<T>(yf[2 * k + 1], xf[2 * k + 1], false, c4[k].z, c4[k].w);
-        }
-        x.from_floats(x2);
-        y.from_floats(y2);
-      }
-    }
-    x.store(Qs + off(r, col));
-    if (pair) y.store(Qs + off(r, col + half));
+    stage_q_chunk<T, D>(Qs, a, t, h, off, r, col, col < half);
   }
 }
 

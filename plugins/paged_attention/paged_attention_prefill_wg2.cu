@@ -36,7 +36,11 @@ namespace {
 constexpr int kProducerThreads = 128, kConsumerThreads = 256, kConsumerWarps = kConsumerThreads / 32;
 constexpr int kWg2Threads = kProducerThreads + kConsumerThreads;
 constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 x 40 + 256 x 232 <= 65536
+constexpr int kConsumerBar = 1, kTurnBar = 2;  // named barriers: the consumers', the MMA turns
 constexpr int kWg2Keys = 128;     // keys per K/V tile
+// Stages of each ring (3 vs 2, H100: 149 vs 154 us on 8 x 512 new, 389 vs 405 us over 1536
+// cached keys); with q they fill 225 of the 227 KB of shared memory.
+constexpr int kWg2Stages = 3;
 static_assert(kWg2Rows == kWg2Keys, "q and the K/V tiles share one swizzled layout");
 
 // The K or the V rows of keys [kt, kt + BN) of one kv head into `dst`, a tile of BN rows in
@@ -63,25 +67,25 @@ __device__ __forceinline__ void load_pool_tile(P* dst, const P* src, const int32
   }
 }
 
-// Shared memory: q [kWg2Rows][D], K [2][kWg2Keys][D], V [2][kWg2Keys][D], from a 1024-aligned
+// Shared memory: q [kWg2Rows][D], K and V [kWg2Stages][kWg2Keys][D] each, from a 1024-aligned
 // base (the mbarriers are static).
 template <int D>
 constexpr int wg2_smem_bytes() {
-  return (kWg2Rows + 4 * kWg2Keys) * D * 2 + 1024;  // + alignment slack
+  return (kWg2Rows + 2 * kWg2Stages * kWg2Keys) * D * 2 + 1024;  // + alignment slack
 }
 
-template <typename T, int D>
+template <typename T, int D, bool PINGPONG>
 __global__ void __launch_bounds__(kWg2Threads, 1) prefill_wg2_kernel(const Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(D == 128, "o is one m64n128 accumulator");
-  constexpr int BM = kWg2Rows, BN = kWg2Keys, TILE = BN * D;
+  constexpr int BM = kWg2Rows, BN = kWg2Keys, TILE = BN * D, STAGES = kWg2Stages;
   constexpr uint32_t kSlab = BN * 128;  // bytes of one 64-column slab of a tile (q's too)
   const Swizzled128<BN> swz;
   extern __shared__ unsigned char smem_raw[];
-  __shared__ uint64_t full[2][2], empty[2][2];  // [K, V][stage]
+  __shared__ uint64_t full[2][STAGES], empty[2][STAGES];  // [K, V][stage]
   T* Qs = reinterpret_cast<T*>(smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023));
   T* Ks = Qs + BM * D;
-  T* Vs = Ks + 2 * TILE;
+  T* Vs = Ks + STAGES * TILE;
   allow_next_kernel();  // the decode kernel after this one (see Args::write_done)
 
   const int h = blockIdx.x;
@@ -89,49 +93,54 @@ __global__ void __launch_bounds__(kWg2Threads, 1) prefill_wg2_kernel(const Args 
   if (!locate_tile(a, BM, tr)) return;
   if (threadIdx.x == 0) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      mbar_init(&full[i >> 1][i & 1], kProducerThreads);  // every producer thread's copies
-      mbar_init(&empty[i >> 1][i & 1], kConsumerWarps);   // every consumer warp's MMAs
+    for (int i = 0; i < 2 * STAGES; ++i) {
+      mbar_init(&full[i & 1][i >> 1], kProducerThreads);  // every producer thread's copies
+      mbar_init(&empty[i & 1][i >> 1], kConsumerWarps);   // every consumer warp's MMAs
     }
   }
+  __syncthreads();  // the only CTA-wide barrier: before any long load
   const int n = a.seq_lens[tr.s];
   const int W = a.sliding_window;
-  int minpos, maxpos;
-  tile_positions(a, tr, minpos, maxpos);  // block-wide; its barriers publish the inits too
-  const int kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(BN - 1);
-  const int kend = min(n, maxpos + 1);
-  const int steps = kend > kstart ? (kend - kstart + BN - 1) / BN : 0;
-  const int32_t* bt = a.block_tables + static_cast<int64_t>(tr.s) * a.max_blocks;
+  // The tile's key range [kstart, kend) in steps of BN keys (each warp finds it on its own):
+  // at least one step (kstart <= the first row's position < kend).
+  int kstart, kend, steps;
+  auto key_range = [&] {
+    int minpos, maxpos;
+    tile_positions_warp(a, tr, minpos, maxpos);
+    kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(BN - 1);
+    kend = min(n, maxpos + 1);
+    steps = (kend - kstart + BN - 1) / BN;
+  };
 
   if (threadIdx.x < kProducerThreads) {
     // Producer: K_0, V_0, K_1, V_1, .. into their rings; a tile is published (full) once every
     // producer thread's copies of it landed, and refilled once every consumer warp released it.
     setmaxnreg_dec<kProducerRegs>();
+    key_range();
+    const int32_t* bt = a.block_tables + static_cast<int64_t>(tr.s) * a.max_blocks;
     const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
     const int64_t col0 = static_cast<int64_t>(h / a.group) * D + pool_column<T, D, kProducerThreads>();
     const T* kpool = static_cast<const T*>(a.k_pool) + col0;
     const T* vpool = static_cast<const T*>(a.v_pool) + col0;
     for (int l = 0; l < 2 * steps; ++l) {
-      const int t = l >> 1, kv = l & 1, st = t & 1;
-      if (t >= 2) mbar_wait(&empty[kv][st], ((t >> 1) - 1) & 1);  // its use t / 2 - 1 released
+      const int t = l >> 1, kv = l & 1, st = t % STAGES, use = t / STAGES;
+      if (use > 0) mbar_wait(&empty[kv][st], (use - 1) & 1);  // the stage's previous tile released
       load_pool_tile<T, D, kProducerThreads, BN>((kv ? Vs : Ks) + st * TILE, kv ? vpool : kpool, bt,
                                                  kstart + t * BN, kend, a.log2_block, slot_stride);
       cp_async_commit();
       if (l > 0) {  // the load before this one
         cp_async_wait<1>();
         fence_async_shared();  // this thread's copies, visible to the tensor cores
-        mbar_arrive(&full[(l - 1) & 1][((l - 1) >> 1) & 1]);
+        mbar_arrive(&full[(l - 1) & 1][((l - 1) >> 1) % STAGES]);
       }
     }
-    if (steps > 0) {
-      cp_async_wait<0>();
-      fence_async_shared();
-      mbar_arrive(&full[1][(steps - 1) & 1]);
-    }
+    cp_async_wait<0>();
+    fence_async_shared();
+    mbar_arrive(&full[1][(steps - 1) % STAGES]);
     return;
   }
 
-  // Consumers: warpgroup g = 0, 1 owns rows 64 g .. 64 g + 63 of the tile.
+  // Consumers: warpgroup c = 0, 1 owns rows 64 c .. 64 c + 63 of the tile.
   setmaxnreg_inc<kConsumerRegs>();
   const int tid = threadIdx.x - kProducerThreads;
   const int warp = tid >> 5, lane = tid & 31, wg = tid >> 7;
@@ -142,11 +151,12 @@ __global__ void __launch_bounds__(kWg2Threads, 1) prefill_wg2_kernel(const Args 
     load_q_rows<T, D, kConsumerThreads>(Qs, a, tr, h, BM, swz, tid);
     cp_async_commit();
     cp_async_wait<0>();
-    named_barrier_sync(1, kConsumerThreads);
+    named_barrier_sync(kConsumerBar, kConsumerThreads);
     rotate_q_rows<T, kConsumerThreads>(Qs, a, tr, swz, tid);
   }
+  key_range();
   fence_async_shared();  // q's stores, visible to the tensor cores
-  named_barrier_sync(1, kConsumerThreads);
+  named_barrier_sync(kConsumerBar, kConsumerThreads);
   const int r0 = warp * 16 + (lane >> 2);
   const WarpRows wr = warp_rows(a, tr, r0);
   const uint32_t q_addr = smem_u32(Qs) + wg * 64 * 128;
@@ -184,11 +194,20 @@ __global__ void __launch_bounds__(kWg2Threads, 1) prefill_wg2_kernel(const Args 
       wgmma_m64n128k16_rs<T, true>(o64, pa[kk], swizzled_desc(vb + kk * 16 * 128, kSlab), 1);
     wgmma_commit();
   };
-  // Tile use u of stage st of the K (kv = 0) or V ring: wait until it is loaded; release it once
-  // this warp's MMAs that read it are done.
-  auto acquire = [&](int kv, int tile) { mbar_wait(&full[kv][tile & 1], (tile >> 1) & 1); };
-  auto release = [&](int kv, int tile) {
-    if (lane == 0) mbar_arrive(&empty[kv][tile & 1]);
+  // Tile i of the K (kv = 0) or V ring: wait until it is loaded; release it once this warp's
+  // MMAs that read it are done.
+  auto acquire = [&](int kv, int i) { mbar_wait(&full[kv][i % STAGES], (i / STAGES) & 1); };
+  auto release = [&](int kv, int i) {
+    if (lane == 0) mbar_arrive(&empty[kv][i % STAGES]);
+  };
+  // PINGPONG: the warpgroups take turns to issue their MMAs (named barriers kTurnBar + c), so
+  // that one's MMAs run while the other does its softmax.
+  auto my_turn = [&] {
+    if constexpr (PINGPONG) named_barrier_sync(kTurnBar + wg, kConsumerThreads);
+  };
+  auto pass_turn = [&](bool last) {  // the last turn of warpgroup 1 is not passed on (none waits)
+    if constexpr (PINGPONG)
+      if (!(last && wg == 1)) named_barrier_arrive(kTurnBar + 1 - wg, kConsumerThreads);
   };
   auto make_p = [&] {
 #pragma unroll
@@ -197,56 +216,68 @@ __global__ void __launch_bounds__(kWg2Threads, 1) prefill_wg2_kernel(const Args 
 
   // Straight-line waits (step 0 peeled): ptxas then sees every accumulator read after the wait
   // that covers it and keeps the MMAs asynchronous.
-  if (steps > 0) {
-    acquire(0, 0);
-    issue_qk(0);
-    wgmma_wait<0>();
+  if (PINGPONG && wg == 1) named_barrier_arrive(kTurnBar, kConsumerThreads);  // 0 goes first
+  acquire(0, 0);
+  my_turn();
+  issue_qk(0);
+  pass_turn(false);
+  wgmma_wait<0>();
+  wgmma_fence_operand(s64);
+  release(0, 0);
+  softmax_scores<BN>(sc, rs, wr, kstart, n, W, scale);  // o is still zero: no correction
+  make_p();
+  for (int j = 1; j < steps; ++j) {
+    acquire(0, j);
+    acquire(1, j - 1);
+    my_turn();
+    issue_qk(j % STAGES);
+    issue_pv((j - 1) % STAGES);
+    pass_turn(false);
+    wgmma_wait<1>();  // S (the O MMAs were committed after it)
     wgmma_fence_operand(s64);
-    release(0, 0);
-    softmax_scores<BN>(sc, rs, wr, kstart, n, W, scale);  // o is still zero: no correction
-    make_p();
-    for (int j = 1; j < steps; ++j) {
-      acquire(0, j);
-      acquire(1, j - 1);
-      issue_qk(j & 1);
-      issue_pv((j - 1) & 1);
-      wgmma_wait<1>();  // S (the O MMAs were committed after it)
-      wgmma_fence_operand(s64);
-      release(0, j);
-      const float2 c = softmax_scores<BN>(sc, rs, wr, kstart + j * BN, n, W, scale);
-      wgmma_wait<0>();
-      wgmma_fence_operand(o64);
-      wgmma_fence_operand(p32);  // P_{j-1} stays in its registers until its MMAs are done
-      release(1, j - 1);
-      rescale_rows<D>(o, c);
-      make_p();
-    }
-    acquire(1, steps - 1);
-    issue_pv((steps - 1) & 1);
+    release(0, j);
+    const float2 c = softmax_scores<BN>(sc, rs, wr, kstart + j * BN, n, W, scale);
     wgmma_wait<0>();
     wgmma_fence_operand(o64);
+    wgmma_fence_operand(p32);  // P_{j-1} stays in its registers until its MMAs are done
+    release(1, j - 1);
+    rescale_rows<D>(o, c);
+    make_p();
   }
+  acquire(1, steps - 1);
+  my_turn();
+  issue_pv((steps - 1) % STAGES);
+  pass_turn(true);
+  wgmma_wait<0>();
+  wgmma_fence_operand(o64);
   store_rows<T, D>(a, tr, h, r0, o, rs.l0, rs.l1, 1.f);
 #else
   __trap();  // launched only where the sm_90a code is loaded (wg2_prefill)
 #endif
 }
 
-template <typename T>
-int prefill_wg2_t(const Args& a, int tile_bound, cudaStream_t stream) {
+template <typename T, bool PINGPONG>
+int prefill_wg2_d(const Args& a, int tile_bound, cudaStream_t stream) {
   constexpr int smem = wg2_smem_bytes<128>();
-  auto kernel = prefill_wg2_kernel<T, 128>;
+  auto kernel = prefill_wg2_kernel<T, 128, PINGPONG>;
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return static_cast<int>(e);
   kernel<<<dim3(a.num_heads, tile_bound), kWg2Threads, smem, stream>>>(a);
   return static_cast<int>(cudaGetLastError());
 }
 
+template <typename T>
+int prefill_wg2_t(const Args& a, int tile_bound, cudaStream_t stream) {
+  const char* pp = getenv("TRTC_PA_PREFILL_PINGPONG");  // tuning override, for benchmarks
+  if (pp != nullptr && atoi(pp) == 0) return prefill_wg2_d<T, false>(a, tile_bound, stream);
+  return prefill_wg2_d<T, true>(a, tile_bound, stream);
+}
+
 }  // namespace
 
 bool wg2_prefill() {
   static std::atomic<uint64_t> checked{0}, ready{0};
-  return wgmma_binary_ready(prefill_wg2_kernel<__nv_bfloat16, 128>, checked, ready);
+  return wgmma_binary_ready(prefill_wg2_kernel<__nv_bfloat16, 128, true>, checked, ready);
 }
 
 int launch_prefill_wg2(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream) {

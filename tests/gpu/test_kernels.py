@@ -170,14 +170,15 @@ PREFILL_EDGES = [(0, 63), (0, 64), (0, 65), (64, 64), (7, 129), (61, 67), (130, 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64", "mqa8_1_d128_b32"])
 @pytest.mark.parametrize("window", [0, 70])
-@pytest.mark.parametrize("kernel", ["default", "wg", "mma"])
+@pytest.mark.parametrize("kernel", ["default", "wg", "wg2", "mma"])
 def test_paged_attention_prefill_tile_edges(lib, dtype, shape, window, kernel, monkeypatch):
-    """default: the kernel the device gets (on sm_90a the two-warpgroup wgmma kernel for
-    head_dim 128); wg: the one-warpgroup wgmma kernel; mma: the mma.sync kernel."""
+    """default: the kernel the device gets for this span (on sm_90a, head_dim 128: the
+    warp-specialized kernel, the block tables span >= 1024 keys); wg / wg2: the one-warpgroup /
+    warp-specialized wgmma kernel (head_dim 128 on sm_90a); mma: the mma.sync kernel."""
     if kernel == "mma":
         monkeypatch.setenv("TRTC_PA_PREFILL_MMA", "1")
-    if kernel == "wg":
-        monkeypatch.setenv("TRTC_PA_PREFILL_WG", "1")
+    if kernel in ("wg", "wg2"):
+        monkeypatch.setenv("TRTC_PA_PREFILL_WG", "1" if kernel == "wg" else "2")
     hq, hkv, d, block = SHAPES[shape]
     case = _make_case(PREFILL_EDGES, hq, hkv, d, block, dtype, seed=window + d)
     case["sliding_window"] = window
@@ -186,12 +187,12 @@ def test_paged_attention_prefill_tile_edges(lib, dtype, shape, window, kernel, m
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("rotary_dim", [0, 40, 64])
-@pytest.mark.parametrize("kernel", ["default", "wg"])
+@pytest.mark.parametrize("kernel", ["wg", "wg2"])
 def test_paged_attention_prefill_d128_rotary_dims(lib, dtype, rotary_dim, kernel, monkeypatch):
     """head_dim 128 prefill with q not rotated (0), rotated in place after staging (40: not a
-    multiple of 16) and rotated as staged (64), fused q/k/v rows, block size 32."""
-    if kernel == "wg":
-        monkeypatch.setenv("TRTC_PA_PREFILL_WG", "1")
+    multiple of 16) and rotated as staged (64), fused q/k/v rows, block size 32; both wgmma
+    kernels (elsewhere than sm_90a the mma.sync kernel either way)."""
+    monkeypatch.setenv("TRTC_PA_PREFILL_WG", "1" if kernel == "wg" else "2")
     case = _make_case([(0, 300), (45, 130), (0, 2), (200, 129)], 16, 4, 128, 32, dtype,
                       rotary_dim=rotary_dim, fused=True, seed=rotary_dim + 3)
     _check_output_and_pool(lib, case, dtype)
