@@ -1,6 +1,7 @@
 // Hopper warpgroup MMA (wgmma, sm_90a) helpers shared by the kernels that use it: fences,
 // commit/wait, shared-memory descriptors of 128-byte-swizzled tiles and the mma_async shapes
-// in use. Compiled for sm_90a alone (elsewhere the kernels that call them trap); launchers
+// in use, and what warp-specialized kernels synchronize with (mbarriers, named barriers,
+// setmaxnreg). Compiled for sm_90a alone (elsewhere the kernels that call them trap); launchers
 // pick those kernels only where wgmma_binary_ready() holds.
 #pragma once
 

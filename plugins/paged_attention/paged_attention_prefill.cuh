@@ -126,23 +126,13 @@ struct Swizzled {
   }
 };
 
-// The tile this CTA owns (grid.y walked from the last tile down, so that the long last tiles of
-// the sequences start first and the surplus CTAs of the shape-only grid bound come last, when
-// the real ones are under way: with one CTA per SM each surplus one costs a launch):
-// sequence s, first token q0 and rows of tiles of `bm` query rows. False for a surplus CTA. s is the number of sequences
-// s' >= 1 with tile_cum[s'] <= tile (tile_cum is non-decreasing), counted by each warp 32 at a
-// time: one round of loads where S <= 32, not one per bisection step (every thread calls it).
+// Tile number `tile` (< tile_cum[S]): sequence s, first token q0 and rows of tiles of `bm` query
+// rows. s is the number of sequences s' >= 1 with tile_cum[s'] <= tile (tile_cum is
+// non-decreasing), counted by each warp 32 at a time: one round of loads where S <= 32, not one
+// per bisection step (every lane of the warp calls it).
 struct TileRef {
   int s, q0, rows;
 };
-__device__ __forceinline__ void locate_tile_at(const Args& a, int tile, int bm, TileRef& t);
-__device__ __forceinline__ bool locate_tile(const Args& a, int bm, TileRef& t) {
-  const int tile = a.tile_cum[a.num_seqs] - 1 - static_cast<int>(blockIdx.y);  // < 0: surplus
-  if (tile < 0) return false;
-  locate_tile_at(a, tile, bm, t);
-  return true;
-}
-// Tile number `tile` (< tile_cum[S]); every lane of the warp calls it.
 __device__ __forceinline__ void locate_tile_at(const Args& a, int tile, int bm, TileRef& t) {
   const int S = a.num_seqs, lane = threadIdx.x & 31;
   int s = 0;
@@ -155,6 +145,17 @@ __device__ __forceinline__ void locate_tile_at(const Args& a, int tile, int bm, 
   t.s = s;
   t.q0 = a.qsl[s] + (tile - a.tile_cum[s]) * bm;
   t.rows = min(a.qsl[s + 1] - t.q0, bm);
+}
+
+// The tile this CTA owns: grid.y walked from the last tile down, so that the long last tiles of
+// the sequences start first and the surplus CTAs of the shape-only grid bound come last, once the
+// real ones are under way (with one CTA per SM each surplus one costs a launch). False for a
+// surplus CTA.
+__device__ __forceinline__ bool locate_tile(const Args& a, int bm, TileRef& t) {
+  const int tile = a.tile_cum[a.num_seqs] - 1 - static_cast<int>(blockIdx.y);
+  if (tile < 0) return false;
+  locate_tile_at(a, tile, bm, t);
+  return true;
 }
 
 // Smallest and largest position of the tile's rows (block-wide: every thread calls it).
@@ -292,13 +293,12 @@ __device__ __forceinline__ void stage_q_chunk(T* Qs, const Args& a, const TileRe
 // rot % 16 == 0); every q and (cos, sin) load of a thread is in flight at once. With full
 // rotary (rot == D) a thread's units of work are pairs only (BM * D / 2 / 8 of them shared
 // evenly); else chunks, those of a pair's second half skipped (written with the first).
-// UNROLL < full: the loads of that many units in flight at once (fewer registers).
-template <typename T, int D, int NT, int BM, typename Off, int UNROLL = BM * D / NT>
+template <typename T, int D, int NT, int BM, typename Off>
 __device__ __forceinline__ void stage_q_rotated(T* Qs, const Args& a, const TileRef& t, int h, Off off,
                                                 int tid = threadIdx.x) {
   constexpr int EPC = 16 / sizeof(T), CPR = D / EPC;
   if (a.rot == D && BM * (CPR / 2) % NT == 0) {
-#pragma unroll UNROLL
+#pragma unroll
     for (int i = 0; i < BM * (CPR / 2) / NT; ++i) {
       const int u = tid + i * NT, r = u / (CPR / 2);
       stage_q_chunk<T, D>(Qs, a, t, h, off, r, (u % (CPR / 2)) * EPC, true);
@@ -306,7 +306,7 @@ __device__ __forceinline__ void stage_q_rotated(T* Qs, const Args& a, const Tile
     return;
   }
   const int rot = a.rot, half = rot / 2;
-#pragma unroll UNROLL
+#pragma unroll
   for (int i = 0; i < BM * CPR / NT; ++i) {
     const int c = tid + i * NT, r = c / CPR, col = (c % CPR) * EPC;
     if (col >= half && col < rot) continue;  // the second of a pair: written with the first

@@ -3,21 +3,27 @@
 //
 // CTA = (query head, tile of kWg2Rows = 128 query rows), three warpgroups:
 //   - a producer copies K and V tiles of 128 keys through the block table (cp.async) into two
-//     rings of 2 stages each, publishing each tile on an mbarrier once its copies landed, and
-//     refilling a stage once every consumer warp released it; it keeps 40 registers a thread;
+//     rings of kWg2Stages stages each, publishing each tile on an mbarrier once its copies
+//     landed, and refilling a stage once every consumer warp released it; it keeps 40 registers
+//     a thread;
 //   - two consumers of 64 rows each share those tiles (each tile read from L2 serves 128 rows)
 //     and run m64n128k16 MMAs with 232 registers a thread: o (64), S (64), P (32), no spills.
 // q is staged once into shared memory by the consumers (rotated on the way) and read by the
 // QK^T MMAs from there.
 //
-// Consumer step j (K_j and V_{j-1} published):
+// Consumer step j (K_j and V_{j-1} published; a turn: see PINGPONG below):
 //     S  = Q K_j^T         (m64n128k16 x 8, both operands in shared memory), committed
 //     O += P_{j-1} V_{j-1} (m64n128k16 x 8, P in registers, V MN-major), committed
 //     wait for S, release K_j; online softmax of S (overlaps the O MMAs)
 //     wait for O, release V_{j-1}; O *= the softmax's correction; P_j = S as 16-bit A fragments
 //   after the last step: O += P V of the last tile.
-// Consumers and producer never meet at a CTA-wide barrier after the prologue, so the copies of
-// the next tiles run while the consumers compute.
+// The two consumers take turns to issue their MMAs (PINGPONG, named barriers): one's MMAs run
+// while the other does its softmax. Consumers and producer never meet at a CTA-wide barrier
+// after the prologue, so the copies of the next tiles run while the consumers compute.
+//
+// One 225 KB CTA per SM: each CTA's start (tile lookup, q loaded and rotated, the first tile) is
+// not overlapped by another's work, so short chunks go to the one-warpgroup kernel (the
+// launcher's choice by span, paged_attention_prefill.cu).
 //
 // The masking, online softmax and output rows are the mma.sync kernel's (each thread holds the
 // same two rows of C fragments).

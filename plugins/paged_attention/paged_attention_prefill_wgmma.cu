@@ -1,5 +1,7 @@
 // PagedAttention prefill, Hopper kernel (sm_90a, 16-bit pools of the activation type, head_dim
-// 128): the fast kernel's tiling (paged_attention_prefill_fa.cu) on warpgroup MMAs. head_dim 64
+// 128, block tables spanning < 1024 keys; longer ones go to the warp-specialized kernel of
+// paged_attention_prefill_wg2.cu): the fast kernel's tiling (paged_attention_prefill_fa.cu) on
+// warpgroup MMAs. head_dim 64
 // stays on the mma.sync kernel: this loop's D = 64 instance gave wrong outputs on the H100
 // (max error 0.6, every 64-dim prefill test; not understood: D = 128 passes, and a pipelined
 // loop of the same MMAs passed at D = 64), so it is not built.
