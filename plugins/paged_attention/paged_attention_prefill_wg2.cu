@@ -39,10 +39,9 @@ namespace {
 
 // A producer warpgroup (copies through the block table) and two consumer warpgroups (MMAs and
 // softmax); registers moved from the one to the others.
-constexpr int kProducerThreads = 128, kConsumerThreads = 256, kConsumerWarps = kConsumerThreads / 32;
+// (Registers and named barriers: constants of the kernel body.)
+constexpr int kProducerThreads = 128, kConsumerThreads = 256;
 constexpr int kWg2Threads = kProducerThreads + kConsumerThreads;
-constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 x 40 + 256 x 232 <= 65536
-constexpr int kConsumerBar = 1, kTurnBar = 2;  // named barriers: the consumers', the MMA turns
 constexpr int kWg2Keys = 128;     // keys per K/V tile
 // Stages of each ring (3 vs 2, H100: 149 vs 154 us on 8 x 512 new, 389 vs 405 us over 1536
 // cached keys); with q they fill 225 of the 227 KB of shared memory.
@@ -84,6 +83,9 @@ template <typename T, int D, bool PINGPONG>
 __global__ void __launch_bounds__(kWg2Threads, 1) prefill_wg2_kernel(const Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(D == 128, "o is one m64n128 accumulator");
+  constexpr int kConsumerWarps = kConsumerThreads / 32;
+  constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 x 40 + 256 x 232 <= 65536
+  constexpr int kConsumerBar = 1, kTurnBar = 2;  // named barriers: the consumers', the MMA turns
   constexpr int BM = kWg2Rows, BN = kWg2Keys, TILE = BN * D, STAGES = kWg2Stages;
   constexpr uint32_t kSlab = BN * 128;  // bytes of one 64-column slab of a tile (q's too)
   const Swizzled128<BN> swz;
