@@ -30,6 +30,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 step build      make kernels -j4 ${TRTC_ARCHS:+ARCHS="$TRTC_ARCHS"}
 step gpu_tests  python3 -m pytest tests/gpu -q -p no:cacheprovider
 step bench      python3 benchmarks/bench_kernels.py
+step bench_prefill_sweep python3 benchmarks/bench_kernels.py --prefill-sweep
 step bench_w8a8 python3 benchmarks/bench_w8a8.py --json "$LOGS/w8a8.json"
 step bench_producers python3 benchmarks/bench_w8a8.py --producers-only --json "$LOGS/producers.json"
 step bench_quant python3 benchmarks/bench_quant.py ${TRTC_QUICK:+--quick} --json "$LOGS/bench_quant.json"
