@@ -244,9 +244,9 @@ class KernelLibrary:
         device cannot (the caller runs torch._scaled_mm)."""
         m, k = q.shape
         n = w.shape[1]
-        if (m > min(self.fp8_gemm_max_rows, _FP8_GEMM_KERNEL_ROWS) or m == 0 or k % 16 or q.stride(1) != 1 or q.stride(0) % 16
-                or q.data_ptr() % 16 or w.stride() != (1, k) or w.data_ptr() % 16
-                or not self.fp8_gemm_on(q.device)):
+        if (m > min(self.fp8_gemm_max_rows, _FP8_GEMM_KERNEL_ROWS) or m == 0 or k % 16
+                or q.stride(1) != 1 or q.stride(0) % 16 or q.data_ptr() % 16
+                or w.stride() != (1, k) or w.data_ptr() % 16 or not self.fp8_gemm_on(q.device)):
             return None
         sx = sx.reshape(m).float().contiguous()
         w_scale = w_scale.reshape(n).float().contiguous()
