@@ -8,11 +8,13 @@ from HBM, as in a model whose weights exceed L2, and host launch overhead is exc
 
   python3 benchmarks/bench_quant.py [--json PATH] [--quick] [--decode] [--prefill-only]
                                    [--compare-tiled] [--tile-tokens 128,256]
+                                   [--model-shapes llama-3.1-8b,llama-3.2-1b]
 
---decode: only the GEMV sizes (M <= 16), both shapes; --prefill-only: only M > 32.
---compare-tiled adds, for M > 32 on Hopper, rows of the generic tiled kernel (natural code
-layout) beside the wgmma kernel on repacked codes; --tile-tokens times that kernel once per
-token tile (default: its own choice).
+--decode: only the decode sizes (M <= 32), with the fused gate/up shape of llama-3.1-8b as a
+third; --prefill-only: only M > 32. --compare-tiled adds, for M > 32 on Hopper, rows of the
+generic tiled kernel (natural code layout) beside the wgmma kernel on repacked codes, and where
+the tensor-core int4 GEMV runs (17-32 tokens on wide projections) rows of the CUDA-core GEMV;
+--tile-tokens times the wgmma kernel once per token tile (default: its own choice).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from trtcompile.ops import cuda_kernels, quant_reference
 
 DEV = "cuda"
 BF16 = torch.bfloat16
-DECODE_M = [1, 2, 4, 8, 16, 32]
+DECODE_M = [1, 2, 4, 8, 16, 24, 32]
 PREFILL_M = [256, 1024, 4096]
-SHAPES = [("up/gate 4096->14336", 4096, 14336), ("down 14336->4096", 14336, 4096)]
+SHAPES = [("up/gate 4096->14336", 4096, 14336), ("down 14336->4096", 14336, 4096),
+          ("gate_up fused 4096->28672", 4096, 28672)]   # --decode only
 # name, bits, group_size, zeros, pre-packed pairs
 VARIANTS = [("int8", 8, 0, False, True), ("int4 g128", 4, 128, True, True),
             ("int4 g128 f32", 4, 128, True, False), ("int4 g32", 4, 32, True, True),
@@ -83,16 +86,24 @@ def weight_bytes(qweight, scales, zeros, packed: bool, group: int) -> int:
     return b + scales.numel() * 4 + (zeros.numel() * 4 if zeros is not None else 0)
 
 
-def kernel_settings(lib, m, compare, tiles):
-    """(row label, (use_packed_gemm, packed_tile_tokens)) to time at M = m."""
+DEFAULTS = dict(use_packed_gemm=True, packed_tile_tokens=0, mma_gemv="auto")
+
+
+def kernel_settings(lib, m, n, k, bits, group, compare, tiles):
+    """(row label, library attributes) to time at M = m: the default kernel, and with compare
+    the kernel it replaced (M > 32: the generic tiled one; where the tensor-core int4 GEMV runs:
+    the CUDA-core GEMV)."""
     if m <= 32 or not lib.packed_gemm_on(torch.device(DEV)):
-        return [("", (True, 0))]
-    out = [(f" wgmma t{t}" if t else "", (True, t)) for t in tiles]
-    return out + [(" generic tiled", (False, 0))] if compare else out
+        out = [("", DEFAULTS)]
+        if compare and lib.mma_gemv_fits(torch.device(DEV), m, n, k, bits, group):
+            out.append((" cuda-core gemv", dict(DEFAULTS, mma_gemv="never")))
+        return out
+    out = [(f" wgmma t{t}" if t else "", dict(DEFAULTS, packed_tile_tokens=t)) for t in tiles]
+    return out + [(" generic tiled", dict(DEFAULTS, use_packed_gemm=False))] if compare else out
 
 
-def bench_gemm(lib, timer, ms, rows, quick, compare=False, tiles=(0,)):
-    for shape_name, k, n in SHAPES[:1] if quick else SHAPES:
+def bench_gemm(lib, timer, ms, rows, quick, compare=False, tiles=(0,), shapes=SHAPES[:2]):
+    for shape_name, k, n in shapes[:1] if quick else shapes:
         w16 = torch.randn(k, n, device=DEV, dtype=BF16) / 64
         weights = {v[0]: quantized_weight(k, n, v[1], v[2], v[3]) for v in VARIANTS}
         for m in ms:
@@ -106,15 +117,49 @@ def bench_gemm(lib, timer, ms, rows, quick, compare=False, tiles=(0,)):
             for name, bits, group, _, packed in VARIANTS:
                 q, s, z = weights[name]
                 lib.pack_group_scales = packed
-                for label, setting in kernel_settings(lib, m, compare, tiles):
-                    lib.use_packed_gemm, lib.packed_tile_tokens = setting
+                for label, setting in kernel_settings(lib, m, n, k, bits, group, compare, tiles):
+                    for attr, value in setting.items():
+                        setattr(lib, attr, value)
                     t = timer.us(lambda: lib.weight_only_gemm(x, q, s, z, bits, group))
                     rows.append(dict(shape=shape_name, m=m, variant=name + label, us=t,
                                      gbps=(weight_bytes(q, s, z, packed, group) + io) / t / 1e3,
                                      tflops=flops / t / 1e6, speedup=t_ref / t))
-                lib.use_packed_gemm, lib.packed_tile_tokens = True, 0
+                for attr, value in DEFAULTS.items():
+                    setattr(lib, attr, value)
         lib.pack_group_scales = True
         del w16, weights
+
+
+def bench_model_shapes(lib, timer, rows, shape_names, groups=(128, 32)):
+    """--model-shapes: int4 (with zeros) on every projection of the named model shapes of the
+    reference workload at the decode sizes, by the CUDA-core GEMV (policy "never"), the tensor-
+    core GEMV ("always", where it runs) and the default dispatch ("auto"), beside bf16."""
+    from bench_fp8_decode_gemm import projection_shapes
+
+    for shape_name in shape_names:
+        for proj, (k, n) in projection_shapes(shape_name)[0].items():
+            w16 = torch.randn(k, n, device=DEV, dtype=BF16) / 64
+            for group in groups:
+                q, s, z = quantized_weight(k, n, 4, group, True)
+                for m in DECODE_M:
+                    x = torch.randn(m, k, device=DEV, dtype=BF16)
+                    t_ref = timer.us(lambda: torch.matmul(x, w16))
+                    name = f"{shape_name} {proj} {k}x{n}"
+                    flops = 2 * m * n * k
+                    rows.append(dict(shape=name, m=m, variant="bf16 matmul", us=t_ref,
+                                     gbps=k * n * 2 / t_ref / 1e3, tflops=flops / t_ref / 1e6,
+                                     speedup=1.0))
+                    for policy in ("never", "always", "auto"):
+                        lib.mma_gemv = policy
+                        if policy == "always" and not lib.mma_gemv_fits(x.device, m, n, k, 4,
+                                                                        group):
+                            continue
+                        t = timer.us(lambda: lib.weight_only_gemm(x, q, s, z, 4, group))
+                        rows.append(dict(shape=name, m=m, variant=f"int4 g{group} {policy}", us=t,
+                                         gbps=weight_bytes(q, s, z, True, group) / t / 1e3,
+                                         tflops=flops / t / 1e6, speedup=t_ref / t))
+                    lib.mma_gemv = "auto"
+            del w16
 
 
 def bench_quantize(lib, timer, rows):
@@ -138,11 +183,16 @@ def main() -> int:
     ap.add_argument("--json", help="write the rows to this file")
     ap.add_argument("--quick", action="store_true", help="one shape, fewer repeats")
     ap.add_argument("--decode", action="store_true",
-                    help="only the WeightOnlyGemm GEMV sizes (M <= 16), both shapes")
+                    help="only the WeightOnlyGemm decode sizes (M <= 32), three shapes")
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--prefill-only", action="store_true", help="only the GEMMs with M > 32")
+    ap.add_argument("--model-shapes", default="",
+                    help="comma-separated model shapes of the reference workload (e.g. "
+                         "llama-3.1-8b,llama-3.2-1b): only int4 on their projections, M <= 32, "
+                         "by each GEMV policy")
     ap.add_argument("--compare-tiled", action="store_true",
-                    help="also time the generic tiled kernel where the wgmma one runs")
+                    help="also time the kernels the default replaced: the generic tiled one "
+                         "where the wgmma one runs, the CUDA-core GEMV where the tensor-core one")
     ap.add_argument("--tile-tokens", default="0",
                     help="comma-separated token tiles of the wgmma kernel (0: its default)")
     args = ap.parse_args()
@@ -153,14 +203,19 @@ def main() -> int:
     timer = Timer(10 if args.quick else args.repeats)
     rows: list[dict] = []
     tiles = tuple(int(t) for t in args.tile_tokens.split(","))
-    if args.decode:
-        sizes = [m for m in DECODE_M if m <= 16]
+    if args.model_shapes:
+        bench_model_shapes(lib, timer, rows, args.model_shapes.split(","))
+        sizes = []
+    elif args.decode:
+        sizes = DECODE_M
     elif args.prefill_only:
         sizes = PREFILL_M
     else:
         bench_quantize(lib, timer, rows)
         sizes = DECODE_M + PREFILL_M
-    bench_gemm(lib, timer, sizes, rows, args.quick, args.compare_tiled, tiles)
+    if sizes:
+        bench_gemm(lib, timer, sizes, rows, args.quick, args.compare_tiled, tiles,
+                   SHAPES if args.decode else SHAPES[:2])
     card = torch.cuda.get_device_name()
     print(f"# {card}, torch {torch.__version__}; median us, L2 flushed, CUDA-graph replay")
     print(f"{'shape':22} {'M':>5} {'variant':28} {'us':>9} {'GB/s':>7} {'TFLOP/s':>8} "

@@ -106,6 +106,19 @@ int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, const void* pa
                                  int32_t group_size, int32_t tile_tokens, trtc_dtype dtype,
                                  cudaStream_t stream);
 
+// Decode batches of int4 codes with power-of-two groups (group_size >= 32) on Hopper (sm_90a):
+// y [m, n] = x [m, k] @ dequant(W)^T for m <= 32 and k % 64 == 0, on the tensor cores, with
+// the codes repacked as for trtc_weight_only_gemm_packed and the groups as float32
+// (scale, -zero * scale) pairs per 16-channel slab: slab_pairs [ceil(N/128)*8, K/group_size,
+// 16, 2] (trtcompile/ops/quant_kernels.py slab_group_pairs). twos_complement: the codes are
+// signed (no zeros). Other operands as trtc_weight_only_gemm. cudaErrorInvalidValue for anything
+// else; trtc_weight_only_gemv_packed_supported(): 1 where the current device runs it.
+int trtc_weight_only_gemv_packed_supported(void);
+int trtc_weight_only_gemv_packed(const void* x, int64_t x_stride, const void* packed,
+                                 const float* slab_pairs, int32_t twos_complement, void* y,
+                                 int64_t m, int32_t n, int32_t k, int32_t group_size,
+                                 trtc_dtype dtype, cudaStream_t stream);
+
 // FP8 W8A8 GEMM for decode batches (sm_90a): y [m, n] bf16 = (x * x_scale) (w * w_scale)^T
 // for e4m3 codes x [m, k] (row stride x_stride bytes) and w [n, k] (rows of k bytes), float32
 // x_scale [m] and w_scale [n]; m <= 256, k % 16 == 0, x_stride % 16 == 0, 16-byte aligned x,

@@ -55,6 +55,25 @@ __device__ __forceinline__ void mbar_wait(uint64_t* bar, int parity) {
       "r"(parity)
       : "memory");
 }
+// Bulk copies (TMA without a tensor map) that complete on an mbarrier: the arriving thread
+// first announces the bytes of the phase (arrive + expect_tx), then any threads copy them
+// (contiguous, 16-byte aligned, sizes multiples of 16); fence_mbarrier_init publishes
+// mbarrier.init to the copy engine.
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)),
+               "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_copy_g2s(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+          smem_u32(dst)),
+      "l"(src), "r"(bytes), "r"(smem_u32(bar))
+      : "memory");
+}
+__device__ __forceinline__ void fence_mbarrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
 // Registers per thread of the calling warpgroup from here on (warp-specialized kernels: the
 // producer gives registers back, the consumers take them).
 template <int N>

@@ -24,10 +24,12 @@ template <typename T> struct Types;
 template <> struct Types<__half> {
   using T2 = __half2;
   static constexpr uint32_t kMagic = 0x6400;  // 1024.0: 10 mantissa bits hold a byte
+  static constexpr uint32_t kOne = 0x3C00;    // 1.0
 };
 template <> struct Types<__nv_bfloat16> {
   using T2 = __nv_bfloat162;
   static constexpr uint32_t kMagic = 0x4300;  // 128.0: 7 mantissa bits hold a nibble
+  static constexpr uint32_t kOne = 0x3F80;    // 1.0
 };
 
 template <typename T2> __device__ __forceinline__ uint32_t as_u32(T2 v) {

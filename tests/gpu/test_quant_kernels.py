@@ -47,25 +47,50 @@ def make_weight(n: int, k: int, bits: int, group: int, zeros: bool, seed: int):
     return packed, scales, z
 
 
-def kernel_weight(qweight, scales, zeros, bits, group, dtype):
+def kernel_weight(qweight, scales, zeros, bits, group, dtype, rounded=True):
     """W [K, N] float64 exactly as the kernels multiply it: integer codes (per-channel scales
-    are applied to the fp32 sums), or q * scale + min rounded once to fp16/bf16 (group-wise)."""
+    are applied to the fp32 sums), or q * scale + min rounded once to fp16/bf16 (group-wise), or
+    not rounded (rounded=False: the tensor-core GEMV scales its float32 sums per group)."""
     if group == 0:
         return quant_reference.dequantize_weight(qweight, scales, bits, 0).double()
     q = quant_reference.unpack_int4(qweight, signed=zeros is None) if bits == 4 else qweight
+    if not rounded:
+        s = scales.double().repeat_interleave(group, dim=1)
+        m = -zeros.double().repeat_interleave(group, dim=1) * s if zeros is not None else 0.0
+        return (q.double() * s + m).t()
     pairs = quant_kernels.pack_group_pairs(scales, zeros, dtype).double()    # [N, G, 2]
     s, m = (pairs[..., i].repeat_interleave(group, dim=1) for i in (0, 1))
     return (q.double() * s + m).to(dtype).double().t()
 
 
-def check_gemm(y, x, qweight, scales, zeros, bits, group):
-    """y against (a) the same product with the weights the kernels use, tightly (a wrong nibble,
-    group or token fails it), (b) the float32 reference, as loosely as fp16/bf16 weights need."""
+def runs_tensor_core_gemv(x, qweight, bits, group) -> bool:
+    """Whether the library's dispatch sends this product to the tensor-core GEMV."""
+    from trtcompile.ops import cuda_kernels
+
+    k = x.shape[-1]
+    return (x.dtype in HALF and cuda_kernels.load().mma_gemv_fits(
+        x.device, x.numel() // k, qweight.shape[0], k, bits, group))
+
+
+def gemm_references(x, qweight, scales, zeros, bits, group, rounded=None):
+    """(the product with the weights the kernels use in float64, the float32 reference);
+    rounded: kernel_weight's, by default that of the kernel the dispatch picks for x."""
+    if rounded is None:
+        rounded = not runs_tensor_core_gemv(x, qweight, bits, group)
     args = [t.cpu() if t is not None else None for t in (qweight, scales, zeros)]
     xf = x.cpu().double().reshape(-1, x.shape[-1])
-    exact = (xf @ kernel_weight(*args, bits, group, x.dtype)).reshape(*x.shape[:-1], -1)
+    exact = (xf @ kernel_weight(*args, bits, group, x.dtype, rounded)).reshape(*x.shape[:-1], -1)
     ref = (xf.float() @ quant_reference.dequantize_weight(*args[:2], bits, group, args[2]))
-    ref = ref.reshape(*x.shape[:-1], -1)
+    return exact, ref.reshape(*x.shape[:-1], -1)
+
+
+def check_gemm(y, x, qweight, scales, zeros, bits, group, refs=None):
+    """y against (a) the same product with the weights the kernels use, tightly (a wrong nibble,
+    group or token fails it), (b) the float32 reference, as loosely as fp16/bf16 weights need.
+    refs: gemm_references of x computed before (or of more rows, the first taken)."""
+    exact, ref = refs or gemm_references(x, qweight, scales, zeros, bits, group)
+    rows = y.shape[0]
+    exact, ref = exact[:rows], ref[:rows]
     assert y.shape == ref.shape and y.dtype == x.dtype
     out = y.cpu().double()
     assert torch.isfinite(out).all()
@@ -115,6 +140,99 @@ def test_weight_only_gemm_gemv_partial_last_chunk(lib, bits, group, zeros, n, k,
     if group and k % group:
         pytest.skip("group does not divide K")
     gemm_random(lib, torch.bfloat16, bits, group, zeros, n, k, m)
+
+
+@pytest.fixture
+def tensor_core_gemv(lib):
+    """The library with the tensor-core int4 GEMV taking every product it can run (policy
+    "always"); skips where it does not run."""
+    lib.mma_gemv = "always"
+    try:
+        if not lib.mma_gemv_fits(torch.device(DEV), 1, 64, 64, 4, 32):
+            pytest.skip("the tensor-core int4 GEMV runs on Hopper (sm_90a code) only")
+        yield lib
+    finally:
+        lib.mma_gemv = "auto"
+
+
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("group", [32, 64, 128, 256])
+@pytest.mark.parametrize("zeros", [True, False])
+@pytest.mark.parametrize("n,k", [(72, 576), (1000, 2048), (1000, 1024), (4100, 256), (4100, 128)])
+def test_weight_only_gemm_int4_tensor_core_gemv(tensor_core_gemv, dtype, group, zeros, n, k):
+    """The tensor-core int4 GEMV at 1-32 tokens (the dispatch sends it 17-32 where N > K; it is
+    correct for fewer): N off 128 and 256 (padded slabs), a last stage of
+    one k block (576: clusters of 2, the second rank with one block), clusters of 1 (x 256,
+    x 128), 4 (x 1024) and 8 (x 2048) splits of K; the CUDA-core GEMV agrees on the same inputs."""
+    lib = tensor_core_gemv
+    if k % group:
+        pytest.skip("group does not divide K")
+    qweight, scales, z = make_weight(n, k, 4, group, zeros, seed=n + group)
+    g = torch.Generator(device=DEV).manual_seed(k)
+    x_all = torch.randn(32, k, device=DEV, generator=g).to(dtype)
+    refs = gemm_references(x_all, qweight, scales, z, 4, group, rounded=False)
+    refs_gemv = gemm_references(x_all, qweight, scales, z, 4, group, rounded=True)
+    for m in (1, 2, 7, 8, 9, 15, 16, 17, 24, 31, 32):
+        assert lib.mma_gemv_fits(x_all.device, m, n, k, 4, group)
+        x = x_all[:m]
+        check_gemm(lib.weight_only_gemm(x, qweight, scales, z, 4, group), x, qweight, scales, z,
+                   4, group, refs)
+        if m in (1, 17, 32):
+            lib.mma_gemv = "never"
+            try:
+                y_gemv = lib.weight_only_gemm(x, qweight, scales, z, 4, group)
+                check_gemm(y_gemv, x, qweight, scales, z, 4, group, refs_gemv)
+            finally:
+                lib.mma_gemv = "always"
+    assert not lib.mma_gemv_fits(x_all.device, 33, n, k, 4, group)
+    assert not lib.mma_gemv_fits(x_all.device, 1, n, k, 8, group)
+    assert not lib.mma_gemv_fits(x_all.device, 1, n, k + 32, 4, group)   # K off 64
+    assert not lib.mma_gemv_fits(x_all.device, 1, n, k, 4, 16)           # groups of 16
+
+
+def test_weight_only_gemm_int4_tensor_core_gemv_policy(tensor_core_gemv):
+    """The default policy sends int4 (groups of >= 32, K a multiple of 64) to the tensor-core
+    GEMV at 17-32 tokens on projections wider than deep only, and the result is right there."""
+    lib = tensor_core_gemv
+    dev = torch.device(DEV)
+    lib.mma_gemv = "auto"
+    assert lib.mma_gemv_fits(dev, 17, 28672, 4096, 4, 128)       # a fused gate/up
+    assert lib.mma_gemv_fits(dev, 32, 6144, 4096, 4, 32)         # a fused q/k/v
+    assert not lib.mma_gemv_fits(dev, 16, 28672, 4096, 4, 128)   # <= 16 tokens: CUDA cores
+    assert not lib.mma_gemv_fits(dev, 24, 4096, 4096, 4, 128)    # o: N = K
+    assert not lib.mma_gemv_fits(dev, 24, 4096, 14336, 4, 128)   # down: N < K
+    assert not lib.mma_gemv_fits(dev, 33, 28672, 4096, 4, 128)   # prefill kernels
+    qweight, scales, z = make_weight(1000, 256, 4, 64, True, seed=12)
+    x = torch.randn(24, 256, device=DEV).to(torch.bfloat16)
+    assert runs_tensor_core_gemv(x, qweight, 4, 64)
+    check_gemm(lib.weight_only_gemm(x, qweight, scales, z, 4, 64), x, qweight, scales, z, 4, 64)
+
+
+def test_weight_only_gemm_int4_tensor_core_gemv_rejects_bad_input(tensor_core_gemv):
+    """The launcher refuses what the dispatch never sends: more than 32 tokens, groups not a
+    power of two or of 16, K off 64, missing pairs, a misaligned packed pointer."""
+    lib = tensor_core_gemv
+    qweight, scales, z = make_weight(64, 256, 4, 32, True, seed=4)
+    x = torch.randn(16, 256, device=DEV).to(torch.bfloat16)
+    packed = lib.repacked_weights.get(qweight, 4)
+    pairs = lib.slab_pairs.get(scales, z)
+    y = torch.empty(17, 64, device=DEV, dtype=x.dtype)
+    stream = torch.cuda.current_stream().cuda_stream
+    x33 = torch.randn(33, 256, device=DEV).to(torch.bfloat16)
+
+    def call(xx, m, group, pairs_ptr, packed_ptr, k=256):
+        return lib._woq_gemv_mma(xx.data_ptr(), xx.stride(0), packed_ptr, pairs_ptr, 0,
+                                 y.data_ptr(), m, 64, k, group, _DTYPES[x.dtype], stream)
+
+    assert call(x, 16, 32, pairs.data_ptr(), packed.data_ptr()) == 0
+    torch.cuda.synchronize()
+    check_gemm(y[:16], x, qweight, scales, z, 4, 32)
+    assert call(x33, 33, 32, pairs.data_ptr(), packed.data_ptr()) != 0
+    assert call(x, 16, 48, pairs.data_ptr(), packed.data_ptr()) != 0
+    assert call(x, 16, 16, pairs.data_ptr(), packed.data_ptr()) != 0
+    assert call(x, 16, 32, pairs.data_ptr(), packed.data_ptr(), k=224) != 0
+    assert call(x, 16, 32, None, packed.data_ptr()) != 0
+    assert call(x, 16, 32, pairs.data_ptr(), packed.data_ptr() + 8) != 0
 
 
 @pytest.mark.parametrize("bits,group,zeros", [(8, 0, False), (4, 0, False), (8, 16, False)])

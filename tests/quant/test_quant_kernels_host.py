@@ -120,3 +120,18 @@ def test_repacked_weight_cache_sees_in_place_updates():
     assert cache.get(q, 8) is first and len(cache) == 1
     q.add_(1)
     assert not torch.equal(cache.get(q, 8), first) and len(cache) == 2
+
+
+def test_slab_group_pairs_layout():
+    """scales, zeros [N, G] -> float32 [N'/16, G, 16, 2]: (slab, group, c) holds channel
+    16 slab + c's (scale, -zero * scale) of that group; channels past N are zero."""
+    g = torch.Generator().manual_seed(1)
+    scales, zeros = torch.rand(300, 3, generator=g), 15 * torch.rand(300, 3, generator=g)
+    out = quant_kernels.slab_group_pairs(scales, zeros)
+    assert out.shape == (384 // 16, 3, 16, 2) and out.dtype == torch.float32
+    for ch, grp in [(0, 0), (17, 2), (299, 1), (150, 0)]:
+        s = scales[ch, grp]
+        assert torch.equal(out[ch // 16, grp, ch % 16], torch.stack((s, -zeros[ch, grp] * s)))
+    assert (out.transpose(1, 2).reshape(384, 3, 2)[300:] == 0).all()
+    signed = quant_kernels.slab_group_pairs(scales, None)
+    assert (signed[..., 1] == 0).all() and torch.equal(signed[..., 0], out[..., 0])

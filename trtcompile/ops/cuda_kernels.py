@@ -21,6 +21,13 @@ _CUDA_ERROR_NOT_SUPPORTED = 801
 _DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float8_e4m3fn: 3,
            torch.int8: 4}
 _QUANTIZED_POOLS = (torch.float8_e4m3fn, torch.int8)
+# int4 decode batches of 17-32 tokens on projections wider than deep (N > K: fused gate/up and
+# q/k/v) run the tensor-core GEMV. H100, int4 g128, 17-32 tokens: llama-3.1-8b gate_up 4096 x
+# 28672 47-52 us against 95-118 for the CUDA-core GEMV (bf16 93-95), q/k/v 4096 x 6144 19.6 against
+# 25.5-29.9; llama-3.2-1b gate_up 21 against 37-42, q/k/v 12.6 against 13.0-14.3. On o (N = K) and
+# down (N < K) the CUDA-core GEMV was as fast or faster, and at <= 16 tokens everywhere
+# (docs/benchmarks.md, session 11).
+_MMA_GEMV_ROWS = (17, 32)
 _GEMV_MAX_M = 32          # weight_only_gemm: larger M is prefill, run by a tiled kernel
 FP8_GEMM_MAX_ROWS = 64    # fp8_gemm: larger batches run torch._scaled_mm (faster there)
 _FP8_GEMM_KERNEL_ROWS = 256   # the most rows the kernel takes (its widest token tile)
@@ -123,6 +130,14 @@ class KernelLibrary:
                                     [p, i64, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p])
         self._fp8_gemm = _optional(lib, "trtc_fp8_gemm", [p, i64, p, p, p, p, i64, i32, i32, p])
         self._fp8_gemm_supported = getattr(lib, "trtc_fp8_gemm_supported", None)
+        self._woq_gemv_mma = _optional(lib, "trtc_weight_only_gemv_packed",
+                                       [p, i64, p, p, i32, p, i64, i32, i32, i32, ctypes.c_int, p])
+        self._woq_gemv_mma_supported = getattr(lib, "trtc_weight_only_gemv_packed_supported", None)
+        self._gemv_mma_devices: dict[int, bool] = {}
+        self.slab_pairs = quant_kernels.SlabPairCache()
+        # "auto": the tensor-core int4 GEMV at _MMA_GEMV_ROWS tokens where N > K; "always":
+        # wherever it can run (tests); "never": the CUDA-core GEMV
+        self.mma_gemv = "auto"
         self._fp8_devices: dict[int, bool] = {}
         self.fp8_gemm_max_rows = FP8_GEMM_MAX_ROWS   # larger batches: torch._scaled_mm
         self.group_pairs = quant_kernels.GroupPairCache()
@@ -195,6 +210,23 @@ class KernelLibrary:
         return self.use_packed_gemm and _device_answer(self._packed_devices, device,
                                                        self._woq_packed_supported)
 
+    def mma_gemv_fits(self, device: torch.device, m: int, n: int, k: int, bits: int,
+                      group_size: int) -> bool:
+        """Whether this product runs the tensor-core int4 GEMV (plugins/quant/
+        weight_only_gemv_mma.cu, Hopper) on codes repacked as for the wgmma kernel: int4 with
+        power-of-two groups of >= 32, K a multiple of 64, m <= 32, and under the "auto" policy
+        17-32 tokens on a projection wider than deep (N > K). It applies the float32 group
+        scales after the MMAs, so its weights are not rounded to the activation type as the
+        other kernels' are."""
+        if self.mma_gemv == "never" or self._woq_gemv_mma is None:
+            return False
+        if not (bits == 4 and 0 < m <= _MMA_GEMV_ROWS[1] and k % 64 == 0 and group_size >= 32
+                and group_size & (group_size - 1) == 0):
+            return False
+        if self.mma_gemv == "auto" and (m < _MMA_GEMV_ROWS[0] or n <= k):
+            return False
+        return _device_answer(self._gemv_mma_devices, device, self._woq_gemv_mma_supported)
+
     def weight_only_gemm(self, x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
                          zeros: torch.Tensor | None, bits: int, group_size: int) -> torch.Tensor:
         """y = x @ dequant(W) (ops/spec.py WeightOnlyGemm); fp16/bf16 x run the kernels, other
@@ -210,16 +242,24 @@ class KernelLibrary:
         if x2.stride(0) % 8 or x2.data_ptr() % 16:
             x2 = x2.contiguous()
         qweight = qweight.contiguous()
-        pairs = None
-        if group_size and self.pack_group_scales:
-            pairs = self.group_pairs.get(scales, zeros, x.dtype)
         scales = self.group_pairs.float32(scales)
         zeros = self.group_pairs.float32(zeros) if zeros is not None else None
         y = torch.empty(m, n, dtype=x.dtype, device=x.device)
+        stream = torch.cuda.current_stream(x.device).cuda_stream
+        if self.mma_gemv_fits(x.device, m, n, k, bits, group_size):
+            packed = self.repacked_weights.get(qweight, bits)
+            slab_pairs = self.slab_pairs.get(scales, zeros)
+            err = self._woq_gemv_mma(x2.data_ptr(), x2.stride(0), packed.data_ptr(),
+                                     slab_pairs.data_ptr(), int(zeros is None), y.data_ptr(), m,
+                                     n, k, group_size, _DTYPES[x.dtype], stream)
+            self._check(err, "weight_only_gemm")
+            return y.reshape(*lead, n)
+        pairs = None
+        if group_size and self.pack_group_scales:
+            pairs = self.group_pairs.get(scales, zeros, x.dtype)
         common = (scales.data_ptr(), zeros.data_ptr() if zeros is not None else None,
                   pairs.data_ptr() if pairs is not None else None, y.data_ptr(), m, n, k, bits,
                   group_size)
-        stream = torch.cuda.current_stream(x.device).cuda_stream
         if m > _GEMV_MAX_M and self.packed_gemm_on(x.device):
             packed = self.repacked_weights.get(qweight, bits)
             err = self._woq_packed(x2.data_ptr(), x2.stride(0), packed.data_ptr(), *common,

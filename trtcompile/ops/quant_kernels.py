@@ -152,6 +152,26 @@ def repack_for_wgmma(qweight: torch.Tensor, bits: int) -> torch.Tensor:
     return frag.contiguous()
 
 
+def slab_group_pairs(scales: torch.Tensor, zeros: torch.Tensor | None) -> torch.Tensor:
+    """scales, zeros [N, G] -> float32 [N'/16, G, 16, 2] (N' = N rounded up to 128 as in
+    repack_for_wgmma, zero pairs in the padding): (scale, -zero * scale) of each channel of a
+    16-channel slab, group by group, for the tensor-core GEMV's bulk copies."""
+    n, groups = scales.shape
+    s = scales.float()
+    m = -zeros.float() * s if zeros is not None else torch.zeros_like(s)
+    n_pad = -(-n // WGMMA_ROWS) * WGMMA_ROWS
+    full = torch.zeros(n_pad, groups, 2, dtype=torch.float32, device=scales.device)
+    full[:n] = torch.stack((s, m), dim=-1)
+    return full.view(n_pad // 16, 16, groups, 2).transpose(1, 2).contiguous()
+
+
+class SlabPairCache(DerivedCache):
+    """slab_group_pairs per (scales, zeros)."""
+
+    def get(self, scales: torch.Tensor, zeros: torch.Tensor | None) -> torch.Tensor:
+        return self.derive((scales, zeros), "slabs", lambda: slab_group_pairs(scales, zeros))
+
+
 class RepackedWeightCache(DerivedCache):
     """repack_for_wgmma per (qweight, bits)."""
 
