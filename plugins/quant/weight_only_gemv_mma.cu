@@ -109,13 +109,7 @@ __global__ void __launch_bounds__((kWarps + 1) * 32) mma_gemv_kernel(GemvArgs a)
   __syncthreads();
 
   constexpr int E = kSlabs * NT * 4;  // accumulators per lane
-  float acc[kSlabs][NT][4];
-#pragma unroll
-  for (int s = 0; s < kSlabs; ++s)
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) acc[s][j][c] = 0.f;
+  float acc[kSlabs][NT][4] = {};
 
   if (warp == kWarps) {
     // copy c of a stage: the codes of slab c (c < kTileSlabs), the pairs of slab c - kTileSlabs
