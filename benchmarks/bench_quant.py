@@ -132,16 +132,21 @@ def bench_gemm(lib, timer, ms, rows, quick, compare=False, tiles=(0,), shapes=SH
 
 def bench_model_shapes(lib, timer, rows, shape_names, groups=(128, 32)):
     """--model-shapes: int4 (with zeros) on every projection of the named model shapes of the
-    reference workload at the decode sizes, by the CUDA-core GEMV (policy "never"), the tensor-
-    core GEMV ("always", where it runs) and the default dispatch ("auto"), beside bf16."""
+    reference workload, beside bf16. At decode sizes (M <= 32) by the CUDA-core GEMV (policy
+    "never"), the tensor-core GEMV ("always", where it runs) and the default dispatch ("auto");
+    at 48-256 tokens by the default (32-token chunks up to 128, 64 where N >= 4K) and by the
+    prefill kernels ("prefill kernels": chunking off)."""
     from bench_fp8_decode_gemm import projection_shapes
 
+    settings = {m: [(p, dict(mma_gemv=p)) for p in ("never", "always", "auto")] for m in DECODE_M}
+    for m in (48, 64, 128, 256):
+        settings[m] = [("auto", {}), ("prefill kernels", dict(decode_chunk_rows=0))]
     for shape_name in shape_names:
         for proj, (k, n) in projection_shapes(shape_name)[0].items():
             w16 = torch.randn(k, n, device=DEV, dtype=BF16) / 64
             for group in groups:
                 q, s, z = quantized_weight(k, n, 4, group, True)
-                for m in DECODE_M:
+                for m, variants in settings.items():
                     x = torch.randn(m, k, device=DEV, dtype=BF16)
                     t_ref = timer.us(lambda: torch.matmul(x, w16))
                     name = f"{shape_name} {proj} {k}x{n}"
@@ -149,16 +154,23 @@ def bench_model_shapes(lib, timer, rows, shape_names, groups=(128, 32)):
                     rows.append(dict(shape=name, m=m, variant="bf16 matmul", us=t_ref,
                                      gbps=k * n * 2 / t_ref / 1e3, tflops=flops / t_ref / 1e6,
                                      speedup=1.0))
-                    for policy in ("never", "always", "auto"):
-                        lib.mma_gemv = policy
-                        if policy == "always" and not lib.mma_gemv_fits(x.device, m, n, k, 4,
-                                                                        group):
+                    for label, attrs in variants:
+                        defaults = {a: getattr(lib, a) for a in attrs}
+                        for a, v in attrs.items():
+                            setattr(lib, a, v)
+                        try:
+                            runs = label != "always" or lib.mma_gemv_fits(x.device, m, n, k, 4,
+                                                                          group)
+                            t = timer.us(lambda: lib.weight_only_gemm(x, q, s, z, 4, group)) \
+                                if runs else None
+                        finally:
+                            for a, v in defaults.items():
+                                setattr(lib, a, v)
+                        if t is None:
                             continue
-                        t = timer.us(lambda: lib.weight_only_gemm(x, q, s, z, 4, group))
-                        rows.append(dict(shape=name, m=m, variant=f"int4 g{group} {policy}", us=t,
+                        rows.append(dict(shape=name, m=m, variant=f"int4 g{group} {label}", us=t,
                                          gbps=weight_bytes(q, s, z, True, group) / t / 1e3,
                                          tflops=flops / t / 1e6, speedup=t_ref / t))
-                    lib.mma_gemv = "auto"
             del w16
 
 
@@ -188,8 +200,8 @@ def main() -> int:
     ap.add_argument("--prefill-only", action="store_true", help="only the GEMMs with M > 32")
     ap.add_argument("--model-shapes", default="",
                     help="comma-separated model shapes of the reference workload (e.g. "
-                         "llama-3.1-8b,llama-3.2-1b): only int4 on their projections, M <= 32, "
-                         "by each GEMV policy")
+                         "llama-3.1-8b,llama-3.2-1b): only int4 on their projections, M <= 256, "
+                         "by each kernel choice")
     ap.add_argument("--compare-tiled", action="store_true",
                     help="also time the kernels the default replaced: the generic tiled one "
                          "where the wgmma one runs, the CUDA-core GEMV where the tensor-core one")

@@ -29,6 +29,13 @@ _QUANTIZED_POOLS = (torch.float8_e4m3fn, torch.int8)
 # (docs/benchmarks.md, session 11).
 _MMA_GEMV_ROWS = (17, 32)
 _GEMV_MAX_M = 32          # weight_only_gemm: larger M is prefill, run by a tiled kernel
+# ... except int4 at 33-128 tokens (33-64 where N >= 4K), which runs as 32-token chunks of the
+# decode kernels: the prefill kernels launch one block per 128 channels and token tile, too few
+# for a decode batch. H100, llama-3.1-8b int4 g128, chunks against the prefill kernels: o 31-78
+# vs 110 us at 48-128 tokens, down 73-186 vs 341-351, q/k/v 37-72 vs 110-111; gate_up 90-104 vs
+# 197-202 at 48-64 but 205-247 vs 191-207 at 128 (docs/benchmarks.md, session 11).
+_DECODE_CHUNK_ROWS = 128
+_DECODE_CHUNK_ROWS_WIDE = 64
 FP8_GEMM_MAX_ROWS = 64    # fp8_gemm: larger batches run torch._scaled_mm (faster there)
 _FP8_GEMM_KERNEL_ROWS = 256   # the most rows the kernel takes (its widest token tile)
 
@@ -138,6 +145,9 @@ class KernelLibrary:
         # "auto": the tensor-core int4 GEMV at _MMA_GEMV_ROWS tokens where N > K; "always":
         # wherever it can run (tests); "never": the CUDA-core GEMV
         self.mma_gemv = "auto"
+        # int4 at 33..decode_chunk_limit() tokens runs as 32-token chunks of the decode kernels
+        # (0: the prefill kernels take every M > 32); see _DECODE_CHUNK_ROWS
+        self.decode_chunk_rows = _DECODE_CHUNK_ROWS
         self._fp8_devices: dict[int, bool] = {}
         self.fp8_gemm_max_rows = FP8_GEMM_MAX_ROWS   # larger batches: torch._scaled_mm
         self.group_pairs = quant_kernels.GroupPairCache()
@@ -245,30 +255,49 @@ class KernelLibrary:
         scales = self.group_pairs.float32(scales)
         zeros = self.group_pairs.float32(zeros) if zeros is not None else None
         y = torch.empty(m, n, dtype=x.dtype, device=x.device)
-        stream = torch.cuda.current_stream(x.device).cuda_stream
-        if self.mma_gemv_fits(x.device, m, n, k, bits, group_size):
+        step = m
+        if bits == 4 and _GEMV_MAX_M < m <= self.decode_chunk_limit(n, k):
+            step = _GEMV_MAX_M
+        for r in range(0, m, step):
+            self._weight_only_rows(x2[r:r + step], qweight, scales, zeros, bits, group_size,
+                                   y[r:r + step])
+        return y.reshape(*lead, n)
+
+    def decode_chunk_limit(self, n: int, k: int) -> int:
+        """Most int4 rows run as 32-row chunks of the decode kernels for an [N, K] weight."""
+        if n >= 4 * k:
+            return min(self.decode_chunk_rows, _DECODE_CHUNK_ROWS_WIDE)
+        return self.decode_chunk_rows
+
+    def _weight_only_rows(self, x2: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
+                          zeros: torch.Tensor | None, bits: int, group_size: int,
+                          y: torch.Tensor) -> None:
+        """y [m, n] = x2 [m, k] (rows 16-byte aligned) @ dequant(W) by the kernel for m rows."""
+        m, k = x2.shape
+        n = y.shape[1]
+        stream = torch.cuda.current_stream(x2.device).cuda_stream
+        if self.mma_gemv_fits(x2.device, m, n, k, bits, group_size):
             packed = self.repacked_weights.get(qweight, bits)
             slab_pairs = self.slab_pairs.get(scales, zeros)
             err = self._woq_gemv_mma(x2.data_ptr(), x2.stride(0), packed.data_ptr(),
                                      slab_pairs.data_ptr(), int(zeros is None), y.data_ptr(), m,
-                                     n, k, group_size, _DTYPES[x.dtype], stream)
+                                     n, k, group_size, _DTYPES[x2.dtype], stream)
             self._check(err, "weight_only_gemm")
-            return y.reshape(*lead, n)
+            return
         pairs = None
         if group_size and self.pack_group_scales:
-            pairs = self.group_pairs.get(scales, zeros, x.dtype)
+            pairs = self.group_pairs.get(scales, zeros, x2.dtype)
         common = (scales.data_ptr(), zeros.data_ptr() if zeros is not None else None,
                   pairs.data_ptr() if pairs is not None else None, y.data_ptr(), m, n, k, bits,
                   group_size)
-        if m > _GEMV_MAX_M and self.packed_gemm_on(x.device):
+        if m > _GEMV_MAX_M and self.packed_gemm_on(x2.device):
             packed = self.repacked_weights.get(qweight, bits)
             err = self._woq_packed(x2.data_ptr(), x2.stride(0), packed.data_ptr(), *common,
-                                   self.packed_tile_tokens, _DTYPES[x.dtype], stream)
+                                   self.packed_tile_tokens, _DTYPES[x2.dtype], stream)
         else:
             err = self._woq(x2.data_ptr(), x2.stride(0), qweight.data_ptr(), *common,
-                            _DTYPES[x.dtype], stream)
+                            _DTYPES[x2.dtype], stream)
         self._check(err, "weight_only_gemm")
-        return y.reshape(*lead, n)
 
     def fp8_gemm_on(self, device: torch.device) -> bool:
         """Whether this library runs the decode fp8 GEMM on this device (sm_90a code, an H100)."""
