@@ -105,6 +105,17 @@ struct Vec16 {
   }
 };
 
+// ldmatrix .x4: four 8x8 tiles of 16-bit elements from shared memory (lanes 8i..8i+7 give the
+// row addresses of tile i), into r[0..3] of every lane.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t* r, uint32_t smem_addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr));
+}
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
+  ldmatrix_x4(r, static_cast<uint32_t>(__cvta_generic_to_shared(smem)));
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

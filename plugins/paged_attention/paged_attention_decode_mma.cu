@@ -294,7 +294,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
 #pragma unroll
       for (int kk = 0; kk < D / 16; kk += 2) {
         uint32_t r[4];
-        prefill::ldmatrix_x4(r, s_q + swz(lane & 7, kk * 16 + (lane >> 3) * 8));
+        ldmatrix_x4(r, s_q + swz(lane & 7, kk * 16 + (lane >> 3) * 8));
         qa[kk][0] = r[0];
         qa[kk][1] = r[1];
         qa[kk + 1][0] = r[2];
@@ -346,7 +346,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
 #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk) {
           uint32_t b[4];
-          prefill::ldmatrix_x4(b, Kt + (koff ^ (kk * 16)));
+          ldmatrix_x4(b, Kt + (koff ^ (kk * 16)));
           const uint32_t qk[4] = {qa[kk][0], 0u, qa[kk][1], 0u};
           prefill::mma16816<C>(sc[0], qk, b[0], b[1]);
           prefill::mma16816<C>(sc[1], qk, b[2], b[3]);

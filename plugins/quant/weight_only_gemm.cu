@@ -17,13 +17,6 @@ constexpr int LDS = BK + 8;   // smem row stride (80 bytes: ldmatrix rows hit di
 constexpr int kThreads = 256; // 8 warps: 2 along tokens x 4 along channels, 64 x 32 each
 constexpr int kStages = 4;    // cp.async stages in flight
 
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void* smem) {
-  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
-}
-
 // 16 consecutive k of one weight row, dequantized in natural k order into 8 T2 words.
 template <typename T, int BITS, bool kGroups>
 __device__ __forceinline__ void dequant16(const uint4& raw, uint32_t pair, uint32_t flip,
@@ -167,11 +160,11 @@ __global__ void __launch_bounds__(kThreads) tiled_kernel(Problem p) {
       uint32_t a[4][4], b[4][2];
 #pragma unroll
       for (int i = 0; i < 4; ++i)
-        ldsm_x4(a[i], &sm.x[slot][wm + 16 * i + (lane & 15)][kk + (lane >> 4) * 8]);
+        ldmatrix_x4(a[i], &sm.x[slot][wm + 16 * i + (lane & 15)][kk + (lane >> 4) * 8]);
 #pragma unroll
       for (int jj = 0; jj < 2; ++jj) {
         uint32_t r[4];
-        ldsm_x4(r, &sm.w[wn + 16 * jj + (lane >> 4) * 8 + (lane & 7)][kk + ((lane >> 3) & 1) * 8]);
+        ldmatrix_x4(r, &sm.w[wn + 16 * jj + (lane >> 4) * 8 + (lane & 7)][kk + ((lane >> 3) & 1) * 8]);
         b[2 * jj][0] = r[0];
         b[2 * jj][1] = r[1];
         b[2 * jj + 1][0] = r[2];

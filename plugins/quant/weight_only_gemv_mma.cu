@@ -64,14 +64,6 @@ struct GemvArgs {
   int group_shift;   // log2(group_size)
 };
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-__device__ __forceinline__ void ldsm_x4(uint32_t* r, uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-#endif
-
 // Stage i of a split: its first k block, block count and first group.
 struct Stage {
   int kb0, blocks, g0, groups;
@@ -198,8 +190,8 @@ __global__ void __launch_bounds__((kWarps + 1) * 32) mma_gemv_kernel(GemvArgs a)
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
           const uint32_t at = x_lane + (slot * 8 * NT + 8 * j) * kXRow + u * 128;
-          ldsm_x4(&b[j][0], at);
-          ldsm_x4(&b[j][4], at + 64);
+          ldmatrix_x4(&b[j][0], at);
+          ldmatrix_x4(&b[j][4], at + 64);
         }
         uint4 w[kSlabs];
 #pragma unroll
