@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from trtcompile.errors import BackendUnavailableError, UnsupportedOpError
-from trtcompile.ops import quant_kernels, quant_reference
+from trtcompile.ops import cuda_kernels, quant_kernels, quant_reference
 from trtcompile.ops.cuda_kernels import _DECODE_CHUNK_ROWS, _DTYPES
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -22,8 +22,6 @@ LAYOUTS = [(8, 0, False), (8, 32, False), (4, 32, True), (4, 64, True), (4, 128,
 
 @pytest.fixture(scope="module")
 def lib():
-    from trtcompile.ops import cuda_kernels
-
     try:
         return cuda_kernels.load()
     except BackendUnavailableError as e:
@@ -65,8 +63,6 @@ def kernel_weight(qweight, scales, zeros, bits, group, dtype, rounded=True):
 
 def runs_tensor_core_gemv(x, qweight, bits, group) -> bool:
     """Whether the library's dispatch sends this product to the tensor-core GEMV."""
-    from trtcompile.ops import cuda_kernels
-
     k = x.shape[-1]
     return (x.dtype in HALF and cuda_kernels.load().mma_gemv_fits(
         x.device, x.numel() // k, qweight.shape[0], k, bits, group))
@@ -76,8 +72,6 @@ def gemm_references(x, qweight, scales, zeros, bits, group, rounded=None):
     """(the product with the weights the kernels use in float64, the float32 reference);
     rounded: kernel_weight's, by default that of the kernel the dispatch picks for x."""
     if rounded is None:
-        from trtcompile.ops import cuda_kernels
-
         rows = x.reshape(-1, x.shape[-1])
         k = rows.shape[1]
         if bits == 4 and 32 < rows.shape[0] <= cuda_kernels.load().decode_chunk_limit(
@@ -331,8 +325,6 @@ def test_weight_only_gemm_strided_and_batched_x(lib, m):
 
 
 def test_weight_only_gemm_via_torch_op_and_cuda_graph(lib):
-    from trtcompile.ops import cuda_kernels
-
     cuda_kernels.register_cuda_impls()
     qweight, scales, z = make_weight(512, 1024, 4, 128, True, seed=1)
     x = torch.randn(8, 1024, device=DEV).to(torch.bfloat16)

@@ -258,9 +258,10 @@ class KernelLibrary:
         step = m
         if bits == 4 and _GEMV_MAX_M < m <= self.decode_chunk_limit(n, k):
             step = _GEMV_MAX_M
+        stream = torch.cuda.current_stream(x.device).cuda_stream
         for r in range(0, m, step):
             self._weight_only_rows(x2[r:r + step], qweight, scales, zeros, bits, group_size,
-                                   y[r:r + step])
+                                   y[r:r + step], stream)
         return y.reshape(*lead, n)
 
     def decode_chunk_limit(self, n: int, k: int) -> int:
@@ -271,11 +272,10 @@ class KernelLibrary:
 
     def _weight_only_rows(self, x2: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
                           zeros: torch.Tensor | None, bits: int, group_size: int,
-                          y: torch.Tensor) -> None:
+                          y: torch.Tensor, stream: int) -> None:
         """y [m, n] = x2 [m, k] (rows 16-byte aligned) @ dequant(W) by the kernel for m rows."""
         m, k = x2.shape
         n = y.shape[1]
-        stream = torch.cuda.current_stream(x2.device).cuda_stream
         if self.mma_gemv_fits(x2.device, m, n, k, bits, group_size):
             packed = self.repacked_weights.get(qweight, bits)
             slab_pairs = self.slab_pairs.get(scales, zeros)
