@@ -9,12 +9,17 @@ from HBM, as in a model whose weights exceed L2, and host launch overhead is exc
   python3 benchmarks/bench_quant.py [--json PATH] [--quick] [--decode] [--prefill-only]
                                    [--compare-tiled] [--tile-tokens 128,256]
                                    [--model-shapes llama-3.1-8b,llama-3.2-1b]
+                                   [--split-sweep llama-3.1-8b,llama-3.2-1b]
 
 --decode: only the decode sizes (M <= 32), with the fused gate/up shape of llama-3.1-8b as a
 third; --prefill-only: only M > 32. --compare-tiled adds, for M > 32 on Hopper, rows of the
 generic tiled kernel (natural code layout) beside the wgmma kernel on repacked codes, and where
 the tensor-core int4 GEMV runs (17-32 tokens on wide projections) rows of the CUDA-core GEMV;
 --tile-tokens times the wgmma kernel once per token tile (default: its own choice).
+--split-sweep: the Hopper prefill kernel (chunking off) on every projection of the named model
+shapes at 48-256 tokens, int8 per channel and int4 g128, by token tile x K split: one line per
+case with bf16, the kernel's own choice, the unsplit launch of before (256-token tiles for
+groups, 128 per channel) and the fastest pair.
 """
 
 from __future__ import annotations
@@ -139,8 +144,9 @@ def bench_model_shapes(lib, timer, rows, shape_names, groups=(128, 32)):
     from bench_fp8_decode_gemm import projection_shapes
 
     settings = {m: [(p, dict(mma_gemv=p)) for p in ("never", "always", "auto")] for m in DECODE_M}
-    for m in (48, 64, 128, 256):
-        settings[m] = [("auto", {}), ("prefill kernels", dict(decode_chunk_rows=0))]
+    for m in SPLIT_M:
+        settings[m] = [("auto", {}), ("prefill kernels", dict(decode_chunk_rows=0)),
+                       ("prefill unsplit t256", dict(UNSPLIT, packed_tile_tokens=256))]
     for shape_name in shape_names:
         for proj, (k, n) in projection_shapes(shape_name)[0].items():
             w16 = torch.randn(k, n, device=DEV, dtype=BF16) / 64
@@ -174,6 +180,45 @@ def bench_model_shapes(lib, timer, rows, shape_names, groups=(128, 32)):
             del w16
 
 
+SPLIT_M = (48, 64, 128, 256)
+UNSPLIT = dict(decode_chunk_rows=0, packed_k_splits=1)   # the prefill kernel before K splits
+
+
+def bench_split_sweep(lib, timer, rows, shape_names):
+    """--split-sweep: the wgmma prefill kernel at SPLIT_M tokens by token tile x K split."""
+    from bench_fp8_decode_gemm import projection_shapes
+
+    combos = [(t, sp) for t in (64, 128, 256) for sp in (1, 2, 4, 8)]
+    print(f"{'shape':28} {'variant':9} {'M':>4} {'bf16':>7} {'auto':>7} {'before':>7} "
+          f"{'best':>7} {'(tile, splits)':>15}")
+    for shape_name in shape_names:
+        for proj, (k, n) in projection_shapes(shape_name)[0].items():
+            w16 = torch.randn(k, n, device=DEV, dtype=BF16) / 64
+            for variant, bits, group in (("int8", 8, 0), ("int4 g128", 4, 128)):
+                q, s, z = quantized_weight(k, n, bits, group, bits == 4)
+                for m in SPLIT_M:
+                    x = torch.randn(m, k, device=DEV, dtype=BF16)
+                    t_ref = timer.us(lambda: torch.matmul(x, w16))
+                    times, chunk_rows = {}, lib.decode_chunk_rows
+                    for tile, splits in [(0, 0)] + combos:
+                        lib.decode_chunk_rows = 0
+                        lib.packed_tile_tokens, lib.packed_k_splits = tile, splits
+                        try:
+                            times[tile, splits] = timer.us(
+                                lambda: lib.weight_only_gemm(x, q, s, z, bits, group))
+                        finally:
+                            lib.packed_tile_tokens = lib.packed_k_splits = 0
+                            lib.decode_chunk_rows = chunk_rows
+                    best = min(combos, key=times.get)
+                    before = times[256 if group else 128, 1]
+                    name = f"{shape_name} {proj} {k}x{n}"
+                    print(f"{name:28} {variant:9} {m:4d} {t_ref:7.1f} {times[0, 0]:7.1f} "
+                          f"{before:7.1f} {times[best]:7.1f} {str(best):>15}")
+                    rows.append(dict(shape=name, m=m, variant=variant, bf16_us=t_ref,
+                                     times={f"{t},{sp}": v for (t, sp), v in times.items()}))
+            del w16
+
+
 def bench_quantize(lib, timer, rows):
     r, k = 8192, 4096
     x = torch.randn(r, k, device=DEV, dtype=BF16)
@@ -202,6 +247,9 @@ def main() -> int:
                     help="comma-separated model shapes of the reference workload (e.g. "
                          "llama-3.1-8b,llama-3.2-1b): only int4 on their projections, M <= 256, "
                          "by each kernel choice")
+    ap.add_argument("--split-sweep", default="",
+                    help="comma-separated model shapes: the prefill kernel by token tile x K "
+                         "split at 48-256 tokens")
     ap.add_argument("--compare-tiled", action="store_true",
                     help="also time the kernels the default replaced: the generic tiled one "
                          "where the wgmma one runs, the CUDA-core GEMV where the tensor-core one")
@@ -215,6 +263,12 @@ def main() -> int:
     timer = Timer(10 if args.quick else args.repeats)
     rows: list[dict] = []
     tiles = tuple(int(t) for t in args.tile_tokens.split(","))
+    if args.split_sweep:
+        bench_split_sweep(lib, timer, rows, args.split_sweep.split(","))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"card": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
+        return 0
     if args.model_shapes:
         bench_model_shapes(lib, timer, rows, args.model_shapes.split(","))
         sizes = []

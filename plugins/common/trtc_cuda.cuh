@@ -43,9 +43,11 @@ inline int sm_count() {
 constexpr int kSmemAlign = 128;
 // (An offset added to the __shared__ array, not a rounded integer cast back to a pointer: the
 // compiler keeps the shared address space, and with it 32-bit addressing and its registers.)
+// kAlign: a power of two (1024 for wgmma's 128-byte-swizzled tiles).
+template <unsigned kAlign = kSmemAlign>
 __device__ __forceinline__ unsigned char* align_smem(unsigned char* p) {
   const unsigned at = static_cast<unsigned>(__cvta_generic_to_shared(p));
-  return p + ((kSmemAlign - (at & (kSmemAlign - 1))) & (kSmemAlign - 1));
+  return p + ((kAlign - (at & (kAlign - 1))) & (kAlign - 1));
 }
 
 template <typename T> __device__ __forceinline__ float to_float(T x);

@@ -96,15 +96,17 @@ int trtc_weight_only_gemm(const void* x, int64_t x_stride, const void* qweight,
 
 // The same product on Hopper (sm_90a) for M > 32 (prefill), with the codes repacked by
 // trtcompile/ops/quant_kernels.py repack_for_wgmma: packed uint8 [ceil(N/128)*8,
-// ceil(K/64), 1024 (int8) | 512 (int4)]. tile_tokens: 128, 256 or 0 (default). Other operands
-// as trtc_weight_only_gemm. trtc_weight_only_gemm_packed_supported(): 1 where the current
+// ceil(K/64), 1024 (int8) | 512 (int4)]. tile_tokens: 64, 128, 256 or 0 (default: the smallest
+// that holds M up to 128 tokens). k_splits: blocks that split K per tile (a cluster summing in
+// distributed shared memory): 1, 2, 4, 8 or 0 (default: as many as keep every block resident
+// at once, at least 4 k-steps of 64 each). Other operands as trtc_weight_only_gemm. trtc_weight_only_gemm_packed_supported(): 1 where the current
 // device runs it (compute capability 9.0 and sm_90a code in this library), else 0.
 int trtc_weight_only_gemm_packed_supported(void);
 int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, const void* packed,
                                  const float* scales, const float* zeros, const void* group_pairs,
                                  void* y, int64_t m, int32_t n, int32_t k, int32_t bits,
-                                 int32_t group_size, int32_t tile_tokens, trtc_dtype dtype,
-                                 cudaStream_t stream);
+                                 int32_t group_size, int32_t tile_tokens, int32_t k_splits,
+                                 trtc_dtype dtype, cudaStream_t stream);
 
 // Decode batches of int4 codes with power-of-two groups (group_size >= 32) on Hopper (sm_90a):
 // y [m, n] = x [m, k] @ dequant(W)^T for m <= 32 and k % 64 == 0, on the tensor cores, with

@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
   constexpr uint32_t kSlab = BN * 128;  // bytes of one 64-column slab of a tile
   const Swizzled128<BN> swz;
   extern __shared__ unsigned char smem_raw[];
-  T* Ks = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
+  T* Ks = reinterpret_cast<T*>(align_smem<1024>(smem_raw));  // (keeps the shared address space)
   T* Vs = Ks + STAGES * TILE;
   T* Qs = Ks + (STAGES - 1) * TILE;
   allow_next_kernel();  // the decode kernel after this one (see Args::write_done)

@@ -76,7 +76,7 @@ __global__ void __launch_bounds__(kThreads, blocks_per_sm<BT, STAGES>()) fp8_gem
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   Tiles<BT, STAGES>& sm =
-      *reinterpret_cast<Tiles<BT, STAGES>*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
+      *reinterpret_cast<Tiles<BT, STAGES>*>(align_smem<1024>(smem_raw));
   constexpr int kAcc = BT / 2, kDepth = STAGES - 2;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const int g = lane >> 2, t = lane & 3;

@@ -6,7 +6,11 @@
 // fragments of one thread are one 16-byte chunk (int4) or two (int8), so they load with plain
 // vector loads and dequantize straight into registers; W is never materialized anywhere.
 // Codes, activations and group scales of each 64-wide k step stream in through a 4-stage
-// cp.async pipeline.
+// cp.async pipeline. Blocks of 64, 128 or 256 tokens; where the tiles alone leave SMs idle
+// (prefill chunks of a few dozen tokens: one block per 128 channels), K is split over a
+// thread-block cluster of up to 8 blocks that sum their float32 tiles through distributed
+// shared memory, so no workspace and no second kernel.
+#include "../common/cluster.cuh"
 #include "../common/wgmma.cuh"
 #include "async_copy.cuh"
 #include "weight_only.cuh"
@@ -22,6 +26,10 @@ constexpr int kStages = 4;
 
 // Code bytes of one 16-row block per step.
 template <int BITS> constexpr int kBlockBytes = 16 * kStepK * BITS / 8;
+
+// The float32 tile [token][channel] each block stages its sums in at the end (over the ring);
+// 4 floats of padding per row: lanes g of one store hit distinct banks.
+constexpr int kOutStride = kRows + 4;
 
 // Shared memory of one block (BT tokens): kStages of (activations, codes, group words).
 template <int BT, int BITS, bool kGroups>
@@ -63,16 +71,19 @@ __device__ __forceinline__ void a_fragment(const uint32_t* codes, int s, uint32_
 // results with 256 tokens on the H100 (A registers reused early?); with group scales ptxas
 // serialized every wgmma of it (C7514).
 // kPairs (with kGroups): the group words are packed pairs, else float32 scales and zeros.
+// Cluster rank r (of the cluster's size along z) runs steps [r * per_split, (r + 1) * per_split).
 template <typename T, int BT, int BITS, bool kGroups, bool kPairs>
-__global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
-    wgmma_kernel(Problem p, int steps) {
+__global__ void __launch_bounds__(kThreads, BT == 256 ? 1 : 2)
+    wgmma_kernel(Problem p, int steps, int per_split) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   using Tiles = WgTiles<BT, BITS, kGroups>;
-  Tiles& sm = *reinterpret_cast<Tiles*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
+  unsigned char* base = align_smem<1024>(smem_raw);  // (keeps the shared address space)
+  Tiles& sm = *reinterpret_cast<Tiles*>(base);
   constexpr int CB = kBlockBytes<BITS>;
-  constexpr int kHalves = BT / 128;  // m64n128 MMAs per k16 and warpgroup
-  constexpr int kDepth = kStages - 1;  // stages loading ahead of the one computed
+  constexpr int kN = BT < 128 ? BT : 128;  // tokens per MMA (wgmma's N)
+  constexpr int kHalves = BT / kN;         // MMAs per k16 and warpgroup
+  constexpr int kDepth = kStages - 1;      // stages loading ahead of the one computed
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BT;
@@ -81,6 +92,9 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
   const T* x = static_cast<const T*>(p.x);
   const int groups = kGroups ? p.k / p.group_size : 1;
   const uint32_t flip = (BITS == 4 && p.zeros == nullptr) ? 0x00080008u : 0u;
+  const unsigned splits = cluster_size(), rank = cluster_rank();
+  const int k_first = static_cast<int>(rank) * per_split;
+  const int k_steps = max(0, min(steps, k_first + per_split) - k_first);
 
   // This thread's copies, fixed but for k: x chunk c (of 8 in a 128-byte row) of tokens
   // x_row + 32i; code chunk `part` of row blocks code_rb + (kThreads / (CB / 16)) i.
@@ -123,24 +137,24 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
     }
   };
 
-  float acc[kHalves][64];
+  float acc[kHalves][kN / 2];
 #pragma unroll
   for (int h = 0; h < kHalves; ++h)
 #pragma unroll
-    for (int i = 0; i < 64; ++i) acc[h][i] = 0.f;
+    for (int i = 0; i < kN / 2; ++i) acc[h][i] = 0.f;
 
 #pragma unroll
   for (int s = 0; s < kDepth; ++s) {
-    if (s < steps) issue(s, s);
+    if (s < k_steps) issue(s, k_first + s);
     cp_async_commit();  // one group per stage, empty or not, keeps the wait count uniform
   }
   const uint32_t x_base = static_cast<uint32_t>(__cvta_generic_to_shared(&sm.x[0][0]));
-  for (int kt = 0; kt < steps; ++kt) {
+  for (int kt = 0; kt < k_steps; ++kt) {
     const int slot = kt % kStages;
     cp_async_wait<kDepth - 1>();
     fence_async_shared();  // this thread's copies, visible to the tensor cores' reads
     __syncthreads();
-    if (kt + kDepth < steps) issue((kt + kDepth) % kStages, kt + kDepth);
+    if (kt + kDepth < k_steps) issue((kt + kDepth) % kStages, k_first + kt + kDepth);
     cp_async_commit();
 
     uint32_t codes[BITS == 8 ? 8 : 4];
@@ -164,8 +178,11 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
       a_fragment<T, BITS, kGroups>(codes, s, flip, pair_lo[s], pair_hi[s], a);
       wgmma_fence();
 #pragma unroll
-      for (int h = 0; h < kHalves; ++h)
-        wgmma_m64n128k16_rs<T>(acc[h], a, swizzled_desc(x_slot + h * 128 * 128 + 32 * s), 1);
+      for (int h = 0; h < kHalves; ++h) {
+        const uint64_t desc = swizzled_desc(x_slot + h * 128 * 128 + 32 * s);
+        if constexpr (kN == 128) wgmma_m64n128k16_rs<T>(acc[h], a, desc, 1);
+        else wgmma_m64n64k16_rs<T, false>(acc[h], a, desc, 1);
+      }
     }
     wgmma_commit();
     wgmma_wait<0>();  // the slot is reloaded after the next barrier
@@ -173,11 +190,11 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
   cp_async_wait<0>();
   __syncthreads();
 
-  // accumulator 4j + c of lane (g, t) in half h: channel row (+8 for c >= 2), token
-  // 128h + 8j + 2t + (c & 1). Staged through shared memory as [token][channel] so that the
-  // stores to y are 16-byte rows of channels.
-  constexpr int LD = kRows + 8;
-  T* out = reinterpret_cast<T*>(&sm.x[0][0]);
+  // Accumulator 4j + c of lane (g, t) in MMA h: channel row (+8 for c >= 2), token
+  // kN h + 8j + 2t + (c & 1). Staged in float32 through shared memory as [token][channel];
+  // then cluster rank r sums rows [r, r + 1) * BT / splits of the tile over the cluster's
+  // blocks, in rank order, and stores them to y as 16-byte rows of channels.
+  float* out = reinterpret_cast<float*>(base);
   float s_lo = 1.f, s_hi = 1.f;
   if constexpr (!kGroups) {
     s_lo = n0 + row < p.n ? __ldg(p.scales + n0 + row) : 0.f;
@@ -186,29 +203,42 @@ __global__ void __launch_bounds__(kThreads, BT == 128 ? 2 : 1)
 #pragma unroll
   for (int h = 0; h < kHalves; ++h)
 #pragma unroll
-    for (int j = 0; j < 16; ++j)
+    for (int j = 0; j < kN / 8; ++j)
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
-        const int token = 128 * h + 8 * j + 2 * t + (c & 1);
-        out[token * LD + row + 8 * (c >> 1)] = from_float<T>(acc[h][4 * j + c] * (c >> 1 ? s_hi : s_lo));
+        const int token = kN * h + 8 * j + 2 * t + (c & 1);
+        out[token * kOutStride + row + 8 * (c >> 1)] = acc[h][4 * j + c] * (c >> 1 ? s_hi : s_lo);
       }
-  __syncthreads();
+  cluster_arrive();
+  cluster_wait();  // every block's tile is staged
   T* y = static_cast<T*>(p.y);
   const bool vec = p.n % 8 == 0;
-#pragma unroll
-  for (int i = 0; i < BT * (kRows / 8) / kThreads; ++i) {
-    const int idx = tid + kThreads * i, r = idx >> 4, c = idx & 15;
+  const int span = BT / splits;
+  for (int idx = tid; idx < span * (kRows / 8); idx += kThreads) {
+    const int r = static_cast<int>(rank) * span + idx / (kRows / 8), c = idx % (kRows / 8);
     const int64_t token = m0 + r;
     const int n = n0 + 8 * c;
     if (token >= p.m || n >= p.n) continue;
-    const T* src = out + r * LD + 8 * c;
+    const float* src = out + r * kOutStride + 8 * c;
+    float4 lo = load_shared_remote4(src, 0), hi = load_shared_remote4(src + 4, 0);
+    for (unsigned o = 1; o < splits; ++o) {
+      const float4 a = load_shared_remote4(src, o), b = load_shared_remote4(src + 4, o);
+      lo.x += a.x, lo.y += a.y, lo.z += a.z, lo.w += a.w;
+      hi.x += b.x, hi.y += b.y, hi.z += b.z, hi.w += b.w;
+    }
+    const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
     T* dst = y + token * p.n + n;
     if (vec) {
-      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+      alignas(16) T e[8];
+#pragma unroll
+      for (int i = 0; i < 8; ++i) e[i] = from_float<T>(v[i]);
+      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(e);
     } else {
-      for (int e = 0; e < 8 && n + e < p.n; ++e) dst[e] = src[e];
+      for (int i = 0; i < 8 && n + i < p.n; ++i) dst[i] = from_float<T>(v[i]);
     }
   }
+  cluster_arrive();
+  cluster_wait();  // no block leaves while the others still read its shared memory
 #else
   __trap();  // launched only where binaryVersion is 90 (see wgmma_ready)
 #endif
@@ -220,28 +250,58 @@ bool wgmma_ready() {
   return wgmma_binary_ready(wgmma_kernel<__nv_bfloat16, 128, 8, false, false>, checked, ready);
 }
 
+template <int BT, int BITS, bool kGroups>
+constexpr size_t kWgSmem =  // the ring, or the float32 tile staged over it; + alignment slack
+    (sizeof(WgTiles<BT, BITS, kGroups>) > sizeof(float) * BT * kOutStride ? sizeof(WgTiles<BT, BITS, kGroups>)
+                                                                           : sizeof(float) * BT * kOutStride) + 1024;
+
+// splits: blocks per cluster along K (a power of two up to 8), 0 to choose: the most that keep
+// the launch within 1.5 blocks per SM and give each block at least 8 steps of K. The rule was
+// fitted on the H100 (bench_quant.py --split-sweep, the projections of llama-3.1-8b and -3.2-1b
+// at 48-256 tokens, int8 and int4 g128): within 5% of the best tile and split on average.
+constexpr int kMinSplitSteps = 8;
 template <typename T, int BT, int BITS, bool kGroups, bool kPairs>
-int launch_wgmma_as(const Problem& p, cudaStream_t stream) {
-  constexpr size_t smem = sizeof(WgTiles<BT, BITS, kGroups>) + 1024;  // + alignment slack
+int launch_wgmma_as(const Problem& p, int splits, cudaStream_t stream) {
+  constexpr size_t smem = kWgSmem<BT, BITS, kGroups>;
+  auto kernel = wgmma_kernel<T, BT, BITS, kGroups, kPairs>;
   static std::atomic<uint64_t> opted{0};
-  const int e = opt_in_shared_memory(wgmma_kernel<T, BT, BITS, kGroups, kPairs>, smem, opted);
+  const int e = opt_in_shared_memory(kernel, smem, opted);
   if (e) return e;
-  const dim3 grid(static_cast<unsigned>((p.m + BT - 1) / BT), (p.n + kRows - 1) / kRows);
+  const dim3 tiles(static_cast<unsigned>((p.m + BT - 1) / BT), (p.n + kRows - 1) / kRows);
   const int steps = (p.k + kStepK - 1) / kStepK;
-  wgmma_kernel<T, BT, BITS, kGroups, kPairs><<<grid, kThreads, smem, stream>>>(p, steps);
-  return static_cast<int>(cudaGetLastError());
+  if (splits == 0) {
+    const int64_t blocks = static_cast<int64_t>(tiles.x) * tiles.y, slots = 3 * sm_count() / 2;
+    splits = 1;
+    while (2 * splits <= kMaxClusterCtas && blocks * 2 * splits <= slots && steps >= 2 * splits * kMinSplitSteps)
+      splits *= 2;
+  }
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(tiles.x, tiles.y, splits);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = 1;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = splits;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  const int per_split = (steps + splits - 1) / splits;
+  return static_cast<int>(cudaLaunchKernelEx(&cfg, kernel, p, steps, per_split));
 }
 
 template <typename T, int BT, int BITS>
-int launch_wgmma_bits(const Problem& p, cudaStream_t stream) {
-  if (p.group_size == 0) return launch_wgmma_as<T, BT, BITS, false, false>(p, stream);
-  return p.pairs ? launch_wgmma_as<T, BT, BITS, true, true>(p, stream)
-                 : launch_wgmma_as<T, BT, BITS, true, false>(p, stream);
+int launch_wgmma_bits(const Problem& p, int splits, cudaStream_t stream) {
+  if (p.group_size == 0) return launch_wgmma_as<T, BT, BITS, false, false>(p, splits, stream);
+  return p.pairs ? launch_wgmma_as<T, BT, BITS, true, true>(p, splits, stream)
+                 : launch_wgmma_as<T, BT, BITS, true, false>(p, splits, stream);
 }
 
 template <typename T, int BT>
-int launch_wgmma_tokens(const Problem& p, cudaStream_t stream) {
-  return p.bits == 8 ? launch_wgmma_bits<T, BT, 8>(p, stream) : launch_wgmma_bits<T, BT, 4>(p, stream);
+int launch_wgmma_tokens(const Problem& p, int splits, cudaStream_t stream) {
+  return p.bits == 8 ? launch_wgmma_bits<T, BT, 8>(p, splits, stream)
+                     : launch_wgmma_bits<T, BT, 4>(p, splits, stream);
 }
 
 }  // namespace
@@ -257,24 +317,30 @@ extern "C" int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, con
                                             const void* group_pairs, void* y, int64_t m,
                                             int32_t n, int32_t k, int32_t bits,
                                             int32_t group_size, int32_t tile_tokens,
-                                            trtc_dtype dtype, cudaStream_t stream) {
+                                            int32_t k_splits, trtc_dtype dtype,
+                                            cudaStream_t stream) {
   using namespace trtc;
   const bool shape_ok = m >= 0 && n > 0 && k > 0 && k % 8 == 0 && x_stride >= k &&
                         x_stride % 8 == 0 && (bits == 8 || bits == 4) && group_size >= 0 &&
                         (group_size == 0 || (group_size % 16 == 0 && k % group_size == 0)) &&
                         (zeros == nullptr || group_size > 0) && scales != nullptr &&
-                        (tile_tokens == 0 || tile_tokens == 128 || tile_tokens == 256);
+                        (tile_tokens == 0 || tile_tokens == 64 || tile_tokens == 128 ||
+                         tile_tokens == 256) &&
+                        (k_splits == 0 || k_splits == 1 || k_splits == 2 || k_splits == 4 ||
+                         k_splits == 8);
   if (!shape_ok || !aligned16(x) || !aligned16(packed) || !aligned16(y)) return cudaErrorInvalidValue;
   if (m == 0) return cudaSuccess;
   woq::Problem p{x, x_stride, static_cast<const uint8_t*>(packed), scales, zeros,
                  static_cast<const uint32_t*>(group_pairs), y, m, n, k, bits, group_size};
-  // Measured on the H100 (bench_quant.py --tile-tokens 128,256): 256 tokens for group scales,
-  // 128 (two blocks per SM) for per-channel scales.
-  const int bt = tile_tokens ? tile_tokens : group_size > 0 ? 256 : 128;
+  // Measured on the H100: past 256 tokens (bench_quant.py --tile-tokens 128,256), 256 for
+  // group scales and 128 (two blocks per SM) for per-channel scales; below (--split-sweep), 64
+  // up to 64 tokens, else 128, with K split as launch_wgmma_as chooses.
+  const int bt = tile_tokens ? tile_tokens : m <= 64 ? 64 : m <= 256 || group_size == 0 ? 128 : 256;
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    return bt == 128 ? woq::launch_wgmma_tokens<T, 128>(p, stream)
-                     : woq::launch_wgmma_tokens<T, 256>(p, stream);
+    if (bt == 64) return woq::launch_wgmma_tokens<T, 64>(p, k_splits, stream);
+    return bt == 128 ? woq::launch_wgmma_tokens<T, 128>(p, k_splits, stream)
+                     : woq::launch_wgmma_tokens<T, 256>(p, k_splits, stream);
   };
   if (dtype == TRTC_F16) return run(__half{});
   if (dtype == TRTC_BF16) return run(__nv_bfloat16{});

@@ -250,27 +250,30 @@ def test_weight_only_gemm_k_not_multiple_of_16(lib, bits, group, zeros, m):
                bits, group)
 
 
-@pytest.mark.parametrize("tokens", [128, 256])
+@pytest.mark.parametrize("tokens,splits", [(0, 0), (64, 1), (64, 8), (128, 2), (128, 4),
+                                           (256, 1), (256, 8)])
 @pytest.mark.parametrize("dtype", HALF)
 @pytest.mark.parametrize("bits,group,zeros", [(8, 0, False), (4, 32, True), (4, 128, True),
                                               (4, 0, False), (8, 16, False)])
-@pytest.mark.parametrize("n,k,m", [(300, 200, 257), (128, 4096, 40)])
-def test_weight_only_gemm_prefill_tiles_and_tails(lib, tokens, dtype, bits, group, zeros, n, k,
-                                                  m):
-    """M > 32 on the Hopper kernel (repacked codes) with either token tile: N and K off its
-    128-row and 64-k steps, N % 8 != 0 (no 16-byte stores), partial token tiles. Elsewhere
-    (or when the library has no sm_90a code) the generic tiled kernel answers the same."""
+@pytest.mark.parametrize("n,k,m", [(300, 200, 257), (128, 4096, 40), (200, 1024, 100)])
+def test_weight_only_gemm_prefill_tiles_and_tails(lib, tokens, splits, dtype, bits, group, zeros,
+                                                  n, k, m):
+    """M > 32 on the Hopper kernel (repacked codes) with each token tile and K split (a cluster
+    of 1-8 blocks; the default picks both): N and K off its 128-row and 64-k steps, N % 8 != 0
+    (no 16-byte stores), partial token tiles, more splits than K has 64-k steps (blocks with
+    nothing to add). Elsewhere (or when the library has no sm_90a code) the generic tiled kernel
+    answers the same."""
     if group and k % group:
         pytest.skip("group does not divide K")
     qweight, scales, z = make_weight(n, k, bits, group, zeros, seed=n + k + group)
     x = torch.randn(m, k, device=DEV).to(dtype)
-    lib.packed_tile_tokens = tokens
+    lib.packed_tile_tokens, lib.packed_k_splits = tokens, splits
     lib.decode_chunk_rows = 0        # int4 at 40 tokens: this kernel, not 32-token chunks
     try:
         check_gemm(lib.weight_only_gemm(x, qweight, scales, z, bits, group), x, qweight, scales,
                    z, bits, group)
     finally:
-        lib.packed_tile_tokens = 0
+        lib.packed_tile_tokens = lib.packed_k_splits = 0
         lib.decode_chunk_rows = _DECODE_CHUNK_ROWS
 
 
@@ -278,14 +281,14 @@ def test_weight_only_gemm_prefill_tiles_and_tails(lib, tokens, dtype, bits, grou
 @pytest.mark.parametrize("group,zeros", [(128, True), (32, False)])
 @pytest.mark.parametrize("n,k", [(4100, 256), (200, 576)])
 def test_weight_only_gemm_int4_decode_chunks(lib, dtype, group, zeros, n, k):
-    """int4 at 33-128 tokens (33-64 where N >= 4K: 4100 x 256) runs as 32-token chunks of the
-    decode kernels (a last chunk of 1-31 rows included; where N > K the 32-row chunks take the
-    tensor-core GEMV, the rest the CUDA-core one); beyond that, and with chunking turned off, the
-    prefill kernels. Every way agrees with the references."""
+    """int4 at 33-64 tokens where N >= 4K (4100 x 256) runs as 32-token chunks of the decode
+    kernels (a last chunk of 1-31 rows included; where N > K the 32-row chunks take the
+    tensor-core GEMV, the rest the CUDA-core one); beyond that, elsewhere (200 x 576) and with
+    chunking turned off, the prefill kernels. Every way agrees with the references."""
     if k % group:
         pytest.skip("group does not divide K")
     qweight, scales, z = make_weight(n, k, 4, group, zeros, seed=n + group)
-    assert lib.decode_chunk_limit(n, k) == (64 if n >= 4 * k else 128)
+    assert lib.decode_chunk_limit(n, k) == (64 if n >= 4 * k else 0)
     x_all = torch.randn(129, k, device=DEV).to(dtype)
     for m in (33, 64, 100, 128, 129):
         x = x_all[:m]

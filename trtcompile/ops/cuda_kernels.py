@@ -29,13 +29,12 @@ _QUANTIZED_POOLS = (torch.float8_e4m3fn, torch.int8)
 # (docs/benchmarks.md, session 11).
 _MMA_GEMV_ROWS = (17, 32)
 _GEMV_MAX_M = 32          # weight_only_gemm: larger M is prefill, run by a tiled kernel
-# ... except int4 at 33-128 tokens (33-64 where N >= 4K), which runs as 32-token chunks of the
-# decode kernels: the prefill kernels launch one block per 128 channels and token tile, too few
-# for a decode batch. H100, llama-3.1-8b int4 g128, chunks against the prefill kernels: o 31-78
-# vs 110 us at 48-128 tokens, down 73-186 vs 341-351, q/k/v 37-72 vs 110-111; gate_up 90-104 vs
-# 197-202 at 48-64 but 205-247 vs 191-207 at 128 (docs/benchmarks.md, session 11).
-_DECODE_CHUNK_ROWS = 128
-_DECODE_CHUNK_ROWS_WIDE = 64
+# ... except int4 at 33-64 tokens on a weight at least 4 times wider than deep (N >= 4K: the
+# fused gate/up), which runs as 32-token chunks of the decode kernels. H100, int4 g128 at 48 / 64
+# tokens: llama-3.1-8b gate_up 90 / 102 us in chunks against 110 / 109 for the prefill kernel
+# with K split; every other projection of the 8B and 1B shapes is as fast or faster with the
+# split prefill kernel, up to 2x at 128 tokens (docs/benchmarks.md, session 12).
+_DECODE_CHUNK_ROWS = 64
 FP8_GEMM_MAX_ROWS = 64    # fp8_gemm: larger batches run torch._scaled_mm (faster there)
 _FP8_GEMM_KERNEL_ROWS = 256   # the most rows the kernel takes (its widest token tile)
 
@@ -116,7 +115,7 @@ class KernelLibrary:
         self._woq.argtypes = [p, i64, p, p, p, p, p, i64, i32, i32, i32, i32, ctypes.c_int, p]
         self._woq.restype = ctypes.c_int
         self._woq_packed = lib.trtc_weight_only_gemm_packed
-        self._woq_packed.argtypes = [p, i64, p, p, p, p, p, i64, i32, i32, i32, i32, i32,
+        self._woq_packed.argtypes = [p, i64, p, p, p, p, p, i64, i32, i32, i32, i32, i32, i32,
                                      ctypes.c_int, p]
         self._woq_packed.restype = ctypes.c_int
         self._woq_packed_supported = lib.trtc_weight_only_gemm_packed_supported
@@ -124,7 +123,8 @@ class KernelLibrary:
         self._packed_devices: dict[int, bool] = {}
         self.repacked_weights = quant_kernels.RepackedWeightCache()
         self.use_packed_gemm = True     # False: M > 32 runs the generic tiled kernel too
-        self.packed_tile_tokens = 0     # 128 or 256 tokens per block; 0: the kernel's default
+        self.packed_tile_tokens = 0     # 64, 128 or 256 tokens per block; 0: the kernel's default
+        self.packed_k_splits = 0        # 1, 2, 4 or 8 blocks splitting K; 0: the kernel's choice
         self._quant = lib.trtc_quantize_per_token
         self._quant.argtypes = [p, i64, p, p, i64, i32, ctypes.c_int, ctypes.c_int, p]
         self._quant.restype = ctypes.c_int
@@ -265,10 +265,9 @@ class KernelLibrary:
         return y.reshape(*lead, n)
 
     def decode_chunk_limit(self, n: int, k: int) -> int:
-        """Most int4 rows run as 32-row chunks of the decode kernels for an [N, K] weight."""
-        if n >= 4 * k:
-            return min(self.decode_chunk_rows, _DECODE_CHUNK_ROWS_WIDE)
-        return self.decode_chunk_rows
+        """Most int4 rows run as 32-row chunks of the decode kernels for an [N, K] weight (up
+        to 32: none)."""
+        return self.decode_chunk_rows if n >= 4 * k else 0
 
     def _weight_only_rows(self, x2: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
                           zeros: torch.Tensor | None, bits: int, group_size: int,
@@ -293,7 +292,8 @@ class KernelLibrary:
         if m > _GEMV_MAX_M and self.packed_gemm_on(x2.device):
             packed = self.repacked_weights.get(qweight, bits)
             err = self._woq_packed(x2.data_ptr(), x2.stride(0), packed.data_ptr(), *common,
-                                   self.packed_tile_tokens, _DTYPES[x2.dtype], stream)
+                                   self.packed_tile_tokens, self.packed_k_splits,
+                                   _DTYPES[x2.dtype], stream)
         else:
             err = self._woq(x2.data_ptr(), x2.stride(0), qweight.data_ptr(), *common,
                             _DTYPES[x2.dtype], stream)
