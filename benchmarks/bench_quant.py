@@ -16,7 +16,7 @@ third; --prefill-only: only M > 32. --compare-tiled adds, for M > 32 on Hopper, 
 generic tiled kernel (natural code layout) beside the wgmma kernel on repacked codes, and where
 the tensor-core int4 GEMV runs (17-32 tokens on wide projections) rows of the CUDA-core GEMV;
 --tile-tokens times the wgmma kernel once per token tile (default: its own choice).
---split-sweep: the Hopper prefill kernel (chunking off) on every projection of the named model
+--split-sweep: the Hopper prefill kernel on every projection of the named model
 shapes at 48-256 tokens, int8 per channel and int4 g128, by token tile x K split: one line per
 case with bf16, the kernel's own choice, the unsplit launch of before (256-token tiles for
 groups, 128 per channel) and the fastest pair.
@@ -139,14 +139,14 @@ def bench_model_shapes(lib, timer, rows, shape_names, groups=(128, 32)):
     """--model-shapes: int4 (with zeros) on every projection of the named model shapes of the
     reference workload, beside bf16. At decode sizes (M <= 32) by the CUDA-core GEMV (policy
     "never"), the tensor-core GEMV ("always", where it runs) and the default dispatch ("auto");
-    at 48-256 tokens by the default (32-token chunks up to 128, 64 where N >= 4K) and by the
-    prefill kernels ("prefill kernels": chunking off)."""
+    at 48-256 tokens by the default (the Hopper prefill kernel's own token tile and K split) and
+    by that kernel as it launched before K splits ("unsplit t256")."""
     from bench_fp8_decode_gemm import projection_shapes
 
     settings = {m: [(p, dict(mma_gemv=p)) for p in ("never", "always", "auto")] for m in DECODE_M}
     for m in SPLIT_M:
-        settings[m] = [("auto", {}), ("prefill kernels", dict(decode_chunk_rows=0)),
-                       ("prefill unsplit t256", dict(UNSPLIT, packed_tile_tokens=256))]
+        settings[m] = [("auto", {}),
+                       ("unsplit t256", dict(packed_k_splits=1, packed_tile_tokens=256))]
     for shape_name in shape_names:
         for proj, (k, n) in projection_shapes(shape_name)[0].items():
             w16 = torch.randn(k, n, device=DEV, dtype=BF16) / 64
@@ -181,7 +181,6 @@ def bench_model_shapes(lib, timer, rows, shape_names, groups=(128, 32)):
 
 
 SPLIT_M = (48, 64, 128, 256)
-UNSPLIT = dict(decode_chunk_rows=0, packed_k_splits=1)   # the prefill kernel before K splits
 
 
 def bench_split_sweep(lib, timer, rows, shape_names):
@@ -199,16 +198,14 @@ def bench_split_sweep(lib, timer, rows, shape_names):
                 for m in SPLIT_M:
                     x = torch.randn(m, k, device=DEV, dtype=BF16)
                     t_ref = timer.us(lambda: torch.matmul(x, w16))
-                    times, chunk_rows = {}, lib.decode_chunk_rows
+                    times = {}
                     for tile, splits in [(0, 0)] + combos:
-                        lib.decode_chunk_rows = 0
                         lib.packed_tile_tokens, lib.packed_k_splits = tile, splits
                         try:
                             times[tile, splits] = timer.us(
                                 lambda: lib.weight_only_gemm(x, q, s, z, bits, group))
                         finally:
                             lib.packed_tile_tokens = lib.packed_k_splits = 0
-                            lib.decode_chunk_rows = chunk_rows
                     best = min(combos, key=times.get)
                     before = times[256 if group else 128, 1]
                     name = f"{shape_name} {proj} {k}x{n}"

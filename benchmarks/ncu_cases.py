@@ -7,8 +7,9 @@ one of the later launches, e.g.
         --section SpeedOfLight --section WarpStateStats python3 benchmarks/ncu_cases.py int4_m1
 
 Cases: int4_m1, int4_m8, int4_m16 (WeightOnlyGemm int4 g128 with zeros, 4096 -> 14336),
-int8_m1, int4_m64_gate_up_8b / int4_m64_down_8b_unsplit (the Hopper prefill kernel at 64 tokens
-on llama-3.1-8b's gate_up, and its down projection with K unsplit), decode_bf16_b64 / decode_fp8_b64 / decode_int8_b64 (paged decode, GQA 32/8, head_dim
+int8_m1, int4_m64_gate_up_8b / int4_m64_down_8b_unsplit / int8_m64_down_8b_unsplit (the Hopper
+prefill kernel at 64 tokens on llama-3.1-8b's gate_up, and on its down projection with K
+unsplit), decode_bf16_b64 / decode_fp8_b64 / decode_int8_b64 (paged decode, GQA 32/8, head_dim
 128, ctx 4096), decode_b64_2048 (bf16, ctx 2048), decode_b512_hkv1 (the same bytes with one kv
 head: each block's keys contiguous), sdpa_decode_b64_2048 (torch SDPA over a contiguous cache,
 the reference of decode_b64_2048), prefill_8x512 (bf16, 8 new sequences of 512), prefill_32x128
@@ -61,8 +62,10 @@ CASES = {
     "int4_m8": lambda lib: gemm_case(lib, 8, 4, 128),
     "int4_m16": lambda lib: gemm_case(lib, 16, 4, 128),
     "int8_m1": lambda lib: gemm_case(lib, 1, 8, 0),
-    "int4_m64_gate_up_8b": lambda lib: gemm_case(lib, 64, 4, 128, 4096, 28672, decode_chunk_rows=0),
-    "int4_m64_down_8b_unsplit": lambda lib: gemm_case(lib, 64, 4, 128, 14336, 4096, decode_chunk_rows=0,
+    "int4_m64_gate_up_8b": lambda lib: gemm_case(lib, 64, 4, 128, 4096, 28672),
+    "int4_m64_down_8b_unsplit": lambda lib: gemm_case(lib, 64, 4, 128, 14336, 4096,
+                                                      packed_k_splits=1),
+    "int8_m64_down_8b_unsplit": lambda lib: gemm_case(lib, 64, 8, 0, 14336, 4096,
                                                       packed_k_splits=1),
     "decode_bf16_b64": lambda lib: decode_case(lib, 64, 4096, torch.bfloat16),
     "decode_fp8_b64": lambda lib: decode_case(lib, 64, 4096, torch.float8_e4m3fn),

@@ -31,12 +31,13 @@ template <int BITS> constexpr int kBlockBytes = 16 * kStepK * BITS / 8;
 // 4 floats of padding per row: lanes g of one store hit distinct banks.
 constexpr int kOutStride = kRows + 4;
 
-// Shared memory of one block (BT tokens): kStages of (activations, codes, group words).
-template <int BT, int BITS, bool kGroups>
+// Shared memory of one block (BT tokens): kStages of (activations, codes, group words). The
+// words of a row: per k16 the packed pair (kPairs), or the bits of scale and zero.
+template <int BT, int BITS, bool kGroups, bool kPairs>
 struct WgTiles {
   alignas(1024) unsigned char x[kStages][BT * kStepK * 2];  // [token][k], 128B swizzle
   uint8_t codes[kStages][kRows / 16][kBlockBytes<BITS>];
-  uint32_t words[kGroups ? kStages : 1][kRows][4][2];        // GroupWords per row and k16
+  alignas(16) uint32_t words[kGroups ? kStages : 1][kRows][kPairs ? 4 : 8];
 };
 
 
@@ -77,7 +78,7 @@ __global__ void __launch_bounds__(kThreads, BT == 256 ? 1 : 2)
     wgmma_kernel(Problem p, int steps, int per_split) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
-  using Tiles = WgTiles<BT, BITS, kGroups>;
+  using Tiles = WgTiles<BT, BITS, kGroups, kPairs>;
   unsigned char* base = align_smem<1024>(smem_raw);  // (keeps the shared address space)
   Tiles& sm = *reinterpret_cast<Tiles*>(base);
   constexpr int CB = kBlockBytes<BITS>;
@@ -96,37 +97,50 @@ __global__ void __launch_bounds__(kThreads, BT == 256 ? 1 : 2)
   const int k_first = static_cast<int>(rank) * per_split;
   const int k_steps = max(0, min(steps, k_first + per_split) - k_first);
 
-  // This thread's copies, fixed but for k: x chunk c (of 8 in a 128-byte row) of tokens
-  // x_row + 32i; code chunk `part` of row blocks code_rb + (kThreads / (CB / 16)) i.
+  // This thread's copies, fixed but for k (addresses and bounds worked out once here): x chunk
+  // c (of 8 in a 128-byte row) of tokens x_row + 32i; code chunk `part` of row blocks code_rb +
+  // kCodeStride i; group words of k16 w_s of rows w_row + kThreads / 4 i.
   constexpr int kXCopies = BT * 8 / kThreads, kCodeCopies = kRows / 16 * CB / 16 / kThreads;
+  constexpr int kCodeStride = kThreads / (CB / 16), kWordCopies = kGroups ? kRows * 4 / kThreads : 0;
   const int x_row = tid >> 3, x_c = tid & 7;
   const int x_dst = x_row * 128 + ((x_c ^ (x_row & 7)) << 4);
   const T* x_src = x + (m0 + x_row) * p.x_stride + 8 * x_c;
-  const int64_t tokens_left = p.m - m0 - x_row;  // copies i < tokens_left / 32 hold a token
+  const int64_t x_step = 32 * p.x_stride;                      // between this thread's tokens
+  const int64_t x_tokens = (p.m - m0 - x_row + 31) / 32;       // copies i < x_tokens hold one
   const int code_rb = tid / (CB / 16), code_part = tid % (CB / 16);
-  const uint8_t* code_src = p.qweight + static_cast<int64_t>(n0 / 16 + code_rb) * steps * CB + 16 * code_part;
+  const uint8_t* code_src[kCodeCopies];
+#pragma unroll
+  for (int i = 0; i < kCodeCopies; ++i)
+    code_src[i] = p.qweight + static_cast<int64_t>(n0 / 16 + code_rb + kCodeStride * i) * steps * CB + 16 * code_part;
+  const int w_row = tid >> 2, w_s = tid & 3;
+  int64_t w_at[kWordCopies > 0 ? kWordCopies : 1];  // the row's first group; -1: past N
+#pragma unroll
+  for (int i = 0; i < kWordCopies; ++i) {
+    const int n = n0 + w_row + kThreads / 4 * i;
+    w_at[i] = n < p.n ? static_cast<int64_t>(n) * groups : -1;
+  }
+  const int group_shift = __ffs(p.group_size) - 1;  // group_size a power of two: k >> shift
+  const bool group_pow2 = kGroups && (p.group_size & (p.group_size - 1)) == 0;
 
   auto issue = [&](int slot, int kt) {
     const int k0 = kt * kStepK;
     const bool k_ok = k0 + 8 * x_c < p.k;
 #pragma unroll
     for (int i = 0; i < kXCopies; ++i) {
-      const bool ok = k_ok && 32 * i < tokens_left;
-      cp_async16(&sm.x[slot][x_dst + 32 * 128 * i], ok ? x_src + 32 * i * p.x_stride + k0 : x,
-                 ok ? 16 : 0);
+      const bool ok = k_ok && i < x_tokens;
+      cp_async16(&sm.x[slot][x_dst + 32 * 128 * i], ok ? x_src + i * x_step + k0 : x, ok ? 16 : 0);
     }
 #pragma unroll
     for (int i = 0; i < kCodeCopies; ++i)  // padded: always in range
-      cp_async16(&sm.codes[slot][code_rb + kThreads / (CB / 16) * i][16 * code_part],
-                 code_src + (static_cast<int64_t>(kThreads / (CB / 16) * i) * steps + kt) * CB, 16);
+      cp_async16(&sm.codes[slot][code_rb + kCodeStride * i][16 * code_part], code_src[i] + kt * CB, 16);
     if constexpr (kGroups) {
+      const int k = k0 + 16 * w_s;
+      const int grp = group_pow2 ? k >> group_shift : k / p.group_size;
 #pragma unroll
-      for (int i = 0; i < kRows * 4 / kThreads; ++i) {
-        const int idx = tid + kThreads * i, r = idx >> 2, s = idx & 3;
-        const int k = k0 + 16 * s;
-        const bool ok = n0 + r < p.n && k < p.k;
-        const int64_t at = ok ? static_cast<int64_t>(n0 + r) * groups + k / p.group_size : 0;
-        uint32_t* dst = sm.words[slot][r][s];
+      for (int i = 0; i < kWordCopies; ++i) {
+        const bool ok = w_at[i] >= 0 && k < p.k;
+        const int64_t at = ok ? w_at[i] + grp : 0;
+        uint32_t* dst = &sm.words[slot][w_row + kThreads / 4 * i][kPairs ? w_s : 2 * w_s];
         if constexpr (kPairs) {
           cp_async4(dst, p.pairs + at, ok ? 4 : 0);
         } else {
@@ -162,13 +176,20 @@ __global__ void __launch_bounds__(kThreads, BT == 256 ? 1 : 2)
     *reinterpret_cast<uint4*>(codes) = *reinterpret_cast<const uint4*>(own);
     if constexpr (BITS == 8) *reinterpret_cast<uint4*>(codes + 4) = *reinterpret_cast<const uint4*>(own + 512);
     uint32_t pair_lo[4] = {0, 0, 0, 0}, pair_hi[4] = {0, 0, 0, 0};
-    if constexpr (kGroups) {
+    if constexpr (kGroups) {  // the rows' words in 16-byte reads: 4 pairs, or 2 (scale, zero)
 #pragma unroll
-      for (int s = 0; s < 4; ++s) {
-        const uint32_t* lo = sm.words[slot][row][s];
-        const uint32_t* hi = sm.words[slot][row + 8][s];
-        pair_lo[s] = kPairs ? lo[0] : make_pair<T>(__uint_as_float(lo[0]), __uint_as_float(lo[1]));
-        pair_hi[s] = kPairs ? hi[0] : make_pair<T>(__uint_as_float(hi[0]), __uint_as_float(hi[1]));
+      for (int v = 0; v < (kPairs ? 1 : 2); ++v) {
+        const uint4 lo = *reinterpret_cast<const uint4*>(&sm.words[slot][row][4 * v]);
+        const uint4 hi = *reinterpret_cast<const uint4*>(&sm.words[slot][row + 8][4 * v]);
+        if constexpr (kPairs) {
+          pair_lo[0] = lo.x, pair_lo[1] = lo.y, pair_lo[2] = lo.z, pair_lo[3] = lo.w;
+          pair_hi[0] = hi.x, pair_hi[1] = hi.y, pair_hi[2] = hi.z, pair_hi[3] = hi.w;
+        } else {
+          pair_lo[2 * v] = make_pair<T>(__uint_as_float(lo.x), __uint_as_float(lo.y));
+          pair_lo[2 * v + 1] = make_pair<T>(__uint_as_float(lo.z), __uint_as_float(lo.w));
+          pair_hi[2 * v] = make_pair<T>(__uint_as_float(hi.x), __uint_as_float(hi.y));
+          pair_hi[2 * v + 1] = make_pair<T>(__uint_as_float(hi.z), __uint_as_float(hi.w));
+        }
       }
     }
     const uint32_t x_slot = x_base + slot * BT * kStepK * 2;
@@ -250,19 +271,20 @@ bool wgmma_ready() {
   return wgmma_binary_ready(wgmma_kernel<__nv_bfloat16, 128, 8, false, false>, checked, ready);
 }
 
-template <int BT, int BITS, bool kGroups>
+template <int BT, int BITS, bool kGroups, bool kPairs>
 constexpr size_t kWgSmem =  // the ring, or the float32 tile staged over it; + alignment slack
-    (sizeof(WgTiles<BT, BITS, kGroups>) > sizeof(float) * BT * kOutStride ? sizeof(WgTiles<BT, BITS, kGroups>)
-                                                                           : sizeof(float) * BT * kOutStride) + 1024;
+    (sizeof(WgTiles<BT, BITS, kGroups, kPairs>) > sizeof(float) * BT * kOutStride
+         ? sizeof(WgTiles<BT, BITS, kGroups, kPairs>)
+         : sizeof(float) * BT * kOutStride) + 1024;
 
 // splits: blocks per cluster along K (a power of two up to 8), 0 to choose: the most that keep
 // the launch within 1.5 blocks per SM and give each block at least 8 steps of K. The rule was
 // fitted on the H100 (bench_quant.py --split-sweep, the projections of llama-3.1-8b and -3.2-1b
-// at 48-256 tokens, int8 and int4 g128): within 5% of the best tile and split on average.
+// at 48-256 tokens, int8 and int4 g128): within 5-7% of the best tile and split on average.
 constexpr int kMinSplitSteps = 8;
 template <typename T, int BT, int BITS, bool kGroups, bool kPairs>
 int launch_wgmma_as(const Problem& p, int splits, cudaStream_t stream) {
-  constexpr size_t smem = kWgSmem<BT, BITS, kGroups>;
+  constexpr size_t smem = kWgSmem<BT, BITS, kGroups, kPairs>;
   auto kernel = wgmma_kernel<T, BT, BITS, kGroups, kPairs>;
   static std::atomic<uint64_t> opted{0};
   const int e = opt_in_shared_memory(kernel, smem, opted);
@@ -332,10 +354,14 @@ extern "C" int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, con
   if (m == 0) return cudaSuccess;
   woq::Problem p{x, x_stride, static_cast<const uint8_t*>(packed), scales, zeros,
                  static_cast<const uint32_t*>(group_pairs), y, m, n, k, bits, group_size};
-  // Measured on the H100: past 256 tokens (bench_quant.py --tile-tokens 128,256), 256 for
-  // group scales and 128 (two blocks per SM) for per-channel scales; below (--split-sweep), 64
-  // up to 64 tokens, else 128, with K split as launch_wgmma_as chooses.
-  const int bt = tile_tokens ? tile_tokens : m <= 64 ? 64 : m <= 256 || group_size == 0 ? 128 : 256;
+  // Measured on the H100 (bench_quant.py --split-sweep, --tile-tokens 128,256): 64 up to 64
+  // tokens; 128 up to 256 while those tiles fit the launch (1.5 blocks per SM), K split as
+  // launch_wgmma_as chooses; else 256 for group scales and 128 (two blocks per SM) per channel.
+  const int64_t tiles128 = (m + 127) / 128 * ((n + 127) / 128);
+  const int bt = tile_tokens          ? tile_tokens
+                 : m <= 64            ? 64
+                 : (m <= 256 && 2 * tiles128 <= 3 * sm_count()) || group_size == 0 ? 128
+                                                                                    : 256;
   auto run = [&](auto tag) {
     using T = decltype(tag);
     if (bt == 64) return woq::launch_wgmma_tokens<T, 64>(p, k_splits, stream);

@@ -8,7 +8,7 @@ import torch
 
 from trtcompile.errors import BackendUnavailableError, UnsupportedOpError
 from trtcompile.ops import cuda_kernels, quant_kernels, quant_reference
-from trtcompile.ops.cuda_kernels import _DECODE_CHUNK_ROWS, _DTYPES
+from trtcompile.ops.cuda_kernels import _DTYPES
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -72,14 +72,6 @@ def gemm_references(x, qweight, scales, zeros, bits, group, rounded=None):
     """(the product with the weights the kernels use in float64, the float32 reference);
     rounded: kernel_weight's, by default that of the kernel the dispatch picks for x."""
     if rounded is None:
-        rows = x.reshape(-1, x.shape[-1])
-        k = rows.shape[1]
-        if bits == 4 and 32 < rows.shape[0] <= cuda_kernels.load().decode_chunk_limit(
-                qweight.shape[0], k):   # 32-row chunks, each by its own kernel
-            parts = [gemm_references(rows[r:r + 32], qweight, scales, zeros, bits, group)
-                     for r in range(0, rows.shape[0], 32)]
-            return tuple(torch.cat([p[i] for p in parts]).reshape(*x.shape[:-1], -1)
-                         for i in (0, 1))
         rounded = not runs_tensor_core_gemv(x, qweight, bits, group)
     args = [t.cpu() if t is not None else None for t in (qweight, scales, zeros)]
     xf = x.cpu().double().reshape(-1, x.shape[-1])
@@ -268,37 +260,11 @@ def test_weight_only_gemm_prefill_tiles_and_tails(lib, tokens, splits, dtype, bi
     qweight, scales, z = make_weight(n, k, bits, group, zeros, seed=n + k + group)
     x = torch.randn(m, k, device=DEV).to(dtype)
     lib.packed_tile_tokens, lib.packed_k_splits = tokens, splits
-    lib.decode_chunk_rows = 0        # int4 at 40 tokens: this kernel, not 32-token chunks
     try:
         check_gemm(lib.weight_only_gemm(x, qweight, scales, z, bits, group), x, qweight, scales,
                    z, bits, group)
     finally:
         lib.packed_tile_tokens = lib.packed_k_splits = 0
-        lib.decode_chunk_rows = _DECODE_CHUNK_ROWS
-
-
-@pytest.mark.parametrize("dtype", HALF)
-@pytest.mark.parametrize("group,zeros", [(128, True), (32, False)])
-@pytest.mark.parametrize("n,k", [(4100, 256), (200, 576)])
-def test_weight_only_gemm_int4_decode_chunks(lib, dtype, group, zeros, n, k):
-    """int4 at 33-64 tokens where N >= 4K (4100 x 256) runs as 32-token chunks of the decode
-    kernels (a last chunk of 1-31 rows included; where N > K the 32-row chunks take the
-    tensor-core GEMV, the rest the CUDA-core one); beyond that, elsewhere (200 x 576) and with
-    chunking turned off, the prefill kernels. Every way agrees with the references."""
-    if k % group:
-        pytest.skip("group does not divide K")
-    qweight, scales, z = make_weight(n, k, 4, group, zeros, seed=n + group)
-    assert lib.decode_chunk_limit(n, k) == (64 if n >= 4 * k else 0)
-    x_all = torch.randn(129, k, device=DEV).to(dtype)
-    for m in (33, 64, 100, 128, 129):
-        x = x_all[:m]
-        for chunk_rows in (_DECODE_CHUNK_ROWS, 0):
-            lib.decode_chunk_rows = chunk_rows
-            try:   # the references follow the same dispatch (each 32-row chunk by its kernel)
-                check_gemm(lib.weight_only_gemm(x, qweight, scales, z, 4, group), x, qweight,
-                           scales, z, 4, group)
-            finally:
-                lib.decode_chunk_rows = _DECODE_CHUNK_ROWS
 
 
 @pytest.mark.parametrize("pack", [True, False])

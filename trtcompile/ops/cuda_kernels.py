@@ -29,12 +29,6 @@ _QUANTIZED_POOLS = (torch.float8_e4m3fn, torch.int8)
 # (docs/benchmarks.md, session 11).
 _MMA_GEMV_ROWS = (17, 32)
 _GEMV_MAX_M = 32          # weight_only_gemm: larger M is prefill, run by a tiled kernel
-# ... except int4 at 33-64 tokens on a weight at least 4 times wider than deep (N >= 4K: the
-# fused gate/up), which runs as 32-token chunks of the decode kernels. H100, int4 g128 at 48 / 64
-# tokens: llama-3.1-8b gate_up 90 / 102 us in chunks against 110 / 109 for the prefill kernel
-# with K split; every other projection of the 8B and 1B shapes is as fast or faster with the
-# split prefill kernel, up to 2x at 128 tokens (docs/benchmarks.md, session 12).
-_DECODE_CHUNK_ROWS = 64
 FP8_GEMM_MAX_ROWS = 64    # fp8_gemm: larger batches run torch._scaled_mm (faster there)
 _FP8_GEMM_KERNEL_ROWS = 256   # the most rows the kernel takes (its widest token tile)
 
@@ -145,9 +139,6 @@ class KernelLibrary:
         # "auto": the tensor-core int4 GEMV at _MMA_GEMV_ROWS tokens where N > K; "always":
         # wherever it can run (tests); "never": the CUDA-core GEMV
         self.mma_gemv = "auto"
-        # int4 at 33..decode_chunk_limit() tokens runs as 32-token chunks of the decode kernels
-        # (0: the prefill kernels take every M > 32); see _DECODE_CHUNK_ROWS
-        self.decode_chunk_rows = _DECODE_CHUNK_ROWS
         self._fp8_devices: dict[int, bool] = {}
         self.fp8_gemm_max_rows = FP8_GEMM_MAX_ROWS   # larger batches: torch._scaled_mm
         self.group_pairs = quant_kernels.GroupPairCache()
@@ -255,19 +246,9 @@ class KernelLibrary:
         scales = self.group_pairs.float32(scales)
         zeros = self.group_pairs.float32(zeros) if zeros is not None else None
         y = torch.empty(m, n, dtype=x.dtype, device=x.device)
-        step = m
-        if bits == 4 and _GEMV_MAX_M < m <= self.decode_chunk_limit(n, k):
-            step = _GEMV_MAX_M
-        stream = torch.cuda.current_stream(x.device).cuda_stream
-        for r in range(0, m, step):
-            self._weight_only_rows(x2[r:r + step], qweight, scales, zeros, bits, group_size,
-                                   y[r:r + step], stream)
+        self._weight_only_rows(x2, qweight, scales, zeros, bits, group_size, y,
+                               torch.cuda.current_stream(x.device).cuda_stream)
         return y.reshape(*lead, n)
-
-    def decode_chunk_limit(self, n: int, k: int) -> int:
-        """Most int4 rows run as 32-row chunks of the decode kernels for an [N, K] weight (up
-        to 32: none)."""
-        return self.decode_chunk_rows if n >= 4 * k else 0
 
     def _weight_only_rows(self, x2: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor,
                           zeros: torch.Tensor | None, bits: int, group_size: int,
