@@ -355,13 +355,14 @@ extern "C" int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, con
   woq::Problem p{x, x_stride, static_cast<const uint8_t*>(packed), scales, zeros,
                  static_cast<const uint32_t*>(group_pairs), y, m, n, k, bits, group_size};
   // Measured on the H100 (bench_quant.py --split-sweep, --tile-tokens 128,256): 64 up to 64
-  // tokens; 128 up to 256 while those tiles fit the launch (1.5 blocks per SM), K split as
-  // launch_wgmma_as chooses; else 256 for group scales and 128 (two blocks per SM) per channel.
-  const int64_t tiles128 = (m + 127) / 128 * ((n + 127) / 128);
-  const int bt = tile_tokens          ? tile_tokens
-                 : m <= 64            ? 64
-                 : (m <= 256 && 2 * tiles128 <= 3 * sm_count()) || group_size == 0 ? 128
-                                                                                    : 256;
+  // tokens, 128 up to 128; up to 256, 128 while two such tiles fit the launch (1.5 blocks per
+  // SM), K split as launch_wgmma_as chooses; else 256 for group scales and 128 (two blocks per
+  // SM) per channel.
+  const bool two_tiles_fit = 2 * ((n + 127) / 128) * 2 <= 3 * sm_count();
+  const int bt = tile_tokens ? tile_tokens
+                 : m <= 64   ? 64
+                 : m <= 128 || (m <= 256 && two_tiles_fit) || group_size == 0 ? 128
+                                                                               : 256;
   auto run = [&](auto tag) {
     using T = decltype(tag);
     if (bt == 64) return woq::launch_wgmma_tokens<T, 64>(p, k_splits, stream);
