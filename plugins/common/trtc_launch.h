@@ -11,6 +11,12 @@
 extern "C" {
 #endif
 
+// Version of this interface, bumped whenever a launcher's arguments or a struct here change:
+// the Python bindings (trtcompile/ops/cuda_kernels.py ABI_VERSION) refuse a library built from
+// other sources rather than pass it arguments it would read differently.
+#define TRTC_ABI_VERSION 2
+int trtc_abi_version(void);
+
 typedef enum {
   TRTC_F32 = 0,
   TRTC_F16 = 1,

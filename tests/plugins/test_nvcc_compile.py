@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from trtcompile.ops.cuda_kernels import KernelLibrary
+
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 ARCHS = ["80", "89", "90a", "100", "103", "110", "120", "121"]
 
@@ -42,5 +44,8 @@ def test_kernels_compile_for_all_archs(tmp_path):
                                  text=True).stdout
         for name in ("trtc_paged_attention", "trtc_paged_attention_workspace_size",
                      "trtc_rmsnorm", "trtc_silu_mul", "trtc_weight_only_gemm",
-                     "trtc_quantize_per_token"):
+                     "trtc_quantize_per_token", "trtc_abi_version"):
             assert f" T {name}\n" in symbols, f"{name} not exported"
+    # the Python bindings accept it (interface version) and find every launcher they bind;
+    # loading runs no CUDA call, so no GPU is needed
+    assert KernelLibrary(lib).path == lib

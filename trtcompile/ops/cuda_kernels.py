@@ -14,6 +14,7 @@ from trtcompile.errors import BackendUnavailableError, UnsupportedOpError
 from trtcompile.ops import quant_kernels, quant_reference
 
 ENV_VAR = "TRTCOMPILE_KERNELS_LIB"
+ABI_VERSION = 2   # TRTC_ABI_VERSION of plugins/common/trtc_launch.h that these bindings match
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "build" / "libtrtcompile_kernels.so"
 
 _CUDA_ERROR_INVALID_VALUE = 1
@@ -78,6 +79,21 @@ def _optional(lib: ctypes.CDLL, name: str, argtypes: list):
     return fn
 
 
+def _check_abi(lib: ctypes.CDLL, path: Path) -> None:
+    """Refuses a library built from other sources than these bindings (its launchers could read
+    the arguments passed here differently)."""
+    version = getattr(lib, "trtc_abi_version", None)
+    if version is not None:
+        version.restype = ctypes.c_int
+        version = version()
+    if version != ABI_VERSION:
+        built = "an older trtcompile" if version is None else f"interface version {version}"
+        raise BackendUnavailableError(
+            f"the CUDA kernel library {path} was built from {built}, and this trtcompile needs "
+            f"interface version {ABI_VERSION}: rebuild it with `make kernels` (or point "
+            f"{ENV_VAR} at a current build).")
+
+
 class KernelLibrary:
     """The loaded .so: one cached ctypes function per launcher, one reused params struct, and
     per device one workspace and one buffer of paged attention's split counters (zero between
@@ -92,6 +108,7 @@ class KernelLibrary:
             raise BackendUnavailableError(
                 f"cannot load the CUDA kernel library {path}: {e}. Build it with `make kernels` "
                 f"or point {ENV_VAR} at it.") from e
+        _check_abi(lib, path)
         p, i32, i64, f32 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_float
         self._rms = lib.trtc_rmsnorm
         self._rms.argtypes = [p, p, p, p, p, i64, i32, f32, ctypes.c_int, p]
