@@ -69,6 +69,8 @@ CASES = {
                                                       packed_k_splits=1),
     "decode_bf16_b64": lambda lib: decode_case(lib, 64, 4096, torch.bfloat16),
     "decode_fp8_b64": lambda lib: decode_case(lib, 64, 4096, torch.float8_e4m3fn),
+    "decode_fp8_b16": lambda lib: decode_case(lib, 16, 4096, torch.float8_e4m3fn),
+    "decode_bf16_b16": lambda lib: decode_case(lib, 16, 4096, torch.bfloat16),
     "decode_int8_b64": lambda lib: decode_case(lib, 64, 4096, torch.int8),
     "decode_b64_2048": lambda lib: decode_case(lib, 64, 2048, torch.bfloat16),
     "decode_b512_hkv1": lambda lib: decode_case(lib, 512, 2048, torch.bfloat16, hq=4, hkv=1),

@@ -110,16 +110,28 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   const int hkv = blockIdx.x / a.head_chunks;
   const int chunk = blockIdx.x - hkv * a.head_chunks;
   const int s = blockIdx.y, split = blockIdx.z;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, t4 = lane & 3;
+  const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.max_blocks;
+  // Loaded with the sequence's lengths, before its key range is known: the block ids of the
+  // warp's first STAGES tiles counted from key 0 (where split 0's range starts without a
+  // sliding window), and the position of token s (token s is the sequence's one new token in a
+  // decode-only batch). Used where they turn out to be the right ones: the first copies then
+  // wait for one round trip to global memory instead of three (lengths, position, block ids).
+  int32_t spec_blk[STAGES];
+#pragma unroll
+  for (int j = 0; j < STAGES; ++j) {
+    const int b = ((warp + j * NW) * kTileKeys + (lane & (kTileKeys - 1))) >> a.log2_block;
+    spec_blk[j] = split == 0 && b < a.max_blocks ? __ldg(bt + b) : -1;
+  }
+  const int spec_pos = __ldg(a.positions + min(s, a.num_tokens - 1));
   const int q0 = FUSED ? s : a.qsl[s], q1 = FUSED ? s + 1 : a.qsl[s + 1];
   const int n = a.seq_lens[s];
   if (q1 <= q0 || q1 - q0 > a.max_decode_qlen) {
     wait_before_exit(a);
     return;
   }
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, t4 = lane & 3;
   const int h0 = hkv * a.group + chunk * GQ;
   const int ng = min(GQ, a.group - chunk * GQ);
-  const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.max_blocks;
   const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
   constexpr int EPC = 16 / static_cast<int>(sizeof(P));  // pool elements per 16-byte chunk
   constexpr int CPR = D / EPC, RPI = 32 / CPR;  // chunks per row, rows per copy instruction
@@ -166,7 +178,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
         }
       }
     }
-    const int qpos = a.positions[t];
+    const int qpos = t == s ? spec_pos : a.positions[t];
     int kbeg, kend;
     split_key_range<ITER>(a, n, qpos, split, kbeg, kend);
     const bool mine = FUSED && kbeg <= n - 1 && n - 1 < kend;  // holds the step's key
@@ -205,8 +217,12 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
       cp_async_commit();
     };
     int32_t blk[STAGES];
+    const bool spec = t == q0 && kbeg == 0;  // split 0 from key 0 (a later split there has no keys)
 #pragma unroll
-    for (int j = 0; j < STAGES; ++j) blk[j] = block_of(j);
+    for (int j = 0; j < STAGES; ++j) {
+      const int key = (warp + j * NW) * kTileKeys + (lane & (kTileKeys - 1));
+      blk[j] = !spec ? block_of(j) : j < nmine && key < kend ? spec_blk[j] : -1;
+    }
 
 #pragma unroll
     for (int j = 0; j < STAGES - 1; ++j) issue(j, blk[j]);
