@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <type_traits>
+#include <utility>
 
 #include "trtc_launch.h"
 
@@ -33,6 +34,40 @@ inline int sm_count() {
     sms = 132;
   }
   return sms;
+}
+
+// What launch_ex asks of a launch besides grid, block and stream.
+struct LaunchOptions {
+  size_t smem = 0;               // dynamic shared memory, bytes
+  dim3 cluster = dim3(1, 1, 1);  // thread-block cluster shape (sm_90+); 1 x 1 x 1: none asked
+  bool pdl = false;              // programmatic dependent launch: the kernel may start while the
+                                 // one before it in the stream is still running (sm_90+)
+};
+
+// cudaLaunchKernelEx with the attributes `o` asks for; the cudaError_t as an int.
+template <typename... Params, typename... Args>
+inline int launch_ex(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream,
+                     const LaunchOptions& o, Args&&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = o.smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[2];
+  unsigned n = 0;
+  if (o.pdl) {
+    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (o.cluster.x * o.cluster.y * o.cluster.z > 1) {
+    attr[n].id = cudaLaunchAttributeClusterDimension;
+    attr[n].val.clusterDim.x = o.cluster.x;
+    attr[n].val.clusterDim.y = o.cluster.y;
+    attr[n++].val.clusterDim.z = o.cluster.z;
+  }
+  cfg.attrs = attr;
+  cfg.numAttrs = n;
+  return static_cast<int>(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 
 // Dynamic shared memory starts after a kernel's static __shared__ variables, 16-byte aligned

@@ -358,17 +358,11 @@ int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head
   if (a.num_seqs == 0) return cudaSuccess;
   const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, kind, a.fused != 0);
   if (f.fn == nullptr) return cudaErrorNotSupported;
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit);
-  cfg.blockDim = dim3(f.threads);
-  cfg.dynamicSmemBytes = static_cast<size_t>(f.smem);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = overlap ? 1 : 0;
-  return static_cast<int>(cudaLaunchKernelEx(&cfg, f.fn, a));
+  LaunchOptions o;
+  o.smem = static_cast<size_t>(f.smem);
+  o.pdl = overlap;
+  return launch_ex(f.fn, dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit),
+                   dim3(f.threads), stream, o, a);
 }
 
 int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,

@@ -272,21 +272,12 @@ int launch_as(const Problem& p, const Plan& pl, int tiles, cudaStream_t stream) 
   static std::atomic<uint64_t> opted{0};
   const int e = woq::opt_in_shared_memory(fp8_gemm_kernel<BT, STAGES>, smem, opted);
   if (e) return e;
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(tiles, pl.splits);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  attr[1].id = cudaLaunchAttributeClusterDimension;
-  attr[1].val.clusterDim.x = 1;
-  attr[1].val.clusterDim.y = pl.splits;
-  attr[1].val.clusterDim.z = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 2;
-  return static_cast<int>(cudaLaunchKernelEx(&cfg, fp8_gemm_kernel<BT, STAGES>, p));
+  LaunchOptions o;
+  o.smem = smem;
+  o.cluster = dim3(1, pl.splits);
+  o.pdl = true;
+  return launch_ex(fp8_gemm_kernel<BT, STAGES>, dim3(tiles, pl.splits), dim3(kThreads), stream, o,
+                   p);
 }
 
 int launch(Problem p, cudaStream_t stream) {

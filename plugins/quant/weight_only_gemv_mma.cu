@@ -302,19 +302,10 @@ int launch_mma_as(const Problem& p, int group_shift, cudaStream_t stream) {
   int splits = 1;
   while (2 * splits <= kMaxClusterCtas && 2 * splits <= stage_count && tiles * 2 * splits <= slots) splits *= 2;
   a.per_split = ((stage_count + splits - 1) / splits) * kStageBlocks;
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(tiles, splits);
-  cfg.blockDim = dim3(threads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = 1;
-  attr[0].val.clusterDim.y = splits;
-  attr[0].val.clusterDim.z = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  return static_cast<int>(cudaLaunchKernelEx(&cfg, kernel, a));
+  LaunchOptions o;
+  o.smem = smem;
+  o.cluster = dim3(1, splits);
+  return launch_ex(kernel, dim3(tiles, splits), dim3(threads), stream, o, a);
 }
 
 template <typename T>

@@ -297,20 +297,12 @@ int launch_wgmma_as(const Problem& p, int splits, cudaStream_t stream) {
     while (2 * splits <= kMaxClusterCtas && blocks * 2 * splits <= slots && steps >= 2 * splits * kMinSplitSteps)
       splits *= 2;
   }
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(tiles.x, tiles.y, splits);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = 1;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = splits;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  LaunchOptions o;
+  o.smem = smem;
+  o.cluster = dim3(1, 1, splits);
   const int per_split = (steps + splits - 1) / splits;
-  return static_cast<int>(cudaLaunchKernelEx(&cfg, kernel, p, steps, per_split));
+  return launch_ex(kernel, dim3(tiles.x, tiles.y, splits), dim3(kThreads), stream, o, p, steps,
+                   per_split);
 }
 
 template <typename T, int BT, int BITS>

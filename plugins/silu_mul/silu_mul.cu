@@ -238,17 +238,11 @@ int launch_quant(const T* x, void* q, float* scale, int64_t rows, int inter, cud
     case 8: kernel = silu_mul_quant_kernel<T, kFp8, 8>; break;
     default: return cudaErrorNotSupported;
   }
-  cudaLaunchAttribute cluster{};
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = static_cast<unsigned>(sp.ctas);
-  cluster.val.clusterDim.y = cluster.val.clusterDim.z = 1;
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(static_cast<unsigned>(rows * sp.ctas));
-  cfg.blockDim = dim3(static_cast<unsigned>(sp.threads));
-  cfg.stream = stream;
-  cfg.attrs = &cluster;
-  cfg.numAttrs = sp.ctas > 1 ? 1 : 0;
-  return static_cast<int>(cudaLaunchKernelEx(&cfg, kernel, x, static_cast<Q*>(q), scale, inter, sp.slice));
+  LaunchOptions o;
+  o.cluster = dim3(static_cast<unsigned>(sp.ctas));
+  return launch_ex(kernel, dim3(static_cast<unsigned>(rows * sp.ctas)),
+                   dim3(static_cast<unsigned>(sp.threads)), stream, o, x, static_cast<Q*>(q), scale,
+                   inter, sp.slice);
 }
 
 }  // namespace
