@@ -63,6 +63,7 @@ CASES = {
     "int4_m16": lambda lib: gemm_case(lib, 16, 4, 128),
     "int8_m1": lambda lib: gemm_case(lib, 1, 8, 0),
     "int4_m64_gate_up_8b": lambda lib: gemm_case(lib, 64, 4, 128, 4096, 28672),
+    "int4_g32_m64_gate_up_8b": lambda lib: gemm_case(lib, 64, 4, 32, 4096, 28672),
     "int4_m64_down_8b_unsplit": lambda lib: gemm_case(lib, 64, 4, 128, 14336, 4096,
                                                       packed_k_splits=1),
     "int8_m64_down_8b_unsplit": lambda lib: gemm_case(lib, 64, 8, 0, 14336, 4096,
