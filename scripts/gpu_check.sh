@@ -36,6 +36,7 @@ step bench_producers python3 benchmarks/bench_w8a8.py --producers-only --json "$
 step bench_quant python3 benchmarks/bench_quant.py ${TRTC_QUICK:+--quick} --json "$LOGS/bench_quant.json"
 [ -n "${TRTC_QUICK:-}" ] || step bench_quant_models python3 benchmarks/bench_quant.py --model-shapes llama-3.1-8b,llama-3.2-1b --json "$LOGS/bench_quant_models.json"
 step bench_kv_quant python3 benchmarks/bench_kv_quant.py
+step kv_stride  python3 benchmarks/kv_stride_micro.py
 step bench_fp8_decode_gemm python3 benchmarks/bench_fp8_decode_gemm.py --json "$LOGS/fp8_decode_gemm.json"
 step gpu_runtime python3 -m pytest tests/gpu/test_runtime_gpu.py -q -s -p no:cacheprovider
 step smollm2_gpu python3 -m pytest tests/gpu/test_smollm2_gpu.py -q -s -p no:cacheprovider
