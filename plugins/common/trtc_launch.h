@@ -102,10 +102,12 @@ int trtc_weight_only_gemm(const void* x, int64_t x_stride, const void* qweight,
 
 // The same product on Hopper (sm_90a) for M > 32 (prefill), with the codes repacked by
 // trtcompile/ops/quant_kernels.py repack_for_wgmma: packed uint8 [ceil(N/128)*8,
-// ceil(K/64), 1024 (int8) | 512 (int4)]. tile_tokens: 64, 128, 256 or 0 (default: the smallest
-// that holds M up to 128 tokens). k_splits: blocks that split K per tile (a cluster summing in
-// distributed shared memory): 1, 2, 4, 8 or 0 (default: as many as keep every block resident
-// at once, at least 4 k-steps of 64 each). Other operands as trtc_weight_only_gemm. trtc_weight_only_gemm_packed_supported(): 1 where the current
+// ceil(K/64), 1024 (int8) | 512 (int4)]. tile_tokens: 64, 128, 256 or 0 (default: 64 up to
+// 64 tokens, 128 up to 128 and up to 256 while two 128-token tiles per 128 channels fit 1.5
+// blocks per SM, 128 for per-channel scales, else 256). k_splits: blocks that split K per tile (a
+// cluster summing in distributed shared memory): 1, 2, 4, 8 or 0 (default: the most that keep
+// the launch within 1.5 blocks per SM with at least 8 k-steps of 64 per block). Other operands
+// as trtc_weight_only_gemm. trtc_weight_only_gemm_packed_supported(): 1 where the current
 // device runs it (compute capability 9.0 and sm_90a code in this library), else 0.
 int trtc_weight_only_gemm_packed_supported(void);
 int trtc_weight_only_gemm_packed(const void* x, int64_t x_stride, const void* packed,

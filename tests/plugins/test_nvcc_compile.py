@@ -71,7 +71,6 @@ def _run_build(tmp_path: Path) -> tuple[Path, int, str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        _BACKGROUND["log"].flush()
         return build_dir, proc.returncode, (build_dir / "build.log").read_text()[-8000:]
     proc = subprocess.run(_build_command(tmp_path), capture_output=True, text=True, timeout=1500)
     return tmp_path, proc.returncode, proc.stdout[-4000:] + proc.stderr[-4000:]
