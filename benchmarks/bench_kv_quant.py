@@ -1,8 +1,10 @@
 """Paged decode attention with a bf16 vs fp8 vs int8 KV pool, same run, same shapes (issue 8):
-GQA 32/8, head_dim 128, block 16, ctx 4096, B = 1, 16, 64 (and a prefill row). Every timed
+GQA 32/8, head_dim 128, block 16, ctx 4096, B = 1, 16, 64 (and prefill rows). Every timed
 graph cycles over enough distinct pools (>= 256 MiB) that the KV reads come from HBM, not L2.
 Quantized pools are timed with the planner's kernel (tensor cores where it can) and, in rows
-marked "(CUDA cores)", with TRTC_PA_DECODE_LEGACY=1. --baseline-lib PATH adds rows timed with
+marked "(CUDA cores)", with TRTC_PA_DECODE_LEGACY=1; prefill rows "(tile kernel)", with
+TRTC_PA_PREFILL_LEGACY=1 (the kernel quantized pools took before the mma.sync kernel widened
+their codes). --baseline-lib PATH adds rows timed with
 another build of the kernel library (e.g. the main branch's). Prints a table; writes
 $OUT/bench_kv_quant.json when OUT is set. --sweep times only the decode kernel variants (forced
 split counts, warps x stages) at ctx 4096, B = 16 and 64 (or --batches), against the planner's pick.
@@ -109,19 +111,23 @@ def main() -> int:
     rows = []
     benches = [(f"decode B={b} ctx=4096", [(4095, 1)] * b) for b in (1, 16, 64)]
     benches.append(("decode B=256 ctx=512 (W1-like)", [(511, 1)] * 256))
+    benches.append(("prefill 8x512 new", [(0, 512)] * 8))
     benches.append(("prefill 8x512 new over 1536 cached", [(1536, 512)] * 8))
     for name, seqs in benches:
         base = None
-        runs = [(tag, which, n, p, False) for tag, which in libs.items() for n, p in POOLS.items()]
-        if name.startswith("decode"):
-            runs += [(" (CUDA cores)", lib, n, p, True) for n, p in POOLS.items() if p != BF16]
+        runs = [(tag, which, n, p, None) for tag, which in libs.items() for n, p in POOLS.items()]
+        # the kernels quantized pools took before, in the same run
+        legacy_env, legacy_tag = (("TRTC_PA_DECODE_LEGACY", " (CUDA cores)") if name.startswith("decode")
+                                  else ("TRTC_PA_PREFILL_LEGACY", " (tile kernel)"))
+        runs += [(legacy_tag, lib, n, p, legacy_env) for n, p in POOLS.items() if p != BF16]
         for tag, which, pool_name, pool, legacy in runs:
             if legacy:
-                os.environ["TRTC_PA_DECODE_LEGACY"] = "1"
+                os.environ[legacy] = "1"
             try:
                 us, nbytes = time_pool(which, seqs, pool)
             finally:
-                os.environ.pop("TRTC_PA_DECODE_LEGACY", None)
+                if legacy:
+                    os.environ.pop(legacy, None)
             base = base or us
             rows.append(dict(bench=name, pool=pool_name + tag, us=us, GBps=nbytes / us / 1e3,
                              speedup_vs_bf16=base / us))

@@ -1,6 +1,7 @@
 // Quantized (fp8 / int8) KV codes into f16 mma operands for the tensor-core decode kernel:
 // a landed stage widened into an f16 tile (widen_stage), or B fragments built in registers from
-// the codes (code_pair*, direct_chunk). Integer operations only.
+// the codes (code_pair*, direct_chunk). Integer operations only. Shared with the mma.sync
+// prefill kernels (widen_stage, q_fragments_to_f16).
 #pragma once
 
 #include <type_traits>
@@ -14,6 +15,43 @@ namespace pa {
 // What widen8 multiplies a code's value by: e4m3 bits moved into an f16 are the value / 256.
 template <typename P> constexpr float kWiden = 1.f;
 template <> constexpr float kWiden<fp8> = 1.f / 256.f;
+
+// 2^k with m / 2^k in [2^14, 2^15) (1 for m == 0): q / 2^k is an f16 without overflow.
+__device__ __forceinline__ float f16_range_factor(float m) {
+  const int e = static_cast<int>(__float_as_uint(m) >> 23);  // m >= 0
+  return m > 0.f ? __uint_as_float(static_cast<uint32_t>(max(e - 14, 1)) << 23) : 1.f;
+}
+
+// q held as mma A fragments of T (registers 0, 2: row r0; 1, 3: row r0 + 8, the rows spread
+// over a quad's lanes) turned into f16 fragments, each row divided by f16_range_factor of its
+// largest magnitude (exact). Returns the softmax scale of rows r0, r0 + 8: scale times the
+// row's factor (prefill over a quantized pool).
+template <typename T, int D>
+__device__ __forceinline__ float2 q_fragments_to_f16(uint32_t (&qa)[D / 16][4], float scale) {
+  float m0 = 0.f, m1 = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 v = prefill::unpack2<T>(qa[kk][i]);
+      const float m = fmaxf(fabsf(v.x), fabsf(v.y));
+      if (i & 1)
+        m1 = fmaxf(m1, m);
+      else
+        m0 = fmaxf(m0, m);
+    }
+  const float f0 = f16_range_factor(prefill::quad_max(m0)), f1 = f16_range_factor(prefill::quad_max(m1));
+  const float i0 = 1.f / f0, i1 = 1.f / f1;  // powers of two: exact
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 v = prefill::unpack2<T>(qa[kk][i]);
+      const float inv = (i & 1) ? i1 : i0;
+      qa[kk][i] = prefill::pack2<__half>(v.x * inv, v.y * inv);
+    }
+  return make_float2(scale * f0, scale * f1);
+}
 
 // Two codes of a word -> an f16x2 of value * kWiden<P> (widened tiles and direct B fragments).
 // Code bytes sit at bytes 1 and 3 of x (fp8; the other bytes are ignored) or 0 and 2 (int8).
@@ -67,16 +105,20 @@ __device__ __forceinline__ uint4 direct_chunk(const P* st, int r, int c) {
   return *reinterpret_cast<const uint4*>(st + r * 128 + ((c ^ (r & 7)) << 4));
 }
 
-// Widens the quantized K and V stage `st` (row-major codes) into the swizzled f16 tile `wide`
-// (one warp): a lane takes 8 codes at a time, so the 8 lanes of a store phase write one
-// 128-byte run of a row (no bank conflicts).
-template <typename P, int D, int kTileKeys>
-__device__ __forceinline__ void widen_stage(__half* wide, const P* st, int lane) {
+// Widens the quantized K and V stage `st` (row-major codes, K's kTileKeys rows then V's) into
+// the f16 tile `wide` (K then V, each laid out by Off) by NT threads (one warp by default; tid < NT): a
+// thread takes 8 codes at a time, so the 8 threads of a store phase write one 128-byte run of a
+// row (no bank conflicts).
+template <typename P, int D, int kTileKeys, int NT = 32, typename Off = prefill::Swizzled<D>>
+__device__ __forceinline__ void widen_stage(__half* wide, const P* st, int tid) {
   constexpr int UPR = D / 8, PER = kTileKeys * UPR;  // 8-code units per row, per K (or V) stage
-  const prefill::Swizzled<D> swz;
-#pragma unroll
-  for (int i = 0; i < 2 * PER / 32; ++i) {
-    const int u = lane + 32 * i, m = u / PER, r = (u - m * PER) / UPR, col = (u % UPR) * 8;
+  static_assert(2 * PER % NT == 0, "every thread widens as many units");
+  // a warp's loop unrolled; a CTA's (prefill: 16 units a thread) by 4, which spares registers
+  constexpr int kUnroll = NT == 32 ? 2 * PER / NT : 4;
+  const Off swz{};  // where element (r, col) of the f16 K (or V) tile goes
+#pragma unroll kUnroll
+  for (int i = 0; i < 2 * PER / NT; ++i) {
+    const int u = tid + NT * i, m = u / PER, r = (u - m * PER) / UPR, col = (u % UPR) * 8;
     const uint2 raw = *reinterpret_cast<const uint2*>(st + m * kTileKeys * D + r * D + col);
     *reinterpret_cast<uint4*>(wide + m * kTileKeys * D + swz(r, col)) = widen8<P>(raw);
   }

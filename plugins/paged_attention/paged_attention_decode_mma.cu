@@ -79,12 +79,6 @@ struct MmaCfg {
   static constexpr int SMEM = (RING > MERGE ? RING : MERGE) + kSmemAlign;  // see align_smem
 };
 
-// 2^k with m / 2^k in [2^14, 2^15) (1 for m == 0): q / 2^k is an f16 without overflow.
-__device__ __forceinline__ float f16_range_factor(float m) {
-  const int e = static_cast<int>(__float_as_uint(m) >> 23);  // m >= 0
-  return m > 0.f ? __uint_as_float(static_cast<uint32_t>(max(e - 14, 1)) << 23) : 1.f;
-}
-
 template <typename T, typename P, int D, int GQ, int NW, int STAGES, bool FUSED>
 __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   static_assert(GQ >= 2 && GQ <= kMaxRows, "heads are A rows 0..7");

@@ -254,7 +254,9 @@ enum class Kernel { tile, mma, wg, wg2 };
 // sm_90a: the warp-specialized kernel where a block table spans >= kWg2MinSpan keys (its tiles of
 // 128 rows and 128 keys pay off on long contexts: H100, 1 x 4096 new 414 vs 459 us, 8 x 512 over
 // 1536 cached 385 vs 442), else the one-warpgroup kernel (short chunks: 8 x 512 new 121 vs 127,
-// 32 x 128 new 89 vs 110: its 64-row CTAs, 3 per SM, overlap each other's start). Tuning
+// 32 x 128 new 89 vs 110: its 64-row CTAs, 3 per SM, overlap each other's start). Quantized
+// pools take the one-warpgroup kernel there, the mma.sync kernel elsewhere (both widen their
+// codes); other head sizes the mma.sync kernel. Tuning
 // overrides for benchmarks and tests: TRTC_PA_PREFILL_LEGACY=1 the tile kernel,
 // TRTC_PA_PREFILL_MMA=1 the mma.sync kernel, TRTC_PA_PREFILL_WG=1 / 2 the one-warpgroup /
 // warp-specialized wgmma kernel.
@@ -262,6 +264,7 @@ constexpr long kWg2MinSpan = 1024;
 Kernel pick(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim, long span) {
   if (!fast_prefill(dtype, kv_dtype, scale)) return Kernel::tile;
   if (head_dim != 128 || !wgmma_prefill()) return Kernel::mma;
+  if (kv_dtype != dtype) return Kernel::wg;  // quantized pools: the kernels that widen codes
   const char* wg = getenv("TRTC_PA_PREFILL_WG");
   const int forced = wg != nullptr ? atoi(wg) : 0;
   if (forced == 1 || !wg2_prefill()) return Kernel::wg;
@@ -285,8 +288,9 @@ int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int hea
   const long span = static_cast<long>(a.max_blocks) << a.log2_block;
   switch (prefill::pick(dtype, kv_dtype, a.scale_log2, head_dim, span)) {
     case prefill::Kernel::wg2: return prefill::launch_prefill_wg2(a, dtype, tile_bound, stream);
-    case prefill::Kernel::wg: return prefill::launch_prefill_wg(a, dtype, tile_bound, stream);
-    case prefill::Kernel::mma: return prefill::launch_prefill_fa(a, dtype, head_dim, tile_bound, stream);
+    case prefill::Kernel::wg: return prefill::launch_prefill_wg(a, dtype, kv_dtype, tile_bound, stream);
+    case prefill::Kernel::mma:
+      return prefill::launch_prefill_fa(a, dtype, kv_dtype, head_dim, tile_bound, stream);
     case prefill::Kernel::tile: break;
   }
   return dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {

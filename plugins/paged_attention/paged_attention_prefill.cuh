@@ -356,15 +356,20 @@ struct RowStats {
   float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;
 };
 
+// The softmax scale of row r0 (hi = 0) or r0 + 8 (hi = 1): one for both, or one each (float2).
+__device__ __forceinline__ float row_scale(float s, int) { return s; }
+__device__ __forceinline__ float row_scale(float2 s, int hi) { return hi ? s.y : s.x; }
+
 // Online softmax over one tile of BN keys from kt: raw scores sc (mma C fragments: key
 // kt + 8 nt + 2 t4 + (e & 1), row r0 for e < 2 else r0 + 8) -> probabilities, masked where the
 // tile is not fully visible to the warp's rows (the causal diagonal, the window edge, the end
 // of the context), and the running stats updated. Returns the factors (rows r0, r0 + 8) the
-// output accumulated so far must be scaled by. The softmax scale (log2 units) is folded into
-// one fma per exponent.
-template <int BN>
+// output accumulated so far must be scaled by. The softmax scale (log2 units; S = float, or
+// float2 for a scale per row) is folded into one fma per exponent.
+template <int BN, typename S>
 __device__ __forceinline__ float2 softmax_scores(float (&sc)[BN / 8][4], RowStats& st, const WarpRows& wr,
-                                                 int kt, int n, int W, float scale) {
+                                                 int kt, int n, int W, S scale) {
+  const float scale0 = row_scale(scale, 0), scale1 = row_scale(scale, 1);
   const int t4 = threadIdx.x & 3;
   const bool full = kt + BN - 1 <= wr.wmin && kt + BN <= n && (W == 0 || kt > wr.wmax - W);
   if (!full) {
@@ -390,18 +395,18 @@ __device__ __forceinline__ float2 softmax_scores(float (&sc)[BN / 8][4], RowStat
   }
   mx0 = quad_max(mx0);
   mx1 = quad_max(mx1);
-  mx0 = fmaxf(st.m0, mx0 * scale);
-  mx1 = fmaxf(st.m1, mx1 * scale);
+  mx0 = fmaxf(st.m0, mx0 * scale0);
+  mx1 = fmaxf(st.m1, mx1 * scale1);
   const float2 c = make_float2(ex2(st.m0 - mx0), ex2(st.m1 - mx1));
   st.m0 = mx0;
   st.m1 = mx1;
   float ls0 = 0.f, ls1 = 0.f;
 #pragma unroll
   for (int nt = 0; nt < BN / 8; ++nt) {
-    sc[nt][0] = ex2(fmaf(sc[nt][0], scale, -mx0));
-    sc[nt][1] = ex2(fmaf(sc[nt][1], scale, -mx0));
-    sc[nt][2] = ex2(fmaf(sc[nt][2], scale, -mx1));
-    sc[nt][3] = ex2(fmaf(sc[nt][3], scale, -mx1));
+    sc[nt][0] = ex2(fmaf(sc[nt][0], scale0, -mx0));
+    sc[nt][1] = ex2(fmaf(sc[nt][1], scale0, -mx0));
+    sc[nt][2] = ex2(fmaf(sc[nt][2], scale1, -mx1));
+    sc[nt][3] = ex2(fmaf(sc[nt][3], scale1, -mx1));
     ls0 += sc[nt][0] + sc[nt][1];
     ls1 += sc[nt][2] + sc[nt][3];
   }
@@ -423,9 +428,9 @@ __device__ __forceinline__ void rescale_rows(float (&o)[D / 8][4], float2 c) {
 }
 
 // softmax_scores, then the output so far rescaled.
-template <int BN, int D>
+template <int BN, int D, typename S>
 __device__ __forceinline__ void softmax_tile(float (&sc)[BN / 8][4], float (&o)[D / 8][4], RowStats& st,
-                                             const WarpRows& wr, int kt, int n, int W, float scale) {
+                                             const WarpRows& wr, int kt, int n, int W, S scale) {
   rescale_rows<D>(o, softmax_scores<BN>(sc, st, wr, kt, n, W, scale));
 }
 
@@ -462,10 +467,11 @@ __device__ __forceinline__ void store_rows(const Args& a, const TileRef& t, int 
 // kernel (paged_attention_prefill_fa.cu) and, for head_dim 128 on sm_90a, the wgmma kernel
 // (paged_attention_prefill_wgmma.cu; wgmma_prefill: whether it runs on this device).
 bool fast_prefill(trtc_dtype dtype, trtc_dtype kv_dtype, float scale);
-int launch_prefill_fa(const Args& a, trtc_dtype dtype, int head_dim, int tile_bound,
-                      cudaStream_t stream);
+int launch_prefill_fa(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim,
+                      int tile_bound, cudaStream_t stream);
 bool wgmma_prefill();
-int launch_prefill_wg(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream);
+int launch_prefill_wg(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int tile_bound,
+                      cudaStream_t stream);
 // The two-warpgroup wgmma kernel (paged_attention_prefill_wg2.cu; head_dim 128, sm_90a) and
 // its tiles of kWg2Rows query rows.
 constexpr int kWg2Rows = 128;

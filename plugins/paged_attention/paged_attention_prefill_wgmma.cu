@@ -21,9 +21,14 @@
 //
 // Each MMA batch is waited for before its results are used; two CTAs per SM overlap one's
 // softmax with the other's MMAs. The V descriptor's n extent is one 64-wide slab per MMA.
+//
+// Quantized pools (P = fp8 / int8) as in the mma.sync kernel: the ring holds codes, each landed
+// tile is widened by the warpgroup into one f16 K/V tile in the same swizzle, and the MMAs run
+// in f16 with q divided per row by a power of two (paged_attention_prefill_fa.cu).
 #include <cstdlib>
 
 #include "../common/wgmma.cuh"
+#include "paged_attention_decode_codes.cuh"
 #include "paged_attention_prefill.cuh"
 
 namespace trtc {
@@ -35,23 +40,30 @@ constexpr int kWgThreads = 128;  // one warpgroup
 static_assert(kBN == kFaRows, "q and the K/V tiles share one swizzled layout");
 
 // Shared memory: K and V [STAGES][kBN][D] (q staged in the last K stage), from a 1024-aligned
-// base.
-template <int D, int STAGES>
+// base; a quantized pool's codes [STAGES][K, V][kBN][D] then the widened f16 K and V (q staged
+// there).
+template <typename P, int D, int STAGES>
 constexpr int wg_smem_bytes() {
-  return 2 * STAGES * kBN * D * 2 + 1024;  // + alignment slack
+  constexpr int ring = 2 * STAGES * kBN * D * static_cast<int>(sizeof(P));
+  return ring + (kQuantPool<P> ? 2 * kBN * D * 2 : 0) + 1024;  // + alignment slack
 }
 
 // MINB: CTAs per SM the registers are capped for.
-template <typename T, int D, int STAGES, int MINB>
+template <typename T, typename P, int D, int STAGES, int MINB>
 __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr bool kQuant = kQuantPool<P>;
+  using C = std::conditional_t<kQuant, __half, T>;  // the mma operand type
   constexpr int BN = kBN, TILE = BN * D;
   constexpr uint32_t kSlab = BN * 128;  // bytes of one 64-column slab of a tile
   const Swizzled128<BN> swz;
   extern __shared__ unsigned char smem_raw[];
-  T* Ks = reinterpret_cast<T*>(align_smem<1024>(smem_raw));  // (keeps the shared address space)
-  T* Vs = Ks + STAGES * TILE;
-  T* Qs = Ks + (STAGES - 1) * TILE;
+  P* ring = reinterpret_cast<P*>(align_smem<1024>(smem_raw));  // (keeps the shared address space)
+  __half* wide = reinterpret_cast<__half*>(ring + 2 * STAGES * TILE);  // quantized: f16 K, V
+  // stage st's K and V: 16-bit pools [STAGES] K then [STAGES] V, codes stage by stage
+  auto k_stage = [&](int st) { return kQuant ? ring + 2 * st * TILE : ring + st * TILE; };
+  auto v_stage = [&](int st) { return kQuant ? ring + (2 * st + 1) * TILE : ring + (STAGES + st) * TILE; };
+  T* Qs = kQuant ? reinterpret_cast<T*>(wide) : reinterpret_cast<T*>(ring + (STAGES - 1) * TILE);
   allow_next_kernel();  // the decode kernel after this one (see Args::write_done)
 
   const int h = blockIdx.x;
@@ -62,19 +74,23 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int32_t* bt = a.block_tables + static_cast<int64_t>(tr.s) * a.max_blocks;
   const int64_t slot_stride = static_cast<int64_t>(a.num_kv_heads) * D;
-  const T* kpool = static_cast<const T*>(a.k_pool);
-  const T* vpool = static_cast<const T*>(a.v_pool);
+  const P* kpool = static_cast<const P*>(a.k_pool);
+  const P* vpool = static_cast<const P*>(a.v_pool);
   const float scale = a.scale_log2;  // > 0 (the launcher checks)
+  // K/V rows: in wgmma's swizzle (16-bit pools), row-major codes (widened later)
+  auto load_tile = [&](int st, int key, int bound) {
+    if constexpr (kQuant)
+      load_kv_tile<P, D, kWgThreads, RowMajor<D>, BN>(k_stage(st), v_stage(st), kpool, vpool, bt, key, bound,
+                                                      a.log2_block, slot_stride, hkv, RowMajor<D>{});
+    else
+      load_kv_tile<P, D, kWgThreads, Swizzled128<BN>, BN>(k_stage(st), v_stage(st), kpool, vpool, bt, key,
+                                                          bound, a.log2_block, slot_stride, hkv, swz);
+  };
 
   const bool q_vec = a.rot % 16 == 0;  // q rotated as it is staged, else in place after
   int kstart, kend;
   fast_prologue<BN, STAGES>(
-      a, tr, n, kstart, kend,
-      [&](int s, int key, int bound) {
-        load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + s * TILE, Vs + s * TILE, kpool, vpool,
-                                                            bt, key, bound, a.log2_block, slot_stride,
-                                                            hkv, swz);
-      },
+      a, tr, n, kstart, kend, [&](int s, int key, int bound) { load_tile(s, key, bound); },
       [&] {
         if (q_vec)
           stage_q_rotated<T, D, kWgThreads, kFaRows>(Qs, a, tr, h, swz);
@@ -95,8 +111,14 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk)
     ldmatrix_x4(qa[kk], Qs + swz(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
-  const uint32_t k_addr = static_cast<uint32_t>(__cvta_generic_to_shared(Ks));
-  const uint32_t v_addr = static_cast<uint32_t>(__cvta_generic_to_shared(Vs));
+  float2 rscale{};  // a quantized pool's softmax scale of rows r0, r0 + 8
+  if constexpr (kQuant)  // times the k scale / kWiden and q's factor per row
+    rscale = q_fragments_to_f16<T, D>(qa, scale * pool_scale(a.kv_scales, 0) / kWiden<P>);
+  // the K (V) tiles the MMAs read: stage st of the ring at + st * TILE * 2, or the widened tile
+  const uint32_t k_addr = static_cast<uint32_t>(__cvta_generic_to_shared(kQuant ? static_cast<void*>(wide)
+                                                                                : static_cast<void*>(k_stage(0))));
+  const uint32_t v_addr = static_cast<uint32_t>(__cvta_generic_to_shared(kQuant ? static_cast<void*>(wide + TILE)
+                                                                                : static_cast<void*>(v_stage(0))));
 
   float o[D / 8][4];
 #pragma unroll
@@ -111,7 +133,7 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
     wgmma_fence();
 #pragma unroll
     for (int k = 0; k < D / 16; ++k)  // k16 step k: slab k / 4, 32 bytes per step in the slab
-      wgmma_m64n64k16_rs<T, false>(s32, qa[k], swizzled_desc(kb + (k >> 2) * kSlab + (k & 3) * 32), k > 0);
+      wgmma_m64n64k16_rs<C, false>(s32, qa[k], swizzled_desc(kb + (k >> 2) * kSlab + (k & 3) * 32), k > 0);
     wgmma_commit();
   };
   // O += P V of the tile in stage st (committed, not waited for); pa: P as A fragments.
@@ -124,14 +146,12 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
     for (int kk = 0; kk < BN / 16; ++kk)  // keys 16 kk..: rows 16 kk.. of V (2 atoms)
 #pragma unroll
       for (int sl = 0; sl < D / 64; ++sl)  // output columns 64 sl..: V's slab sl
-        wgmma_m64n64k16_rs<T, true>(o32[sl], pa[kk], swizzled_desc(vb + sl * kSlab + kk * 16 * 128, 1024), 1);
+        wgmma_m64n64k16_rs<C, true>(o32[sl], pa[kk], swizzled_desc(vb + sl * kSlab + kk * 16 * 128, 1024), 1);
     wgmma_commit();
   };
   // Tile `key` into stage st where it is in range (one cp.async group either way).
   auto issue_tile = [&](int st, int key) {
-    if (key < kend)
-      load_kv_tile<T, D, kWgThreads, Swizzled128<BN>, BN>(Ks + st * TILE, Vs + st * TILE, kpool, vpool, bt,
-                                                          key, kend, a.log2_block, slot_stride, hkv, swz);
+    if (key < kend) load_tile(st, key, kend);
     cp_async_commit();
   };
 
@@ -140,40 +160,48 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
     cp_async_wait<STAGES - 2>();
     fence_async_shared();  // this thread's copies, visible to the tensor cores
     __syncthreads();       // ... of every thread; every MMA of the stage refilled next is done
+    if constexpr (kQuant) {  // (every MMA of the widened tile, and q's reads of it, are done)
+      widen_stage<P, D, BN, kWgThreads, Swizzled128<BN>>(wide, k_stage(stage), threadIdx.x);
+      fence_async_shared();
+      __syncthreads();
+    }
     float sc[BN / 8][4];   // accumulator 4 nt + e of m64n64: sc[nt][e]
-    issue_qk(sc, stage);
+    issue_qk(sc, kQuant ? 0 : stage);
     // the next tile's copies (block-table reads included) while S is computed
     issue_tile(stage == 0 ? STAGES - 1 : stage - 1, kt + (STAGES - 1) * BN);
     wgmma_wait<0>();
     wgmma_fence_operand(*reinterpret_cast<float(*)[32]>(&sc[0][0]));
-    softmax_tile<BN, D>(sc, o, rs, wr, kt, n, W, scale);
+    if constexpr (kQuant)
+      softmax_tile<BN, D>(sc, o, rs, wr, kt, n, W, rscale);
+    else
+      softmax_tile<BN, D>(sc, o, rs, wr, kt, n, W, scale);
     uint32_t pa[BN / 16][4];  // all of P first: no register writes between the MMAs
 #pragma unroll
-    for (int kk = 0; kk < BN / 16; ++kk) p_fragment<T, BN>(sc, kk, pa[kk]);
-    issue_pv(pa, stage);
+    for (int kk = 0; kk < BN / 16; ++kk) p_fragment<C, BN>(sc, kk, pa[kk]);
+    issue_pv(pa, kQuant ? 0 : stage);
     wgmma_wait<0>();
 #pragma unroll
     for (int sl = 0; sl < D / 64; ++sl) wgmma_fence_operand(o32[sl]);
     stage = stage == STAGES - 1 ? 0 : stage + 1;
   }
   cp_async_wait<0>();
-  store_rows<T, D>(a, tr, h, r0, o, rs.l0, rs.l1, 1.f);
+  store_rows<T, D>(a, tr, h, r0, o, rs.l0, rs.l1, kQuant ? pool_scale(a.kv_scales, 1) / kWiden<P> : 1.f);
 #else
   __trap();  // launched only where the sm_90a code is loaded (wgmma_prefill)
 #endif
 }
 
-template <typename T, int D, int STAGES, int MINB>
+template <typename T, typename P, int D, int STAGES, int MINB>
 int prefill_wg_d(const Args& a, int tile_bound, cudaStream_t stream) {
-  constexpr int smem = wg_smem_bytes<D, STAGES>();
-  auto kernel = prefill_wg_kernel<T, D, STAGES, MINB>;
+  constexpr int smem = wg_smem_bytes<P, D, STAGES>();
+  auto kernel = prefill_wg_kernel<T, P, D, STAGES, MINB>;
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return static_cast<int>(e);
   kernel<<<dim3(a.num_heads, tile_bound), kWgThreads, smem, stream>>>(a);
   return static_cast<int>(cudaGetLastError());
 }
 
-template <typename T, int D>
+template <typename T, typename P, int D>
 int prefill_wg_t(const Args& a, int tile_bound, cudaStream_t stream) {
   const char* stages = getenv("TRTC_PA_PREFILL_STAGES");  // tuning override, for benchmarks
   // 2 stages fit 3 CTAs per SM in shared memory, with registers capped for it (a few spill):
@@ -181,8 +209,9 @@ int prefill_wg_t(const Args& a, int tile_bound, cudaStream_t stream) {
   // (a software-pipelined loop, S_{j+1} = Q K_{j+1}^T and its softmax overlapping O += P_j V_j,
   // 3 stages / 2 CTAs per SM, measured 168 vs 142 us on 8 x 512 and 488 vs 453 us over 1536
   // cached keys: not kept)
-  if (stages != nullptr && atoi(stages) == 3) return prefill_wg_d<T, D, 3, 2>(a, tile_bound, stream);
-  return prefill_wg_d<T, D, 2, 3>(a, tile_bound, stream);
+  if constexpr (!kQuantPool<P>)
+    if (stages != nullptr && atoi(stages) == 3) return prefill_wg_d<T, P, D, 3, 2>(a, tile_bound, stream);
+  return prefill_wg_d<T, P, D, 2, 3>(a, tile_bound, stream);
 }
 
 }  // namespace
@@ -191,12 +220,19 @@ bool wgmma_prefill() {
   const char* mma = getenv("TRTC_PA_PREFILL_MMA");  // 1: the mma.sync kernel (benchmarks, tests)
   if (mma != nullptr && atoi(mma) == 1) return false;
   static std::atomic<uint64_t> checked{0}, ready{0};
-  return wgmma_binary_ready(prefill_wg_kernel<__nv_bfloat16, 128, 2, 3>, checked, ready);
+  return wgmma_binary_ready(prefill_wg_kernel<__nv_bfloat16, __nv_bfloat16, 128, 2, 3>, checked, ready);
 }
 
-int launch_prefill_wg(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream) {
-  return dtype == TRTC_F16 ? prefill_wg_t<__half, 128>(a, tile_bound, stream)
-                           : prefill_wg_t<__nv_bfloat16, 128>(a, tile_bound, stream);
+int launch_prefill_wg(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int tile_bound,
+                      cudaStream_t stream) {
+  return dispatch_pool(dtype, kv_dtype, [&](auto tag, auto pool_tag) {
+    using T = decltype(tag);
+    using P = decltype(pool_tag);
+    if constexpr (sizeof(T) == 2)
+      return prefill_wg_t<T, P, 128>(a, tile_bound, stream);
+    else
+      return static_cast<int>(cudaErrorNotSupported);
+  });
 }
 
 }  // namespace prefill

@@ -439,6 +439,21 @@ def test_paged_attention_quantized_decode_q_range(lib, q_scale):
     _close(out, ref, QATOL)
 
 
+@pytest.mark.parametrize("pool", list(POOLS))
+@pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64"])
+def test_paged_attention_quantized_prefill_q_range(lib, pool, shape):
+    """The mma.sync prefill kernel feeds q to f16 mma divided by a power of two per row: rows of
+    one tile from 1e-6 to 1e5 times N(0, 1) (beyond the f16 range both ways) give the
+    reference's result, over new and cached keys."""
+    hq, hkv, d, block = SHAPES[shape]
+    case = _make_case([(0, 70), (100, 130)], hq, hkv, d, block, torch.bfloat16, seed=6)
+    tokens = case["q"].shape[0]
+    rows = torch.logspace(-6, 5, tokens, device=DEV)[torch.randperm(tokens, device=DEV)]
+    case["q"] = (case["q"].float() * rows.view(-1, *[1] * (case["q"].dim() - 1))).to(torch.bfloat16)
+    out, ref, _, _ = _run_both(lib, _quantized(case, POOLS[pool]))
+    _close(out, ref, QATOL)
+
+
 def test_paged_attention_quantized_saturates(lib):
     """k / scale far beyond 448 or 127 stores the largest code, as the reference does."""
     for pool in POOLS.values():
