@@ -1,8 +1,8 @@
 // PagedAttention prefill, tile kernel: FlashAttention-2 style tiles on tensor cores (mma.sync
-// m16n8k16, fp16/bf16 in, fp32 accumulate). It takes quantized pools (and 16-bit pools when
-// TRTC_PA_PREFILL_LEGACY=1); the fast kernels (paged_attention_prefill_fa.cu; for head_dim
-// 128 on sm_90a paged_attention_prefill_wgmma.cu and paged_attention_prefill_wg2.cu, chosen by
-// pick() below) the rest.
+// m16n8k16, fp16/bf16 in, fp32 accumulate). It runs what the fast kernels do not take: a
+// non-positive softmax scale, and any pool when TRTC_PA_PREFILL_LEGACY=1; the fast kernels
+// (paged_attention_prefill_fa.cu; for head_dim 128 on sm_90a paged_attention_prefill_wgmma.cu
+// and paged_attention_prefill_wg2.cu, chosen by pick() below) take 16-bit and quantized pools.
 //
 // CTA = (query head, tile of 128 query rows of one sequence); 8 warps, 16 rows each. q rows
 // are copied raw and rotated in shared memory. Keys are read 64 at a time through the block
