@@ -62,7 +62,8 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
   __half* wide = reinterpret_cast<__half*>(ring + 2 * STAGES * TILE);  // quantized: f16 K, V
   // stage st's K and V: 16-bit pools [STAGES] K then [STAGES] V, codes stage by stage
   auto k_stage = [&](int st) { return kQuant ? ring + 2 * st * TILE : ring + st * TILE; };
-  auto v_stage = [&](int st) { return kQuant ? ring + (2 * st + 1) * TILE : ring + (STAGES + st) * TILE; };
+  P* const vs16 = ring + STAGES * TILE;
+  auto v_stage = [&](int st) { return kQuant ? ring + (2 * st + 1) * TILE : vs16 + st * TILE; };
   T* Qs = kQuant ? reinterpret_cast<T*>(wide) : reinterpret_cast<T*>(ring + (STAGES - 1) * TILE);
   allow_next_kernel();  // the decode kernel after this one (see Args::write_done)
 
