@@ -256,14 +256,21 @@ enum class Kernel { tile, mma, wg, wg2 };
 // 1536 cached 385 vs 442), else the one-warpgroup kernel (short chunks: 8 x 512 new 121 vs 127,
 // 32 x 128 new 89 vs 110: its 64-row CTAs, 3 per SM, overlap each other's start). Quantized
 // pools take the one-warpgroup kernel there, the mma.sync kernel elsewhere (both widen their
-// codes); other head sizes the mma.sync kernel. Tuning
+// codes), except at head_dim 128 over tables of >= kWg2MinSpan keys, where the tile kernel
+// stays; other head sizes the mma.sync kernel. Tuning
 // overrides for benchmarks and tests: TRTC_PA_PREFILL_LEGACY=1 the tile kernel,
 // TRTC_PA_PREFILL_MMA=1 the mma.sync kernel, TRTC_PA_PREFILL_WG=1 / 2 the one-warpgroup /
 // warp-specialized wgmma kernel.
 constexpr long kWg2MinSpan = 1024;
 Kernel pick(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim, long span) {
   if (!fast_prefill(dtype, kv_dtype, scale)) return Kernel::tile;
-  if (head_dim != 128 || !wgmma_prefill()) return Kernel::mma;
+  if (head_dim != 128 || !wgmma_prefill()) {
+    // quantized pools at head_dim 128 over long block tables: the tile kernel (H100 with the
+    // mma.sync kernel forced, 8 x 512 over 1536 cached: int8 757 vs 664 us, fp8 763 vs 744; new
+    // tokens 169-170 vs 184-198 us; head_dim 64 gains both ways)
+    if (kv_dtype != dtype && head_dim == 128 && span >= kWg2MinSpan) return Kernel::tile;
+    return Kernel::mma;
+  }
   if (kv_dtype != dtype) return Kernel::wg;  // quantized pools: the kernels that widen codes
   const char* wg = getenv("TRTC_PA_PREFILL_WG");
   const int forced = wg != nullptr ? atoi(wg) : 0;
