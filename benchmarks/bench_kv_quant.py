@@ -3,14 +3,17 @@ GQA 32/8, head_dim 128, block 16, ctx 4096, B = 1, 16, 64 (and prefill rows). Ev
 graph cycles over enough distinct pools (>= 256 MiB) that the KV reads come from HBM, not L2.
 Quantized pools are timed with the planner's kernel (tensor cores where it can) and, in rows
 marked "(CUDA cores)", with TRTC_PA_DECODE_LEGACY=1; prefill rows "(tile kernel)", with
-TRTC_PA_PREFILL_LEGACY=1 (the kernel quantized pools took before the mma.sync kernel widened
+TRTC_PA_PREFILL_LEGACY=1 (the kernel quantized pools took before the fast kernels widened
 their codes). --baseline-lib PATH adds rows timed with
 another build of the kernel library (e.g. the main branch's). Prints a table; writes
 $OUT/bench_kv_quant.json when OUT is set. --sweep times only the decode kernel variants (forced
 split counts, warps x stages) at ctx 4096, B = 16 and 64 (or --batches), against the planner's pick.
+--prefill-kernels times only prefill over each pool with the default kernel, the mma.sync kernel
+forced and the tile kernel, at GQA 32/8 head_dim 128 and SmolLM2's 9/3 head_dim 64.
 
     python3 benchmarks/bench_kv_quant.py [--baseline-lib other/libtrtcompile_kernels.so]
-        [--sweep [--kernels "4,3 8,3"] [--splits 1,2,3] [--batches 1,16,64] [--pools fp8,int8]]"""
+        [--sweep [--kernels "4,3 8,3"] [--splits 1,2,3] [--batches 1,16,64] [--pools fp8,int8]]
+        [--prefill-kernels]"""
 
 from __future__ import annotations
 
@@ -40,12 +43,12 @@ def with_pool(case: dict, pool: torch.dtype) -> dict:
                 kv_scales=scales.contiguous())
 
 
-def pool_cases(seqs, pool, inner_min=4) -> list[dict]:
-    """Distinct cases of this pool, together >= MIN_BYTES of KV."""
-    first = with_pool(paged_case(seqs, seed=0), pool)
+def pool_cases(seqs, pool, inner_min=4, shape=(32, 8, 128)) -> list[dict]:
+    """Distinct cases of this pool (heads, kv heads, head_dim), together >= MIN_BYTES of KV."""
+    first = with_pool(paged_case(seqs, *shape, seed=0), pool)
     nbytes = first["kv_cache"].numel() * first["kv_cache"].element_size()
     n = max(inner_min, -(-MIN_BYTES // nbytes))
-    return [first] + [with_pool(paged_case(seqs, seed=i), pool) for i in range(1, n)]
+    return [first] + [with_pool(paged_case(seqs, *shape, seed=i), pool) for i in range(1, n)]
 
 
 def time_cases(lib, cases) -> tuple[float, int]:
@@ -89,6 +92,35 @@ def sweep(lib, kernels=("4,3", "8,3"), splits=(1, 2, 3, 4, 6, 8), batches=(16, 6
             torch.cuda.empty_cache()
 
 
+# --prefill-kernels: the prefill kernel choice (default), the mma.sync kernel forced (what GPUs
+# without the wgmma kernel run) and the tile kernel, by environment variable
+PREFILL_MODES = {"default": {}, "mma.sync": {"TRTC_PA_PREFILL_MMA": "1"},
+                 "tile": {"TRTC_PA_PREFILL_LEGACY": "1"}}
+
+
+def prefill_kernels(lib) -> None:
+    """Prefill over each pool by kernel, GQA 32/8 d128 and SmolLM2's 9/3 d64."""
+    print(torch.cuda.get_device_name(), "; block 16, kv_write included, us")
+    for shape in ((32, 8, 128), (9, 3, 64)):
+        for name, seqs in (("8x512 new", [(0, 512)] * 8), ("8x512 over 1536 cached", [(1536, 512)] * 8)):
+            for pool_name, pool in POOLS.items():
+                cases = pool_cases(seqs, pool, shape=shape)
+                row = []
+                for mode, env in PREFILL_MODES.items():
+                    if pool == BF16 and mode == "tile":
+                        continue
+                    os.environ.update(env)
+                    try:
+                        row.append(f"{mode} {time_cases(lib, cases)[0]:7.1f}")
+                    finally:
+                        for k in env:
+                            os.environ.pop(k, None)
+                print(f"heads {shape[0]}/{shape[1]} d{shape[2]:<4d} {name:24s} {pool_name:5s}", "  ".join(row),
+                      flush=True)
+                del cases
+                torch.cuda.empty_cache()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--baseline-lib", default=None)
@@ -99,8 +131,13 @@ def main() -> int:
     ap.add_argument("--pools", default="bf16,fp8,int8", help="--sweep: pool types")
     ap.add_argument("--sweep", action="store_true",
                     help="only time the decode kernel variants of B = 16, 64 (split counts, warps)")
+    ap.add_argument("--prefill-kernels", action="store_true",
+                    help="only time prefill by kernel (default, mma.sync forced, tile), d128 and d64")
     args = ap.parse_args()
     lib = cuda_kernels.load()
+    if args.prefill_kernels:
+        prefill_kernels(lib)
+        return 0
     if args.sweep:
         sweep(lib, args.kernels.split(), [int(n) for n in args.splits.split(",")],
               [int(b) for b in args.batches.split(",")], args.pools.split(","))
