@@ -1,7 +1,7 @@
 // Quantized (fp8 / int8) KV codes into f16 mma operands for the tensor-core decode kernel:
 // a landed stage widened into an f16 tile (widen_stage), or B fragments built in registers from
-// the codes (code_pair*, direct_chunk). Integer operations only. Shared with the mma.sync
-// prefill kernels (widen_stage, q_fragments_to_f16).
+// the codes (code_pair*, direct_chunk). Integer operations only. Shared with the prefill
+// kernels (widen_stage, q_fragments_to_f16).
 #pragma once
 
 #include <type_traits>
@@ -106,9 +106,9 @@ __device__ __forceinline__ uint4 direct_chunk(const P* st, int r, int c) {
 }
 
 // Widens the quantized K and V stage `st` (row-major codes, K's kTileKeys rows then V's) into
-// the f16 tile `wide` (K then V, each laid out by Off) by NT threads (one warp by default; tid < NT): a
-// thread takes 8 codes at a time, so the 8 threads of a store phase write one 128-byte run of a
-// row (no bank conflicts).
+// the f16 tile `wide` (K then V, each laid out by Off) by NT threads (one warp by default;
+// tid < NT): a thread takes 8 codes at a time, so the 8 threads of a store phase write one
+// 128-byte run of a row (no bank conflicts).
 template <typename P, int D, int kTileKeys, int NT = 32, typename Off = prefill::Swizzled<D>>
 __device__ __forceinline__ void widen_stage(__half* wide, const P* st, int tid) {
   constexpr int UPR = D / 8, PER = kTileKeys * UPR;  // 8-code units per row, per K (or V) stage

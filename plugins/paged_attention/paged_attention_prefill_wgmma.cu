@@ -116,10 +116,10 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
   if constexpr (kQuant)  // times the k scale / kWiden and q's factor per row
     rscale = q_fragments_to_f16<T, D>(qa, scale * pool_scale(a.kv_scales, 0) / kWiden<P>);
   // the K (V) tiles the MMAs read: stage st of the ring at + st * TILE * 2, or the widened tile
-  const uint32_t k_addr = static_cast<uint32_t>(__cvta_generic_to_shared(kQuant ? static_cast<void*>(wide)
-                                                                                : static_cast<void*>(k_stage(0))));
-  const uint32_t v_addr = static_cast<uint32_t>(__cvta_generic_to_shared(kQuant ? static_cast<void*>(wide + TILE)
-                                                                                : static_cast<void*>(v_stage(0))));
+  void* const k_base = kQuant ? static_cast<void*>(wide) : static_cast<void*>(k_stage(0));
+  void* const v_base = kQuant ? static_cast<void*>(wide + TILE) : static_cast<void*>(v_stage(0));
+  const uint32_t k_addr = static_cast<uint32_t>(__cvta_generic_to_shared(k_base));
+  const uint32_t v_addr = static_cast<uint32_t>(__cvta_generic_to_shared(v_base));
 
   float o[D / 8][4];
 #pragma unroll
