@@ -16,6 +16,13 @@ namespace pa {
 template <typename P> constexpr float kWiden = 1.f;
 template <> constexpr float kWiden<fp8> = 1.f / 256.f;
 
+// x times what a widened code of the layer's k (which = 0) or v (1) is multiplied by to give
+// the value it stands for: the pool's scale / kWiden (a power of two: exact).
+template <typename P>
+__device__ __forceinline__ float times_widened_scale(float x, const float* kv_scales, int which) {
+  return x * pool_scale(kv_scales, which) / kWiden<P>;
+}
+
 // 2^k with m / 2^k in [2^14, 2^15) (1 for m == 0): q / 2^k is an f16 without overflow.
 __device__ __forceinline__ float f16_range_factor(float m) {
   const int e = static_cast<int>(__float_as_uint(m) >> 23);  // m >= 0

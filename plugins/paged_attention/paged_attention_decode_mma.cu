@@ -317,7 +317,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
     float m = -1e30f, l = 0.f;  // of row lane / 4 (log2 units); l: this lane's columns
     // quantized pool: row lane / 4 of q was divided by its f16 range factor
-    const float scale = kQuant ? a.scale_log2 * pool_scale(a.kv_scales, 0) / kWiden<P> *
+    const float scale = kQuant ? times_widened_scale<P>(a.scale_log2, a.kv_scales, 0) *
                                      f16_range_factor(__uint_as_float(s_qmax[lane >> 2]))
                                : a.scale_log2;
 
@@ -453,7 +453,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     __syncthreads();
     // Fused: 16 splits merged in one round trip (the planner's split count at B=1 ctx 4096).
     finish_decode<T, D, GQ, NP, NT, FUSED ? 16 : 8>(
-        a, sm_o, sm_m, sm_l, t, s, split, h0, ng, kQuant ? pool_scale(a.kv_scales, 1) / kWiden<P> : 1.f);
+        a, sm_o, sm_m, sm_l, t, s, split, h0, ng, kQuant ? times_widened_scale<P>(1.f, a.kv_scales, 1) : 1.f);
   }
   wait_before_exit(a);
 }

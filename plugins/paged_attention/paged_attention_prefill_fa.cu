@@ -77,8 +77,8 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
   const P* kpool = static_cast<const P*>(a.k_pool);
   const P* vpool = static_cast<const P*>(a.v_pool);
   // > 0 (the launcher checks); a quantized pool's also takes q's factor per row (below)
-  const float scale = a.scale_log2 * (kQuant ? pool_scale(a.kv_scales, 0) / kWiden<P> : 1.f);
-  const float vscale = kQuant ? pool_scale(a.kv_scales, 1) / kWiden<P> : 1.f;
+  const float scale = a.scale_log2 * (kQuant ? times_widened_scale<P>(1.f, a.kv_scales, 0) : 1.f);
+  const float vscale = kQuant ? times_widened_scale<P>(1.f, a.kv_scales, 1) : 1.f;
   // K/V rows: swizzled for ldmatrix (16-bit pools), row-major codes (widened later)
   auto load_tile = [&](int st, int key, int bound) {
     if constexpr (kQuant)

@@ -114,7 +114,7 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
     ldmatrix_x4(qa[kk], Qs + swz(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
   float2 rscale{};  // a quantized pool's softmax scale of rows r0, r0 + 8
   if constexpr (kQuant)  // times the k scale / kWiden and q's factor per row
-    rscale = q_fragments_to_f16<T, D>(qa, scale * pool_scale(a.kv_scales, 0) / kWiden<P>);
+    rscale = q_fragments_to_f16<T, D>(qa, times_widened_scale<P>(scale, a.kv_scales, 0));
   // the K (V) tiles the MMAs read: stage st of the ring at + st * TILE * 2, or the widened tile
   void* const k_base = kQuant ? static_cast<void*>(wide) : static_cast<void*>(k_stage(0));
   void* const v_base = kQuant ? static_cast<void*>(wide + TILE) : static_cast<void*>(v_stage(0));
@@ -186,7 +186,7 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
     stage = stage == STAGES - 1 ? 0 : stage + 1;
   }
   cp_async_wait<0>();
-  store_rows<T, D>(a, tr, h, r0, o, rs.l0, rs.l1, kQuant ? pool_scale(a.kv_scales, 1) / kWiden<P> : 1.f);
+  store_rows<T, D>(a, tr, h, r0, o, rs.l0, rs.l1, kQuant ? times_widened_scale<P>(1.f, a.kv_scales, 1) : 1.f);
 #else
   __trap();  // launched only where the sm_90a code is loaded (wgmma_prefill)
 #endif
