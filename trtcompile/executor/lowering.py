@@ -1,6 +1,6 @@
 """Lowering for the torch backend: the explicit W8A8 pattern of the graph (Q/DQ around a
 MatMul, which TensorRT fuses into one FP8/INT8 GEMM) becomes one fused step here too:
-torch._scaled_mm for fp8 (on an H100, decode batches of <= 64 tokens with fast accumulation run
+torch._scaled_mm for fp8 (on Hopper, sm_90a, decode batches of <= 64 tokens with fast accumulation run
 the kernel library's split-K fp8 GEMM instead), torch._int_mm for int8, each weight laid out once
 at load.
 
@@ -179,7 +179,7 @@ def lower_quantized_gemms(nodes: list[Node], constants: dict[str, torch.Tensor],
 
 
 def _decode_fp8_gemm(q, sx, w, w_scale) -> torch.Tensor | None:
-    """The kernel library's fp8 GEMM for decode batches (split K, H100), or None where it
+    """The kernel library's fp8 GEMM for decode batches (split K, sm_90a), or None where it
     does not run (other GPUs, a library without it, more rows): torch._scaled_mm then."""
     try:
         lib = cuda_kernels.load()
