@@ -7,6 +7,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from bench_kernels import target_card_note, verdict  # noqa: E402
+from bench_quant import gemv_target_lines  # noqa: E402
+from bench_w8a8 import fp8_target_lines  # noqa: E402
 
 
 def test_ratio_targets_are_upper_bounds_compared_unrounded():
@@ -25,3 +27,24 @@ def test_runs_on_another_card_carry_a_note():
     assert target_card_note("NVIDIA H100 80GB HBM3") == ""
     note = target_card_note("NVIDIA H200")
     assert "NVIDIA H200" in note and "H100 80GB HBM3" in note
+
+
+def test_gemv_targets_take_the_lowest_ratio_over_1_to_16_tokens():
+    def row(variant, m, speedup, shape="up/gate 4096->14336"):
+        return dict(shape=shape, m=m, variant=variant, speedup=speedup)
+    rows = [row("int8", 1, 1.71), row("int8", 16, 1.50), row("int8", 32, 0.9),
+            row("int4 g128", 1, 3.1), row("int4 g128", 8, 3.05), row("int4 g128", 24, 1.2),
+            row("int4 g128", 1, 1.0, shape="down 14336->4096")]
+    int8, int4 = gemv_target_lines(rows)
+    assert int8.endswith("lowest 1.50x (M = 16): missed")
+    assert int4.endswith("lowest 3.05x (M = 8): met")      # M = 24 and other shapes not judged
+    assert gemv_target_lines([row("int8", 24, 2.0)]) == []
+
+
+def test_fp8_gemm_target_judges_both_accumulations_at_1024_rows_and_more():
+    rows = [dict(shape="qkv", M=128, bf16=10.0, fp8_gemm=10.0, fp8_gemm_fast_accum=10.0),
+            dict(shape="qkv", M=1024, bf16=68.3, fp8_gemm=41.4, fp8_gemm_fast_accum=41.3),
+            dict(shape="gate_up", M=1024, bf16=311.0, fp8_gemm=209.1, fp8_gemm_fast_accum=182.8)]
+    fast, plain = fp8_target_lines(rows)
+    assert "fast accumulation (default): lowest 1.65x (qkv, M = 1024): met" in fast
+    assert plain.endswith("lowest 1.49x (gate_up, M = 1024): missed")
