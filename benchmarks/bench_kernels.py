@@ -328,7 +328,8 @@ def main() -> int:
             rows.append(dict(bench=step.__name__, error=repr(e)))
     card = torch.cuda.get_device_name()
     print(f"\n{card}, torch {torch.__version__}")
-    print(f"{'benchmark':44s} {'ours us':>9s} {'ref us':>9s} {'ratio':>6s} {'target':>6s} {'verdict':>7s}  note")
+    print(f"{'benchmark':44s} {'ours us':>9s} {'ref us':>9s} {'ratio':>6s} {'target':>6s} "
+          f"{'verdict':>7s}  note")
     for r in rows:
         if "error" in r:
             print(f"{r['bench']:44s} ERROR {r['error']}")
@@ -338,7 +339,8 @@ def main() -> int:
         target = f"{r['target']:6.2f}" if "target" in r else " " * 6
         note = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()
                          if k in ("ref", "ours_GBps", "ours_TFLOPs", "GBps", "pct_copy"))
-        print(f"{r['bench']:44s} {r['ours_us']:9.1f} {ref} {ratio} {target} {verdict(r):>7s}  {note}")
+        print(f"{r['bench']:44s} {r['ours_us']:9.1f} {ref} {ratio} {target} {verdict(r):>7s}  "
+              f"{note}")
     if note := target_card_note(card):
         print(note)
     write_out_json("bench_kernels.json", card, rows)

@@ -172,8 +172,8 @@ def fp8_target_lines(rows: list[dict]) -> list[str]:
                  if r["M"] >= FP8_TARGET_MIN_M and r.get(col)]
         if cells:
             worst, shape, m = min(cells)
-            lines.append(f"target fp8 GEMM >= {FP8_TARGET}x bf16 at M >= {FP8_TARGET_MIN_M}, {label}: "
-                         f"lowest {worst:.2f}x ({shape}, M = {m}): "
+            lines.append(f"target fp8 GEMM >= {FP8_TARGET}x bf16 at M >= {FP8_TARGET_MIN_M}, "
+                         f"{label}: lowest {worst:.2f}x ({shape}, M = {m}): "
                          f"{'met' if worst >= FP8_TARGET else 'missed'}")
     return lines
 

@@ -91,7 +91,8 @@ class QuantConfig:
     fp8_fast_accumulation: bool = field(default=True, metadata={
         "doc": "mode fp8 on the torch backend: GEMMs accumulate in the tensor cores' fast mode "
                "(torch._scaled_mm use_fast_accum, and on a Hopper GPU (sm_90a: H100, H200) the "
-               "library's fp8 GEMM for decode batches of <= 64 tokens; SmolLM2 perplexity unchanged, docs/benchmarks.md)"})
+               "library's fp8 GEMM for decode batches of <= 64 tokens; SmolLM2 perplexity "
+               "unchanged, docs/benchmarks.md)"})
 
 
 @dataclass(frozen=True)

@@ -89,4 +89,5 @@ def test_greedy_without_logprobs_reads_16_bit_logits_as_float32_would():
         assert out.token_ids == want and out.logprobs is None
         with_lp = Sampler().sample(rows, [P(temperature=0)] * 6, [None] * 6)
         assert with_lp.token_ids == want
-        assert with_lp.logprobs == torch.log_softmax(rows.float(), -1)[torch.arange(6), want].tolist()
+        raw = torch.log_softmax(rows.float(), -1)
+        assert with_lp.logprobs == raw[torch.arange(6), want].tolist()

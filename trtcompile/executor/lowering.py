@@ -1,8 +1,8 @@
 """Lowering for the torch backend: the explicit W8A8 pattern of the graph (Q/DQ around a
 MatMul, which TensorRT fuses into one FP8/INT8 GEMM) becomes one fused step here too:
-torch._scaled_mm for fp8 (on Hopper, sm_90a, decode batches of <= 64 tokens with fast accumulation run
-the kernel library's split-K fp8 GEMM instead), torch._int_mm for int8, each weight laid out once
-at load.
+torch._scaled_mm for fp8 (on Hopper, sm_90a, decode batches of <= 64 tokens with fast
+accumulation run the kernel library's split-K fp8 GEMM instead), torch._int_mm for int8, each
+weight laid out once at load.
 
 Matched from each MatMul(a, b) with b = DequantizeLinear(W_q, W_scale, axis=1) of constants:
   dynamic: a = Mul(Cast(q), s)  with (q, s) = QuantizeFp8 | QuantizeInt8 (x)

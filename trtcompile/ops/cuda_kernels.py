@@ -298,7 +298,7 @@ class KernelLibrary:
         self._check(err, "weight_only_gemm")
 
     def fp8_gemm_on(self, device: torch.device) -> bool:
-        """Whether this library runs the decode fp8 GEMM on this device (sm_90a code: H100, H200)."""
+        """Whether this library runs the decode fp8 GEMM on this device (sm_90a: H100, H200)."""
         if self._fp8_gemm is None or self._fp8_gemm_supported is None:
             return False
         return _device_answer(self._fp8_devices, device, self._fp8_gemm_supported)
