@@ -26,6 +26,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# Issue 7 / 8 W1 targets (set on an H100: bench_kernels.TARGET_CARD): output tok/s by shape and
+# quantization mode (None: no quantization.mode override), and start-up to the first token.
+W1_TARGETS = {("smollm2-135m", None): 32_000, ("llama-3.2-1b", None): 30_000,
+              ("llama-3.1-8b", "fp8"): 24_000}
+START_UP_TARGETS_S = {"llama-3.2-1b": 10.0}
 
 
 def load_workload():
@@ -38,6 +43,21 @@ def load_workload():
             spec.loader.exec_module(mod)
             return mod
     sys.exit("workload.py not found: set TRTCOMPILE_WORKLOAD to shared/bench/workload.py")
+
+
+def w1_target_lines(shape: str, overrides: list[str], tokens_per_s: float,
+                    to_first_token_s: float) -> list[str]:
+    """The verdicts of the W1 targets that apply to this shape and mode (none elsewhere)."""
+    modes = [o.split("=", 1)[1] for o in overrides if o.startswith("quantization.mode=")]
+    mode = modes[-1] if modes and modes[-1] != "none" else None
+    lines = []
+    if (want := W1_TARGETS.get((shape, mode))) is not None:
+        lines.append(f"target W1 {shape}{f' {mode}' if mode else ''} >= {want:,} output tok/s: "
+                     f"{tokens_per_s:,.0f}: {'met' if tokens_per_s >= want else 'missed'}")
+    if (limit := START_UP_TARGETS_S.get(shape)) is not None:
+        lines.append(f"target start-up to the first token <= {limit:.0f} s: {to_first_token_s:.1f} s: "
+                     f"{'met' if to_first_token_s <= limit else 'missed'}")
+    return lines
 
 
 def random_llama(cfg, seed: int = 0):
@@ -251,6 +271,14 @@ def main():
     mid = sorted(runs, key=lambda r: r["tokens_per_s"])[len(runs) // 2]
     result["ttft_ms"], result["tpot_ms"] = mid["ttft_ms"], mid["tpot_ms"]
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
+    verdicts = w1_target_lines(args.shape, args.overrides, result["median_tokens_per_s"],
+                               result["startup_s"]["to_first_token"])
+    for line in verdicts:
+        print(line)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_kernels import target_card_note
+    if verdicts and (note := target_card_note(result["device"])):
+        print(note)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 

@@ -57,6 +57,10 @@ step smollm2_gpu python3 -m pytest tests/gpu/test_smollm2_gpu.py -q -s -p no:cac
 echo; echo "=== summary"
 printf '%s\n' "${SUMMARY[@]}"
 grep -A30 '^benchmark' "$LOGS/bench.log" 2>/dev/null | head -20 || true
+echo; echo "=== other target verdicts"
+grep -h '^target ' "$LOGS"/*.log 2>/dev/null || true
+grep -h 'target >= ' "$LOGS/bench_kv_quant.log" 2>/dev/null || true
+grep -h '^note: the targets' "$LOGS"/*.log 2>/dev/null | head -1 || true
 if [ -n "${TRTC_BUNDLE_LOGS:-}" ]; then
   (cd "$LOGS" && files=$(ls -A | grep -v '^gpu_check_logs.tar.gz$') && [ -n "$files" ] &&
      tar -czf gpu_check_logs.tar.gz $files && rm -f $files && echo "logs: $LOGS/gpu_check_logs.tar.gz")

@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from bench_kernels import target_card_note, verdict  # noqa: E402
 from bench_quant import gemv_target_lines  # noqa: E402
+from bench_w1 import w1_target_lines  # noqa: E402
 from bench_w8a8 import fp8_target_lines  # noqa: E402
 
 
@@ -48,3 +49,15 @@ def test_fp8_gemm_target_judges_both_accumulations_at_1024_rows_and_more():
     fast, plain = fp8_target_lines(rows)
     assert "fast accumulation (default): lowest 1.65x (qkv, M = 1024): met" in fast
     assert plain.endswith("lowest 1.49x (gate_up, M = 1024): missed")
+
+
+def test_w1_targets_follow_shape_and_quantization_mode():
+    small = w1_target_lines("llama-3.2-1b", [], 47_691.0, 2.17)
+    assert small == ["target W1 llama-3.2-1b >= 30,000 output tok/s: 47,691: met",
+                     "target start-up to the first token <= 10 s: 2.2 s: met"]
+    fp8 = w1_target_lines("llama-3.1-8b", ["kv_cache.dtype=fp8", "quantization.mode=fp8"],
+                          14_082.0, 6.3)
+    assert fp8 == ["target W1 llama-3.1-8b fp8 >= 24,000 output tok/s: 14,082: missed"]
+    assert w1_target_lines("llama-3.1-8b", [], 9_828.0, 7.6) == []       # bf16 8B: no target
+    assert w1_target_lines("llama-3.2-1b", ["quantization.mode=int8_weight_only"], 36_354.0,
+                           1.25) == ["target start-up to the first token <= 10 s: 1.2 s: met"]
