@@ -335,7 +335,7 @@ def main() -> int:
             print(f"{r['bench']:44s} ERROR {r['error']}")
             continue
         ref = f"{r['ref_us']:9.1f}" if "ref_us" in r else " " * 9
-        ratio = f"{r['ratio']:6.3f}" if "ratio" in r else " " * 6  # 1.054 must not read as 1.05
+        ratio = f"{r['ratio']:6.3f}" if "ratio" in r else " " * 6  # 1.054, not 1.05
         target = f"{r['target']:6.2f}" if "target" in r else " " * 6
         note = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()
                          if k in ("ref", "ours_GBps", "ours_TFLOPs", "GBps", "pct_copy"))

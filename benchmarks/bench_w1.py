@@ -55,8 +55,8 @@ def w1_target_lines(shape: str, overrides: list[str], tokens_per_s: float,
         lines.append(f"target W1 {shape}{f' {mode}' if mode else ''} >= {want:,} output tok/s: "
                      f"{tokens_per_s:,.0f}: {'met' if tokens_per_s >= want else 'missed'}")
     if (limit := START_UP_TARGETS_S.get(shape)) is not None:
-        lines.append(f"target start-up to the first token <= {limit:.0f} s: {to_first_token_s:.1f} s: "
-                     f"{'met' if to_first_token_s <= limit else 'missed'}")
+        lines.append(f"target start-up to the first token <= {limit:.0f} s: "
+                     f"{to_first_token_s:.1f} s: {'met' if to_first_token_s <= limit else 'missed'}")
     return lines
 
 
