@@ -48,6 +48,26 @@ def verdict(r: dict) -> str:
     return ""
 
 
+def print_table(rows: list[dict], card: str) -> None:
+    """The rows with their references, ratios and verdicts, then the card note."""
+    print(f"\n{card}, torch {torch.__version__}")
+    print(f"{'benchmark':44s} {'ours us':>9s} {'ref us':>9s} {'ratio':>6s} {'target':>6s} "
+          f"{'verdict':>7s}  note")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['bench']:44s} ERROR {r['error']}")
+            continue
+        ref = f"{r['ref_us']:9.1f}" if "ref_us" in r else " " * 9
+        ratio = f"{r['ratio']:6.3f}" if "ratio" in r else " " * 6  # 1.054, not 1.05
+        target = f"{r['target']:6.2f}" if "target" in r else " " * 6
+        note = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()
+                         if k in ("ref", "ours_GBps", "ours_TFLOPs", "GBps", "pct_copy"))
+        print(f"{r['bench']:44s} {r['ours_us']:9.1f} {ref} {ratio} {target} {verdict(r):>7s}  "
+              f"{note}")
+    if note := target_card_note(card):
+        print(note)
+
+
 def write_out_json(name: str, card: str, rows: list) -> None:
     """$OUT/name with the card, torch version and rows, when OUT is set (the GPU machine)."""
     out = os.environ.get("OUT")
@@ -132,6 +152,11 @@ def baseline_lib():
     return cuda_kernels.KernelLibrary(Path(sys.argv[sys.argv.index("--baseline-lib") + 1]))
 
 
+# Issue 7's decode targets (time / SDPA's) at its shapes, GQA 32/8 head_dim 128; other rows
+# (W1's short contexts, tuning shapes) are reported without one.
+DECODE_TARGETS = {(64, 2048): 1.05, (256, 1024): 1.05, (1, 4096): 1.2}
+
+
 def bench_decode(lib, rows):
     base = baseline_lib()
     # B=256 ctx 512: the short contexts of the serving run (W1, llama-3.1-8b shape)
@@ -149,9 +174,11 @@ def bench_decode(lib, rows):
         ref, how = sdpa_decode_us(b, ctx, hq=hq, hkv=hkv, d=d)
         kv_bytes = b * ctx * hkv * d * 2 * 2
         name = f"decode B={b} ctx={ctx}" + (f" {hq}/{hkv} d{d}" if heads else "")
-        rows.append(dict(bench=name, ours_us=ours, ref_us=ref,
-                         ref=f"SDPA ({how})", ratio=ours / ref, target=1.2 if b == 1 else 1.05,
-                         ours_GBps=kv_bytes / ours / 1e3))
+        row = dict(bench=name, ours_us=ours, ref_us=ref, ref=f"SDPA ({how})", ratio=ours / ref,
+                   ours_GBps=kv_bytes / ours / 1e3)
+        if not heads and (b, ctx) in DECODE_TARGETS:
+            row["target"] = DECODE_TARGETS[b, ctx]
+        rows.append(row)
         if base is not None:
             t = gpu_time_us(lambda: base.paged_attention(**case))
             rows.append(dict(bench="  same, baseline lib", ours_us=t, ref_us=ref, ratio=t / ref,
@@ -327,22 +354,7 @@ def main() -> int:
         except Exception as e:  # keep the other benchmarks' numbers
             rows.append(dict(bench=step.__name__, error=repr(e)))
     card = torch.cuda.get_device_name()
-    print(f"\n{card}, torch {torch.__version__}")
-    print(f"{'benchmark':44s} {'ours us':>9s} {'ref us':>9s} {'ratio':>6s} {'target':>6s} "
-          f"{'verdict':>7s}  note")
-    for r in rows:
-        if "error" in r:
-            print(f"{r['bench']:44s} ERROR {r['error']}")
-            continue
-        ref = f"{r['ref_us']:9.1f}" if "ref_us" in r else " " * 9
-        ratio = f"{r['ratio']:6.3f}" if "ratio" in r else " " * 6  # 1.054, not 1.05
-        target = f"{r['target']:6.2f}" if "target" in r else " " * 6
-        note = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()
-                         if k in ("ref", "ours_GBps", "ours_TFLOPs", "GBps", "pct_copy"))
-        print(f"{r['bench']:44s} {r['ours_us']:9.1f} {ref} {ratio} {target} {verdict(r):>7s}  "
-              f"{note}")
-    if note := target_card_note(card):
-        print(note)
+    print_table(rows, card)
     write_out_json("bench_kernels.json", card, rows)
     return 0
 

@@ -1,12 +1,15 @@
 """The benchmark tables' verdicts: a ratio just above its target reads as missed, and a run on
 another card than the targets' says so."""
 
+import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+REPO = Path(__file__).resolve().parents[1]
+LOGS = REPO / "docs/session15_gpu_logs"     # this session's H200 rows
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_kernels import target_card_note, verdict  # noqa: E402
+from bench_kernels import DECODE_TARGETS, print_table, target_card_note, verdict  # noqa: E402
 from bench_quant import gemv_target_lines  # noqa: E402
 from bench_w1 import w1_target_lines  # noqa: E402
 from bench_w8a8 import fp8_target_lines  # noqa: E402
@@ -28,6 +31,19 @@ def test_runs_on_another_card_carry_a_note():
     assert target_card_note("NVIDIA H100 80GB HBM3") == ""
     note = target_card_note("NVIDIA H200")
     assert "NVIDIA H200" in note and "H100 80GB HBM3" in note
+
+
+def test_kernel_table_prints_each_row_with_its_verdict(capsys):
+    rows = json.loads((LOGS / "01_bench_kernels.json").read_text())["rows"]
+    rows.append(dict(bench="decode_step", error="RuntimeError('boom')"))
+    print_table(rows, "NVIDIA H200")
+    out = capsys.readouterr().out.splitlines()
+    decode = next(line for line in out if line.startswith("decode B=64 ctx=2048"))
+    assert " 1.054   1.05  missed  ref=SDPA" in decode
+    assert any(line.startswith("rmsnorm+residual") and "    met  " in line for line in out)
+    assert set(DECODE_TARGETS) == {(64, 2048), (256, 1024), (1, 4096)}   # not W1's ctx 512
+    assert "decode_step" in out[-2] and "ERROR" in out[-2]
+    assert out[-1].startswith("note: the targets were set on an NVIDIA H100 80GB HBM3")
 
 
 def test_gemv_targets_take_the_lowest_ratio_over_1_to_16_tokens():
