@@ -43,6 +43,15 @@ def test_help_does_not_import_torch():
     assert "build" in res.stdout and "inspect" in res.stdout
 
 
+def test_cli_module_runs_as_a_script_too():
+    # the commands' shared helpers live apart from cli.py, so running it as __main__ does not
+    # import it a second time half-initialized through cli_serve / cli_eval
+    res = subprocess.run([sys.executable, "-m", "trtcompile.cli", "--help"], capture_output=True,
+                         text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert res.returncode == 0, res.stderr
+    assert "serve" in res.stdout and "eval" in res.stdout
+
+
 def test_unknown_key_names_it_and_suggests(tmp_path):
     res = cli("validate", str(write(tmp_path, "model:\n  source: tiny-llama\nlimits:\n  max_num_seq: 4\n")))
     assert_user_error(res, "limits.max_num_seq", "did you mean 'max_num_seqs'")

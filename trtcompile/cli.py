@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 import time
 from pathlib import Path
 
 import click
 
-from trtcompile.errors import TrtCompileError
-
-
-class Reporter:
-    """Progress lines for long work: normal, --quiet (errors only) or --verbose."""
-
-    def __init__(self, quiet: bool = False, verbose: bool = False):
-        self.quiet, self.verbose = quiet, verbose
-        self.start = time.perf_counter()
-
-    def __call__(self, message: str) -> None:
-        if not self.quiet:
-            click.echo(f"[{time.perf_counter() - self.start:7.1f}s] {message}", err=True)
-
-
-def user_errors(fn):
-    """User errors: one clear line on stderr and exit code 2, never a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except TrtCompileError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-    return wrapper
+from trtcompile.cli_common import Reporter, user_errors
+from trtcompile.cli_eval import eval_cmd
+from trtcompile.cli_serve import bench, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -178,13 +154,8 @@ def config_reference(markdown: bool) -> None:
         click.echo(f"{key:32} {default:28} {doc}")
 
 
-from trtcompile.cli_serve import bench, serve  # noqa: E402  (they use user_errors above)
-
 main.add_command(serve)
 main.add_command(bench)
-
-from trtcompile.cli_eval import eval_cmd  # noqa: E402  (uses user_errors above)
-
 main.add_command(eval_cmd)
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from trtcompile.cli import Reporter, user_errors
+from trtcompile.cli_common import Reporter, user_errors
 
 
 @click.command("eval")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from trtcompile.cli import user_errors
+from trtcompile.cli_common import user_errors
 from trtcompile.errors import BackendUnavailableError, ConfigError
 
 artifact_arg = click.argument("artifact", type=click.Path(path_type=Path))
