@@ -68,15 +68,9 @@ class Sampler:
                      with_logprobs: bool = True) -> SampledRows:
         """sample() without waiting for the device: random draws happen now, on the host."""
         vocab = logits.shape[1]                                           # [S, V]
-        # argmax of the rows as they come: widening fp16/bf16 to float32 is exact, so it picks
-        # the same token (the first of equal maxima either way) without a float32 copy of the
-        # logits, which an all-greedy step without logprobs never needs
-        tokens = logits.argmax(dim=-1)                                    # [S]
-        all_greedy = all(p.temperature < MIN_TEMPERATURE for p in params)
-        if all_greedy and not with_logprobs:
-            return SampledRows(tokens, None, None, [])
         logits = logits.float()
-        if not all_greedy:
+        tokens = logits.argmax(dim=-1)                                    # [S]
+        if not all(p.temperature < MIN_TEMPERATURE for p in params):
             tokens = self._sample_random(logits, tokens, params, generators)
         if not with_logprobs:
             return SampledRows(tokens, None, None, [])
