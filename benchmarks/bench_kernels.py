@@ -11,6 +11,7 @@ kernel library, in the same process, for A/B comparisons)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -66,6 +67,18 @@ def print_table(rows: list[dict], card: str) -> None:
               f"{note}")
     if note := target_card_note(card):
         print(note)
+
+
+@contextlib.contextmanager
+def tuning_env(env: dict[str, str]):
+    """The kernel library's tuning overrides (environment variables it reads at each launch)
+    set for the block, and removed after it."""
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k in env:
+            os.environ.pop(k, None)
 
 
 def write_out_json(name: str, card: str, rows: list) -> None:

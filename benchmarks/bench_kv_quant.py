@@ -20,13 +20,13 @@ forced and the tile kernel, at GQA 32/8 head_dim 128 and SmolLM2's 9/3 head_dim 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import torch
 
-from bench_kernels import BF16, DEV, gpu_time_us, paged_case, target_card_note, write_out_json
+from bench_kernels import (BF16, DEV, gpu_time_us, paged_case, target_card_note, tuning_env,
+                           write_out_json)
 from trtcompile.ops import cuda_kernels
 from trtcompile.ops.reference import quantize_pool
 
@@ -84,12 +84,8 @@ def sweep(lib, kernels=("4,3", "8,3"), splits=(1, 2, 3, 4, 6, 8), batches=(16, 6
                 (f"warps,stages {w} nsplit {n}", {"TRTC_PA_DECODE_MMA": w, "TRTC_PA_NSPLIT": str(n)})
                 for w in kernels for n in splits]
             for name, env in variants:
-                os.environ.update(env)
-                try:
+                with tuning_env(env):
                     us, _ = time_cases(lib, cases)
-                finally:
-                    for k in env:
-                        os.environ.pop(k, None)
                 print(f"{f'decode B={b} ctx={ctx}':24s} {pool_name:5s} {name:22s} {us:8.1f}")
             del cases
             torch.cuda.empty_cache()
@@ -112,12 +108,8 @@ def prefill_kernels(lib) -> None:
                 for mode, env in PREFILL_MODES.items():
                     if pool == BF16 and mode == "tile":
                         continue
-                    os.environ.update(env)
-                    try:
+                    with tuning_env(env):
                         row.append(f"{mode} {time_cases(lib, cases)[0]:7.1f}")
-                    finally:
-                        for k in env:
-                            os.environ.pop(k, None)
                 print(f"heads {shape[0]}/{shape[1]} d{shape[2]:<4d} {name:24s} {pool_name:5s}", "  ".join(row),
                       flush=True)
                 del cases
@@ -156,19 +148,14 @@ def main() -> int:
     benches.append(("prefill 8x512 new over 1536 cached", [(1536, 512)] * 8))
     for name, seqs in benches:
         base = None
-        runs = [(tag, which, n, p, None) for tag, which in libs.items() for n, p in POOLS.items()]
+        runs = [(tag, which, n, p, {}) for tag, which in libs.items() for n, p in POOLS.items()]
         # the kernels quantized pools took before, in the same run
         legacy_env, legacy_tag = (("TRTC_PA_DECODE_LEGACY", " (CUDA cores)") if name.startswith("decode")
                                   else ("TRTC_PA_PREFILL_LEGACY", " (tile kernel)"))
-        runs += [(legacy_tag, lib, n, p, legacy_env) for n, p in POOLS.items() if p != BF16]
-        for tag, which, pool_name, pool, legacy in runs:
-            if legacy:
-                os.environ[legacy] = "1"
-            try:
+        runs += [(legacy_tag, lib, n, p, {legacy_env: "1"}) for n, p in POOLS.items() if p != BF16]
+        for tag, which, pool_name, pool, env in runs:
+            with tuning_env(env):
                 us, nbytes = time_pool(which, seqs, pool)
-            finally:
-                if legacy:
-                    os.environ.pop(legacy, None)
             base = base or us
             rows.append(dict(bench=name, pool=pool_name + tag, us=us, GBps=nbytes / us / 1e3,
                              speedup_vs_bf16=base / us))

@@ -2,6 +2,7 @@
 another card than the targets' says so."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -9,7 +10,8 @@ REPO = Path(__file__).resolve().parents[1]
 LOGS = REPO / "docs/session15_gpu_logs"     # this session's H200 rows
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_kernels import DECODE_TARGETS, print_table, target_card_note, verdict  # noqa: E402
+from bench_kernels import (DECODE_TARGETS, print_table, target_card_note, tuning_env,  # noqa: E402
+                           verdict)
 from bench_quant import gemv_target_lines  # noqa: E402
 from bench_w1 import w1_target_lines  # noqa: E402
 from bench_w8a8 import fp8_target_lines  # noqa: E402
@@ -77,3 +79,17 @@ def test_w1_targets_follow_shape_and_quantization_mode():
     assert w1_target_lines("llama-3.1-8b", [], 9_828.0, 7.6) == []       # bf16 8B: no target
     assert w1_target_lines("llama-3.2-1b", ["quantization.mode=int8_weight_only"], 36_354.0,
                            1.25) == ["target start-up to the first token <= 10 s: 1.2 s: met"]
+
+
+def test_tuning_overrides_hold_for_their_block_only():
+    key = "TRTC_BENCH_TEST_OVERRIDE"
+    os.environ.pop(key, None)
+    try:
+        with tuning_env({key: "1"}):
+            assert os.environ[key] == "1"
+            raise RuntimeError("a failed timing")
+    except RuntimeError:
+        pass
+    assert key not in os.environ
+    with tuning_env({}):           # the default kernel: nothing set
+        assert key not in os.environ

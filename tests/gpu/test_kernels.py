@@ -442,9 +442,10 @@ def test_paged_attention_quantized_decode_q_range(lib, q_scale):
 @pytest.mark.parametrize("pool", list(POOLS))
 @pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64"])
 def test_paged_attention_quantized_prefill_q_range(lib, pool, shape):
-    """The mma.sync prefill kernel feeds q to f16 mma divided by a power of two per row: rows of
-    one tile from 1e-6 to 1e5 times N(0, 1) (beyond the f16 range both ways) give the
-    reference's result, over new and cached keys."""
+    """The prefill kernels over a quantized pool (wgmma at head_dim 128 on sm_90a, else
+    mma.sync) feed q to f16 MMAs divided by a power of two per row: rows of one tile from 1e-6
+    to 1e5 times N(0, 1) (beyond the f16 range both ways) give the reference's result, over new
+    and cached keys."""
     hq, hkv, d, block = SHAPES[shape]
     case = _make_case([(0, 70), (100, 130)], hq, hkv, d, block, torch.bfloat16, seed=6)
     tokens = case["q"].shape[0]
