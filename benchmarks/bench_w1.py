@@ -275,8 +275,7 @@ def main():
                                result["startup_s"]["to_first_token"])
     for line in verdicts:
         print(line)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_kernels import target_card_note
+    from bench_kernels import target_card_note      # beside this script (its folder is on sys.path)
     if verdicts and (note := target_card_note(result["device"])):
         print(note)
     if args.json:
