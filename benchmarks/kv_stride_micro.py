@@ -22,7 +22,22 @@ import statistics
 import cupy as cp
 import numpy as np
 
+# The copy's L2 hint, by the number HINT the source is compiled with (see HINTS).
+HINTS = {"none": 0, "128B": 1, "256B": 2, "evict_first": 3, "256B+evict_first": 4}
 SRC = r'''
+__device__ __forceinline__ void copy16(unsigned dst, const char* src, unsigned long long policy) {
+#if HINT == 0
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(dst), "l"(src));
+#elif HINT == 1
+  asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16;" :: "r"(dst), "l"(src));
+#elif HINT == 2
+  asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16;" :: "r"(dst), "l"(src));
+#elif HINT == 3
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "l"(policy));
+#else
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "l"(policy));
+#endif
+}
 extern "C" __global__ void __launch_bounds__(256) stream_kv(
     const char* __restrict__ kpool, const char* __restrict__ vpool, const int* __restrict__ tables,
     int blocks_per_seq, int kv_heads, int row_bytes, int heads_per_cta, int keys_per_cta,
@@ -42,6 +57,10 @@ extern "C" __global__ void __launch_bounds__(256) stream_kv(
   const int key0 = split * keys_per_cta, tiles = keys_per_cta / tile_keys;
   const int* bt = tables + (long long)seq * blocks_per_seq;
   int acc = 0, issued = 0;
+  unsigned long long policy = 0;
+#if HINT >= 3
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+#endif
   for (int tile = warp; tile < tiles + 8 * stages; tile += 8) {
     if (tile < tiles) {
       const int key = key0 + tile * tile_keys;
@@ -51,8 +70,8 @@ extern "C" __global__ void __launch_bounds__(256) stream_kv(
         const int r = c / chunks_per_row, col = (c % chunks_per_row) * 16;
         unsigned dk = (unsigned)__cvta_generic_to_shared(st + c * 16);
         unsigned dv = (unsigned)__cvta_generic_to_shared(st + 2048 + c * 16);
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(dk), "l"(kpool + base + r * slot_bytes + col));
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(dv), "l"(vpool + base + r * slot_bytes + col));
+        copy16(dk, kpool + base + r * slot_bytes + col, policy);
+        copy16(dv, vpool + base + r * slot_bytes + col, policy);
       }
     }
     asm volatile("cp.async.commit_group;");
@@ -77,9 +96,20 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--dirty-flush", action="store_true",
                     help="also write 256 MiB before each timed series (dirty L2 lines to write back)")
+    ap.add_argument("--pools", default="fp8,bf16", help="pool types to stream: fp8, bf16")
+    ap.add_argument("--heads-per-cta", default="1,2,4,8",
+                    help="adjacent kv heads a CTA reads (bf16: 1 and 2 only)")
+    ap.add_argument("--stages", default="3,6", help="cp.async ring stages per warp: 3, 6")
+    ap.add_argument("--hints", default="none", help=f"the copies' L2 hints, of {', '.join(HINTS)}")
     args = ap.parse_args()
-    kern = cp.RawKernel(SRC, "stream_kv")
-    kern.max_dynamic_shared_size_bytes = 200 * 1024
+    hints = args.hints.split(",")
+    for name in hints:
+        if name not in HINTS:
+            ap.error(f"unknown hint {name!r}; choose from {', '.join(HINTS)}")
+    kernels = {}
+    for name in hints:
+        kernels[name] = cp.RawKernel(f"#define HINT {HINTS[name]}\n" + SRC, "stream_kv")
+        kernels[name].max_dynamic_shared_size_bytes = 200 * 1024
     b, ctx, h = args.batch, args.ctx, args.kv_heads
     nblocks = b * ctx // 16
     tables = cp.asarray(np.random.default_rng(0).permutation(nblocks).astype(np.int32))
@@ -87,42 +117,44 @@ def main() -> int:
     out = cp.zeros(1, dtype=cp.int32)
     print(f"B={b} ctx={ctx} kv_heads={h}, blocks of 16 slots in random order, launches cycling through "
           f"pools of >= 256 MiB{' after a 256 MiB write' if args.dirty_flush else ''}")
-    print(f"{'pool':>5} {'row B':>6} {'heads/CTA':>9} {'contig B':>8} {'stages':>6} {'CTAs':>5} {'MB':>6} {'us':>7} {'TB/s':>6}")
-    for elem in (1, 2):
+    print(f"{'pool':>5} {'row B':>6} {'heads/CTA':>9} {'contig B':>8} {'stages':>6} {'hint':>16} "
+          f"{'CTAs':>5} {'MB':>6} {'us':>7} {'TB/s':>6}")
+    for elem in [{"fp8": 1, "bf16": 2}[x] for x in args.pools.split(",")]:
         row = 128 * elem
         pool_bytes = nblocks * 16 * h * row
         copies = max(4, -(-(256 << 20) // (2 * pool_bytes)))  # K and V pools cycled: L2 stays cold
         pools = [cp.ones(pool_bytes, dtype=cp.uint8) for _ in range(2 * copies)]
-        for hc in (1, 2, 4, 8):
-            for stages in (3, 6):
-                if elem == 2 and hc > 2:
-                    continue
-                keys = ctx // hc                   # a sequence's keys split over hc CTAs
-                smem = 8 * stages * 4096
-                grid = (b * h,)
+        for hc, stages, hint in [(hc, st, hint) for hc in map(int, args.heads_per_cta.split(","))
+                             for st in map(int, args.stages.split(",")) for hint in hints]:
+            if elem == 2 and hc > 2:
+                continue
+            kern = kernels[hint]
+            keys = ctx // hc                   # a sequence's keys split over hc CTAs
+            smem = 8 * stages * 4096
+            grid = (b * h,)
 
-                def launch(i):
-                    kern(grid, (256,), (pools[2 * i], pools[2 * i + 1], tables, cp.int32(ctx // 16),
-                                        cp.int32(h), cp.int32(row), cp.int32(hc), cp.int32(keys),
-                                        cp.int32(stages), out), shared_mem=smem)
+            def launch(i):
+                kern(grid, (256,), (pools[2 * i], pools[2 * i + 1], tables, cp.int32(ctx // 16),
+                                    cp.int32(h), cp.int32(row), cp.int32(hc), cp.int32(keys),
+                                    cp.int32(stages), out), shared_mem=smem)
 
+            for i in range(copies):
+                launch(i)
+            times = []
+            for _ in range(args.repeats):
+                if args.dirty_flush:
+                    flush.fill(0)
+                e0, e1 = cp.cuda.Event(), cp.cuda.Event()
+                e0.record()
                 for i in range(copies):
                     launch(i)
-                times = []
-                for _ in range(args.repeats):
-                    if args.dirty_flush:
-                        flush.fill(0)
-                    e0, e1 = cp.cuda.Event(), cp.cuda.Event()
-                    e0.record()
-                    for i in range(copies):
-                        launch(i)
-                    e1.record()
-                    e1.synchronize()
-                    times.append(cp.cuda.get_elapsed_time(e0, e1) * 1000 / copies)
-                us = statistics.median(times)
-                nbytes = 2 * b * ctx * h * row
-                print(f"{'fp8' if elem == 1 else 'bf16':>5} {row:6d} {hc:9d} {row * hc:8d} {stages:6d} "
-                      f"{grid[0]:5d} {nbytes / 1e6:6.1f} {us:7.1f} {nbytes / us / 1e6:6.2f}", flush=True)
+                e1.record()
+                e1.synchronize()
+                times.append(cp.cuda.get_elapsed_time(e0, e1) * 1000 / copies)
+            us = statistics.median(times)
+            nbytes = 2 * b * ctx * h * row
+            print(f"{'fp8' if elem == 1 else 'bf16':>5} {row:6d} {hc:9d} {row * hc:8d} {stages:6d} "
+                  f"{hint:>16} {grid[0]:5d} {nbytes / 1e6:6.1f} {us:7.1f} {nbytes / us / 1e6:6.2f}", flush=True)
         del pools
     return 0
 
