@@ -10,16 +10,18 @@ order), computes nothing, and times it for CTAs of 1, 2, 4 or 8 adjacent kv head
 contiguous bytes of fp8 a token; the keys of a sequence are then split over h CTAs, so the grid
 stays B x kv_heads CTAs). The launches cycle through pools of >= 256 MiB, as bench_kv_quant.py
 does, so every byte comes from DRAM; --dirty-flush writes 256 MiB before each series instead of
-relying on that alone (the dirty lines then compete with the reads).
+relying on that alone (the dirty lines then compete with the reads). --hints times the copies
+with each named L2 hint of HINTS (a prefetch size, an evict-first policy, or both); --pools,
+--heads-per-cta and --stages narrow the table.
 
     python3 benchmarks/kv_stride_micro.py [--batch 16] [--ctx 4096] [--dirty-flush]
+        [--pools fp8,bf16] [--heads-per-cta 1,2,4,8] [--stages 3,6] [--hints none,128B,...]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
 
-import cupy as cp
 import numpy as np
 
 # The copy's L2 hint, by the number HINT the source is compiled with (see HINTS).
@@ -106,6 +108,21 @@ def main() -> int:
     for name in hints:
         if name not in HINTS:
             ap.error(f"unknown hint {name!r}; choose from {', '.join(HINTS)}")
+    pool_names = args.pools.split(",")
+    for name in pool_names:
+        if name not in ("fp8", "bf16"):
+            ap.error(f"unknown pool {name!r}; choose from fp8, bf16")
+    try:
+        heads = [int(x) for x in args.heads_per_cta.split(",")]
+        stage_counts = [int(x) for x in args.stages.split(",")]
+    except ValueError as e:
+        ap.error(str(e))
+    if any(hc not in (1, 2, 4, 8) or args.kv_heads % hc for hc in heads):
+        ap.error(f"--heads-per-cta: each of 1, 2, 4 or 8, dividing --kv-heads {args.kv_heads}")
+    if any(st not in (3, 6) for st in stage_counts):
+        ap.error("--stages: 3 or 6 (the kernel's cp.async waits are written for those)")
+    import cupy as cp  # here, so that --help and argument errors need no GPU
+
     kernels = {}
     for name in hints:
         kernels[name] = cp.RawKernel(f"#define HINT {HINTS[name]}\n" + SRC, "stream_kv")
@@ -119,13 +136,13 @@ def main() -> int:
           f"pools of >= 256 MiB{' after a 256 MiB write' if args.dirty_flush else ''}")
     print(f"{'pool':>5} {'row B':>6} {'heads/CTA':>9} {'contig B':>8} {'stages':>6} {'hint':>16} "
           f"{'CTAs':>5} {'MB':>6} {'us':>7} {'TB/s':>6}")
-    for elem in [{"fp8": 1, "bf16": 2}[x] for x in args.pools.split(",")]:
+    for elem in [{"fp8": 1, "bf16": 2}[x] for x in pool_names]:
         row = 128 * elem
         pool_bytes = nblocks * 16 * h * row
         copies = max(4, -(-(256 << 20) // (2 * pool_bytes)))  # K and V pools cycled: L2 stays cold
         pools = [cp.ones(pool_bytes, dtype=cp.uint8) for _ in range(2 * copies)]
-        for hc, stages, hint in [(hc, st, hint) for hc in map(int, args.heads_per_cta.split(","))
-                             for st in map(int, args.stages.split(",")) for hint in hints]:
+        for hc, stages, hint in [(hc, st, hint) for hc in heads for st in stage_counts
+                                 for hint in hints]:
             if elem == 2 and hc > 2:
                 continue
             kern = kernels[hint]

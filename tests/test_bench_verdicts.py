@@ -93,3 +93,19 @@ def test_tuning_overrides_hold_for_their_block_only():
     assert key not in os.environ
     with tuning_env({}):           # the default kernel: nothing set
         assert key not in os.environ
+
+
+def test_copy_micro_benchmark_refuses_bad_options_without_a_gpu():
+    """kv_stride_micro.py checks its options before it imports cupy: a wrong one exits 2 with
+    the valid choices, on any machine."""
+    import subprocess
+
+    script = REPO / "benchmarks/kv_stride_micro.py"
+    cases = {"--hints=none,bogus": "choose from none, 128B, 256B, evict_first",
+             "--pools=fp16": "choose from fp8, bf16",
+             "--stages=4": "3 or 6",
+             "--heads-per-cta=3": "dividing --kv-heads 8"}
+    for arg, message in cases.items():
+        r = subprocess.run([sys.executable, str(script), arg], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 2 and message in r.stderr, (arg, r.returncode, r.stderr)
