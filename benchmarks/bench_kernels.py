@@ -40,6 +40,14 @@ def target_card_note(card: str) -> str:
             "so each verdict is this card's reading (references timed in the same process)")
 
 
+def print_verdicts(lines: list[str], card: str) -> None:
+    """A benchmark's target verdict lines, then (where there are any) the card note."""
+    for line in lines:
+        print(line)
+    if lines and (note := target_card_note(card)):
+        print(note)
+
+
 def verdict(r: dict) -> str:
     """met / missed for a row with a ratio target (at most) or a share-of-copy target (at least)."""
     if "ratio" in r and "target" in r:

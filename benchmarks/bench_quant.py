@@ -31,7 +31,7 @@ import sys
 
 import torch
 
-from bench_kernels import target_card_note
+from bench_kernels import print_verdicts
 from trtcompile.ops import cuda_kernels, quant_reference
 
 DEV = "cuda"
@@ -304,11 +304,7 @@ def main() -> int:
     for r in rows:
         print(f"{r['shape']:22} {r['m']:5d} {r['variant']:28} {r['us']:9.1f} {r['gbps']:7.0f} "
               f"{r['tflops']:8.1f} {r['speedup']:7.2f}")
-    verdicts = gemv_target_lines(rows)
-    for line in verdicts:
-        print(line)
-    if verdicts and (note := target_card_note(card)):
-        print(note)
+    print_verdicts(gemv_target_lines(rows), card)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"card": card, "torch": torch.__version__, "rows": rows}, f, indent=1)

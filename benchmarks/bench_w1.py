@@ -271,13 +271,9 @@ def main():
     mid = sorted(runs, key=lambda r: r["tokens_per_s"])[len(runs) // 2]
     result["ttft_ms"], result["tpot_ms"] = mid["ttft_ms"], mid["tpot_ms"]
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
-    verdicts = w1_target_lines(args.shape, args.overrides, result["median_tokens_per_s"],
-                               result["startup_s"]["to_first_token"])
-    for line in verdicts:
-        print(line)
-    from bench_kernels import target_card_note      # beside this script (its folder is on sys.path)
-    if verdicts and (note := target_card_note(result["device"])):
-        print(note)
+    from bench_kernels import print_verdicts        # beside this script (its folder is on sys.path)
+    print_verdicts(w1_target_lines(args.shape, args.overrides, result["median_tokens_per_s"],
+                                   result["startup_s"]["to_first_token"]), result["device"])
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kernels import gpu_time_us, target_card_note  # noqa: E402
+from bench_kernels import gpu_time_us, print_verdicts  # noqa: E402
 
 from trtcompile.executor.lowering import quantized_gemm  # noqa: E402
 from trtcompile.ops import cuda_kernels  # noqa: E402
@@ -218,11 +218,7 @@ def main():
                 cells += [f"{t:{w}.1f}" if t else f"{'n/a':>{w}}",
                           f"{r['bf16'] / t:6.2f}" if t else f"{'':>6}"]
             print(f"{label:<20}{m:>6}{r['bf16']:9.1f}" + "".join(cells), flush=True)
-    verdicts = fp8_target_lines(rows)
-    for line in verdicts:
-        print(line)
-    if verdicts and (note := target_card_note(torch.cuda.get_device_name())):
-        print(note)
+    print_verdicts(fp8_target_lines(rows), torch.cuda.get_device_name())
     errors = {r[k] for r in rows for k in r if k.endswith("_error")}
     for e in errors:
         print("n/a:", e)

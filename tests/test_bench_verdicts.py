@@ -10,8 +10,8 @@ REPO = Path(__file__).resolve().parents[1]
 LOGS = REPO / "docs/session15_gpu_logs"     # this session's H200 rows
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_kernels import (DECODE_TARGETS, print_table, target_card_note, tuning_env,  # noqa: E402
-                           verdict)
+from bench_kernels import (DECODE_TARGETS, print_table, print_verdicts, target_card_note,  # noqa: E402
+                           tuning_env, verdict)
 from bench_quant import gemv_target_lines  # noqa: E402
 from bench_w1 import w1_target_lines  # noqa: E402
 from bench_w8a8 import fp8_target_lines  # noqa: E402
@@ -109,3 +109,12 @@ def test_copy_micro_benchmark_refuses_bad_options_without_a_gpu():
         r = subprocess.run([sys.executable, str(script), arg], capture_output=True, text=True,
                            timeout=60)
         assert r.returncode == 2 and message in r.stderr, (arg, r.returncode, r.stderr)
+
+
+def test_verdict_lines_carry_the_card_note_only_when_there_are_some(capsys):
+    print_verdicts(["target x >= 2x: lowest 1.50x: missed"], "NVIDIA H200")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("missed") and out[1].startswith("note: the targets were set")
+    print_verdicts([], "NVIDIA H200")
+    print_verdicts(["target x >= 2x: lowest 2.10x: met"], "NVIDIA H100 80GB HBM3")
+    assert capsys.readouterr().out.splitlines() == ["target x >= 2x: lowest 2.10x: met"]
