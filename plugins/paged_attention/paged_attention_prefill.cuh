@@ -81,25 +81,37 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   }
 }
 
-// Pool slot of `key` of a sequence (its block table bt, blocks of 2^log2b slots).
-__device__ __forceinline__ int64_t pool_slot(const int32_t* bt, int key, int log2b) {
-  return (static_cast<int64_t>(__ldg(bt + (key >> log2b))) << log2b) | (key & ((1 << log2b) - 1));
+// Pool offset (elements) of `key`'s row of kv head `hkv` at column col: its block id from the
+// block table times the block's stride (stride_blk = slot_stride << log2b; block ids and both
+// strides fit 32 bits, so one wide multiply).
+__device__ __forceinline__ int64_t pool_offset(int blk, int key, int log2b, int stride_blk, int slot_stride,
+                                               int head_col) {
+  return static_cast<int64_t>(blk) * stride_blk + ((key & ((1 << log2b) - 1)) * slot_stride + head_col);
 }
 
-// Copies the K and V rows of keys [kt, kt + BN) into one stage (NT threads; element (r, col)
-// of the stage at off(r, col); zero rows past kend).
+// Copies the K and V rows of keys [kt, kt + BN) into one stage (NT threads, the block's
+// threads: each copies rows threadIdx.x / CPR + i * NT / CPR; element (r, col) of the stage at
+// off(r, col); zero rows past kend). Every block id is loaded before the first copy is issued:
+// one round trip to the block table, not one per row.
 template <typename P, int D, int NT, typename Off, int BN = kBN>
 __device__ __forceinline__ void load_kv_tile(P* ks, P* vs, const P* kpool, const P* vpool,
                                              const int32_t* bt, int kt, int kend, int log2b,
                                              int64_t slot_stride, int hkv, Off off) {
-  constexpr int EPC = 16 / sizeof(P), CPR = D / EPC;  // elements per 16-byte chunk, chunks per row
-  static_assert(NT % CPR == 0, "a thread keeps its column");
-  const int col = (threadIdx.x % CPR) * EPC;
+  constexpr int EPC = 16 / sizeof(P), CPR = D / EPC, RPP = NT / CPR;  // rows per pass
+  static_assert(NT % CPR == 0 && BN % RPP == 0, "a thread keeps its column and copies BN / RPP rows");
+  const int r0 = threadIdx.x / CPR, col = (threadIdx.x % CPR) * EPC;
+  const int stride = static_cast<int>(slot_stride);
+  int blk[BN / RPP];
 #pragma unroll
-  for (int r = threadIdx.x / CPR; r < BN; r += NT / CPR) {
-    const int key = kt + r;
+  for (int i = 0; i < BN / RPP; ++i) {
+    const int key = kt + r0 + i * RPP;
+    blk[i] = __ldg(bt + ((key < kend ? key : 0) >> log2b));
+  }
+#pragma unroll
+  for (int i = 0; i < BN / RPP; ++i) {
+    const int r = r0 + i * RPP, key = kt + r;
     const bool ok = key < kend;
-    const int64_t o = pool_slot(bt, ok ? key : 0, log2b) * slot_stride + hkv * D + col;
+    const int64_t o = pool_offset(blk[i], ok ? key : 0, log2b, stride << log2b, stride, hkv * D + col);
     const int so = off(r, col);
     cp_async16(ks + so, kpool + o, ok);
     cp_async16(vs + so, vpool + o, ok);
@@ -153,22 +165,32 @@ __device__ __forceinline__ bool locate_tile(const Args& a, int bm, TileRef& t) {
   return true;
 }
 
-// Smallest and largest position of the tile's rows (block-wide: every thread calls it).
-__device__ __forceinline__ void tile_positions(const Args& a, const TileRef& t, int& minpos, int& maxpos) {
+// The position of row threadIdx.x of the tile (-1 past its rows), for tile_range.
+__device__ __forceinline__ int row_position(const Args& a, const TileRef& t) {
+  return static_cast<int>(threadIdx.x) < t.rows ? a.positions[t.q0 + threadIdx.x] : -1;
+}
+
+// Smallest and largest of the rows' positions p (row_position of each thread; block-wide: every
+// thread calls it).
+__device__ __forceinline__ void tile_range(int p, int& minpos, int& maxpos) {
   __shared__ int s_minpos, s_maxpos;
   if (threadIdx.x == 0) {
     s_minpos = INT_MAX;
     s_maxpos = -1;
   }
   __syncthreads();
-  if (static_cast<int>(threadIdx.x) < t.rows) {
-    const int p = a.positions[t.q0 + threadIdx.x];
+  if (p >= 0) {
     atomicMin(&s_minpos, p);
     atomicMax(&s_maxpos, p);
   }
   __syncthreads();
   minpos = s_minpos;
   maxpos = s_maxpos;
+}
+
+// Smallest and largest position of the tile's rows (block-wide: every thread calls it).
+__device__ __forceinline__ void tile_positions(const Args& a, const TileRef& t, int& minpos, int& maxpos) {
+  tile_range(row_position(a, t), minpos, maxpos);
 }
 
 // tile_positions found by one warp alone (no block-wide barrier; every warp that calls it gets
@@ -190,26 +212,29 @@ __device__ __forceinline__ void tile_positions_warp(const Args& a, const TileRef
 }
 
 // Pipeline prologue of the fast kernels and the tile's key range [kstart, kend) (kstart
-// tile-aligned): K/V tiles kstart, kstart + BN, .. into stages 0..STAGES-2 (issue(stage, key,
-// bound): keys >= bound zero-filled), then q (stage_q()), one cp.async group each, q's last.
-// Without a window the tiles need no positions: they are issued first, bounded by the context
-// (keys past the tile's last position are masked anyway), so that their loads overlap those of
-// q and of the positions. Block-wide.
-template <int BN, int STAGES, typename Issue, typename StageQ>
+// tile-aligned): q's loads first (load_q(), its result handed to store_q()), then K/V tiles
+// kstart, kstart + BN, .. into stages 0..STAGES-2 (issue(stage, key, bound): keys >= bound
+// zero-filled; one cp.async group each), then q stored (store_q(loaded), its own group). Without
+// a window the tiles need no positions: they are issued bounded by the context (keys past the
+// tile's last position are masked anyway), and the rows' positions are loaded with q, so that
+// the loads of q, of the block table and of the positions are in flight together. Block-wide.
+template <int BN, int STAGES, typename Issue, typename LoadQ, typename StoreQ>
 __device__ __forceinline__ void fast_prologue(const Args& a, const TileRef& t, int n, int& kstart,
-                                              int& kend, Issue issue, StageQ stage_q) {
+                                              int& kend, Issue issue, LoadQ load_q, StoreQ store_q) {
   const int W = a.sliding_window;
   int minpos = 0, maxpos = n - 1;
   if (W > 0) tile_positions(a, t, minpos, maxpos);
   kstart = (W > 0 ? max(0, minpos - W + 1) : 0) & ~(BN - 1);
+  auto q = load_q();
+  const int pos = W == 0 ? row_position(a, t) : -1;
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
     if (kstart + s * BN <= maxpos) issue(s, kstart + s * BN, maxpos + 1);
     cp_async_commit();
   }
-  stage_q();
+  store_q(q);
   cp_async_commit();
-  if (W == 0) tile_positions(a, t, minpos, maxpos);
+  if (W == 0) tile_range(pos, minpos, maxpos);
   kend = min(n, maxpos + 1);
 }
 
@@ -247,66 +272,105 @@ __device__ __forceinline__ void load_q_rows(T* Qs, const Args& a, const TileRef&
   }
 }
 
-// One 16-byte chunk of q row r at column col into Qs at off(r, col), zero past t.rows; where
-// `pair` (col < rot / 2), rotated with its partner chunk at col + rot / 2, both stored.
-template <typename T, int D, typename Off>
-__device__ __forceinline__ void stage_q_chunk(T* Qs, const Args& a, const TileRef& t, int h, Off off, int r,
-                                              int col, bool pair) {
-  constexpr int EPC = 16 / sizeof(T);
-  const int half = a.rot / 2;
+// One 16-byte chunk of q row r at column col and, where `pair` (col < rot / 2), its partner
+// chunk at col + rot / 2 with their (cos, sin): as loaded, zero past t.rows.
+template <typename T>
+struct QChunk {
   Vec16<T> x, y;
-  x.raw = y.raw = make_uint4(0u, 0u, 0u, 0u);
-  if (r < t.rows) {
-    const T* src = static_cast<const T*>(a.q) + static_cast<int64_t>(t.q0 + r) * a.q_stride + h * D + col;
-    x.load(src);
-    if (pair) {
-      y.load(src + half);
-      const float4* cs = reinterpret_cast<const float4*>(a.rot_cs + static_cast<int64_t>(t.q0 + r) * half + col);
-      float4 c4[EPC / 2];
+  float4 cs[Vec16<T>::N / 2];
+};
+
+template <typename T, int D>
+__device__ __forceinline__ void load_q_chunk(QChunk<T>& u, const Args& a, const TileRef& t, int h, int r, int col,
+                                             bool pair) {
+  u.x.raw = u.y.raw = make_uint4(0u, 0u, 0u, 0u);
+  if (r >= t.rows) return;
+  const int half = a.rot / 2;
+  const T* src = static_cast<const T*>(a.q) + static_cast<int64_t>(t.q0 + r) * a.q_stride + h * D + col;
+  u.x.load(src);
+  if (pair) {
+    u.y.load(src + half);
+    const float4* cs = reinterpret_cast<const float4*>(a.rot_cs + static_cast<int64_t>(t.q0 + r) * half + col);
 #pragma unroll
-      for (int k = 0; k < EPC / 2; ++k) c4[k] = cs[k];
-      float xf[EPC], yf[EPC], x2[EPC], y2[EPC];
-      x.to_floats(xf);
-      y.to_floats(yf);
+    for (int k = 0; k < Vec16<T>::N / 2; ++k) u.cs[k] = cs[k];
+  }
+}
+
+// Stores a loaded chunk (and its partner) into Qs at off(r, col), rotated where `rotate`.
+template <typename T, typename Off>
+__device__ __forceinline__ void store_q_chunk(QChunk<T>& u, T* Qs, Off off, int r, int col, int half, bool pair,
+                                              bool rotate) {
+  constexpr int EPC = Vec16<T>::N;
+  if (pair && rotate) {
+    float xf[EPC], yf[EPC], x2[EPC], y2[EPC];
+    u.x.to_floats(xf);
+    u.y.to_floats(yf);
 #pragma unroll
-      for (int k = 0; k < EPC / 2; ++k) {
-        x2[2 * k] = rotate_q_cs<T>(xf[2 * k], yf[2 * k], true, c4[k].x, c4[k].y);
-        y2[2 * k] = rotate_q_cs<T>(yf[2 * k], xf[2 * k], false, c4[k].x, c4[k].y);
-        x2[2 * k + 1] = rotate_q_cs<T>(xf[2 * k + 1], yf[2 * k + 1], true, c4[k].z, c4[k].w);
-        y2[2 * k + 1] = rotate_q_cs<T>(yf[2 * k + 1], xf[2 * k + 1], false, c4[k].z, c4[k].w);
-      }
-      x.from_floats(x2);
-      y.from_floats(y2);
+    for (int k = 0; k < EPC / 2; ++k) {
+      const float4 c = u.cs[k];
+      x2[2 * k] = rotate_q_cs<T>(xf[2 * k], yf[2 * k], true, c.x, c.y);
+      y2[2 * k] = rotate_q_cs<T>(yf[2 * k], xf[2 * k], false, c.x, c.y);
+      x2[2 * k + 1] = rotate_q_cs<T>(xf[2 * k + 1], yf[2 * k + 1], true, c.z, c.w);
+      y2[2 * k + 1] = rotate_q_cs<T>(yf[2 * k + 1], xf[2 * k + 1], false, c.z, c.w);
+    }
+    u.x.from_floats(x2);
+    u.y.from_floats(y2);
+  }
+  u.x.store(Qs + off(r, col));
+  if (pair) u.y.store(Qs + off(r, col + half));
+}
+
+// A thread's share of staging BM q rows of head h, loaded before it is stored (QStage::load,
+// then store): with full rotary (rot == D) its units of work are pairs only (BM * D / 2 / 8 of
+// them shared evenly), all in registers between the two; else nothing is held and store does
+// all of stage_q_rotated's work.
+template <typename T, int D, int NT, int BM>
+struct QStage {
+  static constexpr int EPC = 16 / sizeof(T), CPR = D / EPC, U = BM * (CPR / 2) / NT;
+  static constexpr bool kPairs = BM * (CPR / 2) % NT == 0;
+  QChunk<T> u[kPairs ? U : 1];
+  bool held = false;
+
+  __device__ __forceinline__ void load(const Args& a, const TileRef& t, int h, int tid) {
+    held = kPairs && a.rot == D;
+    if (!held) return;
+#pragma unroll
+    for (int i = 0; i < U; ++i) {
+      const int v = tid + i * NT;
+      load_q_chunk<T, D>(u[i], a, t, h, v / (CPR / 2), (v % (CPR / 2)) * EPC, true);
     }
   }
-  x.store(Qs + off(r, col));
-  if (pair) y.store(Qs + off(r, col + half));
-}
+  template <typename Off>
+  __device__ __forceinline__ void store(T* Qs, const Args& a, const TileRef& t, int h, Off off, int tid) {
+    const int rot = a.rot, half = rot / 2;
+    if (held) {
+#pragma unroll
+      for (int i = 0; i < U; ++i) {
+        const int v = tid + i * NT, r = v / (CPR / 2);
+        store_q_chunk<T>(u[i], Qs, off, r, (v % (CPR / 2)) * EPC, half, true, r < t.rows);
+      }
+      return;
+    }
+#pragma unroll
+    for (int i = 0; i < BM * CPR / NT; ++i) {
+      const int c = tid + i * NT, r = c / CPR, col = (c % CPR) * EPC;
+      if (col >= half && col < rot) continue;  // the second of a pair: written with the first
+      QChunk<T> w;
+      load_q_chunk<T, D>(w, a, t, h, r, col, col < half);
+      store_q_chunk<T>(w, Qs, off, r, col, half, col < half, r < t.rows);
+    }
+  }
+};
 
 // Stages BM q rows of head h into Qs at off(r, col) (zero rows past t.rows) with plain 16-byte
 // loads, rotated on the way where a.rot > 0 (pairs (j, j + rot / 2) as 16-byte chunks: needs
-// rot % 16 == 0); every q and (cos, sin) load of a thread is in flight at once. With full
-// rotary (rot == D) a thread's units of work are pairs only (BM * D / 2 / 8 of them shared
-// evenly); else chunks, those of a pair's second half skipped (written with the first).
+// rot % 16 == 0); with full rotary every load of a thread is in flight at once (QStage).
 template <typename T, int D, int NT, int BM, typename Off>
 __device__ __forceinline__ void stage_q_rotated(T* Qs, const Args& a, const TileRef& t, int h, Off off,
                                                 int tid = threadIdx.x) {
-  constexpr int EPC = 16 / sizeof(T), CPR = D / EPC;
-  if (a.rot == D && BM * (CPR / 2) % NT == 0) {
-#pragma unroll
-    for (int i = 0; i < BM * (CPR / 2) / NT; ++i) {
-      const int u = tid + i * NT, r = u / (CPR / 2);
-      stage_q_chunk<T, D>(Qs, a, t, h, off, r, (u % (CPR / 2)) * EPC, true);
-    }
-    return;
-  }
-  const int rot = a.rot, half = rot / 2;
-#pragma unroll
-  for (int i = 0; i < BM * CPR / NT; ++i) {
-    const int c = tid + i * NT, r = c / CPR, col = (c % CPR) * EPC;
-    if (col >= half && col < rot) continue;  // the second of a pair: written with the first
-    stage_q_chunk<T, D>(Qs, a, t, h, off, r, col, col < half);
-  }
+  QStage<T, D, NT, BM> q;
+  q.load(a, t, h, tid);
+  q.store(Qs, a, t, h, off, tid);
 }
 
 // Rotate-half of the staged q rows in place, rounded to T as a separate pass would store it

@@ -92,7 +92,11 @@ __global__ void __launch_bounds__(kFaThreads, MINB) prefill_fa_kernel(const Args
   int kstart, kend;
   fast_prologue<BN, STAGES>(
       a, tr, n, kstart, kend, [&](int st, int key, int bound) { load_tile(st, key, bound); },
-      [&] { load_q_rows<T, D, kFaThreads>(Qs, a, tr, h, kFaRows, swz); });
+      [&] {
+        load_q_rows<T, D, kFaThreads>(Qs, a, tr, h, kFaRows, swz);
+        return 0;
+      },
+      [](int) {});
   const int W = a.sliding_window;
 
   const int r0 = warp * 16 + (lane >> 2);

@@ -62,13 +62,15 @@ __device__ __forceinline__ void load_pool_tile(P* dst, const P* src, const int32
                                                int log2b, int64_t slot_stride) {
   constexpr int EPC = 16 / sizeof(P), CPR = D / EPC, RPP = NT / CPR;  // rows per pass
   static_assert(NT % CPR == 0 && RPP % 8 == 0, "a thread keeps its column and swizzle phase");
-  const int r0 = threadIdx.x / CPR;
+  const int r0 = threadIdx.x / CPR, stride = static_cast<int>(slot_stride);
   P* d = dst + Swizzled128<BN>{}(r0, pool_column<P, D, NT>());
+  // (the producer's 40 registers: a block id loaded per row, not all first as load_kv_tile does)
 #pragma unroll
   for (int i = 0; i < BN / RPP; ++i) {
     const int key = kt + r0 + i * RPP;
     const bool ok = key < kend;
-    cp_async16(d + i * RPP * 64, src + pool_slot(bt, ok ? key : 0, log2b) * slot_stride, ok);
+    const int blk = __ldg(bt + ((ok ? key : 0) >> log2b));
+    cp_async16(d + i * RPP * 64, src + pool_offset(blk, ok ? key : 0, log2b, stride << log2b, stride, 0), ok);
   }
 }
 

@@ -93,10 +93,15 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
   fast_prologue<BN, STAGES>(
       a, tr, n, kstart, kend, [&](int s, int key, int bound) { load_tile(s, key, bound); },
       [&] {
+        QStage<T, D, kWgThreads, kFaRows> q;
         if (q_vec)
-          stage_q_rotated<T, D, kWgThreads, kFaRows>(Qs, a, tr, h, swz);
+          q.load(a, tr, h, threadIdx.x);
         else
           load_q_rows<T, D, kWgThreads>(Qs, a, tr, h, kFaRows, swz);
+        return q;
+      },
+      [&](QStage<T, D, kWgThreads, kFaRows>& q) {
+        if (q_vec) q.store(Qs, a, tr, h, swz, threadIdx.x);
       });
   const int W = a.sliding_window;
   const int r0 = warp * 16 + (lane >> 2);
