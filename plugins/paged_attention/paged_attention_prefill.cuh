@@ -81,40 +81,36 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   }
 }
 
-// Pool offset (elements) of `key`'s row of kv head `hkv` at column col: its block id from the
-// block table times the block's stride (stride_blk = slot_stride << log2b; block ids and both
-// strides fit 32 bits, so one wide multiply).
-__device__ __forceinline__ int64_t pool_offset(int blk, int key, int log2b, int stride_blk, int slot_stride,
-                                               int head_col) {
-  return static_cast<int64_t>(blk) * stride_blk + ((key & ((1 << log2b) - 1)) * slot_stride + head_col);
+// a * b, 32 x 32 -> 64 bits signed (one wide multiply).
+__device__ __forceinline__ int64_t mul_wide(int a, int b) {
+  int64_t r;
+  asm("mul.wide.s32 %0, %1, %2;" : "=l"(r) : "r"(a), "r"(b));
+  return r;
 }
 
 // Copies the K and V rows of keys [kt, kt + BN) into one stage (NT threads, the block's
 // threads: each copies rows threadIdx.x / CPR + i * NT / CPR; element (r, col) of the stage at
-// off(r, col); zero rows past kend). Every block id is loaded before the first copy is issued:
-// one round trip to the block table, not one per row.
+// off(r, col); zero rows past kend). Addresses in bytes from this thread's column of the head:
+// block ids and the pool's bytes a block fit 32 bits, so one wide multiply a row.
 template <typename P, int D, int NT, typename Off, int BN = kBN>
 __device__ __forceinline__ void load_kv_tile(P* ks, P* vs, const P* kpool, const P* vpool,
                                              const int32_t* bt, int kt, int kend, int log2b,
                                              int64_t slot_stride, int hkv, Off off) {
   constexpr int EPC = 16 / sizeof(P), CPR = D / EPC, RPP = NT / CPR;  // rows per pass
   static_assert(NT % CPR == 0 && BN % RPP == 0, "a thread keeps its column and copies BN / RPP rows");
-  const int r0 = threadIdx.x / CPR, col = (threadIdx.x % CPR) * EPC;
-  const int stride = static_cast<int>(slot_stride);
-  int blk[BN / RPP];
-#pragma unroll
-  for (int i = 0; i < BN / RPP; ++i) {
-    const int key = kt + r0 + i * RPP;
-    blk[i] = __ldg(bt + ((key < kend ? key : 0) >> log2b));
-  }
+  const int r0 = threadIdx.x / CPR, col = (threadIdx.x % CPR) * EPC, mask = (1 << log2b) - 1;
+  const int row_bytes = static_cast<int>(slot_stride) * static_cast<int>(sizeof(P));
+  const char* kb = reinterpret_cast<const char*>(kpool + hkv * D + col);  // this thread's column
+  const char* vb = reinterpret_cast<const char*>(vpool + hkv * D + col);
 #pragma unroll
   for (int i = 0; i < BN / RPP; ++i) {
     const int r = r0 + i * RPP, key = kt + r;
     const bool ok = key < kend;
-    const int64_t o = pool_offset(blk[i], ok ? key : 0, log2b, stride << log2b, stride, hkv * D + col);
+    const int kk = ok ? key : 0;
+    const int64_t o = mul_wide(__ldg(bt + (kk >> log2b)), row_bytes << log2b) + (kk & mask) * row_bytes;
     const int so = off(r, col);
-    cp_async16(ks + so, kpool + o, ok);
-    cp_async16(vs + so, vpool + o, ok);
+    cp_async16(ks + so, kb + o, ok);
+    cp_async16(vs + so, vb + o, ok);
   }
 }
 

@@ -62,15 +62,17 @@ __device__ __forceinline__ void load_pool_tile(P* dst, const P* src, const int32
                                                int log2b, int64_t slot_stride) {
   constexpr int EPC = 16 / sizeof(P), CPR = D / EPC, RPP = NT / CPR;  // rows per pass
   static_assert(NT % CPR == 0 && RPP % 8 == 0, "a thread keeps its column and swizzle phase");
-  const int r0 = threadIdx.x / CPR, stride = static_cast<int>(slot_stride);
+  const int r0 = threadIdx.x / CPR, mask = (1 << log2b) - 1;
+  const int row_bytes = static_cast<int>(slot_stride) * static_cast<int>(sizeof(P));
+  const char* sb = reinterpret_cast<const char*>(src);
   P* d = dst + Swizzled128<BN>{}(r0, pool_column<P, D, NT>());
-  // (the producer's 40 registers: a block id loaded per row, not all first as load_kv_tile does)
 #pragma unroll
   for (int i = 0; i < BN / RPP; ++i) {
     const int key = kt + r0 + i * RPP;
     const bool ok = key < kend;
-    const int blk = __ldg(bt + ((ok ? key : 0) >> log2b));
-    cp_async16(d + i * RPP * 64, src + pool_offset(blk, ok ? key : 0, log2b, stride << log2b, stride, 0), ok);
+    const int kk = ok ? key : 0;
+    cp_async16(d + i * RPP * 64, sb + mul_wide(__ldg(bt + (kk >> log2b)), row_bytes << log2b) + (kk & mask) * row_bytes,
+               ok);
   }
 }
 
