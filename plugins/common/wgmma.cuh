@@ -74,6 +74,16 @@ __device__ __forceinline__ void bulk_copy_g2s(void* dst, const void* src, uint32
 __device__ __forceinline__ void fence_mbarrier_init() {
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 }
+// Tensor copy (TMA) of one box of a 3-dimensional tensor map at coordinates (c0, c1, c2) into
+// shared memory, completing on an mbarrier like bulk_copy_g2s. `map`: a __grid_constant__
+// kernel parameter (its generic address).
+__device__ __forceinline__ void tma_load_3d(void* dst, const void* map, int c0, int c1, int c2, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, "
+      "%4}], [%5];\n" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_u32(bar))
+      : "memory");
+}
 // Registers per thread of the calling warpgroup from here on (warp-specialized kernels: the
 // producer gives registers back, the consumers take them).
 template <int N>

@@ -485,6 +485,7 @@ extern "C" int trtc_paged_attention(const trtc_paged_attention_params* p, const 
   a.rotary_scaling = p->rotary_scaling;
   a.k_pool = k_pool;
   a.v_pool = v_pool;
+  a.pool_slots = static_cast<int64_t>(p->num_blocks) * p->block_size;
   a.kv_scales = kv_scales;
   a.positions = positions;
   a.qsl = query_start_loc;

@@ -25,6 +25,7 @@ struct Args {
   float rotary_scaling;
   const void* k_pool;           // [N, b, Hkv, D] of this layer
   const void* v_pool;
+  int64_t pool_slots;           // N * b
   const float* kv_scales;       // [2] (k, v) of this layer for a quantized pool, else null
   const int32_t* positions;     // [T]
   const int32_t* qsl;           // [S + 1]

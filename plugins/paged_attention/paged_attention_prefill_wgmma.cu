@@ -22,10 +22,23 @@
 // Each MMA batch is waited for before its results are used; two CTAs per SM overlap one's
 // softmax with the other's MMAs. The V descriptor's n extent is one 64-wide slab per MMA.
 //
+// With TMA (16-bit pools, blocks of >= 8 slots): warp 0 copies each K/V tile with tensor copies,
+// one box (a block's rows of the kv head, or the tile's part of a longer block) x 64 columns
+// a lane, through tensor maps of the two pools (made on the host, per pool, by
+// pool_tensor_maps); each stage completes on an mbarrier. The V rows past the tile's key bound
+// are zeroed once landed (they may hold stale or never-written pool memory, which a zero
+// probability would not cancel if it is not finite). Otherwise every thread copies 16-byte
+// chunks (cp.async), zero-filling past the bound.
+//
 // Quantized pools (P = fp8 / int8) as in the mma.sync kernel: the ring holds codes, each landed
 // tile is widened by the warpgroup into one f16 K/V tile in the same swizzle, and the MMAs run
 // in f16 with q divided per row by a power of two (paged_attention_prefill_fa.cu).
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
 #include <cstdlib>
+#include <mutex>
+#include <vector>
 
 #include "../common/wgmma.cuh"
 #include "paged_attention_decode_codes.cuh"
@@ -48,11 +61,24 @@ constexpr int wg_smem_bytes() {
   return ring + (kQuantPool<P> ? 2 * kBN * D * 2 : 0) + 1024;  // + alignment slack
 }
 
-// MINB: CTAs per SM the registers are capped for.
-template <typename T, typename P, int D, int STAGES, int MINB>
-__global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args a) {
+// Zeroes rows [r0, BN) of a swizzled 16-bit tile of D columns (whole 128-byte slab rows).
+template <int BN, int D, int NT>
+__device__ __forceinline__ void zero_rows_from(void* tile, int r0) {
+  const int chunks = (BN - r0) * 8;  // 16-byte chunks a slab
+  for (int c = threadIdx.x; c < (D / 64) * chunks; c += NT) {
+    const int sl = c / chunks, i = c - sl * chunks;
+    reinterpret_cast<uint4*>(static_cast<char*>(tile) + sl * BN * 128 + r0 * 128)[i] = make_uint4(0u, 0u, 0u, 0u);
+  }
+}
+
+// MINB: CTAs per SM the registers are capped for. TMA: tiles by tensor copies (tmk, tmv: the
+// K and V pools' maps; unused otherwise).
+template <typename T, typename P, int D, int STAGES, int MINB, bool TMA>
+__global__ void __launch_bounds__(kWgThreads, MINB)
+    prefill_wg_kernel(const Args a, const __grid_constant__ CUtensorMap tmk, const __grid_constant__ CUtensorMap tmv) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr bool kQuant = kQuantPool<P>;
+  static_assert(!(TMA && kQuant), "tensor copies of 16-bit pools only");
   using C = std::conditional_t<kQuant, __half, T>;  // the mma operand type
   constexpr int BN = kBN, TILE = BN * D;
   constexpr uint32_t kSlab = BN * 128;  // bytes of one 64-column slab of a tile
@@ -78,9 +104,36 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
   const P* kpool = static_cast<const P*>(a.k_pool);
   const P* vpool = static_cast<const P*>(a.v_pool);
   const float scale = a.scale_log2;  // > 0 (the launcher checks)
+  // TMA: stage st's mbarrier, its phase bits (one a stage, flipped at each use) and the rows
+  // a box (the block's slots, at most a tile's); warp 0 initializes the barriers before its
+  // first copies, the other warps wait on them only after the prologue's barrier.
+  __shared__ alignas(8) uint64_t full[STAGES];
+  uint32_t phases = 0;
+  const int box_rows = min(1 << a.log2_block, BN);
+  if constexpr (TMA) {
+    if (threadIdx.x == 0) {
+#pragma unroll
+      for (int st = 0; st < STAGES; ++st) mbar_init(&full[st], 1);
+      fence_mbarrier_init();
+    }
+    __syncwarp();
+  }
   // K/V rows: in wgmma's swizzle (16-bit pools), row-major codes (widened later)
   auto load_tile = [&](int st, int key, int bound) {
-    if constexpr (kQuant)
+    if constexpr (TMA) {  // warp 0: lane = (box j, 64-column slab, K or V)
+      if (warp != 0) return;
+      const int boxes = min(BN / box_rows, (bound - key + box_rows - 1) / box_rows);
+      if (lane == 0) mbar_arrive_expect_tx(&full[st], boxes * 2 * (D / 64) * box_rows * 128);
+      __syncwarp();
+      const int j = lane / (2 * (D / 64)), sl = (lane / 2) % (D / 64), kv = lane & 1;
+      if (j < boxes) {
+        const int k0 = key + j * box_rows;
+        const int slot = (__ldg(bt + (k0 >> a.log2_block)) << a.log2_block) | (k0 & ((1 << a.log2_block) - 1));
+        P* dst = (kv ? v_stage(st) : k_stage(st)) + sl * BN * 64 + j * box_rows * 64;
+        fence_async_shared();  // generic reads of this stage (q's fragments) before the copy
+        tma_load_3d(dst, kv ? &tmv : &tmk, sl * 64, hkv, slot, &full[st]);
+      }
+    } else if constexpr (kQuant)
       load_kv_tile<P, D, kWgThreads, RowMajor<D>, BN>(k_stage(st), v_stage(st), kpool, vpool, bt, key, bound,
                                                       a.log2_block, slot_stride, hkv, RowMajor<D>{});
     else
@@ -163,8 +216,14 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
 
   int stage = 0;
   for (int kt = kstart; kt < kend; kt += BN) {
-    cp_async_wait<STAGES - 2>();
-    fence_async_shared();  // this thread's copies, visible to the tensor cores
+    if constexpr (TMA) {
+      mbar_wait(&full[stage], (phases >> stage) & 1);
+      phases ^= 1u << stage;
+      if (kt + BN > kend) zero_rows_from<BN, D, kWgThreads>(v_stage(stage), kend - kt);
+    } else {
+      cp_async_wait<STAGES - 2>();
+    }
+    fence_async_shared();  // this thread's copies (or zeros), visible to the tensor cores
     __syncthreads();       // ... of every thread; every MMA of the stage refilled next is done
     if constexpr (kQuant) {  // (every MMA of the widened tile, and q's reads of it, are done)
       widen_stage<P, D, BN, kWgThreads, Swizzled128<BN>>(wide, k_stage(stage), threadIdx.x);
@@ -197,27 +256,91 @@ __global__ void __launch_bounds__(kWgThreads, MINB) prefill_wg_kernel(const Args
 #endif
 }
 
-template <typename T, typename P, int D, int STAGES, int MINB>
-int prefill_wg_d(const Args& a, int tile_bound, cudaStream_t stream) {
+// The K and V pools' tensor maps for tensor copies of a tile's boxes (box_rows slots of one kv
+// head x 64 columns, 128-byte swizzle): made once per pool and kept (a few per model layer).
+// False where the driver offers no cuTensorMapEncodeTiled or refuses the map.
+bool pool_tensor_maps(const Args& a, trtc_dtype dtype, int box_rows, CUtensorMap& tmk, CUtensorMap& tmv) {
+  static std::mutex mu;
+  static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
+  static bool looked = false;
+  struct Entry {
+    const void* pool;
+    int dtype, hkv, box_rows;
+    int64_t slots;
+    CUtensorMap map;
+  };
+  static std::vector<Entry> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!looked) {
+    looked = true;
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) ==
+            cudaSuccess &&
+        q == cudaDriverEntryPointSuccess)
+      encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+    cudaGetLastError();
+  }
+  if (encode == nullptr) return false;
+  auto map_of = [&](const void* pool, CUtensorMap& out) {
+    for (const Entry& e : cache)
+      if (e.pool == pool && e.dtype == dtype && e.hkv == a.num_kv_heads && e.box_rows == box_rows &&
+          e.slots == a.pool_slots) {
+        out = e.map;
+        return true;
+      }
+    const cuuint64_t dims[3] = {128, static_cast<cuuint64_t>(a.num_kv_heads), static_cast<cuuint64_t>(a.pool_slots)};
+    const cuuint64_t strides[2] = {128 * 2, static_cast<cuuint64_t>(a.num_kv_heads) * 128 * 2};  // bytes
+    const cuuint32_t box[3] = {64, 1, static_cast<cuuint32_t>(box_rows)};
+    const cuuint32_t steps[3] = {1, 1, 1};
+    Entry e{pool, dtype, a.num_kv_heads, box_rows, a.pool_slots, {}};
+    if (encode(&e.map, dtype == TRTC_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3,
+               const_cast<void*>(pool), dims, strides, box, steps, CU_TENSOR_MAP_INTERLEAVE_NONE,
+               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+      return false;
+    if (cache.size() >= 1024) cache.clear();  // pools come and go: keep the table bounded
+    cache.push_back(e);
+    out = e.map;
+    return true;
+  };
+  return map_of(a.k_pool, tmk) && map_of(a.v_pool, tmv);
+}
+
+template <typename T, typename P, int D, int STAGES, int MINB, bool TMA>
+int prefill_wg_d(const Args& a, int tile_bound, const CUtensorMap& tmk, const CUtensorMap& tmv,
+                 cudaStream_t stream) {
   constexpr int smem = wg_smem_bytes<P, D, STAGES>();
-  auto kernel = prefill_wg_kernel<T, P, D, STAGES, MINB>;
+  auto kernel = prefill_wg_kernel<T, P, D, STAGES, MINB, TMA>;
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return static_cast<int>(e);
-  kernel<<<dim3(a.num_heads, tile_bound), kWgThreads, smem, stream>>>(a);
+  kernel<<<dim3(a.num_heads, tile_bound), kWgThreads, smem, stream>>>(a, tmk, tmv);
   return static_cast<int>(cudaGetLastError());
 }
 
+// Tensor copies unless TRTC_PA_PREFILL_TMA=0 (tuning override, for benchmarks and tests).
+bool tma_enabled() {
+  const char* v = getenv("TRTC_PA_PREFILL_TMA");
+  return !(v != nullptr && atoi(v) == 0);
+}
+
 template <typename T, typename P, int D>
-int prefill_wg_t(const Args& a, int tile_bound, cudaStream_t stream) {
+int prefill_wg_t(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream) {
   const char* stages = getenv("TRTC_PA_PREFILL_STAGES");  // tuning override, for benchmarks
   // 2 stages fit 3 CTAs per SM in shared memory, with registers capped for it (a few spill):
   // 145 vs 169 us for 3 stages (2 CTAs per SM) on 8 x 512 (H100)
   // (a software-pipelined loop, S_{j+1} = Q K_{j+1}^T and its softmax overlapping O += P_j V_j,
   // 3 stages / 2 CTAs per SM, measured 168 vs 142 us on 8 x 512 and 488 vs 453 us over 1536
   // cached keys: not kept)
-  if constexpr (!kQuantPool<P>)
-    if (stages != nullptr && atoi(stages) == 3) return prefill_wg_d<T, P, D, 3, 2>(a, tile_bound, stream);
-  return prefill_wg_d<T, P, D, 2, 3>(a, tile_bound, stream);
+  CUtensorMap tmk{}, tmv{};
+  if constexpr (!kQuantPool<P>) {
+    const bool three = stages != nullptr && atoi(stages) == 3;
+    if (a.log2_block >= 3 && tma_enabled() && pool_tensor_maps(a, dtype, std::min(1 << a.log2_block, kBN), tmk, tmv))
+      return three ? prefill_wg_d<T, P, D, 3, 2, true>(a, tile_bound, tmk, tmv, stream)
+                   : prefill_wg_d<T, P, D, 2, 3, true>(a, tile_bound, tmk, tmv, stream);
+    if (three) return prefill_wg_d<T, P, D, 3, 2, false>(a, tile_bound, tmk, tmv, stream);
+  }
+  return prefill_wg_d<T, P, D, 2, 3, false>(a, tile_bound, tmk, tmv, stream);
 }
 
 }  // namespace
@@ -226,7 +349,7 @@ bool wgmma_prefill() {
   const char* mma = getenv("TRTC_PA_PREFILL_MMA");  // 1: the mma.sync kernel (benchmarks, tests)
   if (mma != nullptr && atoi(mma) == 1) return false;
   static std::atomic<uint64_t> checked{0}, ready{0};
-  return wgmma_binary_ready(prefill_wg_kernel<__nv_bfloat16, __nv_bfloat16, 128, 2, 3>, checked, ready);
+  return wgmma_binary_ready(prefill_wg_kernel<__nv_bfloat16, __nv_bfloat16, 128, 2, 3, false>, checked, ready);
 }
 
 int launch_prefill_wg(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int tile_bound,
@@ -235,7 +358,7 @@ int launch_prefill_wg(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int 
     using T = decltype(tag);
     using P = decltype(pool_tag);
     if constexpr (sizeof(T) == 2)
-      return prefill_wg_t<T, P, 128>(a, tile_bound, stream);
+      return prefill_wg_t<T, P, 128>(a, dtype, tile_bound, stream);
     else
       return static_cast<int>(cudaErrorNotSupported);
   });

@@ -170,19 +170,52 @@ PREFILL_EDGES = [(0, 63), (0, 64), (0, 65), (64, 64), (7, 129), (61, 67), (130, 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64", "mqa8_1_d128_b32"])
 @pytest.mark.parametrize("window", [0, 70])
-@pytest.mark.parametrize("kernel", ["default", "wg", "wg2", "mma"])
+@pytest.mark.parametrize("kernel", ["default", "wg", "wg_cp", "wg2", "mma"])
 def test_paged_attention_prefill_tile_edges(lib, dtype, shape, window, kernel, monkeypatch):
     """default: the kernel the device gets for this span (on sm_90a, head_dim 128: the
     warp-specialized kernel, the block tables span >= 1024 keys); wg / wg2: the one-warpgroup /
-    warp-specialized wgmma kernel (head_dim 128 on sm_90a); mma: the mma.sync kernel."""
-    if kernel == "mma":
-        monkeypatch.setenv("TRTC_PA_PREFILL_MMA", "1")
-    if kernel in ("wg", "wg2"):
-        monkeypatch.setenv("TRTC_PA_PREFILL_WG", "1" if kernel == "wg" else "2")
+    warp-specialized wgmma kernel (head_dim 128 on sm_90a); wg_cp: the one-warpgroup kernel
+    with 16-byte copies instead of tensor copies; mma: the mma.sync kernel."""
+    _pick_prefill_kernel(kernel, monkeypatch)
     hq, hkv, d, block = SHAPES[shape]
     case = _make_case(PREFILL_EDGES, hq, hkv, d, block, dtype, seed=window + d)
     case["sliding_window"] = window
     _check_output_and_pool(lib, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("block", [4, 8, 16, 128])
+@pytest.mark.parametrize("kernel", ["wg", "wg_cp", "wg2", "mma"])
+def test_paged_attention_prefill_stale_pool(lib, dtype, block, kernel, monkeypatch):
+    """Every pool slot but the cached keys' holds NaN before the call (never written, or stale
+    from another sequence): no prefill kernel may let the keys past a sequence's length reach
+    the output (a zero probability times NaN is NaN). Block sizes around the tensor copies'
+    boxes (8, 16, and 128: longer than a 64-key tile) and one they do not take (4)."""
+    _pick_prefill_kernel(kernel, monkeypatch)
+    seqs = [(0, 63), (7, 129), (0, 300), (61, 67), (0, 2)]
+    case = _make_case(seqs, 16, 4, 128, block, dtype, seed=block)
+    tables = case["block_tables"].cpu()
+    cached = torch.zeros(case["kv_cache"].shape[2] * block, dtype=torch.bool)
+    for s, (c, _) in enumerate(seqs):
+        for pos in range(c):
+            cached[int(tables[s, pos // block]) * block + pos % block] = True
+    kv = case["kv_cache"]
+    slots = kv.view(kv.shape[0], 2, -1, *kv.shape[4:])  # [layers, 2, slots, hkv, d]
+    slots[:, :, ~cached.to(DEV)] = float("nan")
+    out, ref, _, _ = _run_both(lib, case)
+    assert torch.isfinite(out).all()
+    _close(out, ref, ATOL[dtype])
+
+
+def _pick_prefill_kernel(kernel, monkeypatch):
+    """Environment overrides that make the launcher take one prefill kernel (where the device
+    has it: the wgmma kernels need sm_90a and head_dim 128, else the mma.sync kernel runs)."""
+    if kernel == "mma":
+        monkeypatch.setenv("TRTC_PA_PREFILL_MMA", "1")
+    if kernel in ("wg", "wg_cp", "wg2"):
+        monkeypatch.setenv("TRTC_PA_PREFILL_WG", "2" if kernel == "wg2" else "1")
+    if kernel == "wg_cp":
+        monkeypatch.setenv("TRTC_PA_PREFILL_TMA", "0")
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
