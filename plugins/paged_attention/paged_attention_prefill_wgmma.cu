@@ -61,6 +61,10 @@ constexpr int wg_smem_bytes() {
   return ring + (kQuantPool<P> ? 2 * kBN * D * 2 : 0) + 1024;  // + alignment slack
 }
 
+// Rows of a tensor-copy box: a block's slots, at most a tile's keys (the kernel's boxes and the
+// host's tensor maps must agree).
+__host__ __device__ __forceinline__ int tma_box_rows(int log2_block) { return min(1 << log2_block, kBN); }
+
 // Zeroes rows [r0, BN) of a swizzled 16-bit tile of D columns (whole 128-byte slab rows).
 template <int BN, int D, int NT>
 __device__ __forceinline__ void zero_rows_from(void* tile, int r0) {
@@ -109,7 +113,7 @@ __global__ void __launch_bounds__(kWgThreads, MINB)
   // first copies, the other warps wait on them only after the prologue's barrier.
   __shared__ alignas(8) uint64_t full[STAGES];
   uint32_t phases = 0;
-  const int box_rows = min(1 << a.log2_block, BN);
+  const int box_rows = tma_box_rows(a.log2_block);
   if constexpr (TMA) {
     if (threadIdx.x == 0) {
 #pragma unroll
@@ -256,9 +260,11 @@ __global__ void __launch_bounds__(kWgThreads, MINB)
 #endif
 }
 
-// The K and V pools' tensor maps for tensor copies of a tile's boxes (box_rows slots of one kv
-// head x 64 columns, 128-byte swizzle): made once per pool and kept (a few per model layer).
-// False where the driver offers no cuTensorMapEncodeTiled or refuses the map.
+// The K and V pools' tensor maps (16-bit pools of head_dim D) for tensor copies of a tile's
+// boxes (box_rows slots of one kv head x 64 columns, 128-byte swizzle): made once per pool and
+// kept (a few per model layer). False where the driver offers no cuTensorMapEncodeTiled or
+// refuses the map.
+template <int D>
 bool pool_tensor_maps(const Args& a, trtc_dtype dtype, int box_rows, CUtensorMap& tmk, CUtensorMap& tmv) {
   static std::mutex mu;
   static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
@@ -289,8 +295,8 @@ bool pool_tensor_maps(const Args& a, trtc_dtype dtype, int box_rows, CUtensorMap
         out = e.map;
         return true;
       }
-    const cuuint64_t dims[3] = {128, static_cast<cuuint64_t>(a.num_kv_heads), static_cast<cuuint64_t>(a.pool_slots)};
-    const cuuint64_t strides[2] = {128 * 2, static_cast<cuuint64_t>(a.num_kv_heads) * 128 * 2};  // bytes
+    const cuuint64_t dims[3] = {D, static_cast<cuuint64_t>(a.num_kv_heads), static_cast<cuuint64_t>(a.pool_slots)};
+    const cuuint64_t strides[2] = {D * 2, static_cast<cuuint64_t>(a.num_kv_heads) * D * 2};  // bytes
     const cuuint32_t box[3] = {64, 1, static_cast<cuuint32_t>(box_rows)};
     const cuuint32_t steps[3] = {1, 1, 1};
     Entry e{pool, dtype, a.num_kv_heads, box_rows, a.pool_slots, {}};
@@ -335,7 +341,7 @@ int prefill_wg_t(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t s
   CUtensorMap tmk{}, tmv{};
   if constexpr (!kQuantPool<P>) {
     const bool three = stages != nullptr && atoi(stages) == 3;
-    if (a.log2_block >= 3 && tma_enabled() && pool_tensor_maps(a, dtype, std::min(1 << a.log2_block, kBN), tmk, tmv))
+    if (a.log2_block >= 3 && tma_enabled() && pool_tensor_maps<D>(a, dtype, tma_box_rows(a.log2_block), tmk, tmv))
       return three ? prefill_wg_d<T, P, D, 3, 2, true>(a, tile_bound, tmk, tmv, stream)
                    : prefill_wg_d<T, P, D, 2, 3, true>(a, tile_bound, tmk, tmv, stream);
     if (three) return prefill_wg_d<T, P, D, 3, 2, false>(a, tile_bound, tmk, tmv, stream);
