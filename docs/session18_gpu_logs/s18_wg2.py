@@ -11,6 +11,8 @@ ALL = {"default": {}, "wg2": {"TRTC_PA_PREFILL_WG": "2"}, "wg1": {"TRTC_PA_PREFI
        "wg2grid": {"TRTC_PA_PREFILL_WG": "2", "TRTC_PA_PREFILL_CTAS": "100000"},
        "wg2grid_notma": {"TRTC_PA_PREFILL_WG": "2", "TRTC_PA_PREFILL_CTAS": "100000", "TRTC_PA_PREFILL_TMA": "0"},
        "wg2nopp": {"TRTC_PA_PREFILL_WG": "2", "TRTC_PA_PREFILL_PINGPONG": "0"}}
+for v in range(1, 9):
+    ALL[f"v{v}"] = {"TRTC_PA_PREFILL_WG": "2", "TRTC_DEV_VAR": str(v)}
 libs, lib_modes = [], {}
 for arg in sys.argv[1:]:  # PATH[:mode,mode]
     path, _, ms = arg.partition(":")
@@ -39,6 +41,7 @@ for n, new, cached in cases:
             outs[(name, m)] = out
             tag = Path(name).parent.name
             line += f" {tag}/{m} {t:.1f}" + (f" ({t / ref:.2f}x)" if cached == 0 else "")
+            print("  ..", tag, m, f"{t:.1f}", flush=True)
     ref_out = outs[(libs[-1][0], lib_modes[libs[-1][0]][0])].float()
     diffs = {f"{Path(k[0]).parent.name}/{k[1]}": (v.float() - ref_out).abs().max().item() for k, v in outs.items()}
     print(line, flush=True)
