@@ -1,7 +1,8 @@
 """Session 18 dev: persistent warp-specialized prefill vs the libraries given (same process)."""
 import os, sys
 from pathlib import Path
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+# the repo's benchmarks/ (run from the repo root, e.g. python3 docs/session18_gpu_logs/s18_wg2.py LIB:MODES ...)
+sys.path.insert(0, str(next(p for p in Path(__file__).resolve().parents if (p / "benchmarks").is_dir()) / "benchmarks"))
 import torch
 import bench_kernels as bk
 from trtcompile.ops import cuda_kernels
