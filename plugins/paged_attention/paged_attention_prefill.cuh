@@ -88,17 +88,23 @@ __device__ __forceinline__ int64_t mul_wide(int a, int b) {
   return r;
 }
 
+// Byte offset of `key`'s row in a pool (its block table bt, blocks of 2^log2b slots of row_bytes
+// each) from the pool's start: block ids and a block's bytes fit 32 bits, so one wide multiply.
+__device__ __forceinline__ int64_t pool_row_offset(const int32_t* bt, int key, int log2b, int row_bytes) {
+  return mul_wide(__ldg(bt + (key >> log2b)), row_bytes << log2b) + (key & ((1 << log2b) - 1)) * row_bytes;
+}
+
 // Copies the K and V rows of keys [kt, kt + BN) into one stage (NT threads, the block's
 // threads: each copies rows threadIdx.x / CPR + i * NT / CPR; element (r, col) of the stage at
-// off(r, col); zero rows past kend). Addresses in bytes from this thread's column of the head:
-// block ids and the pool's bytes a block fit 32 bits, so one wide multiply a row.
+// off(r, col); zero rows past kend). Addresses in bytes from this thread's column of the head
+// (pool_row_offset).
 template <typename P, int D, int NT, typename Off, int BN = kBN>
 __device__ __forceinline__ void load_kv_tile(P* ks, P* vs, const P* kpool, const P* vpool,
                                              const int32_t* bt, int kt, int kend, int log2b,
                                              int64_t slot_stride, int hkv, Off off) {
   constexpr int EPC = 16 / sizeof(P), CPR = D / EPC, RPP = NT / CPR;  // rows per pass
   static_assert(NT % CPR == 0 && BN % RPP == 0, "a thread keeps its column and copies BN / RPP rows");
-  const int r0 = threadIdx.x / CPR, col = (threadIdx.x % CPR) * EPC, mask = (1 << log2b) - 1;
+  const int r0 = threadIdx.x / CPR, col = (threadIdx.x % CPR) * EPC;
   const int row_bytes = static_cast<int>(slot_stride) * static_cast<int>(sizeof(P));
   const char* kb = reinterpret_cast<const char*>(kpool + hkv * D + col);  // this thread's column
   const char* vb = reinterpret_cast<const char*>(vpool + hkv * D + col);
@@ -106,8 +112,7 @@ __device__ __forceinline__ void load_kv_tile(P* ks, P* vs, const P* kpool, const
   for (int i = 0; i < BN / RPP; ++i) {
     const int r = r0 + i * RPP, key = kt + r;
     const bool ok = key < kend;
-    const int kk = ok ? key : 0;
-    const int64_t o = mul_wide(__ldg(bt + (kk >> log2b)), row_bytes << log2b) + (kk & mask) * row_bytes;
+    const int64_t o = pool_row_offset(bt, ok ? key : 0, log2b, row_bytes);
     const int so = off(r, col);
     cp_async16(ks + so, kb + o, ok);
     cp_async16(vs + so, vb + o, ok);

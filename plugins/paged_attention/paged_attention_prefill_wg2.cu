@@ -62,7 +62,7 @@ __device__ __forceinline__ void load_pool_tile(P* dst, const P* src, const int32
                                                int log2b, int64_t slot_stride) {
   constexpr int EPC = 16 / sizeof(P), CPR = D / EPC, RPP = NT / CPR;  // rows per pass
   static_assert(NT % CPR == 0 && RPP % 8 == 0, "a thread keeps its column and swizzle phase");
-  const int r0 = threadIdx.x / CPR, mask = (1 << log2b) - 1;
+  const int r0 = threadIdx.x / CPR;
   const int row_bytes = static_cast<int>(slot_stride) * static_cast<int>(sizeof(P));
   const char* sb = reinterpret_cast<const char*>(src);
   P* d = dst + Swizzled128<BN>{}(r0, pool_column<P, D, NT>());
@@ -70,9 +70,7 @@ __device__ __forceinline__ void load_pool_tile(P* dst, const P* src, const int32
   for (int i = 0; i < BN / RPP; ++i) {
     const int key = kt + r0 + i * RPP;
     const bool ok = key < kend;
-    const int kk = ok ? key : 0;
-    cp_async16(d + i * RPP * 64, sb + mul_wide(__ldg(bt + (kk >> log2b)), row_bytes << log2b) + (kk & mask) * row_bytes,
-               ok);
+    cp_async16(d + i * RPP * 64, sb + pool_row_offset(bt, ok ? key : 0, log2b, row_bytes), ok);
   }
 }
 
