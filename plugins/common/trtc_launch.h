@@ -129,6 +129,15 @@ int trtc_weight_only_gemv_packed(const void* x, int64_t x_stride, const void* pa
                                  int64_t m, int32_t n, int32_t k, int32_t group_size,
                                  trtc_dtype dtype, cudaStream_t stream);
 
+// 1 where trtc_weight_only_gemm runs this product (m rows; pairs: group pairs given) by its
+// Hopper GEMV fed by tensor copies (plugins/quant/weight_only_gemv_bulk.cu) on the current
+// device, given 16-byte aligned operands: 17-32 tokens of int8 or 13-16 of int4 (17-32 per
+// channel or in groups of 32), N at least 64 rows a SM, K a multiple of 512 (int4) or 256
+// (int8), groups packed as pairs, a power of two from 32 to 128 (int4) or 16 to 64 (int8). 0
+// where another of its kernels does.
+int trtc_weight_only_gemv_bulk_fits(int64_t m, int32_t n, int32_t k, int32_t bits, int32_t group_size,
+                                    int32_t pairs);
+
 // FP8 W8A8 GEMM for decode batches (sm_90a): y [m, n] bf16 = (x * x_scale) (w * w_scale)^T
 // for e4m3 codes x [m, k] (row stride x_stride bytes) and w [n, k] (rows of k bytes), float32
 // x_scale [m] and w_scale [n]; m <= 256, k % 16 == 0, x_stride % 16 == 0, 16-byte aligned x,

@@ -74,6 +74,15 @@ __device__ __forceinline__ void bulk_copy_g2s(void* dst, const void* src, uint32
 __device__ __forceinline__ void fence_mbarrier_init() {
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 }
+// Tensor copy (TMA) of one box of a 2-dimensional tensor map at coordinates (c0, c1), as
+// tma_load_3d below.
+__device__ __forceinline__ void tma_load_2d(void* dst, const void* map, int c0, int c1, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
+      "[%4];\n" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_u32(bar))
+      : "memory");
+}
 // Tensor copy (TMA) of one box of a 3-dimensional tensor map at coordinates (c0, c1, c2) into
 // shared memory, completing on an mbarrier like bulk_copy_g2s. `map`: a __grid_constant__
 // kernel parameter (its generic address).

@@ -40,6 +40,7 @@
 #include <mutex>
 #include <vector>
 
+#include "../common/tensor_map.h"
 #include "../common/wgmma.cuh"
 #include "paged_attention_decode_codes.cuh"
 #include "paged_attention_prefill.cuh"
@@ -267,8 +268,6 @@ __global__ void __launch_bounds__(kWgThreads, MINB)
 template <int D>
 bool pool_tensor_maps(const Args& a, trtc_dtype dtype, int box_rows, CUtensorMap& tmk, CUtensorMap& tmv) {
   static std::mutex mu;
-  static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
-  static bool looked = false;
   struct Entry {
     const void* pool;
     int dtype, hkv, box_rows;
@@ -276,18 +275,9 @@ bool pool_tensor_maps(const Args& a, trtc_dtype dtype, int box_rows, CUtensorMap
     CUtensorMap map;
   };
   static std::vector<Entry> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  if (!looked) {
-    looked = true;
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) ==
-            cudaSuccess &&
-        q == cudaDriverEntryPointSuccess)
-      encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
-    cudaGetLastError();
-  }
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
   if (encode == nullptr) return false;
+  std::lock_guard<std::mutex> lock(mu);
   auto map_of = [&](const void* pool, CUtensorMap& out) {
     for (const Entry& e : cache)
       if (e.pool == pool && e.dtype == dtype && e.hkv == a.num_kv_heads && e.box_rows == box_rows &&

@@ -163,8 +163,67 @@ __device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&d)[4], const uin
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Launchers of the two paths (weight_only_gemv.cu: M <= 32; weight_only_gemm.cu: any M).
+// One chunk of a 16-row weight tile on the MMAs: acc[j] += A B_j, where lane (g, t) holds 16
+// code bytes of rows g (wa) and g + 8 (wb) for k [k0 + CH t, +CH) (CH = 16 int8 / 32 int4 k), and
+// xv[j] the activations of token 8j + g at the same k. The k order inside a chunk is free as long
+// as A and B agree (see weight_only_gemv.cu). pa, pb: the rows' group pairs (GROUPS); flip: as
+// int4_word_to_pairs takes it.
+template <typename T, int BITS, bool GROUPS, int NT>
+__device__ __forceinline__ void chunk_mma(float (&acc)[NT][4], const uint4& wa, const uint4& wb,
+                                          uint32_t pa, uint32_t pb, uint32_t flip,
+                                          const uint4 (&xv)[NT][BITS == 8 ? 2 : 4]) {
+  const uint32_t* w0 = reinterpret_cast<const uint32_t*>(&wa);
+  const uint32_t* w1 = reinterpret_cast<const uint32_t*>(&wb);
+  const Affine f0(pa), f1(pb);
+#pragma unroll
+  for (int wi = 0; wi < 4; ++wi) {
+    if constexpr (BITS == 8) {
+      // step wi: k 4wi..4wi+3 of the chunk; x words 2wi, 2wi+1 in natural order
+      const uint32_t v0 = w0[wi] ^ 0x80808080u, v1 = w1[wi] ^ 0x80808080u;
+      uint32_t a[4] = {int8_pair<T>(v0, 0), int8_pair<T>(v1, 0), int8_pair<T>(v0, 2),
+                       int8_pair<T>(v1, 2)};
+      if constexpr (GROUPS) {
+        a[0] = f0.apply<T>(a[0]);
+        a[1] = f1.apply<T>(a[1]);
+        a[2] = f0.apply<T>(a[2]);
+        a[3] = f1.apply<T>(a[3]);
+      }
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const uint32_t* xw = reinterpret_cast<const uint32_t*>(&xv[j][0]);
+        mma16816<T>(acc[j], a, xw[2 * wi], xw[2 * wi + 1]);
+      }
+    } else {
+      // word wi: k 8wi..8wi+7 as pairs (0,4) (1,5) | (2,6) (3,7): two MMA steps
+      uint32_t q0[4], q1[4];
+      int4_word_to_pairs<T>(w0[wi], flip, q0);
+      int4_word_to_pairs<T>(w1[wi], flip, q1);
+      if constexpr (GROUPS) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          q0[i] = f0.apply<T>(q0[i]);
+          q1[i] = f1.apply<T>(q1[i]);
+        }
+      }
+      const uint32_t a_lo[4] = {q0[0], q1[0], q0[1], q1[1]};
+      const uint32_t a_hi[4] = {q0[2], q1[2], q0[3], q1[3]};
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const uint4 xq = xv[j][wi];  // x k 8wi..8wi+7, two per word
+        mma16816<T>(acc[j], a_lo, __byte_perm(xq.x, xq.z, 0x5410), __byte_perm(xq.x, xq.z, 0x7632));
+        mma16816<T>(acc[j], a_hi, __byte_perm(xq.y, xq.w, 0x5410), __byte_perm(xq.y, xq.w, 0x7632));
+      }
+    }
+  }
+}
+
+// Launchers of the two paths (weight_only_gemv.cu: M <= 32; weight_only_gemm.cu: any M), and
+// the GEMV fed by bulk copies that weight_only_gemv.cu picks on Hopper where it fits
+// (weight_only_gemv_bulk.cu).
 bool gemv_supported(const Problem& p);
+bool bulk_gemv_fits(const Problem& p);
+bool bulk_gemv_shape_fits(int64_t m, int n, int k, int bits, int group_size, bool pairs);
+template <typename T> int launch_bulk(const Problem& p, cudaStream_t stream);
 template <typename T> int launch_gemv(const Problem& p, cudaStream_t stream);
 template <typename T> int launch_tiled(const Problem& p, cudaStream_t stream);
 

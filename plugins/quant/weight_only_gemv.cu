@@ -114,59 +114,15 @@ __global__ void __launch_bounds__(W * 32, MB) gemv_kernel(Problem p) {
   };
 
   auto compute = [&](const Chunk<TM>& ch, const uint4 (&xv)[NT][XV]) {
+    auto pair = [&](GroupWords w) {
+      if constexpr (SC == kGroupFloats)
+        return make_pair<T>(__uint_as_float(w.a), __uint_as_float(w.b));
+      return w.a;
+    };
 #pragma unroll
-    for (int r = 0; r < TM; ++r) {
-      auto pair = [&](GroupWords w) {
-        if constexpr (SC == kGroupFloats)
-          return make_pair<T>(__uint_as_float(w.a), __uint_as_float(w.b));
-        return w.a;
-      };
-      const Affine f0(pair(ch.gw[r][0])), f1(pair(ch.gw[r][1]));
-      const uint32_t* w0 = reinterpret_cast<const uint32_t*>(&ch.w[r][0]);
-      const uint32_t* w1 = reinterpret_cast<const uint32_t*>(&ch.w[r][1]);
-#pragma unroll
-      for (int wi = 0; wi < 4; ++wi) {
-        if constexpr (BITS == 8) {
-          // step wi: k 4wi..4wi+3 of the chunk; x words 2wi, 2wi+1 in natural order
-          const uint32_t v0 = w0[wi] ^ 0x80808080u, v1 = w1[wi] ^ 0x80808080u;
-          uint32_t a[4] = {int8_pair<T>(v0, 0), int8_pair<T>(v1, 0), int8_pair<T>(v0, 2),
-                           int8_pair<T>(v1, 2)};
-          if constexpr (kGroups) {
-            a[0] = f0.apply<T>(a[0]);
-            a[1] = f1.apply<T>(a[1]);
-            a[2] = f0.apply<T>(a[2]);
-            a[3] = f1.apply<T>(a[3]);
-          }
-#pragma unroll
-          for (int j = 0; j < NT; ++j) {
-            const uint32_t* xw = reinterpret_cast<const uint32_t*>(&xv[j][0]);
-            mma16816<T>(acc[r][j], a, xw[2 * wi], xw[2 * wi + 1]);
-          }
-        } else {
-          // word wi: k 8wi..8wi+7 as pairs (0,4) (1,5) | (2,6) (3,7): two MMA steps
-          uint32_t q0[4], q1[4];
-          int4_word_to_pairs<T>(w0[wi], flip, q0);
-          int4_word_to_pairs<T>(w1[wi], flip, q1);
-          if constexpr (kGroups) {
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-              q0[i] = f0.apply<T>(q0[i]);
-              q1[i] = f1.apply<T>(q1[i]);
-            }
-          }
-          const uint32_t a_lo[4] = {q0[0], q1[0], q0[1], q1[1]};
-          const uint32_t a_hi[4] = {q0[2], q1[2], q0[3], q1[3]};
-#pragma unroll
-          for (int j = 0; j < NT; ++j) {
-            const uint4 xq = xv[j][wi];  // x k 8wi..8wi+7, two per word
-            mma16816<T>(acc[r][j], a_lo, __byte_perm(xq.x, xq.z, 0x5410),
-                        __byte_perm(xq.x, xq.z, 0x7632));
-            mma16816<T>(acc[r][j], a_hi, __byte_perm(xq.y, xq.w, 0x5410),
-                        __byte_perm(xq.y, xq.w, 0x7632));
-          }
-        }
-      }
-    }
+    for (int r = 0; r < TM; ++r)
+      chunk_mma<T, BITS, kGroups, NT>(acc[r], ch.w[r][0], ch.w[r][1], pair(ch.gw[r][0]),
+                                      pair(ch.gw[r][1]), flip, xv);
   };
 
   // A ring of D chunks of weights per warp stays in flight (chunk c is computed while the next
@@ -291,6 +247,7 @@ bool gemv_supported(const Problem& p) {
 
 template <typename T>
 int launch_gemv(const Problem& p, cudaStream_t stream) {
+  if (bulk_gemv_fits(p)) return launch_bulk<T>(p, stream);
   const Scales sc = p.group_size == 0 ? kRowScales : p.pairs ? kGroupPairs : kGroupFloats;
   auto run = [&](auto bits) {
     constexpr int B = decltype(bits)::value;

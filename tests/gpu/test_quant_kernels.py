@@ -125,6 +125,37 @@ def test_weight_only_gemm_wide_projection(lib, dtype, bits, group, zeros, m):
     gemm_random(lib, dtype, bits, group, zeros, 13000, 512, m)
 
 
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("bits,group,zeros", LAYOUTS)
+@pytest.mark.parametrize("k", [2560, 4096])
+@pytest.mark.parametrize("m", [1, 12, 13, 16, 17, 24, 32])
+def test_weight_only_gemm_wide_decode_batches(lib, dtype, bits, group, zeros, k, m):
+    """N = 8500 (not a multiple of 64; 133 blocks of 64 rows) and K of 5-16 stages: on Hopper
+    with up to 133 SMs the GEMV fed by tensor copies runs int8 from 17 tokens and int4 from 13
+    (its ring of stages wraps), other kernels the rest (see gemv_bulk_fits)."""
+    gemm_random(lib, dtype, bits, group, zeros, 8500, k, m)
+
+
+def test_weight_only_gemm_bulk_gemv_dispatch(lib):
+    """On Hopper (sm_90a code in the library) the GEMV fed by tensor copies takes the wide decode
+    batches where it is faster, and the tensor-core int4 GEMV steps aside for it."""
+    dev = torch.device(DEV)
+    if torch.cuda.get_device_capability() != (9, 0) or not lib.packed_gemm_on(dev):
+        pytest.skip("the GEMV fed by tensor copies runs on sm_90a only")
+    n, k = 64 * torch.cuda.get_device_properties(0).multi_processor_count, 4096
+    fits = lambda m, bits, group: lib.gemv_bulk_fits(dev, m, n, k, bits, group)  # noqa: E731
+    assert [fits(m, 8, 0) for m in (1, 16, 17, 32, 33)] == [False, False, True, True, False]
+    assert [fits(m, 4, 128) for m in (8, 12, 13, 16, 17)] == [False, False, True, True, False]
+    assert fits(24, 4, 32) and fits(24, 4, 0) and not fits(24, 4, 64)
+    assert not fits(16, 4, 256)                                # two groups a stage: no
+    assert not lib.gemv_bulk_fits(dev, 24, n - 64, k, 8, 0)    # fewer blocks than SMs
+    assert not lib.gemv_bulk_fits(dev, 24, n, 4096 + 128, 8, 0)  # K not whole stages
+    # 17-32 int4 tokens: the tensor-core GEMV keeps groups of 128, gives up groups of 32
+    assert lib.mma_gemv_fits(dev, 24, n, k, 4, 128)
+    assert not lib.mma_gemv_fits(dev, 24, n, k, 4, 32)
+    assert lib.mma_gemv_fits(dev, 24, n - 64, k, 4, 32)       # where this GEMV does not run
+
+
 @pytest.mark.parametrize("bits,group,zeros", LAYOUTS)
 @pytest.mark.parametrize("n", [72, 13000])
 @pytest.mark.parametrize("k", [160, 576])

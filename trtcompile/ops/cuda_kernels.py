@@ -151,6 +151,9 @@ class KernelLibrary:
         self._woq_gemv_mma = _optional(lib, "trtc_weight_only_gemv_packed",
                                        [p, i64, p, p, i32, p, i64, i32, i32, i32, ctypes.c_int, p])
         self._woq_gemv_mma_supported = getattr(lib, "trtc_weight_only_gemv_packed_supported", None)
+        self._woq_gemv_bulk_fits = _optional(lib, "trtc_weight_only_gemv_bulk_fits",
+                                             [i64, i32, i32, i32, i32, i32])
+        self._gemv_bulk_answers: dict[tuple, bool] = {}
         self._gemv_mma_devices: dict[int, bool] = {}
         self.slab_pairs = quant_kernels.SlabPairCache()
         # "auto": the tensor-core int4 GEMV at _MMA_GEMV_ROWS tokens where N > K; "always":
@@ -228,20 +231,42 @@ class KernelLibrary:
         return self.use_packed_gemm and _device_answer(self._packed_devices, device,
                                                        self._woq_packed_supported)
 
+    def gemv_bulk_fits(self, device: torch.device, m: int, n: int, k: int, bits: int,
+                       group_size: int) -> bool:
+        """Whether trtc_weight_only_gemm runs this product on its Hopper GEMV fed by tensor
+        copies (plugins/quant/weight_only_gemv_bulk.cu: int8 at 17-32 tokens, int4 at 13-16, and
+        at 17-32 per channel or in groups of 32, on projections of at least 64 rows a SM), given
+        aligned operands."""
+        if self._woq_gemv_bulk_fits is None:
+            return False
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        pairs = group_size == 0 or self.pack_group_scales
+        key = (index, m, n, k, bits, group_size, pairs)
+        ok = self._gemv_bulk_answers.get(key)
+        if ok is None:
+            with torch.cuda.device(index):
+                ok = bool(self._woq_gemv_bulk_fits(m, n, k, bits, group_size, int(pairs)))
+            if len(self._gemv_bulk_answers) > 4096:    # shapes are few; stay bounded anyway
+                self._gemv_bulk_answers.clear()
+            self._gemv_bulk_answers[key] = ok
+        return ok
+
     def mma_gemv_fits(self, device: torch.device, m: int, n: int, k: int, bits: int,
                       group_size: int) -> bool:
         """Whether this product runs the tensor-core int4 GEMV (plugins/quant/
         weight_only_gemv_mma.cu, Hopper) on codes repacked as for the wgmma kernel: int4 with
         power-of-two groups of >= 32, K a multiple of 64, m <= 32, and under the "auto" policy
-        17-32 tokens on a projection wider than deep (N > K). It applies the float32 group
-        scales after the MMAs, so its weights are not rounded to the activation type as the
-        other kernels' are."""
+        17-32 tokens on a projection wider than deep (N > K) where the GEMV fed by tensor copies
+        does not run (gemv_bulk_fits: faster on the H200). It applies the float32 group scales
+        after the MMAs, so its weights are not rounded to the activation type as the other
+        kernels' are."""
         if self.mma_gemv == "never" or self._woq_gemv_mma is None:
             return False
         if not (bits == 4 and 0 < m <= _MMA_GEMV_ROWS[1] and k % 64 == 0 and group_size >= 32
                 and group_size & (group_size - 1) == 0):
             return False
-        if self.mma_gemv == "auto" and (m < _MMA_GEMV_ROWS[0] or n <= k):
+        if self.mma_gemv == "auto" and (m < _MMA_GEMV_ROWS[0] or n <= k
+                                        or self.gemv_bulk_fits(device, m, n, k, bits, group_size)):
             return False
         return _device_answer(self._gemv_mma_devices, device, self._woq_gemv_mma_supported)
 
