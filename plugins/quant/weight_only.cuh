@@ -218,7 +218,7 @@ __device__ __forceinline__ void chunk_mma(float (&acc)[NT][4], const uint4& wa, 
 }
 
 // Launchers of the two paths (weight_only_gemv.cu: M <= 32; weight_only_gemm.cu: any M), and
-// the GEMV fed by bulk copies that weight_only_gemv.cu picks on Hopper where it fits
+// the GEMV fed by tensor copies that weight_only_gemv.cu picks on Hopper where it fits
 // (weight_only_gemv_bulk.cu).
 bool gemv_supported(const Problem& p);
 bool bulk_gemv_fits(const Problem& p);
