@@ -247,7 +247,10 @@ bool gemv_supported(const Problem& p) {
 
 template <typename T>
 int launch_gemv(const Problem& p, cudaStream_t stream) {
-  if (bulk_gemv_fits(p)) return launch_bulk<T>(p, stream);
+  if (bulk_gemv_fits(p)) {
+    const int e = launch_bulk<T>(p, stream);  // not supported: the driver refused a tensor map
+    if (e != cudaErrorNotSupported) return e;
+  }
   const Scales sc = p.group_size == 0 ? kRowScales : p.pairs ? kGroupPairs : kGroupFloats;
   auto run = [&](auto bits) {
     constexpr int B = decltype(bits)::value;

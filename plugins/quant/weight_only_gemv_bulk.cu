@@ -229,7 +229,6 @@ int launch_bulk_as(BulkArgs a, cudaStream_t stream) {
 
 }  // namespace
 
-
 // Where this kernel runs, from H200 timings of session 19 (4096 x 14336, 28672 and 57344):
 // - int8 at 17-32 tokens: 1.23-1.50x faster than the register-fed GEMV of weight_only_gemv.cu;
 // - int4 at 13-16: 1.00-1.20x faster than it (at 9 tokens 2-4 % slower; at 1-8 the register-fed
