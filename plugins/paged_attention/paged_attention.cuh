@@ -4,6 +4,7 @@
 #include <climits>
 #include <type_traits>
 
+#include <cuda.h>
 #include <cuda_fp8.h>
 
 #include "../common/trtc_cuda.cuh"
@@ -202,9 +203,13 @@ __device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, 
 // registers on 16-bit pools: for grids that fit one wave anyway); tensor cores (kMma: pools of
 // the activation type, fp8 or int8, gq 4 or 8; decode_mma_fn says where it exists), kMmaWide:
 // the same with 8 warps, one CTA per SM (half the prologue and merge work a thread: for grids
-// that fit one wave).
+// that fit one wave); kMmaShallow: 4 warps with rings of two stages, three CTAs per SM (16-bit
+// pools, not fused: for grids of many waves of short key ranges).
 // overlap: launched as a programmatic dependent of the kernel before it (kv_write; sm_90+).
-enum class DecodeKind { kLean, kHoist, kMma, kMmaWide };
+enum class DecodeKind { kLean, kHoist, kMma, kMmaWide, kMmaShallow };
+inline bool mma_kind(DecodeKind k) {
+  return k == DecodeKind::kMma || k == DecodeKind::kMmaWide || k == DecodeKind::kMmaShallow;
+}
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                   DecodeKind kind, bool overlap, cudaStream_t stream);
 // Resident decode CTAs per SM, keys per CTA iteration and dynamic shared memory per CTA (its
@@ -225,6 +230,14 @@ bool decode_mma_exists(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int 
 int prefill_tile_rows(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim, long span);
 int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim,
                    int tile_bound, cudaStream_t stream);
+// Tensor maps of the K and V pools (a.k_pool, a.v_pool: [pool_slots, Hkv, head_dim] of
+// kv_dtype) for tensor copies of boxes of box_rows slots of one kv head, in the 128-byte swizzle:
+// made once per pool and kept. Each box holds 128 bytes of each slot's row (3D maps: coordinates
+// column, kv head, slot), or with whole_rows its whole row as 128-byte lines (4D maps:
+// coordinates 0, 0, kv head, slot; line r * (row bytes / 128) + h holds slot r's h-th 128
+// bytes). False where the driver offers no encoder or refuses the map.
+bool pool_tensor_maps(const Args& a, int head_dim, trtc_dtype kv_dtype, int box_rows, bool whole_rows,
+                      CUtensorMap& tmk, CUtensorMap& tmv);
 
 }  // namespace pa
 }  // namespace trtc

@@ -337,8 +337,8 @@ DecodeFn decode_fn(int gq, bool hoist) {
 // fused: the tensor-core kernel's fused instantiation (none for CUDA cores).
 DecodeFn pick(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind,
               bool fused = false) {
-  if (kind == DecodeKind::kMma || kind == DecodeKind::kMmaWide)
-    return decode_mma_fn(dtype, kv_dtype, head_dim, gq, kind == DecodeKind::kMmaWide, fused);
+  if (mma_kind(kind))
+    return decode_mma_fn(dtype, kv_dtype, head_dim, gq, kind, fused);
   if (fused) return {nullptr, 0, 0};
   const bool hoist = kind == DecodeKind::kHoist;
   DecodeFn f{nullptr, 0, 0};
@@ -361,13 +361,22 @@ int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head
   LaunchOptions o;
   o.smem = static_cast<size_t>(f.smem);
   o.pdl = overlap;
-  return launch_ex(f.fn, dim3(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit),
-                   dim3(f.threads), stream, o, a);
+  const dim3 grid(a.num_kv_heads * a.head_chunks, a.num_seqs, a.nsplit);
+  // Tensor copies: a tile must lie in one block (blocks of >= 16 slots; key ranges start at
+  // multiples of 16, which a sliding window breaks) and fit the maps' int32 coordinates.
+  if (f.tma_fn != nullptr && a.log2_block >= 4 && a.sliding_window == 0 && a.pool_slots <= INT_MAX) {
+    CUtensorMap tmk, tmv;
+    if (pool_tensor_maps(a, head_dim, kv_dtype, kDecodeTileKeys, true, tmk, tmv)) {
+      o.smem = static_cast<size_t>(f.tma_smem);
+      return launch_ex(f.tma_fn, grid, dim3(f.threads), stream, o, a, tmk, tmv);
+    }
+  }
+  return launch_ex(f.fn, grid, dim3(f.threads), stream, o, a);
 }
 
 int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                          DecodeKind kind) {
-  if (kind == DecodeKind::kMma || kind == DecodeKind::kMmaWide)
+  if (mma_kind(kind))
     return decode_mma_keys_per_iter(pick(dtype, kv_dtype, head_dim, gq, kind));
   const int vec = 16 / element_size(kv_dtype);
   return kThreads / (head_dim / vec) * 4;

@@ -143,18 +143,26 @@ __device__ __forceinline__ void finish_decode(const Args& a, float* sm_o, const 
   __syncthreads();
 }
 
+// Keys a tile of the tensor-core decode kernel: the rows of its tensor-copy boxes.
+constexpr int kDecodeTileKeys = 16;
+
 // The decode kernel of a call's types, query heads per CTA and variant, with its dynamic
-// shared memory; fn null where none exists.
+// shared memory; fn null where none exists. tma_fn (tensor-core kernel on sm_90a, else null):
+// the same kernel with its tiles copied by tensor copies through the pools' maps (boxes of
+// kDecodeTileKeys slots; blocks of >= 16 slots, no sliding window), tma_smem bytes.
 struct DecodeFn {
   void (*fn)(Args);
   int smem;
   int threads;
+  void (*tma_fn)(Args, CUtensorMap, CUtensorMap) = nullptr;
+  int tma_smem = 0;
 };
 
 // Tensor-core kernel (paged_attention_decode_mma.cu): pools of the activation type (gq 4 or 8)
 // or fp8 / int8 (gq 4); null fn otherwise. Keys per CTA iteration of one of its kernels (split planning).
-// wide: 8 warps (DecodeKind::kMmaWide); fused: the fused instantiation (Args::fused).
-DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool wide,
+// kind: kMma (4 warps x 3 stages), kMmaWide (8 x 3), kMmaShallow (4 x 2; 16-bit pools, else
+// 4 x 3); fused: the fused instantiation (Args::fused).
+DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind,
                        bool fused);
 int decode_mma_keys_per_iter(const DecodeFn& f);
 

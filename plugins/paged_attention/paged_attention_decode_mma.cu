@@ -46,10 +46,22 @@
 // H100 against the widened tile (bench_kv_quant, same call): fp8 B=256 ctx 512 151 vs 180 us,
 // B=16 ctx 4096 67 vs 69, but B=64 ctx 4096 248 vs 235 and B=1 15.7 vs 15.0; int8 228 vs 232
 // at B=64, 164 vs 170 at B=256 ctx 512, +0.5 us at B=1.
+//
+// Tensor copies (decode_mma_tma_kernel, sm_90a; blocks of >= 16 slots, no sliding window): lane 0
+// of each warp fills the warp's stages with one tensor copy each of K and V (a box of the tile's
+// 16 slots of the kv head, whole rows), completing on an mbarrier per stage, instead of 32
+// lanes issuing 16-byte copies (a third fewer instructions at B=64 ctx 2048). The boxes land in
+// the 128-byte swizzle as 128-byte lines, key r's h-th 128 bytes in line r * H + h (the
+// 16-byte-copy layouts at D = 64 and for the direct codes). The whole box is copied, so V rows
+// past the key range (stale or never-written slots: 0 * NaN is NaN) are zeroed once landed.
+// H200 (same process, against the 16-byte copies): B=64 ctx 2048 127.5 vs 129.1 us, B=256
+// ctx 1024 251.9 vs 255.2; no faster on grids of one wave (the 16-bit 8-warp kernel keeps its
+// copies) and 0.4 % slower at B=128 ctx 4096.
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
+#include "../common/wgmma.cuh"
 #include "paged_attention_decode_codes.cuh"
 #include "paged_attention_decode.cuh"
 #include "paged_attention_prefill.cuh"
@@ -62,10 +74,10 @@ using prefill::cp_async16;
 using prefill::cp_async_commit;
 using prefill::cp_async_wait;
 
-constexpr int kTileKeys = 16;  // keys per warp tile
+constexpr int kTileKeys = kDecodeTileKeys;  // keys per warp tile
 constexpr int kMaxRows = 8;    // query heads per CTA at most (A rows 0..7)
 
-template <typename P, int D, int GQ, int NW, int STAGES, bool FUSED>
+template <typename P, int D, int GQ, int NW, int STAGES, bool FUSED, bool TMA = false>
 struct MmaCfg {
   static constexpr bool kQuant = kQuantPool<P>;
   static constexpr bool kDirect = kQuant && D == 128;  // B fragments from the codes
@@ -76,13 +88,62 @@ struct MmaCfg {
   static constexpr int RING = NW * WARP;
   static constexpr int NP = FUSED ? NW + 1 : NW;  // merge parts: warps (, the step's key)
   static constexpr int MERGE = finish_floats<D, GQ, NP>() * 4;
-  static constexpr int SMEM = (RING > MERGE ? RING : MERGE) + kSmemAlign;  // see align_smem
+  static constexpr int ALIGN = TMA ? 1024 : kSmemAlign;  // the copy engine's 128-byte swizzle
+  static constexpr int SMEM = (RING > MERGE ? RING : MERGE) + ALIGN;  // see align_smem
 };
 
-template <typename T, typename P, int D, int GQ, int NW, int STAGES, bool FUSED>
-__global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
+// Tensor copies of a stage (TMA kernel): one box of kTileKeys whole rows each of K and V, stored
+// as 128-byte lines in the 128-byte swizzle (16-byte chunk c of line L at c ^ (L & 7)), key r's
+// half h in line r * H + h (H = row bytes / 128): 16-bit tiles of D = 64 and the codes of
+// D = 128 (the direct path's rows) keep the copy kernel's layouts.
+template <typename P, int D>
+constexpr bool kTmaStage = !kQuantPool<P> || D == 128;
+template <typename P, int D>
+constexpr int kTmaLines = D * static_cast<int>(sizeof(P)) / 128;  // H
+
+// The TMA kernel's copy and barrier steps (wgmma.cuh), compiled where the sm_90a code is; the
+// kernel traps on other targets before it reaches them.
+struct TmaSteps {
+  __device__ __forceinline__ static void init(uint64_t* bars, int n) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    for (int i = 0; i < n; ++i) mbar_init(bars + i, 1);
+    fence_mbarrier_init();
+#endif
+  }
+  __device__ __forceinline__ static void wait(uint64_t* bar, int parity) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    mbar_wait(bar, parity);
+#endif
+  }
+  // the generic accesses of the calling thread (and those ordered before them) before copies
+  __device__ __forceinline__ static void fence() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    fence_async_shared();
+#endif
+  }
+  __device__ __forceinline__ static void expect(uint64_t* bar, uint32_t bytes) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    mbar_arrive_expect_tx(bar, bytes);
+#endif
+  }
+  // the box of kv head hkv's rows from `slot` (pool maps of whole rows: pool_tensor_maps)
+  __device__ __forceinline__ static void load(void* dst, const CUtensorMap* map, int hkv, int slot,
+                                              uint64_t* bar) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    tma_load_4d(dst, map, 0, 0, hkv, slot, bar);
+#endif
+  }
+};
+
+// The kernel's body. TMA (sm_90a): lane 0 of each warp fills the warp's stages with tensor copies
+// (tmk, tmv: the pools' maps, boxes of kTileKeys slots) completing on one mbarrier a stage,
+// instead of every lane copying 16-byte chunks; V rows past the key range are zeroed once landed.
+template <typename T, typename P, int D, int GQ, int NW, int STAGES, bool FUSED, bool TMA>
+__device__ __forceinline__ void decode_mma_body(const Args& a, const CUtensorMap* tmk,
+                                                const CUtensorMap* tmv) {
   static_assert(GQ >= 2 && GQ <= kMaxRows, "heads are A rows 0..7");
-  using Cfg = MmaCfg<P, D, GQ, NW, STAGES, FUSED>;
+  static_assert(!TMA || kTmaStage<P, D>, "tensor copies: 16-bit tiles or direct codes");
+  using Cfg = MmaCfg<P, D, GQ, NW, STAGES, FUSED, TMA>;
   constexpr bool kQuant = Cfg::kQuant, kDirect = Cfg::kDirect;
   static_assert(!(kQuant && FUSED), "fused mode stores the step's k/v as T");
   using C = std::conditional_t<kQuant, __half, T>;  // the mma operand type
@@ -91,7 +152,8 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   static_assert(QPT * NT == kMaxRows * D && D % 32 == 0, "a warp's q elements are one head's");
   const prefill::Swizzled<D> swz;
   extern __shared__ __align__(16) unsigned char smem_base[];
-  unsigned char* smem_raw = align_smem(smem_base);
+  unsigned char* smem_raw = align_smem<Cfg::ALIGN>(smem_base);
+  __shared__ alignas(8) uint64_t s_full[TMA ? NW * STAGES : 1];  // TMA: stage landed
   __shared__ __align__(16) C s_q[kMaxRows * D];  // swizzled rows of the heads, zero past ng
   __shared__ float2 s_cs[D / 2];                  // rotary factors of the token
   __shared__ unsigned s_qmax[kMaxRows];           // quantized pool: max |q| of each head (bits)
@@ -114,7 +176,7 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   int32_t spec_blk[STAGES];
 #pragma unroll
   for (int j = 0; j < STAGES; ++j) {
-    const int b = ((warp + j * NW) * kTileKeys + (lane & (kTileKeys - 1))) >> a.log2_block;
+    const int b = ((warp + j * NW) * kTileKeys + (TMA ? 0 : lane & (kTileKeys - 1))) >> a.log2_block;
     spec_blk[j] = split == 0 && b < a.max_blocks ? __ldg(bt + b) : -1;
   }
   const int spec_pos = __ldg(a.positions + min(s, a.num_tokens - 1));
@@ -137,8 +199,28 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
   const int bmask = (1 << a.log2_block) - 1;
   const int nnew = q1 - q0;
   // Lane parts of the ldmatrix addresses (see the prefill kernel): K tiles, V tiles (trans).
-  const int koff = swz((lane & 7) + ((lane >> 4) << 3), ((lane >> 3) & 1) * 8);
-  const int voff = swz((lane & 7) + (((lane >> 3) & 1) << 3), (lane >> 4) * 8);
+  const int krow = (lane & 7) + ((lane >> 4) << 3), kchunk = ((lane >> 3) & 1) * 8;
+  const int vrow = (lane & 7) + (((lane >> 3) & 1) << 3), vchunk = (lane >> 4) * 8;
+  // ldmatrix addresses of k-step kk (or V column pair dp): the lane's part for each half of
+  // the row (TMA: lines r * H + h), then the 16-column group's chunk pair by an XOR
+  constexpr int H = TMA ? kTmaLines<P, D> : 1;
+  auto line_off = [](int line, int chunk) { return line * 64 + (((chunk >> 3) ^ (line & 7)) << 3); };
+  int koff[H], voff[H];
+#pragma unroll
+  for (int h = 0; h < H; ++h) {
+    koff[h] = TMA ? line_off(krow * H + h, kchunk) : swz(krow, kchunk);
+    voff[h] = TMA ? line_off(vrow * H + h, vchunk) : swz(vrow, vchunk);
+  }
+  auto kv_at = [](const int (&off)[H], int kk) {
+    return TMA ? off[(kk >> 2) % H] ^ ((kk & 3) * 16) : off[0] ^ (kk * 16);
+  };
+  uint32_t used = 0;  // TMA: the warp's tiles of earlier tokens (stage and phase of tile j)
+  if constexpr (TMA) {
+    if (lane == 0) {
+      TmaSteps::init(&s_full[warp * STAGES], STAGES);
+    }
+    __syncwarp();
+  }
   wait_for_write_if(a, a.q_from_write);
 
   for (int t = q0; t < q1; ++t) {
@@ -184,15 +266,33 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     // the tile's K/V rows into stage j % STAGES (an empty group past the end): whole rows per
     // instruction (32 lanes, RPI rows of CPR 16-byte chunks), block ids passed by shuffles.
     auto block_of = [&](int j) {
-      const int key = kbeg + (warp + j * NW) * kTileKeys + (lane & (kTileKeys - 1));
+      const int key = kbeg + (warp + j * NW) * kTileKeys + (TMA ? 0 : lane & (kTileKeys - 1));
       return j < nmine && key < kend ? __ldg(bt + (key >> a.log2_block)) : -1;
     };
+    auto stage_of = [&](int j) { return TMA ? static_cast<int>((used + j) % STAGES) : j % STAGES; };
     auto issue = [&](int j, int32_t blk) {
+      if constexpr (TMA) {
+        // One expect_tx and one box each of K and V, by lane 0 (the tile lies in one block: key
+        // ranges start at a multiple of 16 without a sliding window, blocks hold >= 16 slots).
+        if (j < nmine && lane == 0) {
+          const int tb = kbeg + (warp + j * NW) * kTileKeys;
+          if constexpr (!FUSED) wait_for_write_if(a, tb + kTileKeys > n - nnew);
+          const int st = stage_of(j);
+          P* ks = ring + st * 2 * TILE;
+          uint64_t* bar = &s_full[warp * STAGES + st];
+          const int slot = (blk << a.log2_block) | (tb & bmask);
+          TmaSteps::fence();  // the warp's generic reads of this stage before the copy
+          TmaSteps::expect(bar, Cfg::STAGE);
+          TmaSteps::load(ks, tmk, hkv, slot, bar);
+          TmaSteps::load(ks + TILE, tmv, hkv, slot, bar);
+        }
+        return;
+      }
       if (j < nmine) {
         const int tb = kbeg + (warp + j * NW) * kTileKeys;
         // the keys of this step come from kv_write (fused: from no CTA's pool copy)
         if constexpr (!FUSED) wait_for_write_if(a, tb + kTileKeys > n - nnew);
-        P* ks = ring + (j % STAGES) * 2 * TILE;
+        P* ks = ring + stage_of(j) * 2 * TILE;
 #pragma unroll
         for (int i = 0; i < kTileKeys / RPI; ++i) {
           const int r = i * RPI + lane / CPR;
@@ -322,11 +422,22 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
                                : a.scale_log2;
 
     for (int j = 0; j < nmine; ++j) {
-      cp_async_wait<STAGES - 2>();
+      const int tb = kbeg + (warp + j * NW) * kTileKeys;
+      if constexpr (TMA) {
+        TmaSteps::wait(&s_full[warp * STAGES + stage_of(j)], ((used + j) / STAGES) & 1);
+        if (tb + kTileKeys > kend) {  // V rows past the range: stale or unwritten pool slots
+          constexpr int RB = D * static_cast<int>(sizeof(P));  // bytes a row (H lines)
+          uint4* vz = reinterpret_cast<uint4*>(ring + stage_of(j) * 2 * TILE + TILE);
+          for (int c = (kend - tb) * (RB / 16) + lane; c < kTileKeys * (RB / 16); c += 32)
+            vz[c] = make_uint4(0u, 0u, 0u, 0u);
+        }
+      } else {
+        cp_async_wait<STAGES - 2>();
+      }
       __syncwarp();  // tile j landed for the whole warp; the stage refilled next was read
       issue(j + STAGES - 1, next);
       next = block_of(j + STAGES);
-      const P* st = ring + (j % STAGES) * 2 * TILE;  // K codes, then V (direct)
+      const P* st = ring + stage_of(j) * 2 * TILE;  // K codes, then V (direct)
       const C* Kt = nullptr;
       if constexpr (kQuant && !kDirect) {
         widen_stage<P, D, kTileKeys>(wide, st, lane);
@@ -356,13 +467,12 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
 #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk) {
           uint32_t b[4];
-          ldmatrix_x4(b, Kt + (koff ^ (kk * 16)));
+          ldmatrix_x4(b, Kt + kv_at(koff, kk));
           const uint32_t qk[4] = {qa[kk][0], 0u, qa[kk][1], 0u};
           prefill::mma16816<C>(sc[0], qk, b[0], b[1]);
           prefill::mma16816<C>(sc[1], qk, b[2], b[3]);
         }
       }
-      const int tb = kbeg + (warp + j * NW) * kTileKeys;
       float mx = -INFINITY;
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
@@ -414,13 +524,14 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
 #pragma unroll
         for (int dp = 0; dp < D / 16; ++dp) {
           uint32_t b[4];
-          prefill::ldmatrix_x4_trans(b, Vt + (voff ^ (dp * 16)));
+          prefill::ldmatrix_x4_trans(b, Vt + kv_at(voff, dp));
           prefill::mma16816<C>(o[2 * dp], pa, b[0], b[1]);
           prefill::mma16816<C>(o[2 * dp + 1], pa, b[2], b[3]);
         }
       }
     }
-    cp_async_wait<0>();
+    if constexpr (!TMA) cp_async_wait<0>();  // (TMA: every issued tile was waited for)
+    used += nmine;
     l = prefill::quad_sum(l);
     __syncthreads();  // every warp is done with its ring before it becomes the merge buffer
     const int g = lane >> 2;
@@ -454,8 +565,32 @@ __global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
     // Fused: 16 splits merged in one round trip (the planner's split count at B=1 ctx 4096).
     finish_decode<T, D, GQ, NP, NT, FUSED ? 16 : 8>(
         a, sm_o, sm_m, sm_l, t, s, split, h0, ng, kQuant ? times_widened_scale<P>(1.f, a.kv_scales, 1) : 1.f);
+    if constexpr (TMA) TmaSteps::fence();  // the merge's writes before the next token's copies
   }
   wait_before_exit(a);
+}
+
+template <typename T, typename P, int D, int GQ, int NW, int STAGES, bool FUSED>
+__global__ void __launch_bounds__(NW * 32) decode_mma_kernel(const Args a) {
+  decode_mma_body<T, P, D, GQ, NW, STAGES, FUSED, false>(a, nullptr, nullptr);
+}
+
+// Launched only where the sm_90a code is loaded (make_mma_fn asks wgmma_binary_ready).
+template <typename T, typename P, int D, int GQ, int NW, int STAGES, bool FUSED>
+__global__ void __launch_bounds__(NW * 32)
+    decode_mma_tma_kernel(const Args a, const __grid_constant__ CUtensorMap tmk,
+                          const __grid_constant__ CUtensorMap tmv) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  if constexpr (kTmaStage<P, D>) decode_mma_body<T, P, D, GQ, NW, STAGES, FUSED, true>(a, &tmk, &tmv);
+#else
+  __trap();
+#endif
+}
+
+// Tensor copies unless TRTC_PA_DECODE_TMA=0 (tuning override, for benchmarks and tests).
+bool decode_tma_enabled() {
+  const char* v = getenv("TRTC_PA_DECODE_TMA");
+  return !(v != nullptr && atoi(v) == 0);
 }
 
 template <typename T, typename P, int D, int GQ, int NW, int STAGES, bool FUSED = false>
@@ -467,58 +602,80 @@ DecodeFn make_mma_fn() {
            cudaSuccess;
   }();
   if (!raised) cudaGetLastError();
-  return {fn, smem, NW * 32};
+  DecodeFn f{fn, smem, NW * 32};
+  if constexpr (kTmaStage<P, D>) {
+    constexpr int tma_smem = MmaCfg<P, D, GQ, NW, STAGES, FUSED, true>::SMEM;
+    auto* tfn = decode_mma_tma_kernel<T, P, D, GQ, NW, STAGES, FUSED>;
+    static std::atomic<uint64_t> checked{0}, ready{0};
+    static const bool traised = [tfn] {
+      return cudaFuncSetAttribute(tfn, cudaFuncAttributeMaxDynamicSharedMemorySize, tma_smem) ==
+             cudaSuccess;
+    }();
+    if (!traised) cudaGetLastError();
+    if (traised && decode_tma_enabled() && wgmma_binary_ready(tfn, checked, ready)) {
+      f.tma_fn = tfn;
+      f.tma_smem = tma_smem;
+    }
+  }
+  return f;
 }
 
-// Warps x ring stages: 4 x 3 (2 CTAs per SM), or `wide` 8 x 3 (1 CTA per SM; the planner's
-// pick for grids of one wave: H100, B=1 ctx 16 6.2 us vs 7.2, ctx 4096 13.0 vs 13.3; slower
-// than 4 x 3 on many waves). TRTC_PA_DECODE_MMA=4,2, 4,3 or 8,3 overrides both (tuning
-// override, for benchmarks and tests; 2 x 6 and 2 x 4 were slower). Fused instantiations exist
-// for 16-bit pools at 4 x 3 and 8 x 3 (fn null otherwise). Quantized pools: 4 x 3 and 8 x 3 only
-// (4,2 means 4 x 3), 4 heads a CTA only (pick_gq): fewer kernels to compile.
+// Warps x ring stages by kind: kMma 4 x 3 (2 CTAs per SM), kMmaWide 8 x 3 (1 CTA per SM; the
+// planner's pick for grids of one wave: H100, B=1 ctx 16 6.2 us vs 7.2, ctx 4096 13.0 vs 13.3;
+// slower than 4 x 3 on many waves), kMmaShallow 4 x 2 (3 CTAs per SM; grids of many waves of short
+// key ranges). TRTC_PA_DECODE_MMA=4,2, 4,3 or 8,3 overrides the kind (tuning override, for
+// benchmarks and tests; 2 x 6 and 2 x 4 were slower). Fused instantiations exist for 16-bit
+// pools at 4 x 3 and 8 x 3 (fn null otherwise). Quantized pools: 4 x 3 and 8 x 3 only (4 x 2
+// means 4 x 3), 4 heads a CTA only (pick_gq): fewer kernels to compile.
+// Tensor copies (tma_fn) everywhere but the 16-bit 8-warp kernel, where they were no faster on
+// the H200 (one-wave grids: B=16 ctx 4096 67.6 vs 67.5 us, B=32 ctx 2048 69.7 vs 69.5).
 template <typename T, typename P, int D, int GQ>
-DecodeFn mma_fn_g(bool wide, bool fused) {
+DecodeFn mma_fn_g(DecodeKind kind, bool fused) {
   constexpr DecodeFn none{nullptr, 0, 0};
   constexpr bool kQuant = kQuantPool<P>;
   const char* v = getenv("TRTC_PA_DECODE_MMA");
+  const bool eight = v != nullptr ? strcmp(v, "8,3") == 0 : kind == DecodeKind::kMmaWide;
+  const bool two = v != nullptr ? strcmp(v, "4,2") == 0 : kind == DecodeKind::kMmaShallow;
   if constexpr (!kQuant) {
-    if (v != nullptr && strcmp(v, "4,2") == 0)
-      return fused ? none : make_mma_fn<T, P, D, GQ, 4, 2>();
+    if (two) return fused ? none : make_mma_fn<T, P, D, GQ, 4, 2>();
+    if (eight) {
+      DecodeFn f = fused ? make_mma_fn<T, P, D, GQ, 8, 3, true>() : make_mma_fn<T, P, D, GQ, 8, 3>();
+      f.tma_fn = nullptr;
+      return f;
+    }
+    return fused ? make_mma_fn<T, P, D, GQ, 4, 3, true>() : make_mma_fn<T, P, D, GQ, 4, 3>();
+  } else {
+    if (fused) return none;
+    return eight ? make_mma_fn<T, P, D, GQ, 8, 3>() : make_mma_fn<T, P, D, GQ, 4, 3>();
   }
-  const bool eight = v != nullptr ? strcmp(v, "8,3") == 0 : wide;
-  if (!fused) return eight ? make_mma_fn<T, P, D, GQ, 8, 3>() : make_mma_fn<T, P, D, GQ, 4, 3>();
-  if constexpr (!kQuant)
-    return eight ? make_mma_fn<T, P, D, GQ, 8, 3, true>() : make_mma_fn<T, P, D, GQ, 4, 3, true>();
-  return none;
 }
 
 template <typename T, typename P, int D>
-DecodeFn mma_fn_d(int gq, bool wide, bool fused) {
-  if (gq == 4) return mma_fn_g<T, P, D, 4>(wide, fused);
+DecodeFn mma_fn_d(int gq, DecodeKind kind, bool fused) {
+  if (gq == 4) return mma_fn_g<T, P, D, 4>(kind, fused);
   if constexpr (!kQuantPool<P>) {
-    if (gq == 8) return mma_fn_g<T, P, D, 8>(wide, fused);
+    if (gq == 8) return mma_fn_g<T, P, D, 8>(kind, fused);
   }
   return {nullptr, 0, 0};
 }
 
 template <typename T>
-DecodeFn mma_fn_t(trtc_dtype kv_dtype, int head_dim, int gq, bool wide, bool fused) {
+DecodeFn mma_fn_t(trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind, bool fused) {
   const bool d64 = head_dim == 64;
   if (kv_dtype == TRTC_FP8_E4M3)
-    return d64 ? mma_fn_d<T, fp8, 64>(gq, wide, fused) : mma_fn_d<T, fp8, 128>(gq, wide, fused);
+    return d64 ? mma_fn_d<T, fp8, 64>(gq, kind, fused) : mma_fn_d<T, fp8, 128>(gq, kind, fused);
   if (kv_dtype == TRTC_INT8)
-    return d64 ? mma_fn_d<T, int8_t, 64>(gq, wide, fused)
-               : mma_fn_d<T, int8_t, 128>(gq, wide, fused);
-  return d64 ? mma_fn_d<T, T, 64>(gq, wide, fused) : mma_fn_d<T, T, 128>(gq, wide, fused);
+    return d64 ? mma_fn_d<T, int8_t, 64>(gq, kind, fused) : mma_fn_d<T, int8_t, 128>(gq, kind, fused);
+  return d64 ? mma_fn_d<T, T, 64>(gq, kind, fused) : mma_fn_d<T, T, 128>(gq, kind, fused);
 }
 
 }  // namespace
 
-DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, bool wide,
+DecodeFn decode_mma_fn(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind,
                        bool fused) {
   if (!decode_mma_exists(dtype, kv_dtype, head_dim, gq)) return {nullptr, 0, 0};
-  return dtype == TRTC_F16 ? mma_fn_t<__half>(kv_dtype, head_dim, gq, wide, fused)
-                           : mma_fn_t<__nv_bfloat16>(kv_dtype, head_dim, gq, wide, fused);
+  return dtype == TRTC_F16 ? mma_fn_t<__half>(kv_dtype, head_dim, gq, kind, fused)
+                           : mma_fn_t<__nv_bfloat16>(kv_dtype, head_dim, gq, kind, fused);
 }
 
 int decode_mma_keys_per_iter(const DecodeFn& f) { return f.threads / 32 * kTileKeys; }

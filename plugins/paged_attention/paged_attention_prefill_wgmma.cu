@@ -34,13 +34,9 @@
 // tile is widened by the warpgroup into one f16 K/V tile in the same swizzle, and the MMAs run
 // in f16 with q divided per row by a power of two (paged_attention_prefill_fa.cu).
 #include <cuda.h>
-#include <cudaTypedefs.h>
 
 #include <cstdlib>
-#include <mutex>
-#include <vector>
 
-#include "../common/tensor_map.h"
 #include "../common/wgmma.cuh"
 #include "paged_attention_decode_codes.cuh"
 #include "paged_attention_prefill.cuh"
@@ -261,48 +257,6 @@ __global__ void __launch_bounds__(kWgThreads, MINB)
 #endif
 }
 
-// The K and V pools' tensor maps (16-bit pools of head_dim D) for tensor copies of a tile's
-// boxes (box_rows slots of one kv head x 64 columns, 128-byte swizzle): made once per pool and
-// kept (a few per model layer). False where the driver offers no cuTensorMapEncodeTiled or
-// refuses the map.
-template <int D>
-bool pool_tensor_maps(const Args& a, trtc_dtype dtype, int box_rows, CUtensorMap& tmk, CUtensorMap& tmv) {
-  static std::mutex mu;
-  struct Entry {
-    const void* pool;
-    int dtype, hkv, box_rows;
-    int64_t slots;
-    CUtensorMap map;
-  };
-  static std::vector<Entry> cache;
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
-  if (encode == nullptr) return false;
-  std::lock_guard<std::mutex> lock(mu);
-  auto map_of = [&](const void* pool, CUtensorMap& out) {
-    for (const Entry& e : cache)
-      if (e.pool == pool && e.dtype == dtype && e.hkv == a.num_kv_heads && e.box_rows == box_rows &&
-          e.slots == a.pool_slots) {
-        out = e.map;
-        return true;
-      }
-    const cuuint64_t dims[3] = {D, static_cast<cuuint64_t>(a.num_kv_heads), static_cast<cuuint64_t>(a.pool_slots)};
-    const cuuint64_t strides[2] = {D * 2, static_cast<cuuint64_t>(a.num_kv_heads) * D * 2};  // bytes
-    const cuuint32_t box[3] = {64, 1, static_cast<cuuint32_t>(box_rows)};
-    const cuuint32_t steps[3] = {1, 1, 1};
-    Entry e{pool, dtype, a.num_kv_heads, box_rows, a.pool_slots, {}};
-    if (encode(&e.map, dtype == TRTC_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3,
-               const_cast<void*>(pool), dims, strides, box, steps, CU_TENSOR_MAP_INTERLEAVE_NONE,
-               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
-               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
-      return false;
-    if (cache.size() >= 1024) cache.clear();  // pools come and go: keep the table bounded
-    cache.push_back(e);
-    out = e.map;
-    return true;
-  };
-  return map_of(a.k_pool, tmk) && map_of(a.v_pool, tmv);
-}
-
 template <typename T, typename P, int D, int STAGES, int MINB, bool TMA>
 int prefill_wg_d(const Args& a, int tile_bound, const CUtensorMap& tmk, const CUtensorMap& tmv,
                  cudaStream_t stream) {
@@ -331,7 +285,7 @@ int prefill_wg_t(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t s
   CUtensorMap tmk{}, tmv{};
   if constexpr (!kQuantPool<P>) {
     const bool three = stages != nullptr && atoi(stages) == 3;
-    if (a.log2_block >= 3 && tma_enabled() && pool_tensor_maps<D>(a, dtype, tma_box_rows(a.log2_block), tmk, tmv))
+    if (a.log2_block >= 3 && tma_enabled() && pool_tensor_maps(a, D, dtype, tma_box_rows(a.log2_block), false, tmk, tmv))
       return three ? prefill_wg_d<T, P, D, 3, 2, true>(a, tile_bound, tmk, tmv, stream)
                    : prefill_wg_d<T, P, D, 2, 3, true>(a, tile_bound, tmk, tmv, stream);
     if (three) return prefill_wg_d<T, P, D, 3, 2, false>(a, tile_bound, tmk, tmv, stream);

@@ -334,6 +334,70 @@ def test_paged_attention_fused_decode(lib, monkeypatch, fused, warps, dtype, sha
     _check_output_and_pool(lib, case, dtype)
 
 
+def _nan_past_cached(case, seqs, block):
+    """Sets every pool slot but the sequences' cached keys to NaN (never written, or stale from
+    another sequence); the new keys' slots are written by the call."""
+    tables = case["block_tables"].cpu()
+    cached = torch.zeros(case["kv_cache"].shape[2] * block, dtype=torch.bool)
+    for s, (c, _) in enumerate(seqs):
+        for pos in range(c):
+            cached[int(tables[s, pos // block]) * block + pos % block] = True
+    kv = case["kv_cache"]
+    slots = kv.view(kv.shape[0], 2, -1, *kv.shape[4:])  # [layers, 2, slots, hkv, d]
+    if kv.dtype in (torch.float8_e4m3fn, torch.int8):  # no NaN code in int8: its largest one
+        slots.view(torch.uint8)[:, :, ~cached.to(DEV)] = 0x7F
+    else:
+        slots[:, :, ~cached.to(DEV)] = float("nan")
+
+
+# Sequences whose lengths end inside a tile of 16 keys and on its edges.
+TMA_DECODE = [(0, 1), (14, 1), (15, 1), (16, 1), (30, 1), (1000, 1), (4000, 1), (130, 1)]
+
+
+@pytest.mark.parametrize("pool", ["16bit", "fp8", "int8"])
+@pytest.mark.parametrize("fused", ["1", "0"])
+@pytest.mark.parametrize("warps", ["4,2", "4,3", "8,3"])
+@pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64", "mqa8_1_d128_b32",
+                                   "gqa12_2_d128_b64", "mha4_d64_b8"])
+@pytest.mark.parametrize("nsplit", [1, 3, 16])
+def test_paged_attention_decode_tensor_copies(lib, monkeypatch, pool, fused, warps, shape, nsplit):
+    """The tensor-core decode kernel with its tiles copied by tensor copies (sm_90a: the default
+    where blocks hold >= 16 slots, but for the 16-bit 8-warp kernel and blocks of 8, which keep
+    16-byte copies) gives the 16-byte-copy kernel's outputs bit for bit, over a pool whose
+    slots past each sequence's keys hold NaN (the copies read whole 16-slot boxes)."""
+    hq, hkv, d, block = SHAPES[shape]
+    monkeypatch.setenv("TRTC_PA_DECODE_FUSED", fused)
+    monkeypatch.setenv("TRTC_PA_DECODE_MMA", warps)
+    monkeypatch.setenv("TRTC_PA_NSPLIT", str(nsplit))
+    seqs = TMA_DECODE
+    case = _make_case(seqs, hq, hkv, d, block, torch.bfloat16, seed=nsplit + d + block)
+    if pool != "16bit":
+        case = _quantized(case, POOLS[pool])
+    _nan_past_cached(case, seqs, block)
+    outs, pools = [], []
+    for tma in ("1", "0"):
+        monkeypatch.setenv("TRTC_PA_DECODE_TMA", tma)
+        run = dict(case, kv_cache=case["kv_cache"].clone())
+        outs.append(lib.paged_attention(**run))
+        pools.append(run["kv_cache"])
+    torch.cuda.synchronize()
+    assert torch.isfinite(outs[0]).all()
+    assert torch.equal(outs[0], outs[1])
+    assert torch.equal(pools[0].view(torch.uint8), pools[1].view(torch.uint8))
+    ref = _run_both(lib, dict(case, kv_cache=case["kv_cache"].clone()))[1]
+    _close(outs[0], ref, QATOL if pool != "16bit" else ATOL[torch.bfloat16])
+
+
+@pytest.mark.parametrize("ctx", [256, 1000])
+def test_paged_attention_decode_many_waves(lib, ctx):
+    """All-decode batches of many waves of short key ranges, as the planner plans them (on sm_90:
+    three CTAs per SM with two-stage rings), against the reference."""
+    g = torch.Generator().manual_seed(ctx)
+    seqs = [(int(c), 1) for c in torch.randint(0, ctx, (256,), generator=g)] + [(ctx - 1, 1)]
+    case = _make_case(seqs, 32, 8, 128, 16, torch.bfloat16, seed=ctx)
+    _check_output_and_pool(lib, case, torch.bfloat16)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("rotary_dim", [128, 32])
 def test_paged_attention_decode_unaligned_q(lib, dtype, rotary_dim):
