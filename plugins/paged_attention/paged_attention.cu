@@ -386,13 +386,15 @@ Plan make_plan(const trtc_paged_attention_params& p) {
       long waves = 0;
       pl.nsplit = best_split(wide, waves);
       if (waves > 1) pl.nsplit = best_split(lean, waves);
-      // Three or more waves of at most 1024 keys a CTA, on sm_90: three CTAs per SM with rings of
-      // two stages (H200, tensor copies, GQA 32/8: B=256 ctx 256 78.6 vs 84.6 us, ctx 512
-      // 136.7 vs 140.7, B=192 ctx 512 105.2 vs 108.2, B=96 ctx 1024 99.2 vs 100.6; slower on
-      // longer ranges, B=128 ctx 4096 495.0 vs 487.2, and on fewer waves, B=64 ctx 1024 75.9 vs
-      // 69.3).
+      // Three or more waves of at most 1024 keys a CTA, head_dim 128, on sm_90: three CTAs per SM
+      // with rings of two stages (H200, tensor copies, GQA 32/8: B=256 ctx 256 78.6 vs 84.6 us,
+      // ctx 512 136.7 vs 140.7, B=192 ctx 512 105.2 vs 108.2, B=96 ctx 1024 99.2 vs 100.6; slower
+      // on longer ranges, B=128 ctx 4096 495.0 vs 487.2, and on fewer waves, B=64 ctx 1024 75.9
+      // vs 69.3). At head_dim 64 (stages of half the bytes) it lost from 256 keys on: B=256
+      // ctx 256 44.5 vs 42.9, ctx 512 75.2 vs 73.1.
       const long lean_iter = decode_keys_per_iter(p.dtype, p.kv_dtype, p.head_dim, pl.gq, lean);
-      if (mma && device_capability() == 90 && waves >= 3 && split_keys(lean_iter, pl.nsplit) <= 1024) {
+      if (mma && device_capability() == 90 && p.head_dim == 128 && waves >= 3 &&
+          split_keys(lean_iter, pl.nsplit) <= 1024) {
         chosen = DecodeKind::kMmaShallow;
         chosen_set = true;
       }

@@ -204,7 +204,7 @@ __device__ __forceinline__ float rotate_q_cs(float x, float y, bool first_half, 
 // the activation type, fp8 or int8, gq 4 or 8; decode_mma_fn says where it exists), kMmaWide:
 // the same with 8 warps, one CTA per SM (half the prologue and merge work a thread: for grids
 // that fit one wave); kMmaShallow: 4 warps with rings of two stages, three CTAs per SM (16-bit
-// pools, not fused: for grids of many waves of short key ranges).
+// pools, not fused: for grids of many waves of short key ranges, head_dim 128).
 // overlap: launched as a programmatic dependent of the kernel before it (kv_write; sm_90+).
 enum class DecodeKind { kLean, kHoist, kMma, kMmaWide, kMmaShallow };
 inline bool mma_kind(DecodeKind k) {
