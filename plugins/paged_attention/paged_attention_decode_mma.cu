@@ -628,7 +628,8 @@ DecodeFn make_mma_fn() {
 // pools at 4 x 3 and 8 x 3 (fn null otherwise). Quantized pools: 4 x 3 and 8 x 3 only (4 x 2
 // means 4 x 3), 4 heads a CTA only (pick_gq): fewer kernels to compile.
 // Tensor copies (tma_fn) everywhere but the 16-bit 8-warp kernel, where they were no faster on
-// the H200 (one-wave grids: B=16 ctx 4096 67.6 vs 67.5 us, B=32 ctx 2048 69.7 vs 69.5).
+// the H200 (one-wave grids, fastest of three: B=16 ctx 4096 67.6 vs 67.5 us, B=32 ctx 2048
+// 69.6 vs 69.4).
 template <typename T, typename P, int D, int GQ>
 DecodeFn mma_fn_g(DecodeKind kind, bool fused) {
   constexpr DecodeFn none{nullptr, 0, 0};
