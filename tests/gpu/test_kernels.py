@@ -194,14 +194,7 @@ def test_paged_attention_prefill_stale_pool(lib, dtype, block, kernel, monkeypat
     _pick_prefill_kernel(kernel, monkeypatch)
     seqs = [(0, 63), (7, 129), (0, 300), (61, 67), (0, 2)]
     case = _make_case(seqs, 16, 4, 128, block, dtype, seed=block)
-    tables = case["block_tables"].cpu()
-    cached = torch.zeros(case["kv_cache"].shape[2] * block, dtype=torch.bool)
-    for s, (c, _) in enumerate(seqs):
-        for pos in range(c):
-            cached[int(tables[s, pos // block]) * block + pos % block] = True
-    kv = case["kv_cache"]
-    slots = kv.view(kv.shape[0], 2, -1, *kv.shape[4:])  # [layers, 2, slots, hkv, d]
-    slots[:, :, ~cached.to(DEV)] = float("nan")
+    _nan_past_cached(case, seqs, block)
     out, ref, _, _ = _run_both(lib, case)
     assert torch.isfinite(out).all()
     _close(out, ref, ATOL[dtype])
