@@ -172,6 +172,50 @@ def gpu_profile(llm, prompts, olens, top: int = 20) -> None:
         print(f"{t / 1e3:9.1f} ms {100 * t / busy:5.1f} % {n:7d}x  {name[:100]}")
 
 
+def step_timeline(llm, prompts, olens) -> dict:
+    """One W1 run with CUDA events around every step's model run: GPU time of the forward
+    passes by kind of step (with prefill chunks, or decode only by batch size) and of what
+    lies between them (sampling, and the GPU idle while the host prepares the next step)."""
+    import torch
+
+    engine = llm.engine
+    inner, marks = engine.execute_fn, []
+
+    def timed(inputs):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        logits = inner(inputs)
+        b.record()
+        marks.append((inputs.num_tokens, inputs.num_seqs, a, b))
+        return logits
+
+    engine.execute_fn = timed
+    try:
+        r = run_w1(llm, prompts, olens)
+    finally:
+        engine.execute_fn = inner
+    torch.cuda.synchronize()
+    rows = {}
+    for i, (tokens, seqs, a, b) in enumerate(marks):
+        fwd = a.elapsed_time(b)
+        gap = b.elapsed_time(marks[i + 1][2]) if i + 1 < len(marks) else 0.0
+        key = "prefill" if tokens > seqs else f"decode {(seqs - 1) // 32 * 32 + 1}-{(seqs - 1) // 32 * 32 + 32}"
+        row = rows.setdefault(key, [0, 0, 0.0, 0.0])
+        row[0] += 1
+        row[1] += tokens
+        row[2] += fwd
+        row[3] += gap
+    fwd_total = sum(v[2] for v in rows.values())
+    gap_total = sum(v[3] for v in rows.values())
+    print(f"step timeline: {r['wall_s'] * 1e3:.0f} ms wall, forward passes {fwd_total:.0f} ms, "
+          f"between them {gap_total:.0f} ms, {len(marks)} steps")
+    print(f"{'steps':>16} {'count':>6} {'tokens':>7} {'forward ms':>11} {'per step':>9} {'between':>8}")
+    for key in sorted(rows, key=lambda k: (k != "prefill", int(k.split()[-1].split("-")[0]) if k != "prefill" else 0)):
+        n, tokens, fwd, gap = rows[key]
+        print(f"{key:>16} {n:6d} {tokens:7d} {fwd:11.1f} {fwd / n:9.2f} {gap / n:8.2f}")
+    return {k: {"steps": v[0], "tokens": v[1], "forward_ms": v[2], "between_ms": v[3]} for k, v in rows.items()}
+
+
 def small_batch_latency(llm, prompts, batches) -> dict:
     """batch -> p50 time per output token (ms), median of 3 runs after a warm-up run."""
     out = {}
@@ -211,6 +255,9 @@ def main():
     ap.add_argument("--profile", action="store_true", help="cProfile one extra run (host time)")
     ap.add_argument("--gpu-profile", action="store_true",
                     help="one extra run under torch.profiler: GPU time per kernel")
+    ap.add_argument("--step-times", action="store_true",
+                    help="one extra run with CUDA events around each step's model run: forward time "
+                         "by kind of step and batch size, and the time between steps")
     ap.add_argument("--latency-batches", default="", metavar="B,B,..",
                     help="also time small batches: B requests of W1 prompts cut to 128 tokens, 128 output "
                          "tokens each; time per output token (median of 3 after a warm-up)")
@@ -264,6 +311,8 @@ def main():
         pstats.Stats(prof).sort_stats("tottime").print_stats(22)
     if args.gpu_profile:
         gpu_profile(llm, prompts, olens)
+    if args.step_times:
+        result["step_times"] = step_timeline(llm, prompts, olens)
     if args.latency_batches:
         result["latency"] = small_batch_latency(llm, prompts, map(int, args.latency_batches.split(",")))
     result["runs"] = runs
