@@ -83,6 +83,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Args a) {
   float* sm_o = reinterpret_cast<float*>(ring);  // [KL][GQ][D]
   float* sm_m = sm_o + KL * GQ * D;               // [KL][GQ]
   float* sm_l = sm_m + KL * GQ;
+  allow_next_kernel();  // the output projection's GEMV may start loading its weights
 
   const int hkv = blockIdx.x / a.head_chunks;
   const int chunk = blockIdx.x - hkv * a.head_chunks;

@@ -162,6 +162,7 @@ __device__ __forceinline__ void decode_mma_body(const Args& a, const CUtensorMap
   float* sm_o = reinterpret_cast<float*>(smem_raw);  // merge buffers, over the rings
   float* sm_m = sm_o + NP * GQ * D;
   float* sm_l = sm_m + NP * GQ;
+  allow_next_kernel();  // the output projection's GEMV may start loading its weights
 
   const int hkv = blockIdx.x / a.head_chunks;
   const int chunk = blockIdx.x - hkv * a.head_chunks;

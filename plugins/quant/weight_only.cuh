@@ -2,6 +2,8 @@
 // dequantization in registers, the m16n8k16 tensor-core MMA, and group scale lookup.
 #pragma once
 
+#include <cstdlib>
+
 #include "../common/trtc_cuda.cuh"
 
 namespace trtc {
@@ -215,6 +217,20 @@ __device__ __forceinline__ void chunk_mma(float (&acc)[NT][4], const uint4& wa, 
       }
     }
   }
+}
+
+// Launch options of the decode GEMVs (the three kernels of M <= 32): a programmatic dependent
+// launch on sm_90+, so that a GEMV may start while the kernel before it runs (RMSNorm, SiluMul
+// and the decode attention kernel let it: allow_next_kernel). Each loads its first weights, then
+// waits (wait_for_prior_grid) before it reads x or writes y. TRTC_WOQ_PDL=0: plain launches
+// (tuning override, for benchmarks). The GEMVs themselves do not call allow_next_kernel.
+inline LaunchOptions gemv_launch_options(size_t smem = 0) {
+  const char* v = getenv("TRTC_WOQ_PDL");  // read at each launch (graphs capture it once)
+  const bool off = v != nullptr && atoi(v) == 0;
+  LaunchOptions o;
+  o.smem = smem;
+  o.pdl = !off && device_capability() >= 90;
+  return o;
 }
 
 // Launchers of the two paths (weight_only_gemv.cu: M <= 32; weight_only_gemm.cu: any M), and

@@ -134,6 +134,7 @@ __global__ void __launch_bounds__(W * 32, MB) gemv_kernel(Problem p) {
 #pragma unroll
   for (int d = 0; d < D; ++d)
     if (warp + d * kWarps < nchunks) issue(ring[d], warp + d * kWarps);
+  wait_for_prior_grid();  // x (and y) only once the kernel before has finished: gemv_launch_options
   if (XA) load_x(xa, warp);
   for (int c0 = warp; c0 < nchunks; c0 += D * kWarps) {  // warp-uniform: all lanes reach the MMAs
 #pragma unroll
@@ -194,8 +195,8 @@ struct Variant {
   }
   static int launch(const Problem& p, cudaStream_t stream) {
     const dim3 grid((p.n + 16 * TM - 1) / (16 * TM));
-    gemv_kernel<T, BITS, SC, W, TM, NT, D, MB, XA><<<grid, W * 32, 0, stream>>>(p);
-    return static_cast<int>(cudaGetLastError());
+    return launch_ex(gemv_kernel<T, BITS, SC, W, TM, NT, D, MB, XA>, grid, dim3(W * 32), stream,
+                     gemv_launch_options(), p);
   }
 };
 

@@ -87,19 +87,33 @@ __global__ void __launch_bounds__((kConsumers + 1) * 32)
     if (lane != 0) return;
     // boxes past N are zero-filled and count in full
     const uint32_t tx = R * (kStageRowBytes + a.pair_row) + (KS / 64) * tokens * kBox;
-    for (int i = 0; i < a.stages; ++i) {
+    auto weights = [&](int i) {  // stage i's codes and pairs (the stage's barrier expects x too)
       const int slot = i % a.depth;
-      if (i >= a.depth) mbar_wait(&empty[slot], (i / a.depth - 1) & 1);
       mbar_arrive_expect_tx(&full[slot], tx);
       unsigned char* st = ring + slot * a.stage_bytes;
 #pragma unroll
       for (int b = 0; b < kStageRowBytes / kBox; ++b)
         tma_load_2d(st + b * R * kBox, &codes_map, i * kStageRowBytes + b * kBox, row0, &full[slot]);
+      if constexpr (GROUPS)
+        tma_load_2d(st + a.pair_off, &pairs_map, i * (a.pair_row / 4), row0, &full[slot]);
+    };
+    auto xs = [&](int i) {
+      const int slot = i % a.depth;
+      unsigned char* st = ring + slot * a.stage_bytes;
 #pragma unroll
       for (int b = 0; b < KS / 64; ++b)
         tma_load_2d(st + a.x_off + b * a.x_box, &x_map, i * KS + b * 64, 0, &full[slot]);
-      if constexpr (GROUPS)
-        tma_load_2d(st + a.pair_off, &pairs_map, i * (a.pair_row / 4), row0, &full[slot]);
+    };
+    // the ring's first round of weights, then x once the kernel before has finished
+    // (gemv_launch_options); the consumers store y only after x has landed
+    const int first = min(a.depth, a.stages);
+    for (int i = 0; i < first; ++i) weights(i);
+    wait_for_prior_grid();
+    for (int i = 0; i < first; ++i) xs(i);
+    for (int i = first; i < a.stages; ++i) {
+      mbar_wait(&empty[i % a.depth], (i / a.depth - 1) & 1);
+      weights(i);
+      xs(i);
     }
     return;
   }
@@ -223,8 +237,8 @@ int launch_bulk_as(BulkArgs a, cudaStream_t stream) {
   const int e = opt_in_shared_memory(kernel, kBlockSmem, opted);
   if (e) return e;
   const dim3 grid((p.n + R - 1) / R);
-  kernel<<<grid, (kConsumers + 1) * 32, smem, stream>>>(a, codes, x, pairs);
-  return static_cast<int>(cudaGetLastError());
+  return launch_ex(kernel, grid, dim3((kConsumers + 1) * 32), stream, gemv_launch_options(smem), a, codes, x,
+                   pairs);
 }
 
 }  // namespace

@@ -108,15 +108,17 @@ __global__ void __launch_bounds__((kWarps + 1) * 32) mma_gemv_kernel(GemvArgs a)
     // (c < 2 kTileSlabs), else token row c - 2 kTileSlabs of x; slabs past the padded codes skip
     constexpr int kPadSlabs = 8;  // the repacked codes hold N rounded up to 128 channels
     const int slabs = min(kTileSlabs, (p.n + 16 * kPadSlabs - 1) / (16 * kPadSlabs) * kPadSlabs - slab0);
-    for (int i = 0; i < stages; ++i) {
+    // stage i's copies of the codes and pairs (weights: the stage's barrier expects x too) and
+    // of x (xrows)
+    auto copies = [&](int i, bool weights, bool xrows) {
       const int slot = i % kDepth;
-      if (i >= kDepth) mbar_wait(&sm.empty[slot], (i / kDepth - 1) & 1);
       const Stage st(i, kb_first, kb_last, a.group_shift);
-      if (lane == 0)
+      if (weights && lane == 0)
         mbar_arrive_expect_tx(&sm.full[slot], slabs * (st.blocks * kBlockBytes + st.groups * 128) +
                                                    tokens * st.blocks * 128);
       __syncwarp();
-      for (int c = lane; c < 2 * kTileSlabs + tokens; c += 32) {
+      const int c_end = xrows ? 2 * kTileSlabs + tokens : 2 * kTileSlabs;
+      for (int c = lane + (weights ? 0 : 2 * kTileSlabs); c < c_end; c += 32) {
         if (c < kTileSlabs) {
           if (c < slabs)
             bulk_copy_g2s(sm.codes[slot][c],
@@ -132,6 +134,16 @@ __global__ void __launch_bounds__((kWarps + 1) * 32) mma_gemv_kernel(GemvArgs a)
           bulk_copy_g2s(sm.x[slot][c - 2 * kTileSlabs], xrow + st.kb0 * kBlockK, st.blocks * 128, &sm.full[slot]);
         }
       }
+    };
+    // the ring's first round of weights, then x once the kernel before has finished
+    // (gemv_launch_options); the consumers store y only after x has landed
+    const int first = min(kDepth, stages);
+    for (int i = 0; i < first; ++i) copies(i, true, false);
+    wait_for_prior_grid();
+    for (int i = 0; i < first; ++i) copies(i, false, true);
+    for (int i = first; i < stages; ++i) {
+      mbar_wait(&sm.empty[i % kDepth], (i / kDepth - 1) & 1);
+      copies(i, true, true);
     }
   } else {
     const int g = lane >> 2;
@@ -302,8 +314,7 @@ int launch_mma_as(const Problem& p, int group_shift, cudaStream_t stream) {
   int splits = 1;
   while (2 * splits <= kMaxClusterCtas && 2 * splits <= stage_count && tiles * 2 * splits <= slots) splits *= 2;
   a.per_split = ((stage_count + splits - 1) / splits) * kStageBlocks;
-  LaunchOptions o;
-  o.smem = smem;
+  LaunchOptions o = gemv_launch_options(smem);
   o.cluster = dim3(1, splits);
   return launch_ex(kernel, dim3(tiles, splits), dim3(threads), stream, o, a);
 }

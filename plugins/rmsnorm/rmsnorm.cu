@@ -20,7 +20,7 @@ __global__ void rmsnorm_vec_kernel(const T* __restrict__ x, const T* __restrict_
                                    float* __restrict__ scale = nullptr) {
   using V = Vec16<T>;
   constexpr int N = V::N;
-  if constexpr (OUT != Out::kValues) allow_next_kernel();  // the fp8 / int8 GEMM after it
+  allow_next_kernel();  // the GEMM after it may start loading its weights (fp8, int8, weight-only)
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
   const int nvec = hidden / N;
@@ -79,6 +79,7 @@ template <typename T, bool RESIDUAL>
 __global__ void rmsnorm_scalar_kernel(const T* __restrict__ x, const T* __restrict__ residual,
                                       const T* __restrict__ weight, T* __restrict__ y,
                                       T* __restrict__ residual_out, int hidden, float eps) {
+  allow_next_kernel();  // the GEMM after it may start loading its weights
   __shared__ float scratch[32];
   const int64_t base = static_cast<int64_t>(blockIdx.x) * hidden;
   float ss = 0.f;

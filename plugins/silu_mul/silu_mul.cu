@@ -66,6 +66,7 @@ __global__ void __launch_bounds__(256, 5)
     silu_mul_vec_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int inter) {
   using V = Vec16<T>;
   constexpr int N = V::N;
+  allow_next_kernel();  // the down projection's GEMV may start loading its weights
   const int vpr = inter / N;  // vectors per row
   const int64_t total = rows * vpr;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;

@@ -340,6 +340,40 @@ def test_weight_only_gemm_via_torch_op_and_cuda_graph(lib):
     check_gemm(captured, x, qweight, scales, z, 4, 128)
 
 
+@pytest.mark.parametrize("producer", ["rms_norm", "silu_mul"])
+@pytest.mark.parametrize("bits,group,zeros,m", [
+    (8, 0, False, 1), (4, 128, True, 8), (8, 0, False, 16),   # the register-fed GEMV
+    (8, 0, False, 24), (4, 32, False, 16),                     # on Hopper: fed by tensor copies
+    (4, 128, False, 24)])                                      # the tensor-core GEMV
+def test_weight_only_gemv_waits_for_the_kernel_before(lib, producer, bits, group, zeros, m):
+    """RMSNorm and SiluMul let the next kernel start while they run, and the decode GEMVs are
+    launched so that they may (sm_90+: they load weights first, then wait). A graph of the
+    producer and the GEMV, replayed with new inputs, must give each replay's product: a GEMV
+    that read x before the producer had finished would give the previous replay's."""
+    k, n, dtype = 4096, 8500, torch.bfloat16
+    qweight, scales, z = make_weight(n, k, bits, group, zeros, seed=7)
+    g = torch.Generator(device=DEV).manual_seed(11)
+    inp = torch.randn(m, 2 * k if producer == "silu_mul" else k, device=DEV, generator=g).to(dtype)
+    w = (1 + 0.1 * torch.randn(k, device=DEV, generator=g)).to(dtype)
+
+    def chain():
+        x = lib.rms_norm(inp, w, None, 1e-5)[0] if producer == "rms_norm" else lib.silu_mul(inp)
+        return x, lib.weight_only_gemm(x, qweight, scales, z, bits, group)
+
+    chain()                                                     # packs the pairs, makes maps
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        x, y = chain()
+    previous = None
+    for _ in range(4):
+        inp.copy_(torch.randn(inp.shape, device=DEV, generator=g).to(dtype))
+        graph.replay()
+        torch.cuda.synchronize()
+        assert previous is None or not torch.equal(y, previous)
+        check_gemm(y, x, qweight, scales, z, bits, group)
+        previous = y.clone()
+
+
 def test_weight_only_gemm_errors(lib):
     qweight, scales, _ = make_weight(16, 64, 8, 0, False, seed=0)
     x = torch.randn(2, 64, device=DEV).to(torch.float16)

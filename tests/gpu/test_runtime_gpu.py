@@ -12,7 +12,7 @@ SHAPE = dict(vocab_size=2048, hidden_size=256, intermediate_size=512, num_hidden
              num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024)
 
 
-def _artifact(tmp: Path, dtype: str) -> tuple[Path, Path]:
+def _artifact(tmp: Path, dtype: str, *overrides: str) -> tuple[Path, Path]:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from trtcompile.build import build
@@ -25,7 +25,7 @@ def _artifact(tmp: Path, dtype: str) -> tuple[Path, Path]:
     out = tmp / f"artifact-{dtype}"
     build(load_config(None, [f"model.source={hf}", f"model.dtype={dtype}",
                              f"build.output_dir={out}", "limits.max_num_seqs=8",
-                             "limits.max_num_tokens=128", "limits.max_model_len=512"]),
+                             "limits.max_num_tokens=128", "limits.max_model_len=512", *overrides]),
           log=lambda m: None)
     return hf, out
 
@@ -100,3 +100,19 @@ def test_gpu_async_scheduling_equals_serial(tmp_path_factory):
         assert (g.logprobs is None) == (e.logprobs is None)
         if g.logprobs is not None:
             assert torch.allclose(torch.tensor(g.logprobs), torch.tensor(e.logprobs), atol=1e-5)
+
+
+def test_gpu_weight_only_decode_same_with_early_launches(tmp_path_factory, monkeypatch):
+    """int8 weight-only, bf16: the decode GEMVs launched to start while RMSNorm, SiluMul and the
+    decode attention kernel still run (the default on sm_90+) give the tokens of plain launches
+    (TRTC_WOQ_PDL=0; the graphs are captured when the LLM loads, so each LLM keeps its mode)."""
+    from trtcompile.llm import LLM
+    from trtcompile.runtime.sampling_params import SamplingParams
+
+    _, art = _artifact(tmp_path_factory.mktemp("gpu_woq"), "bfloat16",
+                       "quantization.mode=int8_weight_only")
+    params = SamplingParams(max_tokens=24, temperature=0.0, ignore_eos=True)
+    early = [o.token_ids for o in LLM(art, device="cuda", num_blocks=256).generate(_prompts(), params)]
+    monkeypatch.setenv("TRTC_WOQ_PDL", "0")
+    plain = [o.token_ids for o in LLM(art, device="cuda", num_blocks=256).generate(_prompts(), params)]
+    assert early == plain
