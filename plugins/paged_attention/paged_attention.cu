@@ -24,8 +24,6 @@
 #include <climits>
 
 #include <cstdlib>
-#include <mutex>
-#include <vector>
 
 #include "../common/tensor_map.h"
 #include "paged_attention.cuh"
@@ -455,51 +453,25 @@ int log2i(int x) {
 
 bool pool_tensor_maps(const Args& a, int head_dim, trtc_dtype kv_dtype, int box_rows, bool whole_rows,
                       CUtensorMap& tmk, CUtensorMap& tmv) {
-  static std::mutex mu;
-  struct Entry {
-    const void* pool;
-    int dtype, head_dim, hkv, box_rows;
-    bool whole_rows;
-    int64_t slots;
-    CUtensorMap map;
-  };
-  static std::vector<Entry> cache;
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
-  if (encode == nullptr) return false;
   const int elem = element_size(kv_dtype);
   const CUtensorMapDataType type = kv_dtype == TRTC_BF16  ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
                                    : kv_dtype == TRTC_F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
                                                           : CU_TENSOR_MAP_DATA_TYPE_UINT8;
-  std::lock_guard<std::mutex> lock(mu);
-  auto map_of = [&](const void* pool, CUtensorMap& out) {
-    for (const Entry& e : cache)
-      if (e.pool == pool && e.dtype == kv_dtype && e.head_dim == head_dim && e.hkv == a.num_kv_heads &&
-          e.box_rows == box_rows && e.whole_rows == whole_rows && e.slots == a.pool_slots) {
-        out = e.map;
-        return true;
-      }
-    const cuuint64_t row = static_cast<cuuint64_t>(head_dim) * elem;  // bytes
-    const cuuint64_t line = 128 / elem, lines = row / 128, hkv = static_cast<cuuint64_t>(a.num_kv_heads);
-    const cuuint64_t slots = static_cast<cuuint64_t>(a.pool_slots), rows = static_cast<cuuint64_t>(box_rows);
-    // 3D: (column, kv head, slot); 4D: (column in the line, line, kv head, slot)
-    const cuuint64_t dims3[3] = {static_cast<cuuint64_t>(head_dim), hkv, slots}, dims4[4] = {line, lines, hkv, slots};
-    const cuuint64_t strides3[2] = {row, hkv * row}, strides4[3] = {128, row, hkv * row};  // bytes
-    const cuuint32_t box3[3] = {static_cast<cuuint32_t>(line), 1, static_cast<cuuint32_t>(rows)};
-    const cuuint32_t box4[4] = {static_cast<cuuint32_t>(line), static_cast<cuuint32_t>(lines), 1,
-                                static_cast<cuuint32_t>(rows)};
-    const cuuint32_t steps[4] = {1, 1, 1, 1};
-    Entry e{pool, kv_dtype, head_dim, a.num_kv_heads, box_rows, whole_rows, a.pool_slots, {}};
-    if (encode(&e.map, type, whole_rows ? 4 : 3, const_cast<void*>(pool), whole_rows ? dims4 : dims3,
-               whole_rows ? strides4 : strides3, whole_rows ? box4 : box3, steps, CU_TENSOR_MAP_INTERLEAVE_NONE,
-               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
-               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
-      return false;
-    if (cache.size() >= 1024) cache.clear();  // pools come and go: keep the table bounded
-    cache.push_back(e);
-    out = e.map;
-    return true;
-  };
-  return map_of(a.k_pool, tmk) && map_of(a.v_pool, tmv);
+  const uint64_t row = static_cast<uint64_t>(head_dim) * elem;  // bytes
+  const uint64_t line = 128 / elem, lines = row / 128, hkv = static_cast<uint64_t>(a.num_kv_heads);
+  const uint64_t slots = static_cast<uint64_t>(a.pool_slots);
+  const uint32_t rows = static_cast<uint32_t>(box_rows);
+  // 3D: (column, kv head, slot); 4D: (column in the line, line, kv head, slot)
+  TensorMapNd d = whole_rows ? TensorMapNd{nullptr, type, 4, {line, lines, hkv, slots}, {128, row, hkv * row},
+                                           {static_cast<uint32_t>(line), static_cast<uint32_t>(lines), 1, rows}}
+                             : TensorMapNd{nullptr, type, 3, {static_cast<uint64_t>(head_dim), hkv, slots},
+                                           {row, hkv * row}, {static_cast<uint32_t>(line), 1, rows}};
+  d.swizzle = CU_TENSOR_MAP_SWIZZLE_128B;
+  d.promotion = CU_TENSOR_MAP_L2_PROMOTION_L2_128B;
+  TensorMapNd dv = d;
+  d.base = a.k_pool;
+  dv.base = a.v_pool;
+  return tensor_map(d, tmk) && tensor_map(dv, tmv);
 }
 
 }  // namespace pa
