@@ -257,7 +257,8 @@ def main():
                     help="one extra run under torch.profiler: GPU time per kernel")
     ap.add_argument("--step-times", action="store_true",
                     help="one extra run with CUDA events around each step's model run: forward time "
-                         "by kind of step and batch size, and the time between steps")
+                         "by kind of step and batch size, and the time between steps (with "
+                         "--latency-batches, also one run of each of those batches)")
     ap.add_argument("--latency-batches", default="", metavar="B,B,..",
                     help="also time small batches: B requests of W1 prompts cut to 128 tokens, 128 output "
                          "tokens each; time per output token (median of 3 after a warm-up)")
@@ -313,6 +314,9 @@ def main():
         gpu_profile(llm, prompts, olens)
     if args.step_times:
         result["step_times"] = step_timeline(llm, prompts, olens)
+        for b in (map(int, args.latency_batches.split(",")) if args.latency_batches else ()):
+            print(f"batch {b} (prompts cut to 128 tokens, 128 output tokens each):")
+            result[f"step_times_batch{b}"] = step_timeline(llm, [p[:128] for p in prompts[:b]], [128] * b)
     if args.latency_batches:
         result["latency"] = small_batch_latency(llm, prompts, map(int, args.latency_batches.split(",")))
     result["runs"] = runs
