@@ -6,7 +6,8 @@ CPU logits tensor, so what is timed is scheduling, input packing, sampling and b
 
 Reported per step: the whole step, the part spent in execute_fn + Sampler.sample (torch on
 CPU logits: argmax/log_softmax over [S, vocab] costs far more here than on a GPU), and the
-rest (pure host overhead); all in this process's CPU time. --serial turns async scheduling
+rest (pure host overhead); all in this process's CPU time. Then the whole step's time by the
+number of requests still running after it (in 32s: where a GPU step would wait for the host). --serial turns async scheduling
 off (on a CPU nothing overlaps, so this shows what the lookahead bookkeeping costs).
 --detokenize gives the engine the real SmolLM2 tokenizer (vocab 49152), so every output
 token is also turned into text, as `trtcompile run` and `serve` do. Run twice (--vocab 49152 and --vocab 8) to see torch's share.
@@ -68,11 +69,14 @@ def run_once(prompts, olens, vocab: int, profile: cProfile.Profile | None = None
     for i, (p, n) in enumerate(zip(prompts, olens)):
         engine.add_request(f"r{i}", p, SamplingParams(max_tokens=n, temperature=0, ignore_eos=True))
     total = 0
+    by_batch: dict[int, list[float]] = {}           # running requests // 32 -> step seconds
     if profile is not None:
         profile.enable()
     t0 = CLOCK()
     while engine.has_unfinished():
+        t = CLOCK()
         total += sum(len(o.new_token_ids) for o in engine.step())
+        by_batch.setdefault(max(len(engine.scheduler.running) - 1, 0) // 32, []).append(CLOCK() - t)
     wall = CLOCK() - t0
     if profile is not None:
         profile.disable()
@@ -81,7 +85,8 @@ def run_once(prompts, olens, vocab: int, profile: cProfile.Profile | None = None
     torch_s = execute.seconds + sample.seconds
     return {"steps": steps, "tokens": total, "wall_s": wall,
             "step_ms": 1e3 * wall / steps, "torch_ms": 1e3 * torch_s / steps,
-            "host_ms": 1e3 * (wall - torch_s) / steps}
+            "host_ms": 1e3 * (wall - torch_s) / steps,
+            "by_batch_ms": {k: 1e3 * sum(v) / len(v) for k, v in by_batch.items()}}
 
 
 def main() -> None:
@@ -109,6 +114,10 @@ def main() -> None:
     print(f"  step {med['step_ms']:.3f} ms = execute+sample {med['torch_ms']:.3f} ms"
           f" + host {med['host_ms']:.3f} ms")
     print(f"  host-only tokens/s: {r['tokens'] / (med['host_ms'] * r['steps'] / 1e3):,.0f}")
+    print("  step by requests running after it (min of the repeats):")
+    for k in sorted(r["by_batch_ms"]):
+        ms = min(run["by_batch_ms"].get(k, float("inf")) for run in runs)
+        print(f"    {32 * k + 1:3d}-{32 * k + 32:3d}: {ms:.3f} ms")
     if args.profile:
         prof = cProfile.Profile()
         run_once(prompts, olens, args.vocab, prof, **kw)
