@@ -7,8 +7,9 @@ CPU logits tensor, so what is timed is scheduling, input packing, sampling and b
 Reported per step: the whole step, the part spent in execute_fn + Sampler.sample (torch on
 CPU logits: argmax/log_softmax over [S, vocab] costs far more here than on a GPU), and the
 rest (pure host overhead); all in this process's CPU time. Then the whole step's time by the
-number of requests still running after it (in 32s: where a GPU step would wait for the host). --serial turns async scheduling
-off (on a CPU nothing overlaps, so this shows what the lookahead bookkeeping costs).
+number of requests still running after it (in 32s: where a GPU step would wait for the host).
+--serial turns async scheduling off (on a CPU nothing overlaps, so this shows what the
+lookahead bookkeeping costs).
 --detokenize gives the engine the real SmolLM2 tokenizer (vocab 49152), so every output
 token is also turned into text, as `trtcompile run` and `serve` do. Run twice (--vocab 49152 and --vocab 8) to see torch's share.
 """

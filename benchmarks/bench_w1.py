@@ -195,25 +195,25 @@ def step_timeline(llm, prompts, olens) -> dict:
     finally:
         engine.execute_fn = inner
     torch.cuda.synchronize()
-    rows = {}
+    rows = {}                       # None (steps with prefill chunks) or batch // 32 -> sums
     for i, (tokens, seqs, a, b) in enumerate(marks):
-        fwd = a.elapsed_time(b)
         gap = b.elapsed_time(marks[i + 1][2]) if i + 1 < len(marks) else 0.0
-        key = "prefill" if tokens > seqs else f"decode {(seqs - 1) // 32 * 32 + 1}-{(seqs - 1) // 32 * 32 + 32}"
-        row = rows.setdefault(key, [0, 0, 0.0, 0.0])
+        row = rows.setdefault(None if tokens > seqs else (seqs - 1) // 32, [0, 0, 0.0, 0.0])
         row[0] += 1
         row[1] += tokens
-        row[2] += fwd
+        row[2] += a.elapsed_time(b)
         row[3] += gap
+    label = {k: "prefill" if k is None else f"decode {32 * k + 1}-{32 * k + 32}" for k in rows}
     fwd_total = sum(v[2] for v in rows.values())
     gap_total = sum(v[3] for v in rows.values())
     print(f"step timeline: {r['wall_s'] * 1e3:.0f} ms wall, forward passes {fwd_total:.0f} ms, "
           f"between them {gap_total:.0f} ms, {len(marks)} steps")
     print(f"{'steps':>16} {'count':>6} {'tokens':>7} {'forward ms':>11} {'per step':>9} {'between':>8}")
-    for key in sorted(rows, key=lambda k: (k != "prefill", int(k.split()[-1].split("-")[0]) if k != "prefill" else 0)):
-        n, tokens, fwd, gap = rows[key]
-        print(f"{key:>16} {n:6d} {tokens:7d} {fwd:11.1f} {fwd / n:9.2f} {gap / n:8.2f}")
-    return {k: {"steps": v[0], "tokens": v[1], "forward_ms": v[2], "between_ms": v[3]} for k, v in rows.items()}
+    for k in sorted(rows, key=lambda k: -1 if k is None else k):
+        n, tokens, fwd, gap = rows[k]
+        print(f"{label[k]:>16} {n:6d} {tokens:7d} {fwd:11.1f} {fwd / n:9.2f} {gap / n:8.2f}")
+    return {label[k]: {"steps": v[0], "tokens": v[1], "forward_ms": v[2], "between_ms": v[3]}
+            for k, v in rows.items()}
 
 
 def small_batch_latency(llm, prompts, batches) -> dict:
