@@ -33,7 +33,7 @@ def test_chunked_prefill_under_token_budget():
     sched.add_request(make_request("a", list(range(40)), max_tokens=2))
     out, _ = run_step(sched)
     assert plan(out) == [("a", 0, 16, False)]
-    assert out.scheduled[0].block_ids == [1, 2, 3, 4]
+    assert list(out.scheduled[0].block_ids) == [1, 2, 3, 4]
     assert out.total_num_tokens == 16
     out, _ = run_step(sched)
     assert plan(out) == [("a", 16, 16, False)]

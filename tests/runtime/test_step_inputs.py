@@ -49,3 +49,23 @@ def test_empty_step():
     assert si.tensors[n.INPUT_IDS].shape == (0,)
     assert torch.equal(si.tensors[n.QUERY_START_LOC], i32([0]))
     assert si.tensors[n.BLOCK_TABLES].shape == (0, 0)
+
+
+@pytest.mark.parametrize("kinds", ["array", "list", "array then list"])
+def test_block_tables_of_c_ints_pack_as_lists_do(kinds):
+    """The scheduler hands block tables as array('i'), packed as bytes; lists (or a mix) are
+    converted id by id. Every form gives the same tensors, empty tables included."""
+    from array import array
+
+    tables = [[5, 1_000_000], [], [2, 6, 1], [7]]
+
+    def form(i, t):
+        if kinds == "list" or (kinds == "array then list" and i > 0):
+            return list(t)
+        return array("i", t)
+    reqs = [ScheduledRequest(f"r{i}", [1], start_pos=4 * max(len(t) - 1, 0),
+                             block_ids=form(i, t), sample=True) for i, t in enumerate(tables)]
+    si = build_step_inputs(SchedulerOutput(scheduled=reqs), block_size=4, max_blocks_per_seq=4)
+    assert torch.equal(si.tensors[n.BLOCK_TABLES],
+                       i32([[5, 1_000_000, 0, 0], [0, 0, 0, 0], [2, 6, 1, 0], [7, 0, 0, 0]]))
+    assert torch.equal(si.tensors[n.SLOT_MAPPING], i32([4_000_000, 0, 4, 28]))

@@ -166,7 +166,7 @@ class EngineCore:
 
         # One sampled row per sampling request; a request about to fork into n samples
         # (n > 1, no output yet) gets n rows of the same logits.
-        requests = sched.requests
+        requests, shared_gen = sched.requests, self._shared_gen
         rows, params, gens, owners = [], [], [], []
         forked = False
         for row, s in enumerate(out.scheduled):
@@ -181,7 +181,7 @@ class EngineCore:
             if n == 1:
                 rows.append(row)
                 params.append(p)
-                gens.append(self._generator(rid, p, req.index))
+                gens.append(shared_gen if p.seed is None else self._generator(rid, p, req.index))
                 owners.append(rid)
                 continue
             forked = True
@@ -237,11 +237,12 @@ class EngineCore:
         reason = None if status is RequestStatus.RUNNING else status.finish_reason
         if reason is not None:
             self._forget(rid)
-        p = req.params
-        want = p.wants_logprobs
+        logprobs = top = None
+        if logprob is not None and req.params.wants_logprobs:
+            logprobs = [logprob[0]]
+            top = [logprob[1]] if req.params.num_top_logprobs else None
         return RequestOutput(user_id, index, [req.output_token_ids[-1]], reason is not None, reason,
-                             [logprob[0]] if want else None,
-                             [logprob[1]] if want and p.num_top_logprobs else None, text)
+                             logprobs, top, text)
 
 
 @dataclass(slots=True)

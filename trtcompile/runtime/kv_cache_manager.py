@@ -13,6 +13,7 @@ once the step that wrote it has run, so no request can hit a block whose K/V is 
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 from trtcompile.runtime.block_pool import NULL_BLOCK, BlockPool, hash_block
@@ -41,7 +42,9 @@ class KVCacheManager:
         self.enable_prefix_caching = enable_prefix_caching
         self.pool = BlockPool(num_blocks)
         self.stats = PrefixCacheStats()
-        self._tables: dict[str, list[int]] = {}
+        # C ints (array 'i'): a step packs every table into its int32 input without
+        # converting Python ints one by one (see step_inputs.build_step_inputs)
+        self._tables: dict[str, array] = {}
         self._num_cached: dict[str, int] = {}        # leading blocks already published
         self._pending_copies: list[tuple[int, int]] = []
 
@@ -61,6 +64,12 @@ class KVCacheManager:
 
     def get_block_ids(self, req: Request) -> list[int]:
         return list(self._tables.get(req.request_id, ()))
+
+    def block_table(self, req: Request) -> array:
+        """A copy of the request's block table as C ints (what a step's inputs are packed
+        from; cheaper to copy and to pack than get_block_ids' list)."""
+        table = self._tables.get(req.request_id)
+        return array("i", table) if table is not None else array("i")
 
     def blocks_needed(self, num_tokens: int) -> int:
         return _cdiv(num_tokens, self.block_size)
@@ -117,7 +126,7 @@ class KVCacheManager:
             return None
 
         if table is None:
-            table = self._tables[rid] = []
+            table = self._tables[rid] = array("i")
             self._num_cached[rid] = 0
             self.stats.queried_tokens += req.num_tokens
             self.stats.hit_tokens += num_new_computed_tokens
@@ -157,7 +166,7 @@ class KVCacheManager:
             raise RuntimeError(f"request {child.request_id} already holds blocks")
         table = self._tables[parent.request_id]
         self.pool.touch(table)
-        self._tables[child.request_id] = list(table)
+        self._tables[child.request_id] = array("i", table)
         self._num_cached[child.request_id] = self._num_cached[parent.request_id]
         child.block_hashes = list(parent.block_hashes)
 

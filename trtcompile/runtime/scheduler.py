@@ -120,28 +120,29 @@ class Scheduler:
         preempted: list[str] = []
 
         # Running requests first (decodes, and prefills already under way), oldest first.
-        running, kv, max_seqs = self.running, self.kv, cfg.max_num_seqs
+        # (Names bound locally: this loop runs once per running request and step.)
+        running, max_seqs, running_status = self.running, cfg.max_num_seqs, RequestStatus.RUNNING
+        allocate_slots, block_table = self.kv.allocate_slots, self.kv.block_table
         i = 0
         while i < len(running) and budget > 0 and len(scheduled) < max_seqs:
             req = running[i]
             start = req.num_computed_tokens
-            num_new = min(len(req.all_token_ids) - start, budget)
+            toks = req.all_token_ids
+            num_new = min(len(toks) - start, budget)
             if num_new <= 0:                       # finishing with the step in flight
                 i += 1
                 continue
-            rid = req.request_id
-            while kv.allocate_slots(req, num_new) is None:
+            while allocate_slots(req, num_new) is None:
                 victim = running[-1]               # the newest running request
                 self._preempt(victim)
                 preempted.append(victim.request_id)
                 if victim is req:
                     break
-            if req.status is not RequestStatus.RUNNING:
+            if req.status is not running_status:
                 break
             req.num_computed_tokens = end = start + num_new   # counted at launch (async)
-            toks = req.all_token_ids
-            scheduled.append(ScheduledRequest(rid, toks[start:end], start, kv.get_block_ids(req),
-                                              end == len(toks)))
+            scheduled.append(ScheduledRequest(req.request_id, toks[start:end], start,
+                                              block_table(req), end == len(toks)))
             budget -= num_new
             i += 1
 
@@ -175,7 +176,7 @@ class Scheduler:
         end = start + num_new
         toks = req.all_token_ids
         return ScheduledRequest(req.request_id, toks[start:end], start,
-                                self.kv.get_block_ids(req), end == len(toks))
+                                self.kv.block_table(req), end == len(toks))
 
     # -- async scheduling ------------------------------------------------------------------
     def expect_tokens(self, sched_out: SchedulerOutput) -> set[str]:
@@ -185,16 +186,17 @@ class Scheduler:
         (given them) fills the real tokens in. Callers rule out forks, and accept that a
         stop token or string found later discards the next step's row of that request."""
         expected = set()
-        requests, max_len = self.requests, self.config.max_model_len
+        requests, max_len, running = self.requests, self.config.max_model_len, RequestStatus.RUNNING
         for s in sched_out.scheduled:
-            req = requests.get(s.request_id)
-            if not s.sample or req is None or req.status is not RequestStatus.RUNNING:
+            rid = s.request_id
+            req = requests.get(rid)
+            if not s.sample or req is None or req.status is not running:
                 continue
             if (len(req.output_token_ids) + 1 >= req.params.max_tokens
                     or len(req.all_token_ids) + 1 >= max_len):
                 continue
             req.append_output(PLACEHOLDER)
-            expected.add(s.request_id)
+            expected.add(rid)
         return expected
 
     def update_from_output(self, sched_out: SchedulerOutput,
@@ -208,28 +210,30 @@ class Scheduler:
         updated: list[Request] = []
         requests, kv = self.requests, self.kv
         caching = self.config.enable_prefix_caching
+        stop_if_done, running = self._stop_if_done, RequestStatus.RUNNING
         for s in sched_out.scheduled:
-            req = requests.get(s.request_id)
+            rid = s.request_id
+            req = requests.get(rid)
             if req is None:
                 continue  # finished or aborted since it was scheduled
-            if s.request_id in expected:
-                req.set_last_output(sampled_token_ids[s.request_id][0])
-                if caching and req.status is RequestStatus.RUNNING:
+            if rid in expected:
+                req.set_last_output(sampled_token_ids[rid][0])
+                if caching and req.status is running:
                     kv.cache_blocks(req, s.start_pos + len(s.token_ids))
                 updated.append(req)
-                self._stop_if_done(req)
+                stop_if_done(req)
                 continue
-            if req.status is not RequestStatus.RUNNING:
+            if req.status is not running:
                 continue  # preempted since it was scheduled
             if caching:
                 kv.cache_blocks(req, s.start_pos + len(s.token_ids))
             if not s.sample:
                 continue
-            tokens = sampled_token_ids[s.request_id]
+            tokens = sampled_token_ids[rid]
             if len(tokens) == 1:                    # the common case: no fork
                 req.append_output(tokens[0])
                 updated.append(req)
-                self._stop_if_done(req)
+                stop_if_done(req)
                 continue
             family = [req, *self._fork(req, len(tokens))] if len(tokens) > 1 else [req]
             for member, tok in zip(family, tokens):
@@ -239,9 +243,14 @@ class Scheduler:
         return updated
 
     def _stop_if_done(self, req: Request) -> None:
-        reason = self._check_stop(req)
-        if reason is not None:
-            self.finish_request(req, reason)
+        """Finish the request if its last output token stops it (EOS, a stop token id) or
+        it reached max_tokens or max_model_len."""
+        out, p = req.output_token_ids, req.params
+        tok = out[-1]
+        if (not p.ignore_eos and tok == self.eos_token_id) or tok in p.stop_token_ids:
+            self.finish_request(req, FinishReason.STOP)
+        elif len(out) >= p.max_tokens or len(req.all_token_ids) >= self.config.max_model_len:
+            self.finish_request(req, FinishReason.LENGTH)
 
     def _fork(self, parent: Request, n: int) -> list[Request]:
         if parent.params.n != n or parent.output_token_ids or parent.parent_id is not None:
@@ -258,17 +267,6 @@ class Scheduler:
             self.running.append(child)
             children.append(child)
         return children
-
-    def _check_stop(self, req: Request) -> FinishReason | None:
-        tok, p = req.output_token_ids[-1], req.params
-        if not p.ignore_eos and tok == self.eos_token_id:
-            return FinishReason.STOP
-        if tok in p.stop_token_ids:
-            return FinishReason.STOP
-        if (len(req.output_token_ids) >= p.max_tokens
-                or len(req.all_token_ids) >= self.config.max_model_len):
-            return FinishReason.LENGTH
-        return None
 
     def check_invariants(self) -> None:
         self.kv.check_invariants()

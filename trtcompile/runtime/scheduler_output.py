@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -11,7 +12,8 @@ class ScheduledRequest:
     token_ids: list[int]     # tokens fed this step (a prefill chunk, or one decode token:
                              # PLACEHOLDER while the step before is still on the device)
     start_pos: int           # tokens already in the KV cache before this step
-    block_ids: list[int]     # the request's full block table after this step's allocation
+    block_ids: Sequence[int]  # the request's full block table after this step's allocation
+                             # (the scheduler gives C ints: array('i'))
     sample: bool             # this step ends at the last known token: sample the next one
 
     @property

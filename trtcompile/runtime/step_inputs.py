@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from itertools import chain
 
@@ -29,6 +30,19 @@ class StepInputs:
         return len(self.request_ids)
 
 
+def _packed(tables: list, count: int) -> np.ndarray:
+    """The tables' ids one after another as int32: tables of C ints (array 'i', what the
+    scheduler gives) are joined as bytes, lists converted id by id."""
+    if tables and type(tables[0]) is array and tables[0].typecode == "i":
+        try:
+            joined = b"".join(tables)          # TypeError: a list among them
+        except TypeError:
+            joined = b""
+        if len(joined) == 4 * count:
+            return np.frombuffer(joined, dtype=np.int32, count=count)
+    return np.fromiter(chain.from_iterable(tables), dtype=np.int32, count=count)
+
+
 def build_step_inputs(sched_out: SchedulerOutput, block_size: int,
                       max_blocks_per_seq: int | None = None) -> StepInputs:
     """Pack the scheduled requests, in order, into the engine inputs. block_tables rows
@@ -54,8 +68,7 @@ def build_step_inputs(sched_out: SchedulerOutput, block_size: int,
     input_ids = np.fromiter(chain.from_iterable(token_lists), dtype=np.int32, count=num_tokens)
     block_tables = np.full((num_seqs, width), NULL_BLOCK, dtype=np.int32)
     # Row-major boolean mask: row i's first n_blocks[i] entries, in order.
-    block_tables[np.arange(width) < n_blocks[:, None]] = np.fromiter(
-        chain.from_iterable(block_lists), dtype=np.int32, count=int(n_blocks.sum()))
+    block_tables[np.arange(width) < n_blocks[:, None]] = _packed(block_lists, int(n_blocks.sum()))
 
     if (n_new == 1).all():                                           # decode only
         tok_seq, positions = np.arange(num_seqs), starts
