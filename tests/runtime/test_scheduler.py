@@ -33,10 +33,14 @@ def test_chunked_prefill_under_token_budget():
     sched.add_request(make_request("a", list(range(40)), max_tokens=2))
     out, _ = run_step(sched)
     assert plan(out) == [("a", 0, 16, False)]
-    assert list(out.scheduled[0].block_ids) == [1, 2, 3, 4]
+    first = out.scheduled[0]
+    assert list(first.block_ids) == [1, 2, 3, 4]
     assert out.total_num_tokens == 16
     out, _ = run_step(sched)
     assert plan(out) == [("a", 16, 16, False)]
+    # each step's table is a snapshot: the next step's blocks do not show in the first's
+    assert list(out.scheduled[0].block_ids) == list(range(1, 9))
+    assert list(first.block_ids) == [1, 2, 3, 4]
     out, updated = run_step(sched)
     assert plan(out) == [("a", 32, 8, True)]
     assert updated[0].output_token_ids == [7]

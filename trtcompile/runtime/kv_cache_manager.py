@@ -69,7 +69,7 @@ class KVCacheManager:
         """A copy of the request's block table as C ints (what a step's inputs are packed
         from; cheaper to copy and to pack than get_block_ids' list)."""
         table = self._tables.get(req.request_id)
-        return array("i", table) if table is not None else array("i")
+        return table[:] if table is not None else array("i")
 
     def blocks_needed(self, num_tokens: int) -> int:
         return _cdiv(num_tokens, self.block_size)
