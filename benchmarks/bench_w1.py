@@ -175,45 +175,61 @@ def gpu_profile(llm, prompts, olens, top: int = 20) -> None:
 def step_timeline(llm, prompts, olens) -> dict:
     """One W1 run with CUDA events around every step's model run: GPU time of the forward
     passes by kind of step (with prefill chunks, or decode only by batch size) and of what
-    lies between them (sampling, and the GPU idle while the host prepares the next step)."""
+    lies between them (sampling, and the GPU idle while the host prepares the next step).
+    Also the host's time to launch each step (its inputs packed and sent, the previous
+    step's sampled ids fed in, the model run and the sampling queued), and within that the
+    model call; neither waits for the GPU unless the launch queue is full."""
     import torch
 
     engine = llm.engine
-    inner, marks = engine.execute_fn, []
+    inner, inner_launch, marks = engine.execute_fn, engine._launch, []
 
     def timed(inputs):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         a.record()
+        t0 = time.perf_counter()
         logits = inner(inputs)
+        host = time.perf_counter() - t0
         b.record()
-        marks.append((inputs.num_tokens, inputs.num_seqs, a, b))
+        marks.append([inputs.num_tokens, inputs.num_seqs, a, b, host, 0.0])
         return logits
 
-    engine.execute_fn = timed
+    def timed_launch(*args):
+        t0 = time.perf_counter()
+        launched = inner_launch(*args)
+        marks[-1][5] = time.perf_counter() - t0
+        return launched
+
+    engine.execute_fn, engine._launch = timed, timed_launch
     try:
         r = run_w1(llm, prompts, olens)
     finally:
         engine.execute_fn = inner
+        del engine._launch                         # the class's method again
     torch.cuda.synchronize()
     rows = {}                       # None (steps with prefill chunks) or batch // 32 -> sums
-    for i, (tokens, seqs, a, b) in enumerate(marks):
+    for i, (tokens, seqs, a, b, host, launch) in enumerate(marks):
         gap = b.elapsed_time(marks[i + 1][2]) if i + 1 < len(marks) else 0.0
-        row = rows.setdefault(None if tokens > seqs else (seqs - 1) // 32, [0, 0, 0.0, 0.0])
+        row = rows.setdefault(None if tokens > seqs else (seqs - 1) // 32, [0, 0, 0.0, 0.0, 0.0, 0.0])
         row[0] += 1
         row[1] += tokens
         row[2] += a.elapsed_time(b)
         row[3] += gap
+        row[4] += host * 1e3
+        row[5] += launch * 1e3
     label = {k: "prefill" if k is None else f"decode {32 * k + 1}-{32 * k + 32}" for k in rows}
     fwd_total = sum(v[2] for v in rows.values())
     gap_total = sum(v[3] for v in rows.values())
     print(f"step timeline: {r['wall_s'] * 1e3:.0f} ms wall, forward passes {fwd_total:.0f} ms, "
           f"between them {gap_total:.0f} ms, {len(marks)} steps")
-    print(f"{'steps':>16} {'count':>6} {'tokens':>7} {'forward ms':>11} {'per step':>9} {'between':>8}")
+    print(f"{'steps':>16} {'count':>6} {'tokens':>7} {'forward ms':>11} {'per step':>9} "
+          f"{'between':>8} {'host launch':>12} {'model call':>11}")
     for k in sorted(rows, key=lambda k: -1 if k is None else k):
-        n, tokens, fwd, gap = rows[k]
-        print(f"{label[k]:>16} {n:6d} {tokens:7d} {fwd:11.1f} {fwd / n:9.2f} {gap / n:8.2f}")
-    return {label[k]: {"steps": v[0], "tokens": v[1], "forward_ms": v[2], "between_ms": v[3]}
-            for k, v in rows.items()}
+        n, tokens, fwd, gap, host, launch = rows[k]
+        print(f"{label[k]:>16} {n:6d} {tokens:7d} {fwd:11.1f} {fwd / n:9.2f} {gap / n:8.2f} "
+              f"{launch / n:12.3f} {host / n:11.3f}")
+    return {label[k]: {"steps": v[0], "tokens": v[1], "forward_ms": v[2], "between_ms": v[3],
+                       "host_launch_ms": v[5], "host_model_call_ms": v[4]} for k, v in rows.items()}
 
 
 def small_batch_latency(llm, prompts, batches) -> dict:
@@ -257,7 +273,8 @@ def main():
                     help="one extra run under torch.profiler: GPU time per kernel")
     ap.add_argument("--step-times", action="store_true",
                     help="one extra run with CUDA events around each step's model run: forward time "
-                         "by kind of step and batch size, and the time between steps (with "
+                         "by kind of step and batch size, the time between steps and the host's time "
+                         "to launch each step (with "
                          "--latency-batches, also one run of each of those batches)")
     ap.add_argument("--latency-batches", default="", metavar="B,B,..",
                     help="also time small batches: B requests of W1 prompts cut to 128 tokens, 128 output "

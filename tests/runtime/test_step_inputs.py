@@ -69,3 +69,26 @@ def test_block_tables_of_c_ints_pack_as_lists_do(kinds):
     assert torch.equal(si.tensors[n.BLOCK_TABLES],
                        i32([[5, 1_000_000, 0, 0], [0, 0, 0, 0], [2, 6, 1, 0], [7, 0, 0, 0]]))
     assert torch.equal(si.tensors[n.SLOT_MAPPING], i32([4_000_000, 0, 4, 28]))
+
+
+def test_sampled_feed_fills_the_placeholder_rows():
+    """Rows fed from the previous step's sampled ids take them, others keep the host ids; a
+    step's input_ids() is the host tensor itself when nothing is fed."""
+    from dataclasses import replace
+
+    from trtcompile.runtime.step_inputs import SampledFeed
+
+    out = SchedulerOutput(scheduled=[
+        ScheduledRequest(r, [tok], start_pos=3, block_ids=[1], sample=True)
+        for r, tok in (("a", -1), ("b", 9), ("c", -1))])
+    si = build_step_inputs(out, block_size=4)
+    assert si.input_ids() is si.tensors[n.INPUT_IDS]
+    tokens = torch.tensor([70, 71, 72, 73])                     # the previous step's rows
+    fed = replace(si, feed=SampledFeed([0, 2], [3, 1], tokens))
+    assert torch.equal(fed.input_ids(), i32([73, 9, 71]))
+    assert torch.equal(si.tensors[n.INPUT_IDS], i32([-1, 9, -1]))   # the host copy is left
+    assert not fed.feed.fills_prefix and not fed.feed.in_order
+    assert SampledFeed([0, 1], [0, 1], tokens).in_order
+    prefix = SampledFeed([0, 1], [1, 0], tokens)
+    assert prefix.fills_prefix and not prefix.in_order
+    assert not SampledFeed([1], [1], tokens).fills_prefix

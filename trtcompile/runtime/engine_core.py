@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
-from trtcompile import io_names
 from trtcompile.errors import RequestError
 from trtcompile.runtime.detokenizer import (Detokenize, IncrementalDetokenizer, TextStreams,
                                             find_stop)
@@ -16,7 +15,7 @@ from trtcompile.runtime.sampler import MIN_TEMPERATURE, SampledRows, Sampler, up
 from trtcompile.runtime.sampling_params import SamplingParams
 from trtcompile.runtime.scheduler import Scheduler, SchedulerConfig
 from trtcompile.runtime.scheduler_output import SchedulerOutput
-from trtcompile.runtime.step_inputs import StepInputs, build_step_inputs
+from trtcompile.runtime.step_inputs import SampledFeed, StepInputs, build_step_inputs
 
 ExecuteFn = Callable[[StepInputs], torch.Tensor]     # -> float32 logits [S, vocab]
 
@@ -161,7 +160,9 @@ class EngineCore:
         sched = self.scheduler
         inputs = build_step_inputs(out, sched.config.block_size, self.max_blocks_per_seq)
         if prev is not None and prev.expected:
-            _feed_sampled(inputs, out, prev)
+            feed = _sampled_feed(out, prev)
+            if feed is not None:
+                inputs = replace(inputs, feed=feed)
         logits = self.execute_fn(inputs)                                  # [S, V]
 
         # One sampled row per sampling request; a request about to fork into n samples
@@ -260,20 +261,15 @@ def _is_decode(out: SchedulerOutput) -> bool:
     return all(len(s.token_ids) == 1 for s in out.scheduled)
 
 
-def _feed_sampled(inputs: StepInputs, out: SchedulerOutput, prev: _Launched) -> None:
-    """Replace the PLACEHOLDER input ids of this step by prev's sampled ids, on the device
-    prev sampled on (no wait for prev). Each such request feeds exactly that one token."""
+def _sampled_feed(out: SchedulerOutput, prev: _Launched) -> SampledFeed | None:
+    """Which input ids of this step are prev's sampled ids, still on the device prev sampled
+    on (no wait for prev). Each such request feeds exactly that one token."""
     row_of = {rid: i for i, rid in enumerate(prev.owners)}
+    expected = prev.expected
     dst, src, pos = [], [], 0
     for s in out.scheduled:
-        if s.request_id in prev.expected:
+        if s.request_id in expected:
             dst.append(pos)
             src.append(row_of[s.request_id])
         pos += len(s.token_ids)
-    if not dst:
-        return
-    tokens = prev.sampled.token_ids                                       # [S_prev] int64
-    index = upload(dst + src, tokens.device).view(2, -1)
-    ids = inputs.tensors[io_names.INPUT_IDS].to(tokens.device, non_blocking=True)
-    ids[index[0]] = tokens[index[1]].to(ids.dtype)
-    inputs.tensors[io_names.INPUT_IDS] = ids
+    return SampledFeed(dst, src, prev.sampled.token_ids) if dst else None

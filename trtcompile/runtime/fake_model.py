@@ -51,7 +51,7 @@ class FakeModel:
             self.kv_pos[d:d + self.block_size] = self.kv_pos[s:s + self.block_size]
         t = inputs.tensors
         slots = t[io_names.SLOT_MAPPING].numpy().astype(np.int64)
-        self.kv_token[slots] = t[io_names.INPUT_IDS].numpy()
+        self.kv_token[slots] = inputs.input_ids().numpy()
         self.kv_pos[slots] = t[io_names.POSITIONS].numpy()
         keys = []
         for row in range(inputs.num_seqs):

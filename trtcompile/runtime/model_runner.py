@@ -67,7 +67,9 @@ class ModelRunner:
                 pool = pool.view(torch.uint8)
             pool[:, :, dst] = pool[:, :, src]
         if self.graphs is not None and self.graphs.fits(step.tensors):
-            return self.graphs.run(step.tensors)
-        feeds = {k: v.to(self.device, non_blocking=True) for k, v in step.tensors.items()}
+            return self.graphs.run(step.tensors, step.feed)
+        feeds = {k: v.to(self.device, non_blocking=True) for k, v in step.tensors.items()
+                 if k != io.INPUT_IDS}
+        feeds[io.INPUT_IDS] = step.input_ids().to(self.device, non_blocking=True)
         feeds[io.KV_CACHE] = self.kv_cache
         return self.backend.execute(feeds)

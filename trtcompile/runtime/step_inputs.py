@@ -11,7 +11,35 @@ import torch
 
 from trtcompile import io_names
 from trtcompile.runtime.block_pool import NULL_BLOCK
+from trtcompile.runtime.sampler import upload
 from trtcompile.runtime.scheduler_output import SchedulerOutput
+
+
+@dataclass(frozen=True)
+class SampledFeed:
+    """Input ids still on the device: row dst[i] of the step's input_ids is tokens[src[i]],
+    the previous step's sampled ids, not yet copied to the host (the host tensor holds a
+    PLACEHOLDER, -1, in those rows). dst is increasing."""
+    dst: list[int]
+    src: list[int]
+    tokens: torch.Tensor                  # [S_prev] int64, on the device that sampled them
+
+    def apply(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """input_ids with the fed rows in place, on the tokens' device (no wait for it)."""
+        ids = input_ids.to(self.tokens.device, non_blocking=True, copy=True)
+        index = upload(self.dst + self.src, ids.device).view(2, -1)
+        ids[index[0]] = self.tokens[index[1]].to(ids.dtype)
+        return ids
+
+    @property
+    def fills_prefix(self) -> bool:
+        """The fed rows are rows 0..k-1 (as in a decode step after a decode step)."""
+        return self.dst[-1] == len(self.dst) - 1
+
+    @property
+    def in_order(self) -> bool:
+        """Rows 0..k-1 take tokens 0..k-1 (no request left since the previous step)."""
+        return self.fills_prefix and self.dst == self.src
 
 
 @dataclass(frozen=True)
@@ -20,6 +48,14 @@ class StepInputs:
     request_ids: list[str]                # logits row i belongs to request_ids[i]
     sample: list[bool]                    # whether row i's logits are sampled this step
     block_copies: list[tuple[int, int]]   # (src, dst) block copies to do before the step
+    feed: SampledFeed | None = None       # input ids to take from the previous step's
+
+    def input_ids(self) -> torch.Tensor:
+        """The step's input ids with the fed rows in place: the host tensor when nothing is
+        fed, else a tensor on the device that sampled them. Execute functions read input ids
+        here, never from tensors (which holds placeholders in the fed rows)."""
+        ids = self.tensors[io_names.INPUT_IDS]
+        return ids if self.feed is None else self.feed.apply(ids)
 
     @property
     def num_tokens(self) -> int:
