@@ -119,6 +119,40 @@ def gpu_time_us(fn, inner: int = 10, repeats: int = 30) -> float:
     return statistics.median(times)
 
 
+def gpu_times_us(fns: dict, inner: int = 10, repeats: int = 30) -> dict:
+    """gpu_time_us of several callables, their graphs' replays interleaved round by round (in
+    turn forwards and backwards), so that a clock that drifts during the measurement (a card
+    warming up) falls on all of them alike. name -> µs, or the exception that stopped that
+    callable (RuntimeError / NotImplementedError) in place of its time."""
+    graphs = {}
+    for name, fn in fns.items():
+        try:
+            for _ in range(3):
+                fn()
+            torch.cuda.synchronize()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                for _ in range(inner):
+                    fn()
+            for _ in range(3):
+                graph.replay()
+            graphs[name] = graph
+        except (RuntimeError, NotImplementedError) as e:
+            graphs[name] = e
+    live = [name for name, g in graphs.items() if not isinstance(g, Exception)]
+    times = {name: [] for name in live}
+    for r in range(repeats):
+        for name in (live if r % 2 == 0 else live[::-1]):
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            graphs[name].replay()
+            b.record()
+            b.synchronize()
+            times[name].append(a.elapsed_time(b) * 1000 / inner)
+    return {name: statistics.median(times[name]) if name in times else g
+            for name, g in graphs.items()}
+
+
 def paged_case(seqs, hq=32, hkv=8, d=128, block=16, dtype=BF16, seed=0):
     """seqs [(cached, new)] -> kwargs of KernelLibrary.paged_attention (shuffled block table)."""
     g = torch.Generator(device=DEV).manual_seed(seed)

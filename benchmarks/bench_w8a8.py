@@ -7,7 +7,9 @@ trtcompile.executor.lowering.quantized_gemm runs it in a model).
         [--baseline-lib PATH] [--silu-variants]
 
 Times: CUDA events around CUDA-graph replays of 10 calls, median of 30 (bench_kernels.py's
-gpu_time_us). Weights are 29-117 MB, above the 50 MB L2 for the larger shapes only.
+gpu_time_us); the GEMMs of one shape and M are timed interleaved, replay by replay, so that the
+card's clock drifting during the table (it warms up) does not favour the one timed first
+(gpu_times_us). Weights are 29-117 MB, above the 50 MB L2 for the larger shapes only.
 Then, at M = 1024, the relative error of bf16, fp8 and fp8 with fast accumulation against a
 float64 product of the same operands, to decide whether fast accumulation is usable.
 Last (or alone with --producers-only): the per-token fp8 quantization of the GEMM inputs that
@@ -29,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kernels import gpu_time_us, print_verdicts  # noqa: E402
+from bench_kernels import gpu_time_us, gpu_times_us, print_verdicts  # noqa: E402
 
 from trtcompile.executor.lowering import quantized_gemm  # noqa: E402
 from trtcompile.ops import cuda_kernels  # noqa: E402
@@ -73,12 +75,12 @@ def measure(m: int, k: int, n: int) -> dict:
         "int8_step": lambda: quantized_gemm(o["x"], o["wi"], o["wsi"], target="int8"),
     }
     out = {"M": m, "K": k, "N": n}
-    for name, fn in cases.items():
-        try:
-            out[name] = gpu_time_us(fn)
-        except (RuntimeError, NotImplementedError) as e:       # e.g. no CUDA quantizer kernel
+    for name, t in gpu_times_us(cases).items():                 # bf16 and the rest interleaved
+        if isinstance(t, Exception):                            # e.g. no CUDA quantizer kernel
             out[name] = None
-            out[f"{name}_error"] = str(e).splitlines()[0][:120]
+            out[f"{name}_error"] = str(t).splitlines()[0][:120]
+        else:
+            out[name] = t
     return out
 
 
