@@ -107,6 +107,9 @@ class DecodeGraphs:
                 h["feed_src"][:k] = feed.src
             if not prefix:
                 h["feed_dst"][:k] = feed.dst
+        # Whole table rows up to the bucket: b x max_blocks ids a step (W1, 256 x 64: 64 KB; at
+        # max_model_len 32k and block 16, 2 MB at 256 sequences, where a 2D copy of the used
+        # columns would pay).
         used = len(_ROWS) * self.buckets[-1] + b * self.max_blocks
         self._device_buf[:used].copy_(self._host[turn][:used], non_blocking=True)
         self._copied[turn].record()
