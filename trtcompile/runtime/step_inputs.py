@@ -48,7 +48,7 @@ class StepInputs:
     request_ids: list[str]                # logits row i belongs to request_ids[i]
     sample: list[bool]                    # whether row i's logits are sampled this step
     block_copies: list[tuple[int, int]]   # (src, dst) block copies to do before the step
-    feed: SampledFeed | None = None       # input ids to take from the previous step's
+    feed: SampledFeed | None = None       # rows whose id is the previous step's sampled id
 
     def input_ids(self) -> torch.Tensor:
         """The step's input ids with the fed rows in place: the host tensor when nothing is
