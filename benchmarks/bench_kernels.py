@@ -97,8 +97,8 @@ def write_out_json(name: str, card: str, rows: list) -> None:
             json.dump(dict(card=card, torch=torch.__version__, rows=rows), f, indent=1)
 
 
-def gpu_time_us(fn, inner: int = 10, repeats: int = 30) -> float:
-    """Median time of one fn() call: a CUDA graph of `inner` calls, replayed `repeats` times."""
+def _captured(fn, inner: int) -> torch.cuda.CUDAGraph:
+    """A CUDA graph of `inner` fn() calls, captured after 3 warm-up calls and replayed 3 times."""
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
@@ -108,15 +108,23 @@ def gpu_time_us(fn, inner: int = 10, repeats: int = 30) -> float:
             fn()
     for _ in range(3):
         graph.replay()
-    times = []
-    for _ in range(repeats):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        graph.replay()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b) * 1000 / inner)
-    return statistics.median(times)
+    return graph
+
+
+def _replay_us(graph: torch.cuda.CUDAGraph, inner: int) -> float:
+    """One replay's time between CUDA events, per call."""
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    graph.replay()
+    b.record()
+    b.synchronize()
+    return a.elapsed_time(b) * 1000 / inner
+
+
+def gpu_time_us(fn, inner: int = 10, repeats: int = 30) -> float:
+    """Median time of one fn() call: a CUDA graph of `inner` calls, replayed `repeats` times."""
+    graph = _captured(fn, inner)
+    return statistics.median([_replay_us(graph, inner) for _ in range(repeats)])
 
 
 def gpu_times_us(fns: dict, inner: int = 10, repeats: int = 30) -> dict:
@@ -127,28 +135,14 @@ def gpu_times_us(fns: dict, inner: int = 10, repeats: int = 30) -> dict:
     graphs = {}
     for name, fn in fns.items():
         try:
-            for _ in range(3):
-                fn()
-            torch.cuda.synchronize()
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                for _ in range(inner):
-                    fn()
-            for _ in range(3):
-                graph.replay()
-            graphs[name] = graph
+            graphs[name] = _captured(fn, inner)
         except (RuntimeError, NotImplementedError) as e:
             graphs[name] = e
     live = [name for name, g in graphs.items() if not isinstance(g, Exception)]
     times = {name: [] for name in live}
     for r in range(repeats):
         for name in (live if r % 2 == 0 else live[::-1]):
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            graphs[name].replay()
-            b.record()
-            b.synchronize()
-            times[name].append(a.elapsed_time(b) * 1000 / inner)
+            times[name].append(_replay_us(graphs[name], inner))
     return {name: statistics.median(times[name]) if name in times else g
             for name, g in graphs.items()}
 
