@@ -5,8 +5,9 @@ CPU logits tensor, so what is timed is scheduling, input packing, sampling and b
         [--detokenize]
 
 Reported per step: the whole step, the part spent in execute_fn + Sampler.sample (torch on
-CPU logits: argmax/log_softmax over [S, vocab] costs far more here than on a GPU), and the
-rest (pure host overhead); all in this process's CPU time. Then the whole step's time by the
+CPU: the input ids with the previous step's sampled ids fed in, as a model reads them, and
+argmax/log_softmax over [S, vocab], which costs far more here than on a GPU), and the rest
+(pure host overhead); all in this process's CPU time. Then the whole step's time by the
 number of requests still running after it (in 32s: where a GPU step would wait for the host).
 --serial turns async scheduling off (on a CPU nothing overlaps, so this shows what the
 lookahead bookkeeping costs).
@@ -63,7 +64,12 @@ def smollm2_text_streams():
 def run_once(prompts, olens, vocab: int, profile: cProfile.Profile | None = None,
              async_scheduling: bool = True, detokenize=None) -> dict:
     logits = torch.randn(CONFIG.max_num_seqs, vocab, generator=torch.Generator().manual_seed(0))
-    execute = Timed(lambda step: logits[:step.num_seqs])
+
+    def fake_model(step):
+        step.input_ids()            # what a model reads: the ids with the fed rows in place
+        return logits[:step.num_seqs]
+
+    execute = Timed(fake_model)
     engine = EngineCore(CONFIG, execute, max_blocks_per_seq=64, async_scheduling=async_scheduling,
                         detokenize=detokenize)
     sample = engine.sampler.sample_async = Timed(engine.sampler.sample_async)
