@@ -1,6 +1,8 @@
 """Kernel benchmarks on one GPU: paged decode/prefill attention vs torch SDPA, RMSNorm and
 SiluMul vs a device-to-device copy. GPU times from CUDA events around CUDA-graph replays
-(so host launch overhead is excluded on both sides); median of repeats after warm-up.
+(so host launch overhead is excluded on both sides); median of repeats after warm-up. Our
+kernel, the baseline library's and the torch reference of one row are replayed in turn, round
+by round (gpu_times_us), so a clock that drifts during the run falls on all of them alike.
 Prints a table; writes $OUT/bench_kernels.json when OUT is set.
 
 Flags: --splits (decode at forced split counts), --decode-variants (decode tuning overrides),
@@ -180,18 +182,27 @@ def paged_case(seqs, hq=32, hkv=8, d=128, block=16, dtype=BF16, seed=0):
                 rotary_dim=d, rotary_scaling=1.0, fused_qkv=1)
 
 
-def sdpa_decode_us(b, ctx, hq=32, hkv=8, d=128):
-    """Best of the SDPA formulations of GQA decode over a contiguous cache."""
+def sdpa_decode_fns(b, ctx, hq=32, hkv=8, d=128) -> dict:
+    """The SDPA formulations of GQA decode over a contiguous cache, by name."""
     q = torch.randn(b, hq, 1, d, device=DEV, dtype=BF16)
     k = torch.randn(b, hkv, ctx, d, device=DEV, dtype=BF16)
     v = torch.randn_like(k)
     qg = q.view(b, hkv, hq // hkv, d)  # the group's query heads as 4 query rows, no mask
-    variants = {
+    return {
         "gqa_as_rows": lambda: F.scaled_dot_product_attention(qg, k, v),
         "enable_gqa": lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True),
     }
-    best = min((gpu_time_us(fn), name) for name, fn in variants.items())
-    return best
+
+
+def against_reference(ours: dict, refs: dict, inner: int = 10) -> tuple[dict, float, str]:
+    """Our callables and the reference's formulations (none: no reference) timed interleaved
+    (gpu_times_us): (our name -> µs, the fastest reference's µs, its name)."""
+    times = gpu_times_us({**ours, **{f"ref:{n}": fn for n, fn in refs.items()}}, inner=inner)
+    for t in times.values():
+        if isinstance(t, Exception):
+            raise t
+    ref, how = min((times[f"ref:{n}"], n) for n in refs) if refs else (None, None)
+    return {n: times[n] for n in ours}, ref, how
 
 
 def baseline_lib():
@@ -219,8 +230,11 @@ def bench_decode(lib, rows):
     for b, ctx, *heads in shapes:
         hq, hkv, d = heads or (32, 8, 128)
         case = paged_case([(ctx - 1, 1)] * b, hq=hq, hkv=hkv, d=d)
-        ours = gpu_time_us(lambda: lib.paged_attention(**case))
-        ref, how = sdpa_decode_us(b, ctx, hq=hq, hkv=hkv, d=d)
+        fns = {"ours": lambda: lib.paged_attention(**case)}
+        if base is not None:
+            fns["base"] = lambda: base.paged_attention(**case)
+        t, ref, how = against_reference(fns, sdpa_decode_fns(b, ctx, hq=hq, hkv=hkv, d=d))
+        ours = t["ours"]
         kv_bytes = b * ctx * hkv * d * 2 * 2
         name = f"decode B={b} ctx={ctx}" + (f" {hq}/{hkv} d{d}" if heads else "")
         row = dict(bench=name, ours_us=ours, ref_us=ref, ref=f"SDPA ({how})", ratio=ours / ref,
@@ -229,9 +243,8 @@ def bench_decode(lib, rows):
             row["target"] = DECODE_TARGETS[b, ctx]
         rows.append(row)
         if base is not None:
-            t = gpu_time_us(lambda: base.paged_attention(**case))
-            rows.append(dict(bench="  same, baseline lib", ours_us=t, ref_us=ref, ratio=t / ref,
-                             ours_GBps=kv_bytes / t / 1e3))
+            rows.append(dict(bench="  same, baseline lib", ours_us=t["base"], ref_us=ref,
+                             ratio=t["base"] / ref, ours_GBps=kv_bytes / t["base"] / 1e3))
         if "--decode-variants" in sys.argv:  # tuning overrides against the planner's kernel
             variants = {f"mma warps x stages {v}": {"TRTC_PA_DECODE_MMA": v}
                         for v in ("4,2", "4,3", "8,3")}
@@ -253,17 +266,17 @@ def bench_decode(lib, rows):
             del os.environ["TRTC_PA_NSPLIT"]
 
 
-def sdpa_prefill_us(n: int, new: int) -> tuple[float, str]:
-    """Best torch SDPA time (causal, contiguous q/k/v, GQA 32/8, head_dim 128) of n x new."""
+def sdpa_prefill_fns(n: int, new: int) -> dict:
+    """The torch SDPA formulations (causal, contiguous q/k/v, GQA 32/8, head_dim 128) of
+    n x new, by name."""
     q = torch.randn(n, 32, new, 128, device=DEV, dtype=BF16)
     k = torch.randn(n, 8, new, 128, device=DEV, dtype=BF16)
     v = torch.randn_like(k)
     ke, ve = k.repeat_interleave(4, 1), v.repeat_interleave(4, 1)
-    variants = {
+    return {
         "flash, k/v expanded": lambda: F.scaled_dot_product_attention(q, ke, ve, is_causal=True),
         "enable_gqa": lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True),
     }
-    return min((gpu_time_us(fn, inner=5), name) for name, fn in variants.items())
 
 
 def bench_prefill_sweep(lib, rows):
@@ -273,33 +286,39 @@ def bench_prefill_sweep(lib, rows):
     for n, new, cached in [(32, 128, 0), (16, 256, 0), (8, 512, 0), (4, 1024, 0), (2, 2048, 0),
                            (1, 4096, 0), (8, 512, 1536), (2, 512, 7680)]:
         case = paged_case([(cached, new)] * n)
-        ours = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
+        fns = {"ours": lambda: lib.paged_attention(**case)}
+        if base is not None:
+            fns["base"] = lambda: base.paged_attention(**case)
         flops = 4 * n * 32 * 128 * new * (cached + new / 2)
+        t, ref, how = against_reference(fns, sdpa_prefill_fns(n, new) if cached == 0 else {},
+                                        inner=5)
+        ours = t["ours"]
         row = dict(bench=f"prefill {n}x{new} over {cached} cached", ours_us=ours,
                    ours_TFLOPs=flops / ours / 1e6)
         if cached == 0:
-            ref, how = sdpa_prefill_us(n, new)
             row.update(ref_us=ref, ref=f"SDPA ({how})", ratio=ours / ref, target=1.25)
         rows.append(row)
         if base is not None:
-            t = gpu_time_us(lambda: base.paged_attention(**case), inner=5)
-            rows.append(dict(bench="  same, baseline lib", ours_us=t, ours_TFLOPs=flops / t / 1e6))
+            rows.append(dict(bench="  same, baseline lib", ours_us=t["base"],
+                             ours_TFLOPs=flops / t["base"] / 1e6))
 
 
 def bench_prefill(lib, rows):
     n, new = 8, 512
     case = paged_case([(0, new)] * n)
-    ours = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
-    ref, how = sdpa_prefill_us(n, new)
+    base = baseline_lib()
+    fns = {"ours": lambda: lib.paged_attention(**case)}
+    if base is not None:
+        fns["base"] = lambda: base.paged_attention(**case)
+    t, ref, how = against_reference(fns, sdpa_prefill_fns(n, new), inner=5)
+    ours = t["ours"]
     flops = 4 * n * 32 * 128 * new * new / 2
     rows.append(dict(bench=f"prefill {n}x{new} new, causal", ours_us=ours, ref_us=ref,
                      ref=f"SDPA ({how})", ratio=ours / ref, target=1.25,
                      ours_TFLOPs=flops / ours / 1e6))
-    base = baseline_lib()
     if base is not None:
-        t = gpu_time_us(lambda: base.paged_attention(**case), inner=5)
-        rows.append(dict(bench="  same, baseline lib", ours_us=t, ref_us=ref, ratio=t / ref,
-                         ours_TFLOPs=flops / t / 1e6))
+        rows.append(dict(bench="  same, baseline lib", ours_us=t["base"], ref_us=ref,
+                         ratio=t["base"] / ref, ours_TFLOPs=flops / t["base"] / 1e6))
     if "--variants" in sys.argv:  # tuning overrides against the default
         variants = {"warp-specialized kernel": {"TRTC_PA_PREFILL_WG": "2"},
                     "warp-specialized kernel, no ping-pong": {"TRTC_PA_PREFILL_WG": "2",
@@ -321,13 +340,16 @@ def bench_prefill(lib, rows):
                 del os.environ[k]
     cached = 1536
     case = paged_case([(cached, new)] * n)
-    ours = gpu_time_us(lambda: lib.paged_attention(**case), inner=5)
-    flops = 4 * n * 32 * 128 * new * (cached + new / 2)
-    rows.append(dict(bench=f"prefill {n}x{new} new over {cached} cached", ours_us=ours,
-                     ours_TFLOPs=flops / ours / 1e6))
+    fns = {"ours": lambda: lib.paged_attention(**case)}
     if base is not None:
-        t = gpu_time_us(lambda: base.paged_attention(**case), inner=5)
-        rows.append(dict(bench="  same, baseline lib", ours_us=t, ours_TFLOPs=flops / t / 1e6))
+        fns["base"] = lambda: base.paged_attention(**case)
+    t, _, _ = against_reference(fns, {}, inner=5)
+    flops = 4 * n * 32 * 128 * new * (cached + new / 2)
+    rows.append(dict(bench=f"prefill {n}x{new} new over {cached} cached", ours_us=t["ours"],
+                     ours_TFLOPs=flops / t["ours"] / 1e6))
+    if base is not None:
+        rows.append(dict(bench="  same, baseline lib", ours_us=t["base"],
+                         ours_TFLOPs=flops / t["base"] / 1e6))
     if "--variants" in sys.argv:
         for name, var, value in (("warp-specialized kernel", "TRTC_PA_PREFILL_WG", "2"),
                                  ("mma.sync fast kernel", "TRTC_PA_PREFILL_MMA", "1"),
