@@ -70,7 +70,7 @@ def run_once(prompts, olens, vocab: int, profile: cProfile.Profile | None = None
         return logits[:step.num_seqs]
 
     execute = Timed(fake_model)
-    engine = EngineCore(CONFIG, execute, max_blocks_per_seq=64, async_scheduling=async_scheduling,
+    engine = EngineCore(CONFIG, execute, async_scheduling=async_scheduling,   # as LLM makes it
                         detokenize=detokenize)
     sample = engine.sampler.sample_async = Timed(engine.sampler.sample_async)
     for i, (p, n) in enumerate(zip(prompts, olens)):

@@ -257,6 +257,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--num-requests", type=int, default=256)
     ap.add_argument("--max-num-tokens", type=int, default=8192)
+    ap.add_argument("--max-model-len", type=int, default=1024,
+                    help="the artifact's limit on prompt + output tokens (W1 needs 768); larger "
+                         "limits widen the block tables every decode step handles")
     ap.add_argument("--artifact", type=Path,
                     help="use the artifact at this path, building it there first when absent")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -295,7 +298,8 @@ def main():
     if not artifact.exists():
         artifact.parent.mkdir(parents=True, exist_ok=True)
         result["build_s"] = build_random_artifact(shape, args.dtype, artifact, args.num_requests,
-                                                  args.max_num_tokens, 1024, args.overrides)
+                                                  args.max_num_tokens, args.max_model_len,
+                                                  args.overrides)
         print(f"built {args.shape} in {result['build_s']:.1f} s", flush=True)
 
     t0 = time.perf_counter()

@@ -73,10 +73,9 @@ class LLM:
             self.runner.capture_decode_graphs(self.scheduler_config.max_num_seqs, max_blocks)
         eos = model["eos_token_ids"][0] if model["eos_token_ids"] else None
         detok = TextStreams(self.tokenizer) if self.tokenizer is not None else None
+        # each step's block tables as wide as its longest (the kernels plan a call by them)
         self.engine = EngineCore(self.scheduler_config, self.runner, eos_token_id=eos,
-                                 detokenize=detok,
-                                 max_blocks_per_seq=max_blocks,
-                                 seed=seed, async_scheduling=async_scheduling)
+                                 detokenize=detok, seed=seed, async_scheduling=async_scheduling)
         self._ids = itertools.count()
 
     def _load_tokenizer(self):

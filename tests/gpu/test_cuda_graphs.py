@@ -1,6 +1,7 @@
 """DecodeGraphs on its own: each step's inputs, staged in pinned memory and copied in one go,
-reach the captured graph intact (rows, padding rows, block-table columns past the step's width,
-and the rows fed from the previous step's sampled ids), whichever host buffer a step takes."""
+reach the graph of its batch and table width intact (rows, padding rows, block-table columns
+past the step's width, and the rows fed from the previous step's sampled ids), whichever host
+buffer a step takes and whichever width the step before had."""
 
 import pytest
 import torch
@@ -31,9 +32,10 @@ def step(s: int, width: int, seed: int) -> dict[str, torch.Tensor]:
             io.BLOCK_TABLES: r(s, width)}
 
 
-def expected(t: dict, bucket: int, ids: torch.Tensor) -> torch.Tensor:
+def expected(t: dict, bucket: int, ids: torch.Tensor, w: int = MAX_BLOCKS) -> torch.Tensor:
+    """What the graph of this batch bucket and table width w echoes."""
     s, width = t[io.BLOCK_TABLES].shape
-    rows = torch.zeros(bucket, 5 + MAX_BLOCKS)
+    rows = torch.zeros(bucket, 5 + w)
     rows[:, 2] = 1                                             # padding: one-token sequences
     rows[:s, 0], rows[:s, 1], rows[:s, 2], rows[:s, 3] = (
         ids.float(), t[io.POSITIONS].float(), t[io.SEQ_LENS].float(), t[io.SLOT_MAPPING].float())
@@ -42,14 +44,17 @@ def expected(t: dict, bucket: int, ids: torch.Tensor) -> torch.Tensor:
     return rows
 
 
-def test_decode_graph_inputs_staged_in_one_copy():
+@pytest.mark.parametrize("widths", [None, (2, 4)], ids=["one width", "widths 2, 4, 6"])
+def test_decode_graph_inputs_staged_in_one_copy(widths):
     from trtcompile.runtime.cuda_graphs import DecodeGraphs
     from trtcompile.runtime.step_inputs import SampledFeed
 
     graphs = DecodeGraphs(EchoBackend(), torch.zeros(1, device="cuda"), max_num_seqs=8,
-                          max_blocks=MAX_BLOCKS)
+                          max_blocks=MAX_BLOCKS, widths=widths)
     graphs.capture_all()
     assert graphs.buckets == [1, 2, 4, 8]
+    assert graphs.widths == ([MAX_BLOCKS] if widths is None else [2, 4, MAX_BLOCKS])
+    assert len(graphs.graphs) == 4 * len(graphs.widths)
     sampled = torch.arange(500, 508, device="cuda")            # a previous step's ids (int64)
     # (rows, width, fed rows dst <- src): a wide table, then narrower ones on the same host
     # buffer. Fed: none; rows 0..k-1 in order; rows that are not 0..k-1; none; all rows in
@@ -68,7 +73,9 @@ def test_decode_graph_inputs_staged_in_one_copy():
         assert graphs.fits(t)
         got = graphs.run(t, feed)
         bucket = min(b for b in graphs.buckets if b >= s)
-        full = graphs.graphs[bucket][1]                        # padding rows included
-        want = expected(t, bucket, ids)
+        w = min(x for x in graphs.widths if x >= width)
+        full = graphs.graphs[bucket, w][1]                     # padding rows included
+        want = expected(t, bucket, ids, w)
         assert torch.equal(got.cpu(), want[:s]), f"case {i}"
         assert torch.equal(full.cpu(), want), f"case {i}: padding rows"
+

@@ -36,10 +36,16 @@ def _prompts():
             for n in (1, 5, 17, 64, 100, 150)]
 
 
-def test_gpu_greedy_equals_cpu_runtime_fp32(tmp_path_factory):
+@pytest.mark.parametrize("first_width", [None, 4], ids=["one table width", "widths 4, 16, 32"])
+def test_gpu_greedy_equals_cpu_runtime_fp32(tmp_path_factory, monkeypatch, first_width):
+    """first_width 4: decode graphs at block-table widths 4, 16 and 32 (the prompts' tables
+    grow from 1 to 11 blocks of 16), each planned by the kernels for its width."""
     from trtcompile.llm import LLM
+    from trtcompile.runtime import cuda_graphs
     from trtcompile.runtime.sampling_params import SamplingParams
 
+    if first_width is not None:
+        monkeypatch.setattr(cuda_graphs, "FIRST_WIDTH", first_width)
     _, art = _artifact(tmp_path_factory.mktemp("gpu_rt"), "float32")
     params = SamplingParams(max_tokens=24, temperature=0.0, ignore_eos=True)
     cpu = LLM(art, device="cpu", num_blocks=256, max_num_tokens=64)
@@ -47,6 +53,7 @@ def test_gpu_greedy_equals_cpu_runtime_fp32(tmp_path_factory):
     expect = [o.token_ids for o in cpu.generate(_prompts(), params)]
     got = [o.token_ids for o in gpu.generate(_prompts(), params)]
     assert gpu.runner.graphs is not None and gpu.runner.graphs.graphs
+    assert gpu.runner.graphs.widths == ([32] if first_width is None else [4, 16, 32])
     assert got == expect
 
 
