@@ -65,7 +65,10 @@ class ModelConfig:
 class LimitsConfig:
     max_num_seqs: int = field(default=64, metadata={"doc": "sequences in one step"})
     max_num_tokens: int = field(default=2048, metadata={"doc": "tokens in one step (budget)"})
-    max_model_len: int = field(default=2048, metadata={"doc": "prompt + output tokens of a sequence"})
+    max_model_len: int = field(default=2048, metadata={
+        "doc": "prompt + output tokens of a sequence (on a GPU, decode CUDA graphs are captured "
+               "at block-table widths up to it; at block size 16: 1 width up to 1024 tokens, 2 at "
+               "2048, 4 at 32768)"})
 
 
 @dataclass(frozen=True)
