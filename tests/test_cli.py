@@ -116,6 +116,9 @@ def test_build_inspect_run_tiny(tmp_path):
     res = cli("run", str(out), "-p", "1 2 3", "--max-tokens", "5")
     assert res.returncode == 0, res.stderr
     assert len(res.stdout.strip().splitlines()[-1].split()) == 5
+    # start-up progress on stderr: the artifact loaded, the KV cache's size
+    assert f"loaded {out} (torch backend, cpu, checksums verified) in " in res.stderr
+    assert "KV cache: " in res.stderr and " blocks of 16 tokens (" in res.stderr
 
     # a corrupted artifact is refused with the reason
     with open(out / "model.onnx", "ab") as f:

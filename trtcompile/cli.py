@@ -120,7 +120,7 @@ def run(artifact: Path, prompts, max_tokens, temperature, top_p, top_k, seed, ch
     from trtcompile.llm import LLM
     from trtcompile.runtime.sampling_params import SamplingParams
 
-    llm = LLM(artifact, device=device)
+    llm = LLM(artifact, device=device, log=Reporter())
     shown = list(prompts)
     if chat:
         if llm.tokenizer is None or not llm.tokenizer.chat_template:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from trtcompile.cli_common import user_errors
+from trtcompile.cli_common import Reporter, user_errors
 from trtcompile.errors import BackendUnavailableError, ConfigError
 
 artifact_arg = click.argument("artifact", type=click.Path(path_type=Path))
@@ -94,7 +94,7 @@ def bench(artifact: Path, url, num_requests, request_rate, dataset, scale, outpu
     else:
         from trtcompile.llm import LLM, freeze_startup_objects
 
-        llm = LLM(artifact, device=device, num_blocks=num_blocks)
+        llm = LLM(artifact, device=device, num_blocks=num_blocks, log=Reporter())
         freeze_startup_objects()
         result = run_offline(llm, workload, rate)
     summary = result.summary()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +39,13 @@ class LLM:
                  num_blocks: int | None = None, max_num_seqs: int | None = None,
                  max_num_tokens: int | None = None, enable_prefix_caching: bool = True,
                  backend: str | None = None, seed: int = 0, verify: bool = True,
-                 cuda_graphs: bool = True, async_scheduling: bool = True):
+                 cuda_graphs: bool = True, async_scheduling: bool = True,
+                 log: Callable[[str], None] | None = None):
         """async_scheduling: schedule and launch each step while the previous one runs on
-        the device (EngineCore.step); False waits for each step before the next."""
+        the device (EngineCore.step); False waits for each step before the next.
+        log: called with a line at each stage of start-up (the CLI prints them)."""
+        import time
+
         import torch
 
         from trtcompile.artifact import load_artifact
@@ -51,6 +55,8 @@ class LLM:
         from trtcompile.runtime.model_runner import KVPoolSpec, ModelRunner, blocks_for_budget
         from trtcompile.runtime.scheduler import SchedulerConfig
 
+        log = log or (lambda line: None)
+        start = time.perf_counter()
         self.artifact = load_artifact(artifact, verify=verify)
         m = self.artifact.manifest
         model, limits, kv = m["model"], m["build_config"]["limits"], m["build_config"]["kv_cache"]
@@ -58,10 +64,15 @@ class LLM:
         self.tokenizer = self._load_tokenizer()
         pool = KVPoolSpec(model["num_layers"], model["num_kv_heads"], model["head_dim"],
                           m["kv_cache"]["block_size"], m["kv_cache"]["dtype"])
+        name = backend or m["backend"]
         engine = open_backend(self.artifact, self.device, backend)
+        log(f"loaded {self.artifact.path} ({name} backend, {self.device}"
+            f"{', checksums verified' if verify else ''}) in {time.perf_counter() - start:.1f} s")
         blocks = num_blocks or blocks_for_budget(pool, self.device, kv["gpu_memory_fraction"],
                                                  kv["cpu_num_blocks"])
         self.runner = ModelRunner(engine, pool, blocks)
+        log(f"KV cache: {blocks} blocks of {pool.block_size} tokens "
+            f"({blocks * pool.bytes_per_block / 2**30:.2f} GiB, {pool.dtype})")
         self.max_model_len = limits["max_model_len"]
         self.scheduler_config = SchedulerConfig(
             max_num_seqs=max_num_seqs or limits["max_num_seqs"],
@@ -69,8 +80,12 @@ class LLM:
             block_size=pool.block_size, num_blocks=blocks, max_model_len=self.max_model_len,
             enable_prefix_caching=enable_prefix_caching)
         max_blocks = -(-self.max_model_len // pool.block_size)
-        if cuda_graphs and self.device.type == "cuda" and (backend or m["backend"]) == "torch":
+        if cuda_graphs and self.device.type == "cuda" and name == "torch":
+            start = time.perf_counter()
             self.runner.capture_decode_graphs(self.scheduler_config.max_num_seqs, max_blocks)
+            g = self.runner.graphs
+            log(f"captured {len(g.graphs)} decode CUDA graphs ({len(g.buckets)} batch sizes x "
+                f"{len(g.widths)} block-table widths) in {time.perf_counter() - start:.1f} s")
         eos = model["eos_token_ids"][0] if model["eos_token_ids"] else None
         detok = TextStreams(self.tokenizer) if self.tokenizer is not None else None
         # each step's block tables as wide as its longest (the kernels plan a call by them)

@@ -49,11 +49,15 @@ def test_gpu_greedy_equals_cpu_runtime_fp32(tmp_path_factory, monkeypatch, first
     _, art = _artifact(tmp_path_factory.mktemp("gpu_rt"), "float32")
     params = SamplingParams(max_tokens=24, temperature=0.0, ignore_eos=True)
     cpu = LLM(art, device="cpu", num_blocks=256, max_num_tokens=64)
-    gpu = LLM(art, device="cuda", num_blocks=256, max_num_tokens=64)
+    lines = []
+    gpu = LLM(art, device="cuda", num_blocks=256, max_num_tokens=64, log=lines.append)
     expect = [o.token_ids for o in cpu.generate(_prompts(), params)]
     got = [o.token_ids for o in gpu.generate(_prompts(), params)]
     assert gpu.runner.graphs is not None and gpu.runner.graphs.graphs
     assert gpu.runner.graphs.widths == ([32] if first_width is None else [4, 16, 32])
+    widths = len(gpu.runner.graphs.widths)
+    assert any(f"captured {4 * widths} decode CUDA graphs (4 batch sizes x {widths} block-table "
+               "widths)" in line for line in lines), lines
     assert got == expect
 
 

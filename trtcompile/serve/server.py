@@ -27,11 +27,11 @@ def build_app(artifact: str | Path, opts: ServeOptions, log: JsonLog | None = No
     from trtcompile.llm import LLM
     from trtcompile.serve.app import create_app
 
+    log = log or JsonLog(enabled=opts.log_requests)
     llm = LLM(artifact, device=opts.device, num_blocks=opts.num_blocks,
-              max_num_seqs=opts.max_num_seqs)
+              max_num_seqs=opts.max_num_seqs, log=lambda line: log("startup", message=line))
     name = opts.model_name or Path(artifact).resolve().name
-    return create_app(llm, model_name=name, max_queue=opts.max_queue,
-                      log=log or JsonLog(enabled=opts.log_requests))
+    return create_app(llm, model_name=name, max_queue=opts.max_queue, log=log)
 
 
 def serve(artifact: str | Path, opts: ServeOptions) -> None:
