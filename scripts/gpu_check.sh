@@ -47,6 +47,8 @@ step smollm2_gpu python3 -m pytest tests/gpu/test_smollm2_gpu.py -q -s -p no:cac
     --artifact int8_sq=/tmp/ppl/int8_sq --artifact int4_g32=/tmp/ppl/int4_g32
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_smollm2 python3 benchmarks/bench_w1.py --shape smollm2-135m --json "$LOGS/w1_smollm2.json"
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b.json" --latency-batches 1,4,8
+# a long max_model_len: decode graphs at four block-table widths (docs/benchmarks.md, session 24)
+[ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b_32k python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b_32k.json" --max-model-len 32768
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b_fp8 python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b_fp8.json" --set quantization.mode=fp8
 # 8B: the artifacts stay in /tmp (a later call on the same warm machine reuses them)
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama8b python3 benchmarks/bench_w1.py --shape llama-3.1-8b --json "$LOGS/w1_llama8b.json" --artifact /tmp/w1_llama8b/bf16 --gpu-profile
