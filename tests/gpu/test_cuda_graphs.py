@@ -78,4 +78,3 @@ def test_decode_graph_inputs_staged_in_one_copy(widths):
         want = expected(t, bucket, ids, w)
         assert torch.equal(got.cpu(), want[:s]), f"case {i}"
         assert torch.equal(full.cpu(), want), f"case {i}: padding rows"
-
