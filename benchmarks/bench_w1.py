@@ -303,10 +303,17 @@ def main():
         print(f"built {args.shape} in {result['build_s']:.1f} s", flush=True)
 
     t0 = time.perf_counter()
-    llm = LLM(artifact, device="cuda", enable_prefix_caching=False, verify=False)
+    startup_lines: list[str] = []
+
+    def startup_log(line: str) -> None:
+        startup_lines.append(line)
+        print(line, flush=True)
+
+    llm = LLM(artifact, device="cuda", enable_prefix_caching=False, verify=False, log=startup_log)
     loaded = time.perf_counter()
     llm.generate([prompts[0][:32]], None)                     # first token(s) after start-up
     result["startup_s"] = {"load_and_capture": loaded - t0, "to_first_token": time.perf_counter() - t0}
+    result["startup_log"] = startup_lines
     result["kv_blocks"] = llm.runner.num_blocks
     if args.gc_freeze:
         result["gc_frozen_objects"] = freeze_startup_objects()

@@ -14,6 +14,7 @@ import torch
 from trtcompile.errors import UnsupportedOpError
 from trtcompile.executor import lowering, onnx_ops, trtc_ops
 from trtcompile.executor.node import Node, array_to_torch, from_proto, tensor_to_torch
+from trtcompile.executor.weights import read_external
 from trtcompile.ops.spec import DOMAIN
 
 SMALL_INT = 64     # int64 initializers up to this many elements stay on the CPU (shapes)
@@ -53,13 +54,21 @@ class OnnxExecutor:
         self.input_names = [i.name for i in graph.input]
         self.output_names = [o.name for o in graph.output]
         self.constants: dict[str, torch.Tensor] = {}
+        # on a CUDA device, the data file's weights through pinned buffers (executor/weights.py)
+        streamed = {}
+        if base_dir is not None and self.device.type == "cuda":
+            streamed = read_external(
+                (i for i in graph.initializer if i.data_location == onnx.TensorProto.EXTERNAL
+                 and (weights is None or i.name not in weights)), base_dir, self.device)
         for init in graph.initializer:
-            if weights is not None and init.name in weights:
+            if init.name in streamed:
+                t = streamed.pop(init.name)
+            elif weights is not None and init.name in weights:
                 t = array_to_torch(weights[init.name], init.data_type)
             else:
                 t = tensor_to_torch(init, base_dir)
             small_int = t.dtype == torch.int64 and t.numel() <= SMALL_INT
-            self.constants[init.name] = t if small_int else t.to(self.device)
+            self.constants[init.name] = t.cpu() if small_int else t.to(self.device)
         nodes = [from_proto(n, i) for i, n in enumerate(graph.node)]
         self.lowering: lowering.LoweringReport | None = None
         if lower is None:
