@@ -95,3 +95,36 @@ def test_executor_takes_the_graphs_weights_without_a_copy(llama, exported):
     feeds = {"input_ids": ids, "position_ids": torch.arange(9)[None]}
     torch.testing.assert_close(ex.run(feeds)["logits"], OnnxExecutor(path).run(feeds)["logits"],
                                rtol=0, atol=0)
+
+
+def test_weights_split_into_data_files_of_shard_size(llama, tmp_path, monkeypatch):
+    """Above SHARD_BYTES the weights go on in a further data file (each tensor whole, offsets
+    aligned), the executor reads them from all files, and the artifact checksums cover each."""
+    from trtcompile.artifact import load_artifact, write_manifest
+    from trtcompile.errors import ArtifactError
+
+    loaded, path, graph = llama
+    monkeypatch.setattr(graph_io, "EXTERNAL_ABOVE", 0)
+    monkeypatch.setattr(graph_io, "SHARD_BYTES", 1 << 16)
+    out = tmp_path / "model.onnx"
+    graph_io.save_graph(graph, out)
+    files = sorted((p.name for p in tmp_path.glob("model.onnx.data*")), key=lambda n: (len(n), n))
+    assert len(files) >= 3 and files[:2] == ["model.onnx.data", "model.onnx.data.1"]
+    biggest = max(c.values.nbytes for c in graph_io._weight_constants(graph))
+    assert all((tmp_path / f).stat().st_size <= max(graph_io.SHARD_BYTES, biggest) for f in files)
+    proto = onnx.load(str(out), load_external_data=False)
+    ext = [{e.key: e.value for e in t.external_data} for t in proto.graph.initializer if t.external_data]
+    assert {e["location"] for e in ext} == set(files)
+    assert all(int(e["offset"]) % graph_io.ALIGN == 0 for e in ext)
+    ids = torch.randint(0, loaded.info.vocab_size, (1, 7), generator=torch.Generator().manual_seed(2))
+    feeds = {"input_ids": ids, "position_ids": torch.arange(7)[None]}
+    torch.testing.assert_close(OnnxExecutor(out).run(feeds)["logits"],
+                               OnnxExecutor(path).run(feeds)["logits"], rtol=0, atol=0)
+    assert set(files) <= set(write_manifest(tmp_path, {})["files"])
+    load_artifact(tmp_path)                                   # every file's checksum verified
+    last = tmp_path / files[-1]
+    data = bytearray(last.read_bytes())
+    data[0] ^= 1                                              # same size, other bytes
+    last.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=f"checksum mismatch for {files[-1]}"):
+        load_artifact(tmp_path)

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,19 @@ ENGINES_DIR = "engines"
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
+        for chunk in iter(lambda: f.read(4 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_all(paths: list[Path]) -> list[str]:
+    """sha256 of each file, files hashed in parallel threads (reads and hashlib release the GIL;
+    the weights come in files of up to graph_io.SHARD_BYTES so that there are several)."""
+    workers = min(len(paths), os.cpu_count() or 1, 16)
+    if workers <= 1:
+        return [sha256(p) for p in paths]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(sha256, paths))
 
 
 def tool_versions() -> dict:
@@ -59,10 +70,9 @@ class Artifact:
 
 def write_manifest(directory: Path, content: dict) -> dict:
     """Add schema version and the sha256 of every file, then write manifest.json."""
-    files = {}
-    for p in sorted(directory.rglob("*")):
-        if p.is_file() and p.name != MANIFEST:
-            files[str(p.relative_to(directory))] = {"sha256": sha256(p), "bytes": p.stat().st_size}
+    paths = [p for p in sorted(directory.rglob("*")) if p.is_file() and p.name != MANIFEST]
+    files = {str(p.relative_to(directory)): {"sha256": digest, "bytes": p.stat().st_size}
+             for p, digest in zip(paths, sha256_all(paths))}
     manifest = {"schema_version": SCHEMA_VERSION, **content, "files": files}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return manifest
@@ -84,13 +94,21 @@ def load_artifact(path: str | Path, verify: bool = True) -> Artifact:
         raise ArtifactError(f"{path}: manifest schema version {version}, this trtcompile reads "
                             f"version {SCHEMA_VERSION}; rebuild the artifact")
     if verify:
-        for rel, meta in manifest.get("files", {}).items():
+        listed = manifest.get("files", {})
+        def changed(rel: str) -> ArtifactError:
+            return ArtifactError(f"{path}: checksum mismatch for {rel}: the file was changed "
+                                 "or truncated after the build; rebuild the artifact")
+
+        for rel, meta in listed.items():           # cheap checks first, then the hashes
             f = path / rel
             if not f.is_file():
                 raise ArtifactError(f"{path}: file {rel} listed in the manifest is missing")
-            if f.stat().st_size != meta["bytes"] or sha256(f) != meta["sha256"]:
-                raise ArtifactError(f"{path}: checksum mismatch for {rel}: the file was changed "
-                                    "or truncated after the build; rebuild the artifact")
+            if f.stat().st_size != meta["bytes"]:
+                raise changed(rel)
+        digests = sha256_all([path / rel for rel in listed])
+        for (rel, meta), digest in zip(listed.items(), digests):
+            if digest != meta["sha256"]:
+                raise changed(rel)
     return Artifact(path=path, manifest=manifest)
 
 

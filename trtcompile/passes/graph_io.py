@@ -1,6 +1,7 @@
 """Weights between the exporter, the passes and the artifact without protobuf copies: they stay
 numpy arrays (views of the exported torch tensors) on the gs.Graph and are written once,
-straight into `<model>.onnx.data`, when the graph is saved."""
+straight into `<model>.onnx.data` (and further files of up to SHARD_BYTES each), when the graph
+is saved."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from trtcompile.ops.spec import DOMAIN, OPSET_VERSION
 EXTERNAL_ABOVE = 64 << 20      # total weight bytes above which they go to an external file
 EXTERNAL_MIN_TENSOR = 1024     # smaller tensors stay inside the .onnx file
 ALIGN = 4096                   # offsets of tensors in the data file (page aligned)
+SHARD_BYTES = 1 << 30          # data files up to this size (one bigger tensor gets its own):
+                               # the artifact's checksums are verified one file per thread
 
 
 def attach_weights(graph: gs.Graph, weights: Mapping[str, np.ndarray]) -> int:
@@ -104,7 +107,8 @@ def to_model_sharing_weights(graph: gs.Graph) -> tuple[onnx.ModelProto, dict[str
 
 def save_graph(graph: gs.Graph, path: Path) -> None:
     """Save `graph` to `path`; when its weights exceed EXTERNAL_ABOVE bytes, every tensor of at
-    least EXTERNAL_MIN_TENSOR bytes goes to `<name>.data`, written from its array directly.
+    least EXTERNAL_MIN_TENSOR bytes goes to `<name>.data`, `<name>.data.1`, ... (SHARD_BYTES a
+    file at most, unless one tensor is bigger), written from its array directly.
     The graph is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,13 +116,28 @@ def save_graph(graph: gs.Graph, path: Path) -> None:
     if sum(c.values.nbytes for c in consts) <= EXTERNAL_ABOVE:
         onnx.save_model(to_model(graph), str(path))
         return
-    location = path.name + ".data"
     refs: list[tuple[gs.Constant, str, int]] = []
-    with open(path.parent / location, "wb") as f:
+    shard, f = 0, None
+    try:
         for const in _weight_constants(graph):
-            offset = -(-f.tell() // ALIGN) * ALIGN          # round up to the alignment
+            offset = 0 if f is None else -(-f.tell() // ALIGN) * ALIGN   # round up to the alignment
+            if f is None or (offset > 0 and offset + const.values.nbytes > SHARD_BYTES):
+                if f is not None:
+                    f.close()
+                    shard += 1
+                location = data_file_name(path.name, shard)
+                f = open(path.parent / location, "wb")
+                offset = 0
             f.seek(offset)
             f.write(array_bytes(const.values))
             refs.append((const, location, offset))
+    finally:
+        if f is not None:
+            f.close()
     with _exported_as_external(refs):
         onnx.save_model(to_model(graph), str(path))
+
+
+def data_file_name(model_name: str, shard: int) -> str:
+    """The external data file of a model's shard: `<model>.data`, then `<model>.data.1`, ..."""
+    return f"{model_name}.data" + (f".{shard}" if shard else "")
