@@ -53,6 +53,7 @@ def test_two_data_files(tmp_path):
     got = read_external(a + b, tmp_path, "cpu", chunk_bytes=16)
     assert torch.equal(got["a"], torch.arange(10, dtype=torch.float32))
     assert torch.equal(got["b"], torch.arange(6, dtype=torch.int32))
+    assert read_external([], tmp_path, "cpu") == {}            # no buffers for no tensors
 
 
 def test_short_file_names_the_tensor(tmp_path):

@@ -37,6 +37,9 @@ def read_external(tensors: Iterable[onnx.TensorProto], base_dir: str | Path,
     A data file shorter than a tensor's extent is refused with the tensor's name."""
     device = torch.device(device)
     cuda = device.type == "cuda"
+    tensors = list(tensors)
+    if not tensors:
+        return {}
     ring = [torch.empty(chunk_bytes, dtype=torch.uint8, pin_memory=cuda) for _ in range(BUFFERS)]
     views = [memoryview(b.numpy()) for b in ring]
     done: list[torch.cuda.Event | None] = [None] * BUFFERS   # the copy out of each buffer
