@@ -52,6 +52,7 @@ step smollm2_gpu python3 -m pytest tests/gpu/test_smollm2_gpu.py -q -s -p no:cac
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b_fp8 python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b_fp8.json" --set quantization.mode=fp8
 # 8B: the artifacts stay in /tmp (a later call on the same warm machine reuses them)
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama8b python3 benchmarks/bench_w1.py --shape llama-3.1-8b --json "$LOGS/w1_llama8b.json" --artifact /tmp/w1_llama8b/bf16 --gpu-profile
+[ -n "${TRTC_SKIP_W1:-}" ] || step startup_llama8b python3 benchmarks/bench_startup.py /tmp/w1_llama8b/bf16 --device cuda --json "$LOGS/startup_llama8b.json"
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama8b_fp8 python3 benchmarks/bench_w1.py --shape llama-3.1-8b --json "$LOGS/w1_llama8b_fp8.json" --artifact /tmp/w1_llama8b/fp8 --set quantization.mode=fp8 --gpu-profile
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama8b_fp8kv python3 benchmarks/bench_w1.py --shape llama-3.1-8b --json "$LOGS/w1_llama8b_fp8kv.json" --artifact /tmp/w1_llama8b/fp8kv --set quantization.mode=fp8 --set kv_cache.dtype=fp8 --gpu-profile
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b_int8wo python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b_int8wo.json" --set quantization.mode=int8_weight_only --latency-batches 1,4,8
