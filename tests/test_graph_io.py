@@ -120,7 +120,12 @@ def test_weights_split_into_data_files_of_shard_size(llama, tmp_path, monkeypatc
     feeds = {"input_ids": ids, "position_ids": torch.arange(7)[None]}
     torch.testing.assert_close(OnnxExecutor(out).run(feeds)["logits"],
                                OnnxExecutor(path).run(feeds)["logits"], rtol=0, atol=0)
-    assert set(files) <= set(write_manifest(tmp_path, {})["files"])
+    manifest = write_manifest(tmp_path, {})
+    assert set(files) <= set(manifest["files"])
+    from trtcompile.inspect_view import _files                # `inspect`: the weights as one entry
+    assert [e for e in _files(manifest["files"]) if "data" in e] == [
+        f"model.onnx.data, .data.1 .. .data.{len(files) - 1} "
+        f"({sum((tmp_path / f).stat().st_size for f in files) / 2**20:.1f} MiB in {len(files)} files)"]
     load_artifact(tmp_path)                                   # every file's checksum verified
     last = tmp_path / files[-1]
     data = bytearray(last.read_bytes())

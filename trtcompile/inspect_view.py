@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from trtcompile.artifact import Artifact
+from trtcompile.artifact import MODEL_ONNX, Artifact
+
+
+def _files(files: dict) -> list[str]:
+    """name (size) of each file but the tokenizer's; the weight files as one entry."""
+    data = [k for k in files if k.startswith(MODEL_ONNX + ".data")]
+    out = [f"{k} ({v['bytes'] / 2**20:.1f} MiB)" for k, v in files.items()
+           if not k.startswith("tokenizer/") and (k not in data or len(data) == 1)]
+    if len(data) > 1:
+        size = sum(files[k]["bytes"] for k in data) / 2**20
+        out.append(f"{MODEL_ONNX}.data, .data.1 .. .data.{len(data) - 1} ({size:.1f} MiB in {len(data)} files)")
+    return out
 
 
 def render(art: Artifact) -> str:
@@ -25,8 +36,7 @@ def render(art: Artifact) -> str:
                                     sorted(m["op_histogram"]["final"].items(), key=lambda kv: -kv[1])),
         f"ops          {sum(m['op_histogram']['exported'].values())} exported -> "
         f"{sum(m['op_histogram']['final'].values())} final",
-        "files        " + ", ".join(f"{k} ({v['bytes'] / 2**20:.1f} MiB)" for k, v in m["files"].items()
-                                    if not k.startswith("tokenizer/")),
+        "files        " + ", ".join(_files(m["files"])),
         "tools        " + ", ".join(f"{k} {v}" for k, v in m["tool_versions"].items()),
     ]
     return "\n".join(lines)
