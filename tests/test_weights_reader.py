@@ -60,5 +60,5 @@ def test_short_file_names_the_tensor(tmp_path):
     protos = _external(tmp_path, {"w": (np.ones(100, np.float32), onnx.TensorProto.FLOAT)})
     data = tmp_path / "w.data"
     data.write_bytes(data.read_bytes()[:250])
-    with pytest.raises(ArtifactError, match="tensor 'w' needs 400 bytes at offset 0, the file ends after 250"):
+    with pytest.raises(ArtifactError, match="tensor 'w' needs 400 bytes at offset 0, the file holds 250 of them"):
         read_external(protos, tmp_path, "cpu", chunk_bytes=128)

@@ -95,6 +95,7 @@ def load_artifact(path: str | Path, verify: bool = True) -> Artifact:
                             f"version {SCHEMA_VERSION}; rebuild the artifact")
     if verify:
         listed = manifest.get("files", {})
+
         def changed(rel: str) -> ArtifactError:
             return ArtifactError(f"{path}: checksum mismatch for {rel}: the file was changed "
                                  "or truncated after the build; rebuild the artifact")

@@ -26,12 +26,19 @@ _VIEWED = {onnx.TensorProto.BFLOAT16: (np.int16, torch.bfloat16),          # num
            onnx.TensorProto.FLOAT8E4M3FN: (np.uint8, torch.float8_e4m3fn)}
 
 
+def stored_as(data_type: int) -> tuple[np.dtype, torch.dtype | None]:
+    """(numpy dtype the bytes of ONNX type `data_type` are read as, torch dtype they are then
+    viewed as, or None when torch takes the numpy dtype as it is)."""
+    storage, viewed = _VIEWED.get(data_type, (onnx.helper.tensor_dtype_to_np_dtype(data_type), None))
+    return np.dtype(storage), viewed
+
+
 def _read_external(t: onnx.TensorProto, base_dir: str) -> torch.Tensor:
     """One read of an external tensor straight into the array torch takes over (no copies)."""
     from trtcompile.errors import ArtifactError
 
     info = {e.key: e.value for e in t.external_data}
-    storage, viewed = _VIEWED.get(t.data_type, (onnx.helper.tensor_dtype_to_np_dtype(t.data_type), None))
+    storage, viewed = stored_as(t.data_type)
     count = int(np.prod(t.dims, dtype=np.int64))
     path = Path(base_dir) / info["location"]
     arr = np.fromfile(path, dtype=storage, count=count, offset=int(info.get("offset", 0)))

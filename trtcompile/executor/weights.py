@@ -18,7 +18,7 @@ import onnx
 import torch
 
 from trtcompile.errors import ArtifactError
-from trtcompile.executor.node import _VIEWED
+from trtcompile.executor.node import stored_as
 
 CHUNK_BYTES = 64 << 20     # bytes per staging buffer
 BUFFERS = 3                # staging buffers in the ring
@@ -26,9 +26,8 @@ BUFFERS = 3                # staging buffers in the ring
 
 def _layout(t: onnx.TensorProto) -> tuple[torch.dtype, torch.dtype | None, int]:
     """(torch dtype of the stored elements, the dtype they are viewed as or None, element size)."""
-    storage, viewed = _VIEWED.get(t.data_type, (onnx.helper.tensor_dtype_to_np_dtype(t.data_type), None))
-    stored = torch.from_numpy(np.empty(0, dtype=storage)).dtype
-    return stored, viewed, np.dtype(storage).itemsize
+    storage, viewed = stored_as(t.data_type)
+    return torch.from_numpy(np.empty(0, dtype=storage)).dtype, viewed, storage.itemsize
 
 
 def read_external(tensors: Iterable[onnx.TensorProto], base_dir: str | Path,
@@ -67,7 +66,7 @@ def read_external(tensors: Iterable[onnx.TensorProto], base_dir: str | Path,
                 got = f.readinto(views[k][:n])
                 if got != n:
                     raise ArtifactError(f"{path.name}: tensor '{t.name}' needs {nbytes} bytes at "
-                                        f"offset {offset}, the file ends after {pos + got}")
+                                        f"offset {offset}, the file holds {pos + got} of them")
                 dst[pos:pos + n].copy_(ring[k][:n], non_blocking=cuda)
                 if cuda:
                     done[k] = torch.cuda.Event()
