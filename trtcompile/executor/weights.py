@@ -36,7 +36,11 @@ def read_external(tensors: Iterable[onnx.TensorProto], base_dir: str | Path,
     A data file shorter than a tensor's extent is refused with the tensor's name."""
     device = torch.device(device)
     cuda = device.type == "cuda"
-    tensors = list(tensors)
+    def place(t: onnx.TensorProto) -> tuple[str, int]:
+        info = {e.key: e.value for e in t.external_data}
+        return info["location"], int(info.get("offset", 0))
+
+    tensors = sorted(tensors, key=place)        # each file front to back: sequential reads
     if not tensors:
         return {}
     ring = [torch.empty(chunk_bytes, dtype=torch.uint8, pin_memory=cuda) for _ in range(BUFFERS)]
@@ -47,12 +51,11 @@ def read_external(tensors: Iterable[onnx.TensorProto], base_dir: str | Path,
     with ExitStack() as files:
         opened: dict[Path, object] = {}
         for t in tensors:
-            info = {e.key: e.value for e in t.external_data}
+            location, offset = place(t)
             stored, viewed, itemsize = _layout(t)
             dims = tuple(t.dims)
             nbytes = int(np.prod(dims, dtype=np.int64)) * itemsize
-            offset = int(info.get("offset", 0))
-            path = Path(base_dir) / info["location"]
+            path = Path(base_dir) / location
             if path not in opened:
                 opened[path] = files.enter_context(open(path, "rb"))
             f = opened[path]
