@@ -19,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from trtcompile.artifact import MANIFEST, load_artifact, sha256, sha256_all
+from trtcompile.artifact import artifact_files, load_artifact, sha256, sha256_all
 from trtcompile.errors import TrtCompileError
 
 
 def checksum_times(artifact: Path, repeats: int) -> dict:
-    files = sorted(p for p in artifact.rglob("*") if p.is_file() and p.name != MANIFEST)
+    files = artifact_files(artifact)
     in_turn, parallel = [], []
     for _ in range(repeats):
         t = time.perf_counter()

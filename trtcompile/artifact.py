@@ -68,9 +68,14 @@ class Artifact:
         return d if d.is_dir() else None
 
 
+def artifact_files(directory: Path) -> list[Path]:
+    """Every file of an artifact directory but its manifest (what the manifest checksums)."""
+    return [p for p in sorted(Path(directory).rglob("*")) if p.is_file() and p.name != MANIFEST]
+
+
 def write_manifest(directory: Path, content: dict) -> dict:
     """Add schema version and the sha256 of every file, then write manifest.json."""
-    paths = [p for p in sorted(directory.rglob("*")) if p.is_file() and p.name != MANIFEST]
+    paths = artifact_files(directory)
     files = {str(p.relative_to(directory)): {"sha256": digest, "bytes": p.stat().st_size}
              for p, digest in zip(paths, sha256_all(paths))}
     manifest = {"schema_version": SCHEMA_VERSION, **content, "files": files}

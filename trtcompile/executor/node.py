@@ -33,18 +33,24 @@ def stored_as(data_type: int) -> tuple[np.dtype, torch.dtype | None]:
     return np.dtype(storage), viewed
 
 
+def external_place(t: onnx.TensorProto) -> tuple[str, int]:
+    """(data file, byte offset) of an external tensor."""
+    info = {e.key: e.value for e in t.external_data}
+    return info["location"], int(info.get("offset", 0))
+
+
 def _read_external(t: onnx.TensorProto, base_dir: str) -> torch.Tensor:
     """One read of an external tensor straight into the array torch takes over (no copies)."""
     from trtcompile.errors import ArtifactError
 
-    info = {e.key: e.value for e in t.external_data}
+    location, offset = external_place(t)
     storage, viewed = stored_as(t.data_type)
     count = int(np.prod(t.dims, dtype=np.int64))
-    path = Path(base_dir) / info["location"]
-    arr = np.fromfile(path, dtype=storage, count=count, offset=int(info.get("offset", 0)))
+    path = Path(base_dir) / location
+    arr = np.fromfile(path, dtype=storage, count=count, offset=offset)
     if arr.size != count:
         raise ArtifactError(f"{path.name}: tensor '{t.name}' needs {count} elements at offset "
-                            f"{info.get('offset', 0)}, the file holds {arr.size}")
+                            f"{offset}, the file holds {arr.size}")
     out = torch.from_numpy(arr.reshape(tuple(t.dims)))
     return out if viewed is None else out.view(viewed)
 

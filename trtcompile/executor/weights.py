@@ -18,7 +18,7 @@ import onnx
 import torch
 
 from trtcompile.errors import ArtifactError
-from trtcompile.executor.node import stored_as
+from trtcompile.executor.node import external_place, stored_as
 
 CHUNK_BYTES = 64 << 20     # bytes per staging buffer
 BUFFERS = 3                # staging buffers in the ring
@@ -36,11 +36,7 @@ def read_external(tensors: Iterable[onnx.TensorProto], base_dir: str | Path,
     A data file shorter than a tensor's extent is refused with the tensor's name."""
     device = torch.device(device)
     cuda = device.type == "cuda"
-    def place(t: onnx.TensorProto) -> tuple[str, int]:
-        info = {e.key: e.value for e in t.external_data}
-        return info["location"], int(info.get("offset", 0))
-
-    tensors = sorted(tensors, key=place)        # each file front to back: sequential reads
+    tensors = sorted(tensors, key=external_place)   # each file front to back: sequential reads
     if not tensors:
         return {}
     ring = [torch.empty(chunk_bytes, dtype=torch.uint8, pin_memory=cuda) for _ in range(BUFFERS)]
@@ -51,7 +47,7 @@ def read_external(tensors: Iterable[onnx.TensorProto], base_dir: str | Path,
     with ExitStack() as files:
         opened: dict[Path, object] = {}
         for t in tensors:
-            location, offset = place(t)
+            location, offset = external_place(t)
             stored, viewed, itemsize = _layout(t)
             dims = tuple(t.dims)
             nbytes = int(np.prod(dims, dtype=np.int64)) * itemsize
