@@ -36,6 +36,20 @@ inline int sm_count() {
   return sms;
 }
 
+// Dynamic shared memory (bytes) for a CTA that must have its SM to itself: smem raised to just
+// over half of what an SM holds, where a CTA may ask for that much (else smem as it is).
+inline int smem_alone_on_sm(int smem) {
+  int device = 0, per_sm = 0, optin = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    cudaGetLastError();
+    return smem;
+  }
+  const int half = per_sm / 2 + 1;
+  return smem < half && half <= optin ? half : smem;
+}
+
 // What launch_ex asks of a launch besides grid, block and stream.
 struct LaunchOptions {
   size_t smem = 0;               // dynamic shared memory, bytes

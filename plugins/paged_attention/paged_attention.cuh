@@ -213,7 +213,8 @@ inline bool mma_kind(DecodeKind k) {
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                   DecodeKind kind, bool overlap, cudaStream_t stream);
 // Resident decode CTAs per SM, keys per CTA iteration and dynamic shared memory per CTA (its
-// copy ring, the bytes it keeps in flight), for split planning.
+// copy ring, the bytes it keeps in flight; the quantized pools' 8-warp kernel asks for more, to
+// be alone on its SM), for split planning.
 int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                        DecodeKind kind);
 int decode_smem_bytes(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind);

@@ -92,19 +92,32 @@ __device__ __forceinline__ uint4 widen8(uint2 raw) {
   return make_uint4(h[0], h[1], h[2], h[3]);
 }
 
+// fp8 codes at bytes I (low half) and J (high half) of {y, x} (bytes 0..3 of x, 4..7 of y) -> an
+// f16x2 of value * kWiden<fp8>: prmt puts each byte beside its sign replicated over a byte
+// ([b, sign(b)] in each half), so that shifted by 7 the code's low 7 bits land on the f16's bits
+// 7..13 and its sign on bit 15; the mask clears bit 14 and the bits shifted in from the other half.
+template <int I, int J>
+__device__ __forceinline__ uint32_t fp8_pair(uint32_t x, uint32_t y) {
+  constexpr uint32_t sel = I | ((8 | I) << 4) | (J << 8) | ((8 | J) << 12);
+  uint32_t t;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(t) : "r"(x), "r"(y), "n"(sel));
+  return (t << 7) & 0xBF80BF80u;
+}
+
 // Bytes (0, 2) and (1, 3) of one word of a key row.
 template <typename P> __device__ __forceinline__ uint32_t code_pair_even(uint32_t w) {
-  return code_pair<P>(std::is_same<P, fp8>::value ? w << 8 : w);
+  if constexpr (std::is_same<P, fp8>::value) return fp8_pair<0, 2>(w, w);
+  return code_pair<P>(w);
 }
 template <typename P> __device__ __forceinline__ uint32_t code_pair_odd(uint32_t w) {
-  return code_pair<P>(std::is_same<P, fp8>::value ? w : w >> 8);
+  if constexpr (std::is_same<P, fp8>::value) return fp8_pair<1, 3>(w, w);
+  return code_pair<P>(w >> 8);
 }
 // Byte I of word wa (low half) and of word wb (high half): two key rows, one column.
 template <typename P, int I>
 __device__ __forceinline__ uint32_t code_pair_rows(uint32_t wa, uint32_t wb) {
-  constexpr uint32_t sel =
-      std::is_same<P, fp8>::value ? (I << 4) | ((4 + I) << 12) : I | ((4 + I) << 8);
-  return code_pair<P>(__byte_perm(wa, wb, sel));
+  if constexpr (std::is_same<P, fp8>::value) return fp8_pair<I, 4 + I>(wa, wb);
+  return code_pair<P>(__byte_perm(wa, wb, I | ((4 + I) << 8)));
 }
 // 16 bytes of row r of a direct stage (128 codes a row), chunk c (swizzled).
 template <typename P>

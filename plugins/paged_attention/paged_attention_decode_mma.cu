@@ -34,18 +34,17 @@
 // of two that puts its largest element in [2^14, 2^15) (exact, no overflow); S is scaled back
 // by that factor times the k scale / kWiden, the v scale / kWiden is applied once at the end.
 //
-// Quantized pools at D = 128 skip the widened tile ("direct"): each lane builds its mma B
-// fragments in registers from 16-byte reads of the landed codes. The order of k inside an mma
-// is free as long as A and B agree, and so is the order of the output columns of O += P V:
-//   S: lane (g, t) reads words 8t..8t+7 of key row g (+8); k-step kk takes word 8t + kk, its
-//      bytes (0, 2) as b0 and (1, 3) as b1, and q's A fragments are staged in the same order;
-//   O: lane (g, t) reads bytes 16g..16g+15 (d) of key rows 2t, 2t+1, 2t+8, 2t+9; n-tile nt
-//      takes byte nt of each, so its column n is d = 16n + nt (undone when O is stored).
-// The stages are swizzled (16-byte chunk c of row r at c ^ (r & 7)): both reads are free of
-// bank conflicts. Each pair of codes becomes an f16x2 in two to four integer operations.
-// H100 against the widened tile (bench_kv_quant, same call): fp8 B=256 ctx 512 151 vs 180 us,
-// B=16 ctx 4096 67 vs 69, but B=64 ctx 4096 248 vs 235 and B=1 15.7 vs 15.0; int8 228 vs 232
-// at B=64, 164 vs 170 at B=256 ctx 512, +0.5 us at B=1.
+// Quantized pools at D = 128 skip the widened tile ("direct", direct_tile): each lane builds its
+// mma fragments in registers from 16-byte reads of the landed codes, and the products run
+// transposed, the keys (S^T = K Q^T) and head dims (O^T += V^T P^T) as the mma rows and the GQ
+// heads as its 8 columns: 16 mma a tile where the heads as rows (8 of 16 rows zero) took 32, no
+// zero registers, half the accumulators. P^T goes from the scores' fragments to B fragments by
+// movmatrix. The order of k inside an mma is free as long as A and B agree (q's fragments are
+// staged in the codes' order), and so is the order of O's head dims (undone at the store).
+// Each pair of fp8 codes becomes an f16x2 in three integer operations (prmt, shift, and).
+// H200, bench_kv_quant's shapes against the earlier direct path (heads as rows, same call): fp8
+// B=64 ctx 4096 143.5 vs 170.0 us, B=256 ctx 512 92.8 vs 125.6, B=1 13.4 vs 15.1; int8 B=64
+// 150.8 vs 163.2.
 //
 // Tensor copies (decode_mma_tma_kernel, sm_90a; blocks of >= 16 slots, no sliding window): lane 0
 // of each warp fills the warp's stages with one tensor copy each of K and V (a box of the tile's
@@ -134,6 +133,106 @@ struct TmaSteps {
 #endif
   }
 };
+
+// The transpose of an 8 x 8 matrix of 16-bit elements held as an mma fragment (lane (g, t): row
+// g, columns 2t, 2t + 1).
+__device__ __forceinline__ uint32_t transpose8x8(uint32_t x) {
+  uint32_t y;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
+  return y;
+}
+
+// What a warp keeps of its tiles on the direct path (quantized pools, D = 128), transposed: the
+// mma rows are keys (S^T = K Q^T) and head dims (O^T += V^T P^T), the columns the CTA's heads.
+// Lane (g, t) holds heads 2t, 2t + 1 (columns past GQ are zero heads, dropped at the store).
+template <int D>
+struct DirectState {
+  float o[D / 16][4];  // m-tile mt: O of heads 2t, 2t + 1 at d = 16 g + 2 mt (0, 1), + 1 (2, 3)
+  float m[2] = {-1e30f, -1e30f};  // running max of each head (log2 units)
+  float l[2] = {0.f, 0.f};        // this lane's part of each head's sum
+  float scale[2];                 // S to log2 units: softmax scale, k scale, q's range factor
+};
+
+// One 16-key tile of the direct path: stage st holds the tile's K then V codes (swizzled rows),
+// qa the heads' q as B fragments in the codes' k order (see the kernel's header), tb the tile's
+// first key, keys from kend on are masked.
+//   S^T = K Q^T: lane (g, t) reads words 8t..8t+7 of key rows g and g + 8 (its A rows); k-step
+//     kk takes word 8t + kk, bytes (0, 2) as a0 / a1, bytes (1, 3) as a2 / a3. The 8 mma of a
+//     tile (against 16 with the heads as rows) run as two chains of four.
+//   P^T: the scores' fragments (rows keys, columns heads) rounded to C and transposed with
+//     movmatrix into B fragments (rows heads, columns keys).
+//   O^T += V^T P^T: lane (g, t) reads bytes 16g..16g+15 of key rows 2t, 2t+1, 2t+8, 2t+9;
+//     m-tile mt takes byte 2 mt % 4 of word mt / 2 as A row g (d = 16 g + 2 mt) and the next
+//     byte as row g + 8 (d + 1), undone at the store.
+// O is rescaled only where a head's max grew (a warp vote): rescaling by 2^0 changes nothing.
+template <typename P, typename C, int D>
+__device__ __forceinline__ void direct_tile(DirectState<D>& ds, const P* st, const uint32_t (&qa)[D / 16][2],
+                                            int lane, int tb, int kend) {
+  static_assert(D == 128, "direct tiles: 128 codes a row");
+  constexpr int TILE = kTileKeys * D;
+  const int g = lane >> 2, t4 = lane & 3;
+  const uint4 ka0 = direct_chunk(st, g, 2 * t4), ka1 = direct_chunk(st, g, 2 * t4 + 1);
+  const uint4 kb0 = direct_chunk(st, g + 8, 2 * t4), kb1 = direct_chunk(st, g + 8, 2 * t4 + 1);
+  const uint32_t kg[8] = {ka0.x, ka0.y, ka0.z, ka0.w, ka1.x, ka1.y, ka1.z, ka1.w};
+  const uint32_t kh[8] = {kb0.x, kb0.y, kb0.z, kb0.w, kb1.x, kb1.y, kb1.z, kb1.w};
+  const P* vs = st + TILE;
+  const uint4 r0 = direct_chunk(vs, 2 * t4, g), r1 = direct_chunk(vs, 2 * t4 + 1, g);
+  const uint4 r8 = direct_chunk(vs, 2 * t4 + 8, g), r9 = direct_chunk(vs, 2 * t4 + 9, g);
+  float s[2][4] = {};  // chains of even and odd k-steps
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const uint32_t ka[4] = {code_pair_even<P>(kg[kk]), code_pair_even<P>(kh[kk]),
+                            code_pair_odd<P>(kg[kk]), code_pair_odd<P>(kh[kk])};
+    prefill::mma16816<C>(s[kk & 1], ka, qa[kk][0], qa[kk][1]);
+  }
+  // s[0][e]: key g (e < 2) or g + 8, head 2t + e % 2
+  const bool in0 = tb + g < kend, in8 = tb + g + 8 < kend;
+  float sc[4];
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const bool in = e < 2 ? in0 : in8;
+    sc[e] = in ? (s[0][e] + s[1][e]) * ds.scale[e & 1] : -INFINITY;
+  }
+  float mx[2] = {fmaxf(sc[0], sc[2]), fmaxf(sc[1], sc[3])};
+#pragma unroll
+  for (int off = 4; off < 32; off <<= 1) {
+    mx[0] = fmaxf(mx[0], __shfl_xor_sync(0xffffffffu, mx[0], off));
+    mx[1] = fmaxf(mx[1], __shfl_xor_sync(0xffffffffu, mx[1], off));
+  }
+  mx[0] = fmaxf(ds.m[0], mx[0]);
+  mx[1] = fmaxf(ds.m[1], mx[1]);
+  if (__any_sync(0xffffffffu, mx[0] > ds.m[0] || mx[1] > ds.m[1])) {
+    const float c0 = prefill::ex2(ds.m[0] - mx[0]), c1 = prefill::ex2(ds.m[1] - mx[1]);
+#pragma unroll
+    for (int mt = 0; mt < D / 16; ++mt) {
+      ds.o[mt][0] *= c0;
+      ds.o[mt][1] *= c1;
+      ds.o[mt][2] *= c0;
+      ds.o[mt][3] *= c1;
+    }
+    ds.l[0] *= c0;
+    ds.l[1] *= c1;
+    ds.m[0] = mx[0];
+    ds.m[1] = mx[1];
+  }
+#pragma unroll
+  for (int e = 0; e < 4; ++e) sc[e] = prefill::ex2(sc[e] - ds.m[e & 1]);
+  ds.l[0] += sc[0] + sc[2];
+  ds.l[1] += sc[1] + sc[3];
+  const uint32_t pb0 = transpose8x8(prefill::pack2<C>(sc[0], sc[1]));  // keys 2t, 2t + 1 of head g
+  const uint32_t pb1 = transpose8x8(prefill::pack2<C>(sc[2], sc[3]));  // keys 2t + 8, 2t + 9
+  const uint32_t w0[4] = {r0.x, r0.y, r0.z, r0.w}, w1[4] = {r1.x, r1.y, r1.z, r1.w};
+  const uint32_t w8[4] = {r8.x, r8.y, r8.z, r8.w}, w9[4] = {r9.x, r9.y, r9.z, r9.w};
+#pragma unroll
+  for (int wi = 0; wi < 4; ++wi) {
+    const uint32_t va[4] = {code_pair_rows<P, 0>(w0[wi], w1[wi]), code_pair_rows<P, 1>(w0[wi], w1[wi]),
+                            code_pair_rows<P, 0>(w8[wi], w9[wi]), code_pair_rows<P, 1>(w8[wi], w9[wi])};
+    prefill::mma16816<C>(ds.o[2 * wi], va, pb0, pb1);
+    const uint32_t vb[4] = {code_pair_rows<P, 2>(w0[wi], w1[wi]), code_pair_rows<P, 3>(w0[wi], w1[wi]),
+                            code_pair_rows<P, 2>(w8[wi], w9[wi]), code_pair_rows<P, 3>(w8[wi], w9[wi])};
+    prefill::mma16816<C>(ds.o[2 * wi + 1], vb, pb0, pb1);
+  }
+}
 
 // The kernel's body. TMA (sm_90a): lane 0 of each warp fills the warp's stages with tensor copies
 // (tmk, tmv: the pools' maps, boxes of kTileKeys slots) completing on one mbarrier a stage,
@@ -421,6 +520,15 @@ __device__ __forceinline__ void decode_mma_body(const Args& a, const CUtensorMap
     const float scale = kQuant ? times_widened_scale<P>(a.scale_log2, a.kv_scales, 0) *
                                      f16_range_factor(__uint_as_float(s_qmax[lane >> 2]))
                                : a.scale_log2;
+    DirectState<D> ds;  // the direct path's state (heads 2t, 2t + 1 of lane (g, t))
+    if constexpr (kDirect) {
+#pragma unroll
+      for (int mt = 0; mt < D / 16; ++mt) ds.o[mt][0] = ds.o[mt][1] = ds.o[mt][2] = ds.o[mt][3] = 0.f;
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        ds.scale[h] = times_widened_scale<P>(a.scale_log2, a.kv_scales, 0) *
+                      f16_range_factor(__uint_as_float(s_qmax[2 * t4 + h]));
+    }
 
     for (int j = 0; j < nmine; ++j) {
       const int tb = kbeg + (warp + j * NW) * kTileKeys;
@@ -439,32 +547,22 @@ __device__ __forceinline__ void decode_mma_body(const Args& a, const CUtensorMap
       issue(j + STAGES - 1, next);
       next = block_of(j + STAGES);
       const P* st = ring + stage_of(j) * 2 * TILE;  // K codes, then V (direct)
-      const C* Kt = nullptr;
-      if constexpr (kQuant && !kDirect) {
-        widen_stage<P, D, kTileKeys>(wide, st, lane);
-        __syncwarp();
-        Kt = wide;
-      } else if constexpr (!kQuant) {
-        Kt = st;
-      }
-      const C* Vt = kDirect ? nullptr : Kt + TILE;  // (direct: no tile)
-
-      float sc[2][4];
-#pragma unroll
-      for (int nt = 0; nt < 2; ++nt) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
       if constexpr (kDirect) {
-#pragma unroll
-        for (int nt = 0; nt < 2; ++nt) {  // key row 8 nt + g: words 8 t .. 8 t + 7
-          const int r = nt * 8 + (lane >> 2);
-          const uint4 c0 = direct_chunk(st, r, 2 * t4), c1 = direct_chunk(st, r, 2 * t4 + 1);
-          const uint32_t kw[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
-#pragma unroll
-          for (int kk = 0; kk < D / 16; ++kk) {
-            const uint32_t qk[4] = {qa[kk][0], 0u, qa[kk][1], 0u};
-            prefill::mma16816<C>(sc[nt], qk, code_pair_even<P>(kw[kk]), code_pair_odd<P>(kw[kk]));
-          }
-        }
+        direct_tile<P, C, D>(ds, st, qa, lane, tb, kend);
       } else {
+        const C* Kt = nullptr;  // the f16 K then V tile (quantized pools: widened)
+        if constexpr (kQuant) {
+          widen_stage<P, D, kTileKeys>(wide, st, lane);
+          __syncwarp();
+          Kt = wide;
+        } else {
+          Kt = st;
+        }
+        const C* Vt = Kt + TILE;
+
+        float sc[2][4];
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
 #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk) {
           uint32_t b[4];
@@ -473,55 +571,34 @@ __device__ __forceinline__ void decode_mma_body(const Args& a, const CUtensorMap
           prefill::mma16816<C>(sc[0], qk, b[0], b[1]);
           prefill::mma16816<C>(sc[1], qk, b[2], b[3]);
         }
-      }
-      float mx = -INFINITY;
+        float mx = -INFINITY;
 #pragma unroll
-      for (int nt = 0; nt < 2; ++nt) {
+        for (int nt = 0; nt < 2; ++nt) {
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const bool in = tb + nt * 8 + 2 * t4 + e < kend;
-          sc[nt][e] = in ? sc[nt][e] * scale : -INFINITY;
-          mx = fmaxf(mx, sc[nt][e]);
+          for (int e = 0; e < 2; ++e) {
+            const bool in = tb + nt * 8 + 2 * t4 + e < kend;
+            sc[nt][e] = in ? sc[nt][e] * scale : -INFINITY;
+            mx = fmaxf(mx, sc[nt][e]);
+          }
         }
-      }
-      mx = fmaxf(m, prefill::quad_max(mx));
-      const float corr = prefill::ex2(m - mx);
-      m = mx;
-      float ps = 0.f;
+        mx = fmaxf(m, prefill::quad_max(mx));
+        const float corr = prefill::ex2(m - mx);
+        m = mx;
+        float ps = 0.f;
 #pragma unroll
-      for (int nt = 0; nt < 2; ++nt) {
-        sc[nt][0] = prefill::ex2(sc[nt][0] - mx);
-        sc[nt][1] = prefill::ex2(sc[nt][1] - mx);
-        ps += sc[nt][0] + sc[nt][1];
-      }
-      l = fmaf(l, corr, ps);
-#pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt) {
-        o[dt][0] *= corr;
-        o[dt][1] *= corr;
-      }
-      const uint32_t pa[4] = {prefill::pack2<C>(sc[0][0], sc[0][1]), 0u,
-                              prefill::pack2<C>(sc[1][0], sc[1][1]), 0u};
-      if constexpr (kDirect) {
-        // key rows 2t, 2t+1 (b0) and 2t+8, 2t+9 (b1), bytes 16g..16g+15; n-tile nt: byte nt
-        const P* vs = st + TILE;
-        const int cg = lane >> 2;
-        const uint4 r0 = direct_chunk(vs, 2 * t4, cg), r1 = direct_chunk(vs, 2 * t4 + 1, cg);
-        const uint4 r8 = direct_chunk(vs, 2 * t4 + 8, cg), r9 = direct_chunk(vs, 2 * t4 + 9, cg);
-        const uint32_t w0[4] = {r0.x, r0.y, r0.z, r0.w}, w1[4] = {r1.x, r1.y, r1.z, r1.w};
-        const uint32_t w8[4] = {r8.x, r8.y, r8.z, r8.w}, w9[4] = {r9.x, r9.y, r9.z, r9.w};
-#pragma unroll
-        for (int wi = 0; wi < 4; ++wi) {
-          prefill::mma16816<C>(o[4 * wi + 0], pa, code_pair_rows<P, 0>(w0[wi], w1[wi]),
-                               code_pair_rows<P, 0>(w8[wi], w9[wi]));
-          prefill::mma16816<C>(o[4 * wi + 1], pa, code_pair_rows<P, 1>(w0[wi], w1[wi]),
-                               code_pair_rows<P, 1>(w8[wi], w9[wi]));
-          prefill::mma16816<C>(o[4 * wi + 2], pa, code_pair_rows<P, 2>(w0[wi], w1[wi]),
-                               code_pair_rows<P, 2>(w8[wi], w9[wi]));
-          prefill::mma16816<C>(o[4 * wi + 3], pa, code_pair_rows<P, 3>(w0[wi], w1[wi]),
-                               code_pair_rows<P, 3>(w8[wi], w9[wi]));
+        for (int nt = 0; nt < 2; ++nt) {
+          sc[nt][0] = prefill::ex2(sc[nt][0] - mx);
+          sc[nt][1] = prefill::ex2(sc[nt][1] - mx);
+          ps += sc[nt][0] + sc[nt][1];
         }
-      } else {
+        l = fmaf(l, corr, ps);
+#pragma unroll
+        for (int dt = 0; dt < D / 8; ++dt) {
+          o[dt][0] *= corr;
+          o[dt][1] *= corr;
+        }
+        const uint32_t pa[4] = {prefill::pack2<C>(sc[0][0], sc[0][1]), 0u,
+                                prefill::pack2<C>(sc[1][0], sc[1][1]), 0u};
 #pragma unroll
         for (int dp = 0; dp < D / 16; ++dp) {
           uint32_t b[4];
@@ -533,20 +610,32 @@ __device__ __forceinline__ void decode_mma_body(const Args& a, const CUtensorMap
     }
     if constexpr (!TMA) cp_async_wait<0>();  // (TMA: every issued tile was waited for)
     used += nmine;
-    l = prefill::quad_sum(l);
+    if constexpr (!kDirect) l = prefill::quad_sum(l);
     __syncthreads();  // every warp is done with its ring before it becomes the merge buffer
     const int g = lane >> 2;
-    if (g < GQ) {
-      float* dst = sm_o + (warp * GQ + g) * D;
+    if constexpr (kDirect) {
 #pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt) {
-        if constexpr (kDirect) {  // column n of n-tile dt is d = 16 n + dt
-          dst[(2 * t4) * (D / 8) + dt] = o[dt][0];
-          dst[(2 * t4 + 1) * (D / 8) + dt] = o[dt][1];
-        } else {
-          *reinterpret_cast<float2*>(dst + dt * 8 + 2 * t4) = make_float2(o[dt][0], o[dt][1]);
+      for (int h = 0; h < 2; ++h) {
+        float lh = ds.l[h];  // summed over the lanes of the head (g = 0..7)
+#pragma unroll
+        for (int off = 4; off < 32; off <<= 1) lh += __shfl_xor_sync(0xffffffffu, lh, off);
+        const int head = 2 * t4 + h;
+        if (head < GQ) {
+          float* dst = sm_o + (warp * GQ + head) * D + 16 * g;
+#pragma unroll
+          for (int mt = 0; mt < D / 16; ++mt)  // d = 16 g + 2 mt, + 1
+            *reinterpret_cast<float2*>(dst + 2 * mt) = make_float2(ds.o[mt][h], ds.o[mt][2 + h]);
+          if (g == 0) {
+            sm_m[warp * GQ + head] = ds.m[h];
+            sm_l[warp * GQ + head] = lh;
+          }
         }
       }
+    } else if (g < GQ) {
+      float* dst = sm_o + (warp * GQ + g) * D;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt)
+        *reinterpret_cast<float2*>(dst + dt * 8 + 2 * t4) = make_float2(o[dt][0], o[dt][1]);
       if (t4 == 0) {
         sm_m[warp * GQ + g] = m;
         sm_l[warp * GQ + g] = l;
@@ -594,9 +683,18 @@ bool decode_tma_enabled() {
   return !(v != nullptr && atoi(v) == 0);
 }
 
+// The quantized pools' 8-warp kernel is the planner's variant of one CTA a SM (grids of one wave),
+// but its rings (96 KB) would let two CTAs share an SM, and the block scheduler then doubled CTAs
+// up on some SMs while others idled (H200, fp8 B=16 ctx 4096, 128 CTAs: 53.9 against 43.5 us).
+// It asks for more than half an SM's shared memory.
+template <typename P, int NW>
+int mma_smem(int smem) {
+  return kQuantPool<P> && NW == 8 ? smem_alone_on_sm(smem) : smem;
+}
+
 template <typename T, typename P, int D, int GQ, int NW, int STAGES, bool FUSED = false>
 DecodeFn make_mma_fn() {
-  constexpr int smem = MmaCfg<P, D, GQ, NW, STAGES, FUSED>::SMEM;
+  static const int smem = mma_smem<P, NW>(MmaCfg<P, D, GQ, NW, STAGES, FUSED>::SMEM);
   auto* fn = decode_mma_kernel<T, P, D, GQ, NW, STAGES, FUSED>;
   static const bool raised = [fn] {  // > 48 KB of dynamic shared memory needs an opt-in
     return cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) ==
@@ -605,7 +703,7 @@ DecodeFn make_mma_fn() {
   if (!raised) cudaGetLastError();
   DecodeFn f{fn, smem, NW * 32};
   if constexpr (kTmaStage<P, D>) {
-    constexpr int tma_smem = MmaCfg<P, D, GQ, NW, STAGES, FUSED, true>::SMEM;
+    static const int tma_smem = mma_smem<P, NW>(MmaCfg<P, D, GQ, NW, STAGES, FUSED, true>::SMEM);
     auto* tfn = decode_mma_tma_kernel<T, P, D, GQ, NW, STAGES, FUSED>;
     static std::atomic<uint64_t> checked{0}, ready{0};
     static const bool traised = [tfn] {
