@@ -394,9 +394,13 @@ int decode_smem_bytes(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int g
 int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                        DecodeKind kind) {
   const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, kind);
+  // Quantized pools: the tensor-copy kernel's residency where it runs (blocks of >= 16 slots, no
+  // sliding window; its registers differ: int8 4 x 3, 124 against 152, 4 CTAs a SM against 3).
+  const bool tma = f.tma_fn != nullptr && kv_dtype != dtype;
   int n = 0;
   if (f.fn == nullptr ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f.fn, f.threads, f.smem) != cudaSuccess) {
+      (tma ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f.tma_fn, f.threads, f.tma_smem)
+           : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f.fn, f.threads, f.smem)) != cudaSuccess) {
     cudaGetLastError();
     return 1;
   }
