@@ -13,6 +13,7 @@ for b, ctx in ((1, 4096), (4, 4096), (16, 4096), (16, 1024)):
     inner = max(len(c) for c in cases.values())
     runs = {"bf16": cycled_call(lib, cases["bf16"]),
             "bf16 unfused": cycled_call(lib, cases["bf16"], {"TRTC_PA_DECODE_FUSED": "0"}),
-            "fp8": cycled_call(lib, cases["fp8"])}
+            "fp8": cycled_call(lib, cases["fp8"]),
+            "fp8 unfused": cycled_call(lib, cases["fp8"], {"TRTC_PA_DECODE_FUSED": "0"})}
     t = gpu_times_us(runs, inner=inner, repeats=30)
     print(f"B={b:<3d} ctx={ctx:<5d} " + "  ".join(f"{k} {v:6.1f}" for k, v in t.items()), flush=True)

@@ -105,16 +105,6 @@ __device__ __forceinline__ bool head_row(const trtc_paged_attention_params& p, i
   return true;
 }
 
-// Pool value of x: rounded to T, then (quantized pool) divided by the scale and quantized.
-template <typename T, typename P>
-__device__ __forceinline__ P to_pool(float x, float scale) {
-  if constexpr (kQuantPool<P>) {
-    return quantize<P>(__fdiv_rn(to_float(from_float<T>(x)), scale));
-  } else {
-    return from_float<T>(x);
-  }
-}
-
 // Stores element e (value x) of a head row.
 template <typename T, typename P>
 __device__ __forceinline__ void put(const HeadRow<T, P>& r, int e, float x) {

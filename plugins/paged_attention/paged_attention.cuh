@@ -101,6 +101,23 @@ template <> __device__ __forceinline__ int8_t quantize<int8_t>(float x) {
   return static_cast<int8_t>(fminf(fmaxf(rintf(x), -127.f), 127.f));
 }
 
+// Pool value of x: rounded to T, then (quantized pool) divided by the scale and quantized (what
+// kv_write stores, and the fused decode kernel for the step's key).
+template <typename T, typename P>
+__device__ __forceinline__ P to_pool(float x, float scale) {
+  if constexpr (kQuantPool<P>) {
+    return quantize<P>(__fdiv_rn(to_float(from_float<T>(x)), scale));
+  } else {
+    return from_float<T>(x);
+  }
+}
+
+// The value a quantized pool's code stands for, unscaled (exact).
+template <typename P>
+__device__ __forceinline__ float code_value(P c) {
+  return static_cast<float>(c);
+}
+
 // 16 bytes of pool elements -> N floats (unscaled; exact).
 template <typename P>
 struct PoolVec {

@@ -25,7 +25,8 @@
 // memory: its tile loop stops at n - 1 and the key joins the merge as part NW (max = its score,
 // sum 1, output v). No CTA reads that slot from the pool. The other instantiation is the kernel
 // as it was before fused mode (its main loop compiles differently with the fused code).
-// Fused mode is for 16-bit pools only.
+// Quantized pools (8-warp kernel only): the step's k and v are stored as the codes kv_write
+// would store, and its score and output are those of the codes' values.
 //
 // Quantized pools (P = fp8 / int8): the stages hold the codes (half the bytes of a 16-bit
 // pool); after a stage lands its warp widens it into one f16 K/V tile (exact: every code times
@@ -244,7 +245,6 @@ __device__ __forceinline__ void decode_mma_body(const Args& a, const CUtensorMap
   static_assert(!TMA || kTmaStage<P, D>, "tensor copies: 16-bit tiles or direct codes");
   using Cfg = MmaCfg<P, D, GQ, NW, STAGES, FUSED, TMA>;
   constexpr bool kQuant = Cfg::kQuant, kDirect = Cfg::kDirect;
-  static_assert(!(kQuant && FUSED), "fused mode stores the step's k/v as T");
   using C = std::conditional_t<kQuant, __half, T>;  // the mma operand type
   constexpr int NT = NW * 32, TILE = Cfg::TILE, ITER = NW * kTileKeys, NP = Cfg::NP;
   constexpr int QPT = kMaxRows * D / NT;  // q elements per thread (unfused staging)
@@ -256,7 +256,8 @@ __device__ __forceinline__ void decode_mma_body(const Args& a, const CUtensorMap
   __shared__ __align__(16) C s_q[kMaxRows * D];  // swizzled rows of the heads, zero past ng
   __shared__ float2 s_cs[D / 2];                  // rotary factors of the token
   __shared__ unsigned s_qmax[kMaxRows];           // quantized pool: max |q| of each head (bits)
-  __shared__ __align__(16) T s_kv[FUSED ? 2 * D : 8];  // fused: the step's k (rotated), v
+  using KV = std::conditional_t<kQuant, P, T>;  // pool elements
+  __shared__ __align__(16) KV s_kv[FUSED ? 2 * D : 16];  // fused: the step's k (rotated), v
   __shared__ float s_snew[kMaxRows];                   // fused: its scores (log2 units)
   float* sm_o = reinterpret_cast<float*>(smem_raw);  // merge buffers, over the rings
   float* sm_m = sm_o + NP * GQ * D;
@@ -430,32 +431,65 @@ __device__ __forceinline__ void decode_mma_body(const Args& a, const CUtensorMap
     };
     if constexpr (FUSED) {
       if (tid < half) s_cs[tid] = rotary_cs(static_cast<float>(qpos), inv_freq, a.rotary_scaling);
+      if (kQuant && tid < kMaxRows) s_qmax[tid] = 0u;
       __syncthreads();
+      float xq[NSTAGE];  // quantized pool: this thread's q elements (rounded to T)
 #pragma unroll
       for (int i = 0; i < NSTAGE; ++i) {
         const int idx = tid + i * NT, g = idx / D, c = idx - g * D;
-        if (g >= ROWS) continue;
+        if (g >= ROWS) continue;  // (whole warps: a warp's elements are one row's)
         float x = to_float(xs[i]);
         if (c < a.rot && g <= kMaxRows) x = rotated(x, to_float(ys[i]), c);
-        if (g < kMaxRows) s_q[swz(g, c)] = from_float<T>(x);
-        else s_kv[(g - kMaxRows) * D + c] = from_float<T>(x);
+        if constexpr (kQuant) {
+          // q: its heads' largest magnitudes first (as unfused); k, v: the codes kv_write stores
+          xq[i] = x;
+          if (g < kMaxRows) {
+            const float mx = warp_max(fabsf(x));
+            if (lane == 0) atomicMax(s_qmax + g, __float_as_uint(mx));
+          } else {
+            s_kv[(g - kMaxRows) * D + c] = to_pool<T, P>(x, pool_scale(a.kv_scales, g - kMaxRows));
+          }
+        } else if (g < kMaxRows) {
+          s_q[swz(g, c)] = from_float<T>(x);
+        } else {
+          s_kv[(g - kMaxRows) * D + c] = from_float<T>(x);
+        }
       }
       __syncthreads();
+      if constexpr (kQuant) {
+#pragma unroll
+        for (int i = 0; i < NSTAGE; ++i) {
+          const int idx = tid + i * NT, g = idx / D;
+          if (g < kMaxRows)
+            s_q[swz(g, idx - g * D)] =
+                __float2half_rn(xq[i] / f16_range_factor(__uint_as_float(s_qmax[g])));
+        }
+        __syncthreads();
+      }
       if (mine) {
         // The step's k and v to the pool (16 bytes a thread), then its score against each head:
-        // fp32 dot of the T-rounded rows.
-        constexpr int VEC = 8;
+        // fp32 dot of the T-rounded rows (quantized pool: of q as staged, times its range
+        // factor, and the k the code stands for).
+        constexpr int VEC = 16 / static_cast<int>(sizeof(KV));
         if (new_slot >= 0 && tid < 2 * D / VEC) {
           const int e = tid * VEC, which = e / D;
-          T* dst = const_cast<T*>(static_cast<const T*>(which == 0 ? a.k_pool : a.v_pool)) +
-                   (new_slot * a.num_kv_heads + hkv) * D + (e - which * D);
+          KV* dst = const_cast<KV*>(static_cast<const KV*>(which == 0 ? a.k_pool : a.v_pool)) +
+                    (new_slot * a.num_kv_heads + hkv) * D + (e - which * D);
           *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(s_kv + e);
         }
         for (int g = warp; g < GQ; g += NW) {
           float acc = 0.f;
-          for (int c = lane; c < D; c += 32) acc += to_float(s_q[swz(g, c)]) * to_float(s_kv[c]);
+          for (int c = lane; c < D; c += 32) {
+            if constexpr (kQuant)
+              acc += to_float(s_q[swz(g, c)]) * code_value(s_kv[c]);
+            else
+              acc += to_float(s_q[swz(g, c)]) * to_float(s_kv[c]);
+          }
           acc = warp_sum(acc);
-          if (lane == 0) s_snew[g] = acc * a.scale_log2;
+          if (lane == 0)
+            s_snew[g] = kQuant ? acc * a.scale_log2 * pool_scale(a.kv_scales, 0) *
+                                     f16_range_factor(__uint_as_float(s_qmax[g]))
+                               : acc * a.scale_log2;
         }
       }
     } else {
@@ -644,7 +678,10 @@ __device__ __forceinline__ void decode_mma_body(const Args& a, const CUtensorMap
     if constexpr (FUSED) {
       for (int idx = tid; idx < GQ * D; idx += NT) {  // part NW: the step's key, or empty
         const int hg = idx / D, d = idx - hg * D;
-        sm_o[(NW * GQ + hg) * D + d] = mine ? to_float(s_kv[D + d]) : 0.f;
+        float vd = 0.f;  // quantized pool: in the units of the widened codes (see finish_decode)
+        if constexpr (kQuant) vd = code_value(s_kv[D + d]) * kWiden<P>;
+        else vd = to_float(s_kv[D + d]);
+        sm_o[(NW * GQ + hg) * D + d] = mine ? vd : 0.f;
         if (d == 0) {
           sm_m[NW * GQ + hg] = mine ? s_snew[hg] : -1e30f;
           sm_l[NW * GQ + hg] = mine ? 1.f : 0.f;
@@ -724,8 +761,9 @@ DecodeFn make_mma_fn() {
 // slower than 4 x 3 on many waves), kMmaShallow 4 x 2 (3 CTAs per SM; grids of many waves of short
 // key ranges). TRTC_PA_DECODE_MMA=4,2, 4,3 or 8,3 overrides the kind (tuning override, for
 // benchmarks and tests; 2 x 6 and 2 x 4 were slower). Fused instantiations exist for 16-bit
-// pools at 4 x 3 and 8 x 3 (fn null otherwise). Quantized pools: 4 x 3 and 8 x 3 only (4 x 2
-// means 4 x 3), 4 heads a CTA only (pick_gq): fewer kernels to compile.
+// pools at 4 x 3 and 8 x 3, for quantized pools at 8 x 3 (the one-wave variant the fused mode
+// runs on; fn null otherwise). Quantized pools: 4 x 3 and 8 x 3 only (4 x 2 means 4 x 3), 4 heads
+// a CTA only (pick_gq): fewer kernels to compile.
 // Tensor copies (tma_fn) everywhere but the 16-bit 8-warp kernel, where they were no faster on
 // the H200 (one-wave grids, fastest of three: B=16 ctx 4096 67.6 vs 67.5 us, B=32 ctx 2048
 // 69.6 vs 69.4).
@@ -745,7 +783,7 @@ DecodeFn mma_fn_g(DecodeKind kind, bool fused) {
     }
     return fused ? make_mma_fn<T, P, D, GQ, 4, 3, true>() : make_mma_fn<T, P, D, GQ, 4, 3>();
   } else {
-    if (fused) return none;
+    if (fused) return eight ? make_mma_fn<T, P, D, GQ, 8, 3, true>() : none;
     return eight ? make_mma_fn<T, P, D, GQ, 8, 3>() : make_mma_fn<T, P, D, GQ, 4, 3>();
   }
 }

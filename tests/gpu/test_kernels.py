@@ -483,6 +483,31 @@ def test_paged_attention_quantized_pool(lib, pool, dtype, shape, batch):
 
 
 @pytest.mark.parametrize("pool", list(POOLS))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64", "gqa12_2_d128_b64"])
+@pytest.mark.parametrize("nsplit", [1, 2, 16])
+def test_paged_attention_quantized_fused_decode(lib, monkeypatch, pool, dtype, shape, nsplit):
+    """Quantized pools, all-decode batches of one wave: the fused decode kernel stores the step's
+    k/v codes itself. They equal kv_write's bit for bit (TRTC_PA_DECODE_FUSED=0), and the output
+    equals the unfused kernels' and the reference's, with the new key alone in its split, first
+    or last in it."""
+    monkeypatch.setenv("TRTC_PA_NSPLIT", str(nsplit))
+    hq, hkv, d, block = SHAPES[shape]
+    case = _quantized(_make_case(FUSED_EDGES, hq, hkv, d, block, dtype, seed=nsplit + d), POOLS[pool])
+    outs, pools = [], []
+    for fused in ("1", "0"):
+        monkeypatch.setenv("TRTC_PA_DECODE_FUSED", fused)
+        run = dict(case, kv_cache=case["kv_cache"].clone())
+        outs.append(lib.paged_attention(**run))
+        pools.append(run["kv_cache"])
+    torch.cuda.synchronize()
+    assert torch.equal(pools[0].view(torch.uint8), pools[1].view(torch.uint8))
+    _close(outs[0], outs[1], QATOL)
+    ref = _run_both(lib, dict(case, kv_cache=case["kv_cache"].clone()))[1]
+    _close(outs[0], ref, max(QATOL, ATOL[dtype]))
+
+
+@pytest.mark.parametrize("pool", list(POOLS))
 @pytest.mark.parametrize("seqs", [[(4095, 1)], [(3000, 1), (10, 1)], [(1500, 1), (700, 300)]])
 def test_paged_attention_quantized_split_k(lib, pool, seqs):
     case = _quantized(_make_case(seqs, 32, 8, 128, 16, torch.bfloat16, seed=len(seqs)), POOLS[pool])
