@@ -343,6 +343,19 @@ def _nan_past_cached(case, seqs, block):
         slots[:, :, ~cached.to(DEV)] = float("nan")
 
 
+def _run_under(lib, monkeypatch, case, var, values):
+    """The kernels' outputs and pools for case (each run on a copy of its pool) with the
+    environment variable var set to each of values in turn (the last stays set)."""
+    outs, pools = [], []
+    for value in values:
+        monkeypatch.setenv(var, value)
+        run = dict(case, kv_cache=case["kv_cache"].clone())
+        outs.append(lib.paged_attention(**run))
+        pools.append(run["kv_cache"])
+    torch.cuda.synchronize()
+    return outs, pools
+
+
 # Sequences whose lengths end inside a tile of 16 keys and on its edges.
 TMA_DECODE = [(0, 1), (14, 1), (15, 1), (16, 1), (30, 1), (1000, 1), (4000, 1), (130, 1)]
 
@@ -367,13 +380,7 @@ def test_paged_attention_decode_tensor_copies(lib, monkeypatch, pool, fused, war
     if pool != "16bit":
         case = _quantized(case, POOLS[pool])
     _nan_past_cached(case, seqs, block)
-    outs, pools = [], []
-    for tma in ("1", "0"):
-        monkeypatch.setenv("TRTC_PA_DECODE_TMA", tma)
-        run = dict(case, kv_cache=case["kv_cache"].clone())
-        outs.append(lib.paged_attention(**run))
-        pools.append(run["kv_cache"])
-    torch.cuda.synchronize()
+    outs, pools = _run_under(lib, monkeypatch, case, "TRTC_PA_DECODE_TMA", ("1", "0"))
     assert torch.isfinite(outs[0]).all()
     assert torch.equal(outs[0], outs[1])
     assert torch.equal(pools[0].view(torch.uint8), pools[1].view(torch.uint8))
@@ -494,13 +501,7 @@ def test_paged_attention_quantized_fused_decode(lib, monkeypatch, pool, dtype, s
     monkeypatch.setenv("TRTC_PA_NSPLIT", str(nsplit))
     hq, hkv, d, block = SHAPES[shape]
     case = _quantized(_make_case(FUSED_EDGES, hq, hkv, d, block, dtype, seed=nsplit + d), POOLS[pool])
-    outs, pools = [], []
-    for fused in ("1", "0"):
-        monkeypatch.setenv("TRTC_PA_DECODE_FUSED", fused)
-        run = dict(case, kv_cache=case["kv_cache"].clone())
-        outs.append(lib.paged_attention(**run))
-        pools.append(run["kv_cache"])
-    torch.cuda.synchronize()
+    outs, pools = _run_under(lib, monkeypatch, case, "TRTC_PA_DECODE_FUSED", ("1", "0"))
     assert torch.equal(pools[0].view(torch.uint8), pools[1].view(torch.uint8))
     _close(outs[0], outs[1], QATOL)
     ref = _run_both(lib, dict(case, kv_cache=case["kv_cache"].clone()))[1]
