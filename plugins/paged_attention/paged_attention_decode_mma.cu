@@ -257,7 +257,7 @@ __device__ __forceinline__ void decode_mma_body(const Args& a, const CUtensorMap
   __shared__ float2 s_cs[D / 2];                  // rotary factors of the token
   __shared__ unsigned s_qmax[kMaxRows];           // quantized pool: max |q| of each head (bits)
   using KV = std::conditional_t<kQuant, P, T>;  // pool elements
-  __shared__ __align__(16) KV s_kv[FUSED ? 2 * D : 16];  // fused: the step's k (rotated), v
+  __shared__ __align__(16) KV s_kv[FUSED ? 2 * D : 16 / sizeof(KV)];  // fused: the step's k (rotated), v
   __shared__ float s_snew[kMaxRows];                   // fused: its scores (log2 units)
   float* sm_o = reinterpret_cast<float*>(smem_raw);  // merge buffers, over the rings
   float* sm_m = sm_o + NP * GQ * D;
