@@ -60,12 +60,21 @@ __device__ __forceinline__ float2 q_fragments_to_f16(uint32_t (&qa)[D / 16][4], 
   return make_float2(scale * f0, scale * f1);
 }
 
-// Two codes of a word -> an f16x2 of value * kWiden<P> (widened tiles and direct B fragments).
-// Code bytes sit at bytes 1 and 3 of x (fp8; the other bytes are ignored) or 0 and 2 (int8).
-template <typename P> __device__ __forceinline__ uint32_t code_pair(uint32_t x);
-template <> __device__ __forceinline__ uint32_t code_pair<fp8>(uint32_t x) {
-  return ((x & 0x7F007F00u) >> 1) | (x & 0x80008000u);
+// fp8 codes at bytes I (low half) and J (high half) of {y, x} (bytes 0..3 of x, 4..7 of y) -> an
+// f16x2 of value * kWiden<fp8>: prmt puts each byte beside its sign replicated over a byte
+// ([b, sign(b)] in each half), so that shifted by 7 the code's low 7 bits land on the f16's bits
+// 7..13 and its sign on bit 15; the mask clears bit 14 and the bits shifted in from the other half.
+template <int I, int J>
+__device__ __forceinline__ uint32_t fp8_pair(uint32_t x, uint32_t y) {
+  constexpr uint32_t sel = I | ((8 | I) << 4) | (J << 8) | ((8 | J) << 12);
+  uint32_t t;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(t) : "r"(x), "r"(y), "n"(sel));
+  return (t << 7) & 0xBF80BF80u;
 }
+
+// Two int8 codes of a word, bytes 0 and 2 (the others are ignored) -> an f16x2 of their values
+// (kWiden<int8_t> = 1).
+template <typename P> __device__ __forceinline__ uint32_t code_pair(uint32_t x);
 template <> __device__ __forceinline__ uint32_t code_pair<int8_t>(uint32_t x) {
   uint32_t h;  // 0x64 above (byte ^ 0x80): the f16 1024 + 128 + code, one logic op
   asm("lop3.b32 %0, %1, 0x00FF00FF, 0x64806480, 0x6A;" : "=r"(h) : "r"(x));  // c ? x ^ b : b
@@ -83,7 +92,7 @@ __device__ __forceinline__ uint4 widen8(uint2 raw) {
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     if constexpr (std::is_same<P, fp8>::value) {
-      h[i] = code_pair<fp8>(__byte_perm(w[i / 2], 0u, (i % 2) ? 0x3424u : 0x1404u));  // b << 8
+      h[i] = i % 2 ? fp8_pair<2, 3>(w[i / 2], w[i / 2]) : fp8_pair<0, 1>(w[i / 2], w[i / 2]);
     } else {
       const __half2 v = int8_pair_to_half2(w[i / 2], i % 2);
       h[i] = *reinterpret_cast<const uint32_t*>(&v);
@@ -92,32 +101,20 @@ __device__ __forceinline__ uint4 widen8(uint2 raw) {
   return make_uint4(h[0], h[1], h[2], h[3]);
 }
 
-// fp8 codes at bytes I (low half) and J (high half) of {y, x} (bytes 0..3 of x, 4..7 of y) -> an
-// f16x2 of value * kWiden<fp8>: prmt puts each byte beside its sign replicated over a byte
-// ([b, sign(b)] in each half), so that shifted by 7 the code's low 7 bits land on the f16's bits
-// 7..13 and its sign on bit 15; the mask clears bit 14 and the bits shifted in from the other half.
-template <int I, int J>
-__device__ __forceinline__ uint32_t fp8_pair(uint32_t x, uint32_t y) {
-  constexpr uint32_t sel = I | ((8 | I) << 4) | (J << 8) | ((8 | J) << 12);
-  uint32_t t;
-  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(t) : "r"(x), "r"(y), "n"(sel));
-  return (t << 7) & 0xBF80BF80u;
-}
-
 // Bytes (0, 2) and (1, 3) of one word of a key row.
 template <typename P> __device__ __forceinline__ uint32_t code_pair_even(uint32_t w) {
   if constexpr (std::is_same<P, fp8>::value) return fp8_pair<0, 2>(w, w);
-  return code_pair<P>(w);
+  else return code_pair<P>(w);
 }
 template <typename P> __device__ __forceinline__ uint32_t code_pair_odd(uint32_t w) {
   if constexpr (std::is_same<P, fp8>::value) return fp8_pair<1, 3>(w, w);
-  return code_pair<P>(w >> 8);
+  else return code_pair<P>(w >> 8);
 }
 // Byte I of word wa (low half) and of word wb (high half): two key rows, one column.
 template <typename P, int I>
 __device__ __forceinline__ uint32_t code_pair_rows(uint32_t wa, uint32_t wb) {
   if constexpr (std::is_same<P, fp8>::value) return fp8_pair<I, 4 + I>(wa, wb);
-  return code_pair<P>(__byte_perm(wa, wb, I | ((4 + I) << 8)));
+  else return code_pair<P>(__byte_perm(wa, wb, I | ((4 + I) << 8)));
 }
 // 16 bytes of row r of a direct stage (128 codes a row), chunk c (swizzled).
 template <typename P>
