@@ -10,8 +10,9 @@ another build of the kernel library (e.g. the main branch's). Prints a table; wr
 $OUT/bench_kv_quant.json when OUT is set. --sweep times only the decode kernel variants (forced
 split counts, warps x stages) at ctx 4096 (or --ctx), B = 16 and 64 (or --batches), against the
 planner's pick.
---prefill-kernels times only prefill over each pool with the default kernel, the mma.sync kernel
-forced and the tile kernel, at GQA 32/8 head_dim 128 and SmolLM2's 9/3 head_dim 64.
+--prefill-kernels times only prefill over each pool with the default kernel, each wgmma kernel
+forced (head_dim 128), the mma.sync kernel forced and the tile kernel, at GQA 32/8 head_dim 128
+(five chunk shapes) and SmolLM2's 9/3 head_dim 64.
 
     python3 benchmarks/bench_kv_quant.py [--baseline-lib other/libtrtcompile_kernels.so]
         [--sweep [--kernels "4,3 8,3"] [--splits 1,2,3] [--batches 1,16,64] [--ctx 512]
@@ -98,22 +99,27 @@ def sweep(lib, kernels=("4,3", "8,3"), splits=(1, 2, 3, 4, 6, 8), batches=(16, 6
             torch.cuda.empty_cache()
 
 
-# --prefill-kernels: the prefill kernel choice (default), the mma.sync kernel forced (what GPUs
-# without the wgmma kernel run) and the tile kernel, by environment variable
-PREFILL_MODES = {"default": {}, "mma.sync": {"TRTC_PA_PREFILL_MMA": "1"},
-                 "tile": {"TRTC_PA_PREFILL_LEGACY": "1"}}
+# --prefill-kernels: the prefill kernel choice (default), each wgmma kernel forced (head_dim 128
+# on sm_90a: wg the one-warpgroup kernel, wg2 the warp-specialized one), the mma.sync kernel
+# forced (what GPUs without the wgmma kernels run) and the tile kernel, by environment variable
+PREFILL_MODES = {"default": {}, "wg": {"TRTC_PA_PREFILL_WG": "1"}, "wg2": {"TRTC_PA_PREFILL_WG": "2"},
+                 "mma.sync": {"TRTC_PA_PREFILL_MMA": "1"}, "tile": {"TRTC_PA_PREFILL_LEGACY": "1"}}
+PREFILL_CHUNKS = {128: [("32x128 new", [(0, 128)] * 32), ("8x512 new", [(0, 512)] * 8),
+                        ("2x2048 new", [(0, 2048)] * 2), ("8x512 over 1536 cached", [(1536, 512)] * 8),
+                        ("2x512 over 7680 cached", [(7680, 512)] * 2)],
+                  64: [("8x512 new", [(0, 512)] * 8), ("8x512 over 1536 cached", [(1536, 512)] * 8)]}
 
 
 def prefill_kernels(lib) -> None:
     """Prefill over each pool by kernel, GQA 32/8 d128 and SmolLM2's 9/3 d64."""
     print(torch.cuda.get_device_name(), "; block 16, kv_write included, us")
     for shape in ((32, 8, 128), (9, 3, 64)):
-        for name, seqs in (("8x512 new", [(0, 512)] * 8), ("8x512 over 1536 cached", [(1536, 512)] * 8)):
+        for name, seqs in PREFILL_CHUNKS[shape[2]]:
             for pool_name, pool in POOLS.items():
                 cases = pool_cases(seqs, pool, shape=shape)
                 row = []
                 for mode, env in PREFILL_MODES.items():
-                    if pool == BF16 and mode == "tile":
+                    if (pool == BF16 and mode == "tile") or (shape[2] != 128 and mode in ("wg", "wg2")):
                         continue
                     with tuning_env(env):
                         row.append(f"{mode} {time_cases(lib, cases)[0]:7.1f}")
@@ -135,7 +141,7 @@ def main() -> int:
     ap.add_argument("--sweep", action="store_true",
                     help="only time the decode kernel variants of B = 16, 64 (split counts, warps)")
     ap.add_argument("--prefill-kernels", action="store_true",
-                    help="only time prefill by kernel (default, mma.sync forced, tile), d128 and d64")
+                    help="only time prefill by kernel (default, wg, wg2, mma.sync forced, tile), d128 and d64")
     args = ap.parse_args()
     lib = cuda_kernels.load()
     if args.prefill_kernels:

@@ -125,17 +125,18 @@ __device__ __forceinline__ uint4 direct_chunk(const P* st, int r, int c) {
 // Widens the quantized K and V stage `st` (row-major codes, K's kTileKeys rows then V's) into
 // the f16 tile `wide` (K then V, each laid out by Off) by NT threads (one warp by default;
 // tid < NT): a thread takes 8 codes at a time, so the 8 threads of a store phase write one
-// 128-byte run of a row (no bank conflicts).
-template <typename P, int D, int kTileKeys, int NT = 32, typename Off = prefill::Swizzled<D>>
+// 128-byte run of a row (no bank conflicts). PART: 2 widens K and V, 0 K only, 1 V only.
+template <typename P, int D, int kTileKeys, int NT = 32, typename Off = prefill::Swizzled<D>, int PART = 2>
 __device__ __forceinline__ void widen_stage(__half* wide, const P* st, int tid) {
   constexpr int UPR = D / 8, PER = kTileKeys * UPR;  // 8-code units per row, per K (or V) stage
-  static_assert(2 * PER % NT == 0, "every thread widens as many units");
-  // a warp's loop unrolled; a CTA's (prefill: 16 units a thread) by 4, which spares registers
-  constexpr int kUnroll = NT == 32 ? 2 * PER / NT : 4;
+  constexpr int M0 = PART == 1 ? 1 : 0, UNITS = (PART == 2 ? 2 : 1) * PER;
+  static_assert(UNITS % NT == 0, "every thread widens as many units");
+  // a warp's loop unrolled; a CTA's (prefill: 8 or 16 units a thread) by 4, which spares registers
+  constexpr int kUnroll = NT == 32 ? UNITS / NT : 4;
   const Off swz{};  // where element (r, col) of the f16 K (or V) tile goes
 #pragma unroll kUnroll
-  for (int i = 0; i < 2 * PER / NT; ++i) {
-    const int u = tid + NT * i, m = u / PER, r = (u - m * PER) / UPR, col = (u % UPR) * 8;
+  for (int i = 0; i < UNITS / NT; ++i) {
+    const int u = tid + NT * i, m = M0 + u / PER, r = (u - (m - M0) * PER) / UPR, col = (u % UPR) * 8;
     const uint2 raw = *reinterpret_cast<const uint2*>(st + m * kTileKeys * D + r * D + col);
     *reinterpret_cast<uint4*>(wide + m * kTileKeys * D + swz(r, col)) = widen8<P>(raw);
   }

@@ -255,13 +255,16 @@ enum class Kernel { tile, mma, wg, wg2 };
 // 128 rows and 128 keys pay off on long contexts: H100, 1 x 4096 new 414 vs 459 us, 8 x 512 over
 // 1536 cached 385 vs 442), else the one-warpgroup kernel (short chunks: 8 x 512 new 121 vs 127,
 // 32 x 128 new 89 vs 110: its 64-row CTAs, 3 per SM, overlap each other's start). Quantized
-// pools take the one-warpgroup kernel there, the mma.sync kernel elsewhere (both widen their
-// codes), except at head_dim 128 over tables of >= kWg2MinSpan keys, where the tile kernel
-// stays; other head sizes the mma.sync kernel. Tuning
+// pools take the warp-specialized kernel from kWg2MinSpanQuant keys: its producer widens each
+// tile once for 128 rows while the consumers compute, where the one-warpgroup kernel widens
+// every tile for 64 rows between its MMAs (H200, fp8: 8 x 512 new 135.9 vs 146.4 us, over 1536
+// cached 384 vs 547; 32 x 128 new 112.4 vs 98.9). Elsewhere quantized pools take the mma.sync
+// kernel (it widens its codes too), except at head_dim 128 over tables of >= kWg2MinSpan keys,
+// where the tile kernel stays; other head sizes the mma.sync kernel. Tuning
 // overrides for benchmarks and tests: TRTC_PA_PREFILL_LEGACY=1 the tile kernel,
 // TRTC_PA_PREFILL_MMA=1 the mma.sync kernel, TRTC_PA_PREFILL_WG=1 / 2 the one-warpgroup /
 // warp-specialized wgmma kernel.
-constexpr long kWg2MinSpan = 1024;
+constexpr long kWg2MinSpan = 1024, kWg2MinSpanQuant = 512;
 Kernel pick(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim, long span) {
   if (!fast_prefill(dtype, kv_dtype, scale)) return Kernel::tile;
   if (head_dim != 128 || !wgmma_prefill()) {
@@ -271,11 +274,11 @@ Kernel pick(trtc_dtype dtype, trtc_dtype kv_dtype, float scale, int head_dim, lo
     if (kv_dtype != dtype && head_dim == 128 && span >= kWg2MinSpan) return Kernel::tile;
     return Kernel::mma;
   }
-  if (kv_dtype != dtype) return Kernel::wg;  // quantized pools: the kernels that widen codes
   const char* wg = getenv("TRTC_PA_PREFILL_WG");
   const int forced = wg != nullptr ? atoi(wg) : 0;
   if (forced == 1 || !wg2_prefill()) return Kernel::wg;
-  return forced == 2 || span >= kWg2MinSpan ? Kernel::wg2 : Kernel::wg;
+  const long min_span = kv_dtype != dtype ? kWg2MinSpanQuant : kWg2MinSpan;
+  return forced == 2 || span >= min_span ? Kernel::wg2 : Kernel::wg;
 }
 
 }  // namespace
@@ -294,7 +297,7 @@ int launch_prefill(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int hea
   if (dtype != TRTC_F16 && dtype != TRTC_BF16) return cudaErrorNotSupported;
   const long span = static_cast<long>(a.max_blocks) << a.log2_block;
   switch (prefill::pick(dtype, kv_dtype, a.scale_log2, head_dim, span)) {
-    case prefill::Kernel::wg2: return prefill::launch_prefill_wg2(a, dtype, tile_bound, stream);
+    case prefill::Kernel::wg2: return prefill::launch_prefill_wg2(a, dtype, kv_dtype, tile_bound, stream);
     case prefill::Kernel::wg: return prefill::launch_prefill_wg(a, dtype, kv_dtype, tile_bound, stream);
     case prefill::Kernel::mma:
       return prefill::launch_prefill_fa(a, dtype, kv_dtype, head_dim, tile_bound, stream);

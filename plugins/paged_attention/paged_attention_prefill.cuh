@@ -541,7 +541,8 @@ int launch_prefill_wg(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int 
 // its tiles of kWg2Rows query rows.
 constexpr int kWg2Rows = 128;
 bool wg2_prefill();
-int launch_prefill_wg2(const Args& a, trtc_dtype dtype, int tile_bound, cudaStream_t stream);
+int launch_prefill_wg2(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int tile_bound,
+                       cudaStream_t stream);
 
 }  // namespace prefill
 }  // namespace pa

@@ -32,7 +32,8 @@
 //
 // Quantized pools (P = fp8 / int8) as in the mma.sync kernel: the ring holds codes, each landed
 // tile is widened by the warpgroup into one f16 K/V tile in the same swizzle, and the MMAs run
-// in f16 with q divided per row by a power of two (paged_attention_prefill_fa.cu).
+// in f16 with q divided per row by a power of two (paged_attention_prefill_fa.cu). K is widened
+// before S = Q K^T, V while it runs (H200, fp8, 8 x 512 new: 145.5 vs 148.4 us for both first).
 #include <cuda.h>
 
 #include <cstdlib>
@@ -226,8 +227,8 @@ __global__ void __launch_bounds__(kWgThreads, MINB)
     }
     fence_async_shared();  // this thread's copies (or zeros), visible to the tensor cores
     __syncthreads();       // ... of every thread; every MMA of the stage refilled next is done
-    if constexpr (kQuant) {  // (every MMA of the widened tile, and q's reads of it, are done)
-      widen_stage<P, D, BN, kWgThreads, Swizzled128<BN>>(wide, k_stage(stage), threadIdx.x);
+    if constexpr (kQuant) {  // K (every MMA of the widened tiles, and q's reads of them, are done)
+      widen_stage<P, D, BN, kWgThreads, Swizzled128<BN>, 0>(wide, k_stage(stage), threadIdx.x);
       fence_async_shared();
       __syncthreads();
     }
@@ -235,6 +236,8 @@ __global__ void __launch_bounds__(kWgThreads, MINB)
     issue_qk(sc, kQuant ? 0 : stage);
     // the next tile's copies (block-table reads included) while S is computed
     issue_tile(stage == 0 ? STAGES - 1 : stage - 1, kt + (STAGES - 1) * BN);
+    // V widened while S is computed, published by the barrier before O += P V
+    if constexpr (kQuant) widen_stage<P, D, BN, kWgThreads, Swizzled128<BN>, 1>(wide, k_stage(stage), threadIdx.x);
     wgmma_wait<0>();
     wgmma_fence_operand(*reinterpret_cast<float(*)[32]>(&sc[0][0]));
     if constexpr (kQuant)
@@ -244,6 +247,10 @@ __global__ void __launch_bounds__(kWgThreads, MINB)
     uint32_t pa[BN / 16][4];  // all of P first: no register writes between the MMAs
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) p_fragment<C, BN>(sc, kk, pa[kk]);
+    if constexpr (kQuant) {  // every thread's widened V
+      fence_async_shared();
+      __syncthreads();
+    }
     issue_pv(pa, kQuant ? 0 : stage);
     wgmma_wait<0>();
 #pragma unroll

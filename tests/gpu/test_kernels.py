@@ -556,12 +556,50 @@ def test_paged_attention_quantized_decode_q_range(lib, q_scale):
 
 
 @pytest.mark.parametrize("pool", list(POOLS))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape", ["gqa32_8_d128", "mqa8_1_d128_b32", "gqa12_2_d128_b64"])
+@pytest.mark.parametrize("window", [0, 70])
+@pytest.mark.parametrize("kernel", ["default", "wg", "wg2", "mma"])
+def test_paged_attention_quantized_prefill_kernels(lib, monkeypatch, pool, dtype, shape, window, kernel):
+    """Prefill over an fp8 / int8 pool on each kernel (on sm_90a wg: 64-row tiles widened by the
+    warpgroup; wg2: 128-row tiles whose producer warpgroup widens the codes; elsewhere the
+    mma.sync kernel), around the tiles' edges (PREFILL_EDGES), with and without a window."""
+    _pick_prefill_kernel(kernel, monkeypatch)
+    hq, hkv, d, block = SHAPES[shape]
+    case = _make_case(PREFILL_EDGES, hq, hkv, d, block, dtype, seed=window + block + len(pool))
+    case = dict(_quantized(case, POOLS[pool]), sliding_window=window)
+    out, ref, kv, kv_ref = _run_both(lib, case)
+    _close(out, ref, max(QATOL, ATOL[dtype]))
+    _close_pool(kv, kv_ref, case["kv_scales"], POOLS[pool])
+
+
+@pytest.mark.parametrize("pool", list(POOLS))
+@pytest.mark.parametrize("rotary_dim", [0, 40, 64])
+@pytest.mark.parametrize("kernel", ["wg", "wg2"])
+def test_paged_attention_quantized_prefill_stale_pool_rotary(lib, monkeypatch, pool, rotary_dim, kernel):
+    """Prefill over a quantized pool whose slots past the cached keys hold the largest code (NaN
+    for fp8): none reaches the output; q not rotated, rotated after staging (40) and as staged
+    (64); fused q/k/v rows."""
+    _pick_prefill_kernel(kernel, monkeypatch)
+    seqs = [(0, 300), (45, 130), (0, 2), (200, 129)]
+    case = _make_case(seqs, 16, 4, 128, 16, torch.bfloat16, rotary_dim=rotary_dim, fused=True,
+                      seed=rotary_dim + 11)
+    case = _quantized(case, POOLS[pool])
+    _nan_past_cached(case, seqs, 16)
+    out, ref, _, _ = _run_both(lib, case)
+    assert torch.isfinite(out).all()
+    _close(out, ref, QATOL)
+
+
+@pytest.mark.parametrize("pool", list(POOLS))
 @pytest.mark.parametrize("shape", ["gqa32_8_d128", "smollm_9_3_d64"])
-def test_paged_attention_quantized_prefill_q_range(lib, pool, shape):
+@pytest.mark.parametrize("kernel", ["default", "wg2"])
+def test_paged_attention_quantized_prefill_q_range(lib, monkeypatch, pool, shape, kernel):
     """The prefill kernels over a quantized pool (wgmma at head_dim 128 on sm_90a, else
     mma.sync) feed q to f16 MMAs divided by a power of two per row: rows of one tile from 1e-6
     to 1e5 times N(0, 1) (beyond the f16 range both ways) give the reference's result, over new
     and cached keys."""
+    _pick_prefill_kernel(kernel, monkeypatch)
     hq, hkv, d, block = SHAPES[shape]
     case = _make_case([(0, 70), (100, 130)], hq, hkv, d, block, torch.bfloat16, seed=6)
     tokens = case["q"].shape[0]
