@@ -1,20 +1,20 @@
 """Paged decode attention with a bf16 vs fp8 vs int8 KV pool, same run, same shapes (issue 8):
-GQA 32/8, head_dim 128, block 16, ctx 4096, B = 1, 16, 64 (and prefill rows). Every timed
-graph cycles over enough distinct pools (>= 256 MiB) that the KV reads come from HBM, not L2;
-the graphs of one row (every pool, kernel and library) are replayed in turn, round by round.
-Quantized pools are timed with the planner's kernel (tensor cores where it can) and, in rows
-marked "(CUDA cores)", with TRTC_PA_DECODE_LEGACY=1; prefill rows "(tile kernel)", with
-TRTC_PA_PREFILL_LEGACY=1 (the kernel quantized pools took before the fast kernels widened
-their codes). --baseline-lib PATH adds rows timed with
-another build of the kernel library (e.g. the main branch's). Prints a table; writes
-$OUT/bench_kv_quant.json when OUT is set. --sweep times only the decode kernel variants (forced
-split counts, warps x stages) at ctx 4096 (or --ctx), B = 16 and 64 (or --batches), against the
-planner's pick.
+GQA 32/8, head_dim 128 (another shape with --shape HQ,HKV,D), block 16, ctx 4096, B = 1, 16, 64
+(and prefill rows). Every timed graph cycles over enough distinct pools (>= 256 MiB) that the
+KV reads come from HBM, not L2; the graphs of one row (every pool, kernel and library) are
+replayed in turn, round by round. Quantized pools are timed with the planner's kernel (tensor
+cores where it can) and, in rows marked "(CUDA cores)", with TRTC_PA_DECODE_LEGACY=1; prefill
+rows "(tile kernel)", with TRTC_PA_PREFILL_LEGACY=1 (the kernel quantized pools took before
+the fast kernels widened their codes). --baseline-lib PATH adds rows timed with another build
+of the kernel library (e.g. the main branch's). Prints a table; writes
+$OUT/bench_kv_quant.json when OUT is set (bench_kv_quant_HQxHKVxD.json for another --shape).
+--sweep times only the decode kernel variants (forced split counts, warps x stages) at ctx 4096
+(or --ctx), B = 16 and 64 (or --batches), against the planner's pick.
 --prefill-kernels times only prefill over each pool with the default kernel, each wgmma kernel
 forced (head_dim 128), the mma.sync kernel forced and the tile kernel, at GQA 32/8 head_dim 128
 (five chunk shapes) and SmolLM2's 9/3 head_dim 64.
 
-    python3 benchmarks/bench_kv_quant.py [--baseline-lib other/libtrtcompile_kernels.so]
+    python3 benchmarks/bench_kv_quant.py [--baseline-lib other/libtrtcompile_kernels.so] [--shape 32,8,64]
         [--sweep [--kernels "4,3 8,3"] [--splits 1,2,3] [--batches 1,16,64] [--ctx 512]
                  [--pools fp8,int8]]
         [--prefill-kernels]"""
@@ -79,7 +79,7 @@ def time_cases(lib, cases) -> tuple[float, int]:
 
 
 def sweep(lib, kernels=("4,3", "8,3"), splits=(1, 2, 3, 4, 6, 8), batches=(16, 64),
-          pools=tuple(POOLS), ctx=4096) -> None:
+          pools=tuple(POOLS), ctx=4096, shape=(32, 8, 128)) -> None:
     """The planner's decode kernel against forced split counts and warps x stages (tuning
     overrides), ctx 4096 (or ctx), B = 16 and 64 (or batches): where the planner leaves time on
     the table."""
@@ -87,7 +87,7 @@ def sweep(lib, kernels=("4,3", "8,3"), splits=(1, 2, 3, 4, 6, 8), batches=(16, 6
     for b in batches:
         for pool_name in pools:
             pool = POOLS[pool_name]
-            cases = pool_cases([(ctx - 1, 1)] * b, pool)
+            cases = pool_cases([(ctx - 1, 1)] * b, pool, shape=shape)
             variants = [("planner", {})] + [
                 (f"warps,stages {w} nsplit {n}", {"TRTC_PA_DECODE_MMA": w, "TRTC_PA_NSPLIT": str(n)})
                 for w in kernels for n in splits]
@@ -138,18 +138,22 @@ def main() -> int:
     ap.add_argument("--batches", default="16,64", help="--sweep: batch sizes")
     ap.add_argument("--ctx", type=int, default=4096, help="--sweep: context length")
     ap.add_argument("--pools", default="bf16,fp8,int8", help="--sweep: pool types")
+    ap.add_argument("--shape", default="32,8,128", metavar="HQ,HKV,D",
+                    help="query heads, kv heads, head_dim of the decode / prefill rows and --sweep "
+                         "(the target's shape by default)")
     ap.add_argument("--sweep", action="store_true",
                     help="only time the decode kernel variants of B = 16, 64 (split counts, warps)")
     ap.add_argument("--prefill-kernels", action="store_true",
                     help="only time prefill by kernel (default, wg, wg2, mma.sync forced, tile), d128 and d64")
     args = ap.parse_args()
     lib = cuda_kernels.load()
+    shape = tuple(int(x) for x in args.shape.split(","))
     if args.prefill_kernels:
         prefill_kernels(lib)
         return 0
     if args.sweep:
         sweep(lib, args.kernels.split(), [int(n) for n in args.splits.split(",")],
-              [int(b) for b in args.batches.split(",")], args.pools.split(","), args.ctx)
+              [int(b) for b in args.batches.split(",")], args.pools.split(","), args.ctx, shape)
         return 0
     libs = {"": lib}
     if args.baseline_lib:
@@ -160,7 +164,7 @@ def main() -> int:
     benches.append(("prefill 8x512 new", [(0, 512)] * 8))
     benches.append(("prefill 8x512 new over 1536 cached", [(1536, 512)] * 8))
     for name, seqs in benches:
-        cases = {n: pool_cases(seqs, p) for n, p in POOLS.items()}
+        cases = {n: pool_cases(seqs, p, shape=shape) for n, p in POOLS.items()}
         runs = [(pool_name + tag, which, pool_name, {}) for tag, which in libs.items()
                 for pool_name in POOLS]
         # the kernels quantized pools took before, in the same run
@@ -182,17 +186,19 @@ def main() -> int:
         del cases
         torch.cuda.empty_cache()
     card = torch.cuda.get_device_name()
-    print(f"\n{card}, torch {torch.__version__}; GQA 32/8, D 128, block 16")
+    print(f"\n{card}, torch {torch.__version__}; heads {shape[0]}/{shape[1]}, D {shape[2]}, block 16")
     print(f"{'benchmark':38s} {'pool':26s} {'us':>9s} {'KV GB/s':>8s} {'vs bf16':>8s}")
     for r in rows:
         mark = ""
-        if r["pool"] == "fp8" and r["bench"].startswith("decode") and "ctx=4096" in r["bench"]:
+        if (r["pool"] == "fp8" and r["bench"].startswith("decode") and "ctx=4096" in r["bench"]
+                and shape == (32, 8, 128)):
             mark = f"  target >= {TARGET_FP8}: {'met' if r['speedup_vs_bf16'] >= TARGET_FP8 else 'NOT met'}"
         print(f"{r['bench']:38s} {r['pool']:26s} {r['us']:9.1f} {r['GBps']:8.0f} "
               f"{r['speedup_vs_bf16']:7.2f}x{mark}")
     if note := target_card_note(card):
         print(note)
-    write_out_json("bench_kv_quant.json", card, rows)
+    tag = "" if shape == (32, 8, 128) else "_" + "x".join(map(str, shape))
+    write_out_json(f"bench_kv_quant{tag}.json", card, rows)
     return 0
 
 

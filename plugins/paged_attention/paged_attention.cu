@@ -316,9 +316,10 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     auto split_keys = [&](long iter, long n) {
       return ((ctx + n - 1) / n + iter - 1) / iter * iter;
     };
-    auto best_split = [&](DecodeKind kind, long& waves) {
+    // per_sm: CTAs a SM counted as one wave (0: as many as fit).
+    auto best_split = [&](DecodeKind kind, long& waves, long per_sm) {
       const long slots =
-          sms * decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
+          sms * (per_sm > 0 ? per_sm : decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind));
       const long iter = decode_keys_per_iter(p.dtype, p.kv_dtype, p.head_dim, pl.gq, kind);
       long best_cost = LONG_MAX;
       int best = 1;
@@ -371,9 +372,15 @@ Plan make_plan(const trtc_paged_attention_params& p) {
       // 16-bit pools and CUDA cores: planned for the one-wave variant (fewer resident CTAs:
       // CUDA cores hoisting the angles, tensor cores with 8 warps) first; where that plan needs
       // more than one wave, for the lean one (B=16 ctx 4096: 3 hoisted splits beat 4 lean).
+      // Splits of a grid of at most one CTA a SM (16-bit pools on tensor cores): the 8-warp
+      // kernel streams about as fast alone on a SM as two of it do, so splits are counted one CTA
+      // a SM to a wave; two a SM ran slower than one unsplit (H200, GQA 32/8, bf16, session 27
+      // calls 5-6: head_dim 64 B=16 ctx 512 13.8 -> 8.4 us, ctx 1024 18.1 -> 12.8, B=4 ctx 2048
+      // 13.8 -> 10.2; head_dim 128 unchanged).
+      const long wide_per_sm = mma && p.kv_dtype == p.dtype && base <= sms ? 1 : 0;
       long waves = 0;
-      pl.nsplit = best_split(wide, waves);
-      if (waves > 1) pl.nsplit = best_split(lean, waves);
+      pl.nsplit = best_split(wide, waves, wide_per_sm);
+      if (waves > 1) pl.nsplit = best_split(lean, waves, 0);
       // Three or more waves of at most 1024 keys a CTA, head_dim 128, on sm_90: three CTAs per SM
       // with rings of two stages (H200, tensor copies, GQA 32/8: B=256 ctx 256 78.6 vs 84.6 us,
       // ctx 512 136.7 vs 140.7, B=192 ctx 512 105.2 vs 108.2, B=96 ctx 1024 99.2 vs 100.6; slower
