@@ -243,7 +243,7 @@ struct Plan {
   bool prefill;
   int max_decode_qlen, gq, head_chunks, nsplit, tile_rows, tile_bound;
   DecodeKind kind;  // tensor cores or CUDA cores; the wide/hoisted variant where one wave
-  bool one_wave;    // the decode grid fits one wave of the wide variant
+  bool one_wave;    // the decode grid fits one wave of the kernel of `kind`
   int counters;  // split counters: S * Hkv * head_chunks
   size_t q_off, cs_off, cum_off, done_off, ml_off, o_off, total;
 };
@@ -271,11 +271,13 @@ bool use_mma_decode(const trtc_paged_attention_params& p, int gq) {
 }
 
 // Fused decode (Args::fused) for this plan and q: all decode, a grid of one wave on tensor cores
-// (where a launch less matters; on many waves the fused kernel measured ~4% slower on H100),
-// unless TRTC_PA_DECODE_FUSED=0 (tuning override, for benchmarks).
+// (where a launch less matters; on many waves the fused kernel measured ~4% slower on H100): the
+// 8-warp kernel, or for 16-bit pools the 4-warp one (see make_plan), unless
+// TRTC_PA_DECODE_FUSED=0 (tuning override, for benchmarks).
 bool use_fused_decode(const trtc_paged_attention_params& p, const Plan& pl, bool q_direct) {
   const char* v = getenv("TRTC_PA_DECODE_FUSED");
-  return p.num_tokens == p.num_seqs && pl.kind == DecodeKind::kMmaWide && pl.one_wave && q_direct &&
+  const bool kind = pl.kind == DecodeKind::kMmaWide || (pl.kind == DecodeKind::kMma && p.kv_dtype == p.dtype);
+  return p.num_tokens == p.num_seqs && kind && pl.one_wave && q_direct &&
          decode_fusable(p.dtype, p.kv_dtype, p.head_dim, pl.gq, pl.kind) &&
          !(v != nullptr && atoi(v) == 0);
 }
@@ -402,6 +404,16 @@ Plan make_plan(const trtc_paged_attention_params& p) {
       decode_ctas <= static_cast<long>(sm_count()) *
                          decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, wide);
   pl.kind = chosen_set ? chosen : pl.one_wave ? wide : lean;
+  // 16-bit pools on tensor cores, a grid of more CTAs than SMs that one wave of the 4-warp kernel
+  // holds: that kernel, fused (H200, GQA 32/8, bf16 pool, session 27 calls 5 and 8, against the
+  // 8-warp fused kernel or the 4-warp one after kv_write: head_dim 128 B=32 ctx 512 22.9 vs 25.1
+  // us, ctx 1024 38.4 vs 40.3; head_dim 64 B=32 ctx 512 13.0 vs 15.4, B=64 ctx 512 22.0 vs 23.1).
+  if (!chosen_set && mma && p.kv_dtype == p.dtype && decode_ctas > sm_count() &&
+      decode_ctas <= static_cast<long>(sm_count()) *
+                         decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, lean, true)) {
+    pl.kind = lean;
+    pl.one_wave = true;
+  }
   const long P = std::min<long>(S, T / 2);
   pl.tile_rows = prefill_tile_rows(p.dtype, p.kv_dtype, p.scale, p.head_dim,
                                    static_cast<long>(p.max_blocks_per_seq) * p.block_size);

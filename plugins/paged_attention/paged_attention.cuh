@@ -229,11 +229,11 @@ inline bool mma_kind(DecodeKind k) {
 }
 int launch_decode(const Args& a, trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                   DecodeKind kind, bool overlap, cudaStream_t stream);
-// Resident decode CTAs per SM, keys per CTA iteration and dynamic shared memory per CTA (its
-// copy ring, the bytes it keeps in flight; the quantized pools' 8-warp kernel asks for more, to
-// be alone on its SM), for split planning.
+// Resident decode CTAs per SM (fused: of the kind's fused kernel), keys per CTA iteration and
+// dynamic shared memory per CTA (its copy ring, the bytes it keeps in flight; the quantized
+// pools' 8-warp kernel asks for more, to be alone on its SM), for split planning.
 int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
-                       DecodeKind kind);
+                       DecodeKind kind, bool fused = false);
 int decode_smem_bytes(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq, DecodeKind kind);
 int decode_keys_per_iter(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
                          DecodeKind kind);

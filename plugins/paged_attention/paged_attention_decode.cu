@@ -26,6 +26,8 @@
 // Overlap with kv_write (sm_90+, programmatic dependent launch): a CTA reads its sequence's
 // metadata, q rows and cached keys while kv_write still runs; it waits for kv_write only
 // before the keys of this step's tokens, the split counter, or q copied to the workspace.
+#include <algorithm>
+
 #include "paged_attention_decode.cuh"
 
 namespace trtc {
@@ -392,19 +394,24 @@ int decode_smem_bytes(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int g
 }
 
 int decode_ctas_per_sm(trtc_dtype dtype, trtc_dtype kv_dtype, int head_dim, int gq,
-                       DecodeKind kind) {
-  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, kind);
+                       DecodeKind kind, bool fused) {
+  const DecodeFn f = pick(dtype, kv_dtype, head_dim, gq, kind, fused);
+  auto resident = [&](const void* fn, int smem) {
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, fn, f.threads, smem) != cudaSuccess) {
+      cudaGetLastError();
+      return 1;
+    }
+    return n > 0 ? n : 1;
+  };
+  if (f.fn == nullptr) return 1;
   // Quantized pools: the tensor-copy kernel's residency where it runs (blocks of >= 16 slots, no
   // sliding window; its registers differ: int8 4 x 3, 124 against 152, 4 CTAs a SM against 3).
-  const bool tma = f.tma_fn != nullptr && kv_dtype != dtype;
-  int n = 0;
-  if (f.fn == nullptr ||
-      (tma ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f.tma_fn, f.threads, f.tma_smem)
-           : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f.fn, f.threads, f.smem)) != cudaSuccess) {
-    cudaGetLastError();
-    return 1;
-  }
-  return n > 0 ? n : 1;
+  if (f.tma_fn != nullptr && kv_dtype != dtype) return resident(reinterpret_cast<const void*>(f.tma_fn), f.tma_smem);
+  const int n = resident(reinterpret_cast<const void*>(f.fn), f.smem);
+  // A fused kernel of a one-wave plan: the fewer of its two forms' (either may run).
+  if (fused && f.tma_fn != nullptr) return std::min(n, resident(reinterpret_cast<const void*>(f.tma_fn), f.tma_smem));
+  return n;
 }
 
 }  // namespace pa
