@@ -37,6 +37,9 @@ step bench_producers python3 benchmarks/bench_w8a8.py --producers-only --json "$
 step bench_quant python3 benchmarks/bench_quant.py ${TRTC_QUICK:+--quick} --json "$LOGS/bench_quant.json"
 [ -n "${TRTC_QUICK:-}" ] || step bench_quant_models python3 benchmarks/bench_quant.py --model-shapes llama-3.1-8b,llama-3.2-1b --json "$LOGS/bench_quant_models.json"
 step bench_kv_quant python3 benchmarks/bench_kv_quant.py
+# llama-3.2-1b's attention (head_dim 64), and prefill over each pool by kernel (docs/benchmarks.md, session 27)
+step bench_kv_quant_d64 python3 benchmarks/bench_kv_quant.py --shape 32,8,64
+step bench_kv_prefill python3 benchmarks/bench_kv_quant.py --prefill-kernels
 step kv_stride  python3 benchmarks/kv_stride_micro.py
 step bench_fp8_decode_gemm python3 benchmarks/bench_fp8_decode_gemm.py --json "$LOGS/fp8_decode_gemm.json"
 step gpu_runtime python3 -m pytest tests/gpu/test_runtime_gpu.py -q -s -p no:cacheprovider
@@ -46,7 +49,7 @@ step smollm2_gpu python3 -m pytest tests/gpu/test_smollm2_gpu.py -q -s -p no:cac
     --artifact int8_weight_only=/tmp/ppl/int8_weight_only --artifact fp8=/tmp/ppl/fp8 \
     --artifact int8_sq=/tmp/ppl/int8_sq --artifact int4_g32=/tmp/ppl/int4_g32
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_smollm2 python3 benchmarks/bench_w1.py --shape smollm2-135m --json "$LOGS/w1_smollm2.json"
-[ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b.json" --latency-batches 1,4,8
+[ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b.json" --latency-batches 1,4,8,16,32
 # a long max_model_len: decode graphs at four block-table widths (docs/benchmarks.md, session 24)
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b_32k python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b_32k.json" --max-model-len 32768
 [ -n "${TRTC_SKIP_W1:-}" ] || step w1_llama1b_fp8 python3 benchmarks/bench_w1.py --shape llama-3.2-1b --json "$LOGS/w1_llama1b_fp8.json" --set quantization.mode=fp8
