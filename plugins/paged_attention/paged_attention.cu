@@ -343,7 +343,11 @@ Plan make_plan(const trtc_paged_attention_params& p) {
     // up to kSatBytes (H100: one 4-warp fp8 CTA, 48 KB, streams at about half the rate of 96 KB):
     // keys * max(k * ring, kSatBytes) / ring per round. Waves alone misjudge these kernels,
     // whose lean variant fits 3 CTAs per SM: 512 CTAs at ctx 4096 made 1.3 waves, the planner
-    // split them 3 ways (229.9 us), where the wide variant unsplit takes 210.0.
+    // split them 3 ways (229.9 us), where the wide variant unsplit takes 210.0 (H100, before the
+    // direct path). The wide variant only where its grid is one wave: a SM running it more than
+    // once lost to the lean one in every case measured on the H200 (session 27 calls 5-8, fp8,
+    // GQA 32/8: head_dim 64 B=32 ctx 1024 25.0 vs 21.9 us split in two, ctx 2048 39.1 vs 32.7;
+    // head_dim 128 B=64 ctx 2048 92.1 vs 78.0 unsplit).
     auto best_quantized = [&](DecodeKind& kind) {
       constexpr long kSatBytes = 96 * 1024;
       long best_cost = LONG_MAX;
@@ -355,6 +359,7 @@ Plan make_plan(const trtc_paged_attention_params& p) {
         for (long n = 1; base > 0 && ring > 0 && n <= max_splits(iter); ++n) {
           const long keys = split_keys(iter, n) + 2 * iter;
           const long c = (base * n + sms - 1) / sms;  // CTAs of the busiest SM
+          if (k == wide && c > per_sm) continue;
           auto round = [&](long ctas) { return keys * std::max(ctas * ring, kSatBytes) / ring; };
           const long cost = n * per_split + c / per_sm * round(per_sm) +
                             (c % per_sm > 0 ? round(c % per_sm) : 0);
