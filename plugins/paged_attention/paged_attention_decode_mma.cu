@@ -761,8 +761,9 @@ DecodeFn make_mma_fn() {
 // slower than 4 x 3 on many waves), kMmaShallow 4 x 2 (3 CTAs per SM; grids of many waves of short
 // key ranges). TRTC_PA_DECODE_MMA=4,2, 4,3 or 8,3 overrides the kind (tuning override, for
 // benchmarks and tests; 2 x 6 and 2 x 4 were slower). Fused instantiations exist for 16-bit
-// pools at 4 x 3 and 8 x 3, for quantized pools at 8 x 3 (the one-wave variant the fused mode
-// runs on; fn null otherwise). Quantized pools: 4 x 3 and 8 x 3 only (4 x 2 means 4 x 3), 4 heads
+// pools at 4 x 3 and 8 x 3 (the planner's 4 x 3 for all-decode grids of more CTAs than SMs that
+// one wave of it holds), for quantized pools at 8 x 3 (the one-wave variant the fused mode runs
+// on; fn null otherwise). Quantized pools: 4 x 3 and 8 x 3 only (4 x 2 means 4 x 3), 4 heads
 // a CTA only (pick_gq): fewer kernels to compile.
 // Tensor copies (tma_fn) everywhere but the 16-bit 8-warp kernel, where they were no faster on
 // the H200 (one-wave grids, fastest of three: B=16 ctx 4096 67.6 vs 67.5 us, B=32 ctx 2048
