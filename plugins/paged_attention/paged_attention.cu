@@ -243,7 +243,8 @@ struct Plan {
   bool prefill;
   int max_decode_qlen, gq, head_chunks, nsplit, tile_rows, tile_bound;
   DecodeKind kind;  // tensor cores or CUDA cores; the wide/hoisted variant where one wave
-  bool one_wave;    // the decode grid fits one wave of the kernel of `kind`
+  bool fusable;     // fused decode may run: the decode grid fits one wave of the kernel of
+                    // `kind` (16-bit pools: see the 4-warp kernel's rule in make_plan)
   int counters;  // split counters: S * Hkv * head_chunks
   size_t q_off, cs_off, cum_off, done_off, ml_off, o_off, total;
 };
@@ -271,13 +272,13 @@ bool use_mma_decode(const trtc_paged_attention_params& p, int gq) {
 }
 
 // Fused decode (Args::fused) for this plan and q: all decode, a grid of one wave on tensor cores
-// (where a launch less matters; on many waves the fused kernel measured ~4% slower on H100): the
-// 8-warp kernel, or for 16-bit pools the 4-warp one (see make_plan), unless
-// TRTC_PA_DECODE_FUSED=0 (tuning override, for benchmarks).
+// (where a launch less matters; on many waves the fused kernel measured ~4% slower on H100; 16-bit
+// pools at head_dim 64: up to one and a half, see make_plan): the 8-warp kernel, or for 16-bit
+// pools the 4-warp one, unless TRTC_PA_DECODE_FUSED=0 (tuning override, for benchmarks).
 bool use_fused_decode(const trtc_paged_attention_params& p, const Plan& pl, bool q_direct) {
   const char* v = getenv("TRTC_PA_DECODE_FUSED");
   const bool kind = pl.kind == DecodeKind::kMmaWide || (pl.kind == DecodeKind::kMma && p.kv_dtype == p.dtype);
-  return p.num_tokens == p.num_seqs && kind && pl.one_wave && q_direct &&
+  return p.num_tokens == p.num_seqs && kind && pl.fusable && q_direct &&
          decode_fusable(p.dtype, p.kv_dtype, p.head_dim, pl.gq, pl.kind) &&
          !(v != nullptr && atoi(v) == 0);
 }
@@ -405,19 +406,26 @@ Plan make_plan(const trtc_paged_attention_params& p) {
   // The one-wave variant wherever the grid fits its one wave (quantized pools on tensor cores:
   // the variant chosen above).
   const long decode_ctas = static_cast<long>(S) * p.num_kv_heads * pl.head_chunks * pl.nsplit;
-  pl.one_wave =
+  const bool one_wave =
       decode_ctas <= static_cast<long>(sm_count()) *
                          decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, wide);
-  pl.kind = chosen_set ? chosen : pl.one_wave ? wide : lean;
+  pl.fusable = one_wave;
+  pl.kind = chosen_set ? chosen : one_wave ? wide : lean;
   // 16-bit pools on tensor cores, a grid of more CTAs than SMs that one wave of the 4-warp kernel
   // holds: that kernel, fused (H200, GQA 32/8, bf16 pool, session 27 calls 5 and 8, against the
   // 8-warp fused kernel or the 4-warp one after kv_write: head_dim 128 B=32 ctx 512 22.9 vs 25.1
-  // us, ctx 1024 38.4 vs 40.3; head_dim 64 B=32 ctx 512 13.0 vs 15.4, B=64 ctx 512 22.0 vs 23.1).
-  if (!chosen_set && mma && p.kv_dtype == p.dtype && decode_ctas > sm_count() &&
-      decode_ctas <= static_cast<long>(sm_count()) *
-                         decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, lean, true)) {
-    pl.kind = lean;
-    pl.one_wave = true;
+  // us, ctx 1024 38.4 vs 40.3; head_dim 64 B=32 ctx 512 13.0 vs 15.4). At head_dim 64 also a
+  // grid of up to one and a half waves of it, where the launch it saves outweighs the part-wave
+  // (session 28 call 11, against the 4-warp kernel after kv_write: B=64, 1.3 waves, ctx 256
+  // 13.8 vs 15.0 us, ctx 512 22.5 vs 23.7, ctx 1024 37.0 vs 38.1; B=96, 1.9 waves, no gain). At
+  // head_dim 128 (B=48 and 64: 1.5 and 1.9 waves) it was up to 1.0 us slower.
+  if (!chosen_set && mma && p.kv_dtype == p.dtype && decode_ctas > sm_count()) {
+    const long slots = static_cast<long>(sm_count()) *
+                       decode_ctas_per_sm(p.dtype, p.kv_dtype, p.head_dim, pl.gq, lean, true);
+    if (decode_ctas <= (p.head_dim == 64 ? slots * 3 / 2 : slots)) {
+      pl.kind = lean;
+      pl.fusable = true;
+    }
   }
   const long P = std::min<long>(S, T / 2);
   pl.tile_rows = prefill_tile_rows(p.dtype, p.kv_dtype, p.scale, p.head_dim,

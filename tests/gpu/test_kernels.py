@@ -331,16 +331,20 @@ def test_paged_attention_fused_decode(lib, monkeypatch, fused, warps, dtype, sha
 @pytest.mark.parametrize("shape,batch", [("gqa32_8_d128", 40), ("gqa32_8_d128", 64),
                                          ("llama1b_32_8_d64", 40), ("llama1b_32_8_d64", 64)])
 def test_paged_attention_decode_planned_grids(lib, monkeypatch, dtype, shape, batch):
-    """All-decode batches of more CTAs than SMs, as planned by default (16-bit pools: one wave of
-    the 4-warp kernel runs it fused): output and pool against the reference, and the fused
-    output against the kernels after kv_write (TRTC_PA_DECODE_FUSED=0), with the same pool."""
+    """All-decode batches of more CTAs than SMs, as planned by default (16-bit pools: the 4-warp
+    kernel runs it fused where one wave of it holds the grid, at head_dim 64 one and a half):
+    output and pool against the reference, and the fused output against the kernels after
+    kv_write (TRTC_PA_DECODE_FUSED=0), with the same pool. The two may differ by one rounding of
+    the output (the fused kernel weighs the step's own key in fp32, the other after rounding its
+    probability to the 16-bit type): bf16, B=64 at head_dim 64, 0.0078 apart, each within 0.0078
+    of the reference."""
     hq, hkv, d, block = (32, 8, 64, 16) if shape == "llama1b_32_8_d64" else SHAPES[shape]
     seqs = [((37 * i) % 700 + (i % 3) * 16, 1) for i in range(batch)]
     case = _make_case(seqs, hq, hkv, d, block, dtype, seed=batch + d)
     _check_output_and_pool(lib, dict(case, kv_cache=case["kv_cache"].clone()), dtype)
     outs, pools = _run_under(lib, monkeypatch, case, "TRTC_PA_DECODE_FUSED", ("1", "0"))
     assert torch.equal(pools[0], pools[1])
-    _close(outs[0], outs[1], ATOL[dtype] / 4)
+    _close(outs[0], outs[1], ATOL[dtype] / 4, rtol=torch.finfo(dtype).eps)
 
 
 def _nan_past_cached(case, seqs, block):
