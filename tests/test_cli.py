@@ -105,6 +105,25 @@ def test_failed_build_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
 
 
+@pytest.mark.parametrize("option,value,needle", [("--max-tokens", "0", "max_tokens must be a positive"),
+                                                 ("--temperature", "-1", "temperature must be >= 0"),
+                                                 ("--top-p", "0", "top_p must be in (0, 1]")])
+def test_run_refuses_bad_sampling_options_before_loading(tmp_path, option, value, needle):
+    # the artifact path does not exist: the option's error comes first, with nothing loaded
+    res = cli("run", str(tmp_path / "no-artifact"), "-p", "hi", option, value)
+    assert_user_error(res, needle)
+    assert "loaded" not in res.stderr
+
+
+@pytest.mark.parametrize("options,needle", [(("--window", "1"), "need window >= 2"),
+                                            (("--stride", "2048"), "1 <= stride <= window"),
+                                            (("--max-tokens", "0"), "max_tokens must be >= 2")])
+def test_eval_refuses_bad_options_before_reading(tmp_path, options, needle):
+    # neither the artifact nor the text exists: the option's error comes first
+    res = cli("eval", str(tmp_path / "no-artifact"), "--perplexity", str(tmp_path / "no.txt"), *options)
+    assert_user_error(res, needle)
+
+
 def test_build_inspect_run_tiny(tmp_path):
     out = tmp_path / "art"
     res = cli("build", str(REPO / "configs/tiny-llama.yaml"), "-o", str(out), "-q")

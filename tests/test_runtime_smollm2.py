@@ -96,3 +96,15 @@ def test_prefix_caching_allocates_only_unshared_blocks(smollm2_artifact, smollm2
     for out in llm.run_until_done():
         tokens[out.request_id] += out.new_token_ids
     assert [tokens["first"], tokens["second"]] == expected
+
+
+@pytest.mark.parametrize("text,max_tokens", [("", None), (TEXT, 1)])
+def test_perplexity_refuses_too_few_tokens(smollm2_artifact, text, max_tokens):
+    """Fewer than two tokens leave nothing to score: a clear error (max_tokens < 2 before the
+    artifact loads), not a division by zero."""
+    from trtcompile.errors import RequestError
+    from trtcompile.perplexity import perplexity
+
+    with pytest.raises(RequestError, match="at least 2|max_tokens must be >= 2"):
+        perplexity(smollm2_artifact, text, max_tokens=max_tokens, window=64, stride=64,
+                   device="cpu", log=lambda m: None)

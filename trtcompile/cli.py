@@ -120,6 +120,9 @@ def run(artifact: Path, prompts, max_tokens, temperature, top_p, top_k, seed, ch
     from trtcompile.llm import LLM
     from trtcompile.runtime.sampling_params import SamplingParams
 
+    params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                            top_k=top_k, seed=seed)
+    params.validate()  # before the artifact loads: a bad option costs no start-up
     llm = LLM(artifact, device=device, log=Reporter())
     shown = list(prompts)
     if chat:
@@ -128,8 +131,6 @@ def run(artifact: Path, prompts, max_tokens, temperature, top_p, top_k, seed, ch
         prompts = [llm.tokenizer.apply_chat_template([{"role": "user", "content": p}],
                                                      tokenize=False, add_generation_prompt=True)
                    for p in prompts]
-    params = SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                            top_k=top_k, seed=seed)
     start = time.perf_counter()
     outs = llm.generate(list(prompts), params)
     elapsed = time.perf_counter() - start

@@ -27,8 +27,9 @@ def eval_cmd(artifact, text_file, max_tokens, window, stride, device, runtime, a
     """Perplexity of ARTIFACT on a text, through its runtime."""
     from dataclasses import asdict
 
-    from trtcompile.perplexity import perplexity, read_text
+    from trtcompile.perplexity import check_options, perplexity, read_text
 
+    check_options(window, stride, max_tokens)  # before the text is read or the artifact loaded
     r = perplexity(artifact, read_text(text_file), max_tokens=max_tokens, window=window,
                    stride=stride, device=device, runtime=runtime, log=Reporter(quiet))
     if as_json:

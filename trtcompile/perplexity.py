@@ -51,12 +51,21 @@ def read_text(spec: str | Path) -> str:
     return p.read_text(encoding="utf-8", errors="replace")
 
 
-def windows(n: int, window: int, stride: int) -> list[Window]:
-    """Sliding windows (the HF recipe): each target token is scored once, with up to
-    `window` tokens of context."""
+def check_options(window: int, stride: int, max_tokens: int | None = None) -> None:
+    """RequestError unless window >= 2, 1 <= stride <= window and max_tokens is None or >= 2
+    (checked before any text is read or artifact loaded)."""
     if window < 2 or stride < 1 or stride > window:
         raise RequestError(f"need window >= 2 and 1 <= stride <= window; found window {window}, "
                            f"stride {stride}")
+    if max_tokens is not None and max_tokens < 2:
+        raise RequestError(f"max_tokens must be >= 2 (a scored token needs one before it), "
+                           f"got {max_tokens}")
+
+
+def windows(n: int, window: int, stride: int) -> list[Window]:
+    """Sliding windows (the HF recipe): each target token is scored once, with up to
+    `window` tokens of context."""
+    check_options(window, stride)
     out, prev_end = [], 0
     for begin in range(0, n, stride):
         end = min(begin + window, n)
@@ -151,11 +160,14 @@ def perplexity(artifact: str | Path, text: str, *, max_tokens: int | None = None
     from trtcompile.runtime.model_runner import KVPoolSpec, ModelRunner
     from trtcompile.runtime.step_inputs import StepInputs
 
+    check_options(window, stride, max_tokens)
     art = load_artifact(artifact)
     if art.tokenizer_dir is None:
         raise RequestError(f"{artifact}: the artifact has no tokenizer; perplexity needs one")
     tokens = AutoTokenizer.from_pretrained(str(art.tokenizer_dir)).encode(text)
-    tokens = tokens[:max_tokens] if max_tokens else tokens
+    tokens = tokens[:max_tokens] if max_tokens is not None else tokens
+    if len(tokens) < 2:
+        raise RequestError(f"the text is {len(tokens)} token(s) long; perplexity needs at least 2")
     m = art.manifest
     model = m["model"]
     pool = KVPoolSpec(model["num_layers"], model["num_kv_heads"], model["head_dim"],
