@@ -115,6 +115,24 @@ def test_run_refuses_bad_sampling_options_before_loading(tmp_path, option, value
     assert "loaded" not in res.stderr
 
 
+@pytest.mark.parametrize("device,needle", [("tpu", "unknown device 'tpu'"), ("mps", "not supported")])
+def test_run_refuses_unknown_device_before_loading(tmp_path, device, needle):
+    res = cli("run", str(tmp_path / "no-artifact"), "-p", "hi", "--device", device)
+    assert_user_error(res, needle, "choose cpu, cuda or cuda:N")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA GPU is visible here")
+def test_run_on_cuda_without_a_gpu_says_so(tmp_path):
+    res = cli("run", str(tmp_path / "no-artifact"), "-p", "hi", "--device", "cuda")
+    assert_user_error(res, "no CUDA GPU is visible", "--device cpu")
+
+
+def test_serve_port_out_of_range_is_a_usage_error(tmp_path):
+    res = cli("serve", str(tmp_path / "no-artifact"), "--port", "99999")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "Invalid value for '--port'" in res.stderr
+
+
 @pytest.mark.parametrize("options,needle", [(("--window", "1"), "need window >= 2"),
                                             (("--stride", "2048"), "1 <= stride <= window"),
                                             (("--max-tokens", "0"), "max_tokens must be >= 2")])

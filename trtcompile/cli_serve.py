@@ -25,7 +25,7 @@ def _need(module: str, extra: str) -> None:
 @click.command()
 @artifact_arg
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--max-queue", default=256, show_default=True, type=click.IntRange(min=0),
               help="requests that may wait beyond max_num_seqs; more get HTTP 503")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available)")

@@ -46,10 +46,8 @@ class LLM:
         log: called with a line at each stage of start-up (the CLI prints them)."""
         import time
 
-        import torch
-
         from trtcompile.artifact import load_artifact
-        from trtcompile.backends.torch_backend import open_backend
+        from trtcompile.backends.torch_backend import open_backend, resolve_device
         from trtcompile.runtime.detokenizer import TextStreams
         from trtcompile.runtime.engine_core import EngineCore
         from trtcompile.runtime.model_runner import KVPoolSpec, ModelRunner, blocks_for_budget
@@ -57,10 +55,10 @@ class LLM:
 
         log = log or (lambda line: None)
         start = time.perf_counter()
+        self.device = resolve_device(device)  # a bad device fails before the artifact loads
         self.artifact = load_artifact(artifact, verify=verify)
         m = self.artifact.manifest
         model, limits, kv = m["model"], m["build_config"]["limits"], m["build_config"]["kv_cache"]
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.tokenizer = self._load_tokenizer()
         pool = KVPoolSpec(model["num_layers"], model["num_kv_heads"], model["head_dim"],
                           m["kv_cache"]["block_size"], m["kv_cache"]["dtype"])

@@ -156,11 +156,12 @@ def perplexity(artifact: str | Path, text: str, *, max_tokens: int | None = None
     from transformers import AutoTokenizer
 
     from trtcompile.artifact import load_artifact
-    from trtcompile.backends.torch_backend import open_backend
+    from trtcompile.backends.torch_backend import open_backend, resolve_device
     from trtcompile.runtime.model_runner import KVPoolSpec, ModelRunner
     from trtcompile.runtime.step_inputs import StepInputs
 
     check_options(window, stride, max_tokens)
+    dev = resolve_device(device)
     art = load_artifact(artifact)
     if art.tokenizer_dir is None:
         raise RequestError(f"{artifact}: the artifact has no tokenizer; perplexity needs one")
@@ -172,7 +173,6 @@ def perplexity(artifact: str | Path, text: str, *, max_tokens: int | None = None
     model = m["model"]
     pool = KVPoolSpec(model["num_layers"], model["num_kv_heads"], model["head_dim"],
                       m["kv_cache"]["block_size"], m["kv_cache"]["dtype"])
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     num_blocks = 1 + -(-window // pool.block_size)
     run_window = None
     if not runtime and m["backend"] == "torch":

@@ -32,6 +32,31 @@ def executor_options(manifest: Mapping) -> dict:
     return {"fp8_fast_accumulation": bool(quant.get("fp8_fast_accumulation", False))}
 
 
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The device a runtime runs on: "cpu", "cuda" or "cuda:N" (default: CUDA when available).
+    A name torch does not know, or a CUDA device this machine does not have, is the user's
+    error (ConfigError / HardwareError), not torch's traceback."""
+    from trtcompile.errors import ConfigError, HardwareError
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"unknown device {str(device)!r}; choose cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {str(device)!r} is not supported; choose cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise HardwareError(f"device {str(device)!r}: no CUDA GPU is visible here "
+                                f"(torch.cuda.is_available() is False); use --device cpu")
+        if dev.index is not None and dev.index >= count:
+            raise HardwareError(f"device {str(device)!r}: this machine has {count} CUDA "
+                                f"device(s), cuda:0..cuda:{count - 1}")
+    return dev
+
+
 def open_backend(artifact: Artifact, device: str | torch.device, backend: str | None = None):
     """The backend the artifact was built for (or the one named), on `device`."""
     from trtcompile.errors import BackendUnavailableError
