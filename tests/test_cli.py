@@ -142,6 +142,15 @@ def test_eval_refuses_bad_options_before_reading(tmp_path, options, needle):
     assert_user_error(res, needle)
 
 
+def test_build_to_an_unwritable_place_fails_before_loading(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    res = cli("build", str(REPO / "configs/tiny-llama.yaml"), "-o", str(blocker / "art"))
+    assert_user_error(res, f"cannot write an artifact at {blocker / 'art'}", "another output directory")
+    assert "[load]" not in res.stdout + res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 def test_build_inspect_run_tiny(tmp_path):
     out = tmp_path / "art"
     res = cli("build", str(REPO / "configs/tiny-llama.yaml"), "-o", str(out), "-q")

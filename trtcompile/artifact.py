@@ -123,17 +123,28 @@ def staging_dir(output: Path):
     """Build into a sibling temporary directory; move it into place only on success, so a
     failed build leaves nothing half-written (and an earlier artifact is kept until then)."""
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.parent / f".{output.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    try:  # before any work: an output place that cannot be written is the user's to fix
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise ArtifactError(f"cannot write an artifact at {output}: {exc.strerror or exc} "
+                            f"({exc.filename or tmp}); choose another output directory") from None
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = output.parent / f".{output.name}.old-{os.getpid()}"
-    if output.exists():
-        output.rename(old)
-    tmp.rename(output)
+    try:
+        if output.exists():
+            output.rename(old)
+        tmp.rename(output)
+    except OSError as exc:
+        if old.exists() and not output.exists():
+            old.rename(output)  # the earlier artifact stays where it was
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ArtifactError(f"cannot move the new artifact into {output}: "
+                            f"{exc.strerror or exc}") from None
     shutil.rmtree(old, ignore_errors=True)
