@@ -40,3 +40,19 @@ def test_bench_against_server(chat_artifact, server_url, tmp_path):
 def test_bench_bad_rate_is_a_user_error(chat_artifact):
     result = CliRunner().invoke(main, ["bench", str(chat_artifact), "--request-rate", "fast"])
     assert result.exit_code == 2 and "error: --request-rate" in result.output
+
+
+def test_bench_unreachable_server_is_a_user_error(chat_artifact):
+    # port 1 on this machine: nothing listens there (connection refused)
+    result = CliRunner().invoke(main, ["bench", str(chat_artifact), "--url", "http://127.0.0.1:1",
+                                       "--num-requests", "2"])
+    assert result.exit_code == 2, result.output
+    assert "error: --url http://127.0.0.1:1: cannot reach the server" in result.output
+
+
+def test_bench_url_that_is_not_a_server_is_a_user_error(chat_artifact, server_url):
+    # a server that answers, but not with a model list at this path
+    result = CliRunner().invoke(main, ["bench", str(chat_artifact), "--url", f"{server_url}/nowhere",
+                                       "--num-requests", "2"])
+    assert result.exit_code == 2, result.output
+    assert "without a model list" in result.output

@@ -145,6 +145,24 @@ async def _one_online(client, url: str, model: str, r, t: RequestTiming, start: 
         t.error = f"{type(exc).__name__}: {exc}"
 
 
+async def _served_model(client, url: str) -> str:
+    """The first model the server lists (GET /v1/models), or a ConfigError saying why not: a
+    server that cannot be reached, or one that does not answer with a model list."""
+    import httpx
+
+    from trtcompile.errors import ConfigError
+
+    try:
+        resp = await client.get(f"{url}/v1/models")
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise ConfigError(f"--url {url}: cannot reach the server ({type(exc).__name__}: {exc})") from None
+    try:
+        return resp.json()["data"][0]["id"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise ConfigError(f"--url {url}: GET /v1/models answered HTTP {resp.status_code} without a model "
+                          "list; is it an OpenAI-compatible server?") from None
+
+
 async def _run_online(url: str, workload: Workload, rate: float, timeout_s: float) -> BenchResult:
     import httpx
 
@@ -154,7 +172,7 @@ async def _run_online(url: str, workload: Workload, rate: float, timeout_s: floa
                    for r, a in zip(workload.requests, arrivals)]
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as client:
-        model = (await client.get(f"{url}/v1/models")).json()["data"][0]["id"]
+        model = await _served_model(client, url)
         start = time.perf_counter()
         await asyncio.gather(*(_one_online(client, url, model, r, t, start)
                                for r, t in zip(workload.requests, res.timings)))
