@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from trtcompile.errors import RequestError
+from trtcompile.errors import ConfigError, RequestError
 
 
 @dataclass
@@ -55,7 +55,14 @@ class LLM:
 
         log = log or (lambda line: None)
         start = time.perf_counter()
-        self.device = resolve_device(device)  # a bad device fails before the artifact loads
+        # bad arguments fail before the artifact loads; None means the artifact's default
+        for name, value, least in (("num_blocks", num_blocks, 2), ("max_num_seqs", max_num_seqs, 1),
+                                   ("max_num_tokens", max_num_tokens, 1)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < least):
+                raise ConfigError(f"{name} must be an integer >= {least} (or None for the "
+                                  f"artifact's default), got {value!r}")
+        self.device = resolve_device(device)
         self.artifact = load_artifact(artifact, verify=verify)
         m = self.artifact.manifest
         model, limits, kv = m["model"], m["build_config"]["limits"], m["build_config"]["kv_cache"]
@@ -66,15 +73,15 @@ class LLM:
         engine = open_backend(self.artifact, self.device, backend)
         log(f"loaded {self.artifact.path} ({name} backend, {self.device}"
             f"{', checksums verified' if verify else ''}) in {time.perf_counter() - start:.1f} s")
-        blocks = num_blocks or blocks_for_budget(pool, self.device, kv["gpu_memory_fraction"],
-                                                 kv["cpu_num_blocks"])
+        blocks = num_blocks if num_blocks is not None else blocks_for_budget(
+            pool, self.device, kv["gpu_memory_fraction"], kv["cpu_num_blocks"])
         self.runner = ModelRunner(engine, pool, blocks)
         log(f"KV cache: {blocks} blocks of {pool.block_size} tokens "
             f"({blocks * pool.bytes_per_block / 2**30:.2f} GiB, {pool.dtype})")
         self.max_model_len = limits["max_model_len"]
         self.scheduler_config = SchedulerConfig(
-            max_num_seqs=max_num_seqs or limits["max_num_seqs"],
-            max_num_tokens=max_num_tokens or limits["max_num_tokens"],
+            max_num_seqs=max_num_seqs if max_num_seqs is not None else limits["max_num_seqs"],
+            max_num_tokens=max_num_tokens if max_num_tokens is not None else limits["max_num_tokens"],
             block_size=pool.block_size, num_blocks=blocks, max_model_len=self.max_model_len,
             enable_prefix_caching=enable_prefix_caching)
         max_blocks = -(-self.max_model_len // pool.block_size)

@@ -16,6 +16,8 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
+from trtcompile.errors import ConfigError
+
 NULL_BLOCK = 0
 
 
@@ -29,7 +31,7 @@ def hash_block(parent_hash: bytes | None, token_ids: Sequence[int]) -> bytes:
 class BlockPool:
     def __init__(self, num_blocks: int) -> None:
         if num_blocks < 2:
-            raise ValueError(f"num_blocks must be >= 2 (block 0 is reserved), got {num_blocks}")
+            raise ConfigError(f"num_blocks must be >= 2 (block 0 is reserved), got {num_blocks}")
         self.num_blocks = num_blocks
         self.ref_cnt = [0] * num_blocks
         self.block_hash: list[bytes | None] = [None] * num_blocks

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
-from trtcompile.errors import RequestError
+from trtcompile.errors import ConfigError, RequestError
 from trtcompile.runtime.kv_cache_manager import KVCacheManager
 from trtcompile.runtime.request import (FINISHED_STATUS, PLACEHOLDER, FinishReason, Request,
                                         RequestStatus, child_request_id)
@@ -27,9 +27,9 @@ class SchedulerConfig:
     def __post_init__(self) -> None:
         for name in ("max_num_seqs", "max_num_tokens", "block_size", "max_model_len"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.num_blocks < 2:
-            raise ValueError(f"num_blocks must be >= 2 (block 0 is reserved), got {self.num_blocks}")
+            raise ConfigError(f"num_blocks must be >= 2 (block 0 is reserved), got {self.num_blocks}")
 
 
 @dataclass
