@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,8 @@ class LLM:
         detok = TextStreams(self.tokenizer) if self.tokenizer is not None else None
         # each step's block tables as wide as its longest (the kernels plan a call by them)
         self.engine = EngineCore(self.scheduler_config, self.runner, eos_token_id=eos,
-                                 detokenize=detok, seed=seed, async_scheduling=async_scheduling)
+                                 detokenize=detok, seed=seed, async_scheduling=async_scheduling,
+                                 vocab_size=model["vocab_size"])
         self._ids = itertools.count()
 
     def _load_tokenizer(self):
@@ -113,7 +115,11 @@ class LLM:
             except ValueError:
                 raise RequestError("prompt: this artifact has no tokenizer; give token ids "
                                    "(a list, or a string of integers separated by spaces)") from None
-        return [int(t) for t in prompt]
+        try:
+            return [operator.index(t) for t in prompt]      # integers only: 3.5 is not an id
+        except TypeError:
+            raise RequestError(f"a prompt is a string or a sequence of token ids (integers), "
+                               f"got {type(prompt).__name__} {prompt!r:.60}") from None
 
     def add(self, prompt: str | Sequence[int], params=None, request_id: str | None = None) -> str:
         """Queue one request (validated now; RequestError names the bad field)."""
@@ -128,16 +134,23 @@ class LLM:
         ids = [self.add(tokens, sp) for tokens, sp in zip(encoded, plist)]
         done = {rid: Completion(rid, tokens, [], None, None, None)
                 for rid, tokens in zip(ids, encoded)}
-        for out in self.run_until_done():
-            c = done.get(out.request_id)
-            if c is None:
-                continue
-            c.token_ids += out.new_token_ids
-            if out.logprobs is not None:
-                c.logprobs = (c.logprobs or []) + list(out.logprobs)
-            if out.finished:
-                c.finish_reason = out.finish_reason.value if out.finish_reason else None
-                c.text = out.text if out.text is not None else self.decode(c.token_ids)
+        try:
+            for out in self.run_until_done():
+                c = done.get(out.request_id)
+                if c is None:
+                    continue
+                c.token_ids += out.new_token_ids
+                if out.logprobs is not None:
+                    c.logprobs = (c.logprobs or []) + list(out.logprobs)
+                if out.finished:
+                    c.finish_reason = out.finish_reason.value if out.finish_reason else None
+                    c.text = out.text if out.text is not None else self.decode(c.token_ids)
+        except BaseException:
+            # a step that failed (or an interrupt) leaves this call's requests half run: abort
+            # them, so that the engine does not wait on them in the next call
+            for rid in ids:
+                self.engine.abort_request(rid)
+            raise
         return [done[rid] for rid in ids]
 
     def stream(self, prompt: str | Sequence[int], params=None) -> Iterator[list[int]]:

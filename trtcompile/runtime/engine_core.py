@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -48,12 +49,14 @@ class EngineCore:
                  eos_token_id: int | None = None,
                  detokenize: Detokenize | TextStreams | None = None,
                  max_blocks_per_seq: int | None = None, seed: int = 0,
-                 async_scheduling: bool = True) -> None:
+                 async_scheduling: bool = True, vocab_size: int | None = None) -> None:
         """async_scheduling: prepare and launch each step while the previous one runs
         (see step); False runs every step to its end before the next is scheduled.
         detokenize: a decode function or a tokenizer's TextStreams; each output then
-        carries its text (grown incrementally, see runtime/detokenizer.py)."""
+        carries its text (grown incrementally, see runtime/detokenizer.py).
+        vocab_size: prompt token ids must lie in [0, vocab_size) (None: not checked)."""
         self.scheduler = Scheduler(scheduler_config, eos_token_id)
+        self.vocab_size = vocab_size
         self.execute_fn = execute_fn
         self.detokenize = detokenize
         if isinstance(detokenize, TextStreams):
@@ -76,7 +79,15 @@ class EngineCore:
         params = params or SamplingParams()
         if params.stop and self.detokenize is None:
             raise RequestError("stop strings need a detokenizer; this engine has none")
-        self.scheduler.add_request(Request(request_id, list(prompt_token_ids), params))
+        try:
+            ids = array("q", prompt_token_ids)       # integers only, at C speed
+        except (TypeError, OverflowError):
+            raise RequestError("prompt_token_ids must be a sequence of integers") from None
+        if self.vocab_size is not None and ids and (min(ids) < 0 or max(ids) >= self.vocab_size):
+            bad = next(t for t in ids if not 0 <= t < self.vocab_size)
+            raise RequestError(f"prompt token id {bad} is outside the vocabulary "
+                               f"[0, {self.vocab_size})")
+        self.scheduler.add_request(Request(request_id, ids.tolist(), params))
         self._origin[request_id] = (request_id, 0)
 
     def abort_request(self, request_id: str) -> None:

@@ -1,0 +1,57 @@
+"""LLM, the Python API, over the serving tests' artifact: prompts that cannot be served are
+RequestErrors before any step, and a step that fails leaves no half-run request behind."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from trtcompile.errors import RequestError
+from trtcompile.llm import LLM
+from trtcompile.runtime.sampling_params import SamplingParams
+
+GREEDY = SamplingParams(max_tokens=4, temperature=0.0, ignore_eos=True)
+
+
+@pytest.fixture(scope="module")
+def llm(chat_artifact):
+    return LLM(chat_artifact, device="cpu", num_blocks=64)
+
+
+@pytest.mark.parametrize("prompt,needle", [
+    ([10**6], "prompt token id 1000000 is outside the vocabulary"),
+    ([5, -1], "prompt token id -1 is outside the vocabulary"),
+    ([5, 2.5], "sequence of token ids"),
+    (3.5, "a prompt is a string or a sequence of token ids")])
+def test_bad_prompts_are_request_errors(llm, prompt, needle):
+    with pytest.raises(RequestError, match=needle):
+        llm.generate([prompt], GREEDY)
+    assert not llm.engine.has_unfinished()
+    assert len(llm.generate([[5, 6, 7]], GREEDY)[0].token_ids) == 4
+
+
+def test_a_failed_step_aborts_its_requests(llm, monkeypatch):
+    calls = []
+
+    def failing(inputs):
+        calls.append(1)
+        raise RuntimeError("injected step failure")
+
+    monkeypatch.setattr(llm.engine, "execute_fn", failing)
+    with pytest.raises(RuntimeError, match="injected"):
+        llm.generate([[5, 6, 7], [8, 9]], GREEDY)
+    assert calls and not llm.engine.has_unfinished()
+    monkeypatch.undo()
+
+    def hung(signum, frame):
+        raise TimeoutError("generate did not finish: a half-run request was left behind")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        outs = llm.generate([[5, 6, 7], [8, 9]], GREEDY)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert [len(o.token_ids) for o in outs] == [4, 4]
