@@ -156,12 +156,18 @@ class LLM:
     def stream(self, prompt: str | Sequence[int], params=None) -> Iterator[list[int]]:
         """Yield the new token ids of one request as they are produced."""
         rid = self.add(prompt, params)
-        while self.engine.has_unfinished():
-            for out in self.engine.step():
-                if out.request_id == rid and out.new_token_ids:
-                    yield out.new_token_ids
-                if out.request_id == rid and out.finished:
-                    return
+        finished = False
+        try:
+            while self.engine.has_unfinished():
+                for out in self.engine.step():
+                    if out.request_id == rid and out.new_token_ids:
+                        yield out.new_token_ids
+                    if out.request_id == rid and out.finished:
+                        finished = True
+                        return
+        finally:
+            if not finished:  # a failed step, or the caller stopped iterating: abort it (as generate)
+                self.engine.abort_request(rid)
 
     def run_until_done(self):
         while self.engine.has_unfinished():

@@ -55,3 +55,11 @@ def test_a_failed_step_aborts_its_requests(llm, monkeypatch):
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     assert [len(o.token_ids) for o in outs] == [4, 4]
+
+
+def test_a_stream_left_early_is_aborted(llm):
+    stream = llm.stream([5, 6, 7], SamplingParams(max_tokens=8, temperature=0.0, ignore_eos=True))
+    assert next(stream)
+    stream.close()                      # the caller stops iterating
+    assert not llm.engine.has_unfinished()
+    assert len(llm.generate([[5, 6, 7]], GREEDY)[0].token_ids) == 4
