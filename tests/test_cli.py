@@ -151,6 +151,29 @@ def test_build_to_an_unwritable_place_fails_before_loading(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
+def _blocker(tmp_path):
+    """A regular file where a command would need a directory."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    return blocker
+
+
+def test_export_under_a_regular_file_fails_before_loading(tmp_path):
+    out = _blocker(tmp_path) / "x.onnx"
+    res = cli("export", str(REPO / "configs/tiny-llama.yaml"), "-o", str(out))
+    assert_user_error(res, f"--output {out}: cannot write in {out.parent}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_dump_passes_under_a_regular_file_fails_before_loading(tmp_path):
+    dumps = _blocker(tmp_path) / "dumps"
+    res = cli("build", str(REPO / "configs/tiny-llama.yaml"), "-o", str(tmp_path / "art"),
+              "--dump-passes", str(dumps))
+    assert_user_error(res, f"--dump-passes {dumps}: cannot write in {dumps}")
+    assert "[load]" not in res.stdout + res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 def test_build_inspect_run_tiny(tmp_path):
     out = tmp_path / "art"
     res = cli("build", str(REPO / "configs/tiny-llama.yaml"), "-o", str(out), "-q")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from trtcompile.cli_common import Reporter, user_errors
+from trtcompile.cli_common import Reporter, user_errors, writable_dir, writable_file
 from trtcompile.cli_eval import eval_cmd
 from trtcompile.cli_serve import bench, serve
 
@@ -59,6 +59,8 @@ def build(config: Path, overrides, output, dump_passes, quiet, verbose) -> None:
     if output is not None:
         overrides = (*overrides, f"build.output_dir={output}")
     cfg = load_config(config, overrides)
+    if dump_passes is not None:
+        writable_dir(dump_passes, "--dump-passes")
     report = Reporter(quiet, verbose)
     result = run_build(cfg, dump_passes=dump_passes, log=report)
     total = time.perf_counter() - report.start
@@ -83,6 +85,7 @@ def export(config: Path, overrides, output: Path) -> None:
     from trtcompile.models.loading import load_model
 
     cfg = load_config(config, overrides)
+    writable_file(output, "--output")
     loaded = load_model(cfg.model.source, "float32", cfg.model.seed)
     export_onnx(loaded.model, output, max_tokens=cfg.build.export_max_tokens,
                 log=lambda m: click.echo(m, err=True))

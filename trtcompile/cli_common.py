@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import click
 
-from trtcompile.errors import TrtCompileError
+from trtcompile.errors import ConfigError, TrtCompileError
 
 
 class Reporter:
@@ -33,3 +35,26 @@ def user_errors(fn):
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
     return wrapper
+
+
+def writable_dir(path: Path, option: str, shown: Path | None = None) -> Path:
+    """Make the directory `path` (and its parents) now, before any long work, and write a
+    probe file in it, or raise a ConfigError naming the option (with the value `shown`, by
+    default `path`) and the reason."""
+    shown = path if shown is None else shown
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{option} {shown}: cannot write in {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def writable_file(path: Path, option: str) -> Path:
+    """Check that the file `path` can be written once the work is done (its directory is made
+    now), or raise a ConfigError naming the option and the reason."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a directory; give a file name")
+    writable_dir(path.parent, option, shown=path)
+    return path

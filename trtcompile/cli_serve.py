@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from trtcompile.cli_common import Reporter, user_errors
+from trtcompile.cli_common import Reporter, user_errors, writable_file
 from trtcompile.errors import BackendUnavailableError, ConfigError
 
 artifact_arg = click.argument("artifact", type=click.Path(path_type=Path))
@@ -79,6 +79,9 @@ def bench(artifact: Path, url, num_requests, request_rate, dataset, scale, outpu
     from trtcompile.serve.workload import load_file, load_w1
 
     rate = _rate(request_rate)
+    for path, option in ((output_json, "--output-json"), (plot, "--plot")):
+        if path is not None:   # checked now: the results are written only after the whole run
+            writable_file(path, option)
     vocab = load_artifact(artifact, verify=False).manifest["model"]["vocab_size"]
     if dataset == "w1":
         workload = load_w1(vocab, num_requests, scale)

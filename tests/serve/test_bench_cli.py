@@ -56,3 +56,13 @@ def test_bench_url_that_is_not_a_server_is_a_user_error(chat_artifact, server_ur
                                        "--num-requests", "2"])
     assert result.exit_code == 2, result.output
     assert "without a model list" in result.output
+
+
+def test_bench_output_json_that_cannot_be_written_fails_before_running(chat_artifact, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = CliRunner().invoke(main, ["bench", str(chat_artifact), "--num-requests", "2",
+                                       "--device", "cpu", "--output-json", str(blocker / "b.json")])
+    assert result.exit_code == 2, result.output
+    assert f"error: --output-json {blocker / 'b.json'}: cannot write in {blocker}" in result.output
+    assert "output throughput" not in result.output      # nothing was run
