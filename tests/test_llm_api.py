@@ -18,3 +18,29 @@ def test_llm_refuses_bad_arguments_before_loading(tmp_path, kwargs, needle):
 
     with pytest.raises(ConfigError, match=needle):
         LLM(tmp_path / "no-artifact", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    (dict(temperature="hot"), "temperature must be a number"),
+    (dict(top_p=None), "top_p must be a number"),
+    (dict(seed="x"), "seed must be an integer or None"),
+    (dict(seed=True), "seed must be an integer or None"),
+    (dict(stop_token_ids=(1.5,)), "stop_token_ids must hold integers")])
+def test_sampling_params_of_the_wrong_type_are_request_errors(kwargs, needle):
+    """Not a TypeError from a comparison, nor (a seed) a failure inside a step."""
+    from trtcompile.errors import RequestError
+    from trtcompile.runtime.sampling_params import SamplingParams
+
+    with pytest.raises(RequestError, match=needle):
+        SamplingParams(**kwargs).validate()
+
+
+def test_one_stop_string_is_one_stop_string():
+    """stop="END" is the stop string END (as the OpenAI API takes it), not E, N and D."""
+    import numpy as np
+
+    from trtcompile.runtime.sampling_params import SamplingParams
+
+    p = SamplingParams(stop="END", seed=np.int64(3), stop_token_ids=(np.int32(2),))
+    p.validate()
+    assert p.stop == ("END",)

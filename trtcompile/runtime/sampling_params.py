@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 from trtcompile.errors import RequestError
+
+
+def _is_integer(x) -> bool:
+    """An int (or numpy / torch integer scalar), not a bool."""
+    if isinstance(x, bool):
+        return False
+    try:
+        operator.index(x)
+    except TypeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -20,8 +32,20 @@ class SamplingParams:
     logprobs: bool | int = False      # True: logprob of each sampled token; k > 0: also top-k
     n: int = 1                        # parallel samples sharing the prompt's KV blocks
 
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str):  # one stop string, as the OpenAI API allows
+            object.__setattr__(self, "stop", (self.stop,))
+
     def validate(self) -> None:
         """Raise RequestError naming the first invalid field."""
+        for name in ("temperature", "top_p"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise RequestError(f"{name} must be a number, got {value!r}")
+        if self.seed is not None and not _is_integer(self.seed):
+            raise RequestError(f"seed must be an integer or None, got {self.seed!r}")
+        if not all(_is_integer(t) for t in self.stop_token_ids):
+            raise RequestError(f"stop_token_ids must hold integers, got {self.stop_token_ids!r}")
         if not isinstance(self.max_tokens, int) or self.max_tokens <= 0:
             raise RequestError(f"max_tokens must be a positive integer, got {self.max_tokens!r}")
         if self.temperature < 0:
