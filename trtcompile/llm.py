@@ -127,11 +127,36 @@ class LLM:
         self.engine.add_request(rid, self.encode(prompt), params)
         return rid
 
-    def generate(self, prompts: Sequence[str | Sequence[int]], params=None) -> list[Completion]:
-        """Generate for all prompts together (in-flight batching); outputs in prompt order."""
-        plist = params if isinstance(params, (list, tuple)) else [params] * len(prompts)
+    def generate(self, prompts: str | Sequence[str | Sequence[int]], params=None) -> list[Completion]:
+        """Generate for all prompts together (in-flight batching); outputs in prompt order.
+        prompts: a list of prompts (strings or token id lists), or one string; params: one
+        SamplingParams for all, or one per prompt. Each prompt gets one completion (n = 1).
+        Nothing is queued unless every prompt and its parameters are valid."""
+        from trtcompile.runtime.sampling_params import SamplingParams
+
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        plist = list(params) if isinstance(params, (list, tuple)) else [params] * len(prompts)
+        if len(plist) != len(prompts):
+            raise RequestError(f"params: {len(plist)} SamplingParams for {len(prompts)} prompts; "
+                               "give one for all or one per prompt")
+        for sp in plist:
+            if sp is not None and not isinstance(sp, SamplingParams):
+                raise RequestError(f"params must be SamplingParams (or a list of them), "
+                                   f"got {type(sp).__name__}")
+            if sp is not None and sp.n != 1:
+                raise RequestError(f"LLM.generate returns one completion a prompt, so n must be 1 "
+                                   f"(got {sp.n}); repeat the prompt instead (its KV blocks are "
+                                   "shared by prefix caching), or use the HTTP server")
         encoded = [self.encode(p) for p in prompts]
-        ids = [self.add(tokens, sp) for tokens, sp in zip(encoded, plist)]
+        ids: list[str] = []
+        try:
+            for tokens, sp in zip(encoded, plist):
+                ids.append(self.add(tokens, sp))
+        except BaseException:
+            for rid in ids:  # a later prompt was refused: queue none of them
+                self.engine.abort_request(rid)
+            raise
         done = {rid: Completion(rid, tokens, [], None, None, None)
                 for rid, tokens in zip(ids, encoded)}
         try:

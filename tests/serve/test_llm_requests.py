@@ -63,3 +63,19 @@ def test_a_stream_left_early_is_aborted(llm):
     stream.close()                      # the caller stops iterating
     assert not llm.engine.has_unfinished()
     assert len(llm.generate([[5, 6, 7]], GREEDY)[0].token_ids) == 4
+
+
+@pytest.mark.parametrize("prompts,params,needle", [
+    ([[5, 6], [7, 8]], [GREEDY], "1 SamplingParams for 2 prompts"),
+    ([[5, 6]], {"max_tokens": 2}, "params must be SamplingParams"),
+    ([[5, 6]], SamplingParams(max_tokens=2, n=2), "n must be 1"),
+    ([[5, 6], []], GREEDY, "must not be empty")])
+def test_generate_queues_nothing_unless_all_prompts_are_valid(llm, prompts, params, needle):
+    with pytest.raises(RequestError, match=needle):
+        llm.generate(prompts, params)
+    assert not llm.engine.has_unfinished()        # the valid first prompt was not left queued
+
+
+def test_one_string_is_one_prompt(llm):
+    outs = llm.generate("a b c", GREEDY)
+    assert len(outs) == 1 and len(outs[0].token_ids) == 4
