@@ -150,16 +150,11 @@ class LLM:
                                    "shared by prefix caching), or use the HTTP server")
         encoded = [self.encode(p) for p in prompts]
         ids: list[str] = []
+        done: dict[str, Completion] = {}
         try:
             for tokens, sp in zip(encoded, plist):
                 ids.append(self.add(tokens, sp))
-        except BaseException:
-            for rid in ids:  # a later prompt was refused: queue none of them
-                self.engine.abort_request(rid)
-            raise
-        done = {rid: Completion(rid, tokens, [], None, None, None)
-                for rid, tokens in zip(ids, encoded)}
-        try:
+                done[ids[-1]] = Completion(ids[-1], tokens, [], None, None, None)
             for out in self.run_until_done():
                 c = done.get(out.request_id)
                 if c is None:
@@ -171,8 +166,8 @@ class LLM:
                     c.finish_reason = out.finish_reason.value if out.finish_reason else None
                     c.text = out.text if out.text is not None else self.decode(c.token_ids)
         except BaseException:
-            # a step that failed (or an interrupt) leaves this call's requests half run: abort
-            # them, so that the engine does not wait on them in the next call
+            # a prompt refused after others were queued, a step that failed or an interrupt:
+            # abort this call's requests, so that the engine does not run or wait on them later
             for rid in ids:
                 self.engine.abort_request(rid)
             raise
